@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
-from .config import ConfigError, FieldError, TrainingConfig, parse_config
+from .config import (
+    ConfigError,
+    FieldError,
+    TrainingConfig,
+    ValidationResult,
+    parse_config,
+    validate_config,
+)
 from .engine import EpochResult, TrainingListener, empty_history, train
 from .model import BackboneInfo
 from .resources import ResourceError, check_resources
@@ -270,6 +277,16 @@ class TrainingManager:
             )
             self._thread.start()
             return self._snapshot(run)
+
+    def validate(self, config: dict[str, Any] | None = None) -> ValidationResult:
+        """Per-field validation as :func:`~.config.validate_config`, plus the ``save_dir`` rules of :meth:`start`."""
+        result = validate_config(config)
+        if result.valid:
+            try:
+                self.resolve_save_dir(result.config.save_dir)
+            except ConfigError as exc:
+                return ValidationResult(False, exc.errors, None)
+        return result
 
     def stop(self) -> dict[str, Any]:
         """Ask the active run to stop (it ends within one batch); a no-op when idle."""
