@@ -1,15 +1,22 @@
 """Synthetic two-class EEG ("relaxed" vs "anxious") at LaBraM's native 200 Hz.
 
-Each window is built in the frequency domain in one vectorised pass: a 1/f (pink)
+Each window is built in the frequency domain, vectorised over chunks of windows: a 1/f (pink)
 background plus narrow-band alpha around each simulated subject's individual alpha
 frequency (IAF), frontal beta and a little gamma, then blink and muscle artefacts
 are added in time. Classes differ on average (relaxed: strong posterior alpha;
 anxious: less alpha, more frontal beta/gamma, more artefacts) but overlap through
 subject, window and channel-gain variability, so the task is learnable, not trivial.
+
+Speed: every per-window parameter comes from one seeded generator; the bulk noise of each
+fixed-size chunk of windows comes from its own ``SeedSequence.spawn`` child and chunks run on
+a thread pool (numpy's RNG and ``scipy.fft`` release the GIL), all in float32. The same seed
+therefore gives identical arrays whatever the number of threads.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +36,8 @@ CLASS_NAMES = ("relaxed", "anxious")
 _FRONTAL = np.array([1, 1, 0.4, 0.4, 0, 0, 0, 0], dtype=np.float32)
 _POSTERIOR = np.array([0.15, 0.15, 0.4, 0.4, 0.8, 0.8, 1, 1], dtype=np.float32)
 _TEMPORAL = np.array([0.3, 0.3, 0.2, 0.2, 1, 1, 0.3, 0.3], dtype=np.float32)
+_CHUNK = 256
+"""Windows per independent noise stream; fixed, so the output never depends on the thread count."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,28 @@ def _band(freqs: np.ndarray, lo: float, hi: float, edge: float = 1.5) -> np.ndar
     return (rise * fall).astype(np.float32)
 
 
+def _complex_normal(rng: np.random.Generator, shape) -> np.ndarray:
+    """complex64 with independent N(0, 1) real and imaginary parts (Box-Muller; ~2x numpy's float32 normal)."""
+    u = rng.random((2, *shape), dtype=np.float32)
+    r = np.log1p(-u[0])  # log of (0, 1]
+    r *= -2.0
+    np.sqrt(r, out=r)
+    theta = u[1]
+    theta *= np.float32(2 * np.pi)
+    z = np.empty(shape, dtype=np.complex64)
+    np.cos(theta, out=z.real)
+    np.sin(theta, out=z.imag)
+    z.real *= r
+    z.imag *= r
+    return z
+
+
+def _normal(rng: np.random.Generator, shape) -> np.ndarray:
+    """float32 standard normals of ``shape`` (pairs from :func:`_complex_normal`)."""
+    size = int(np.prod(shape))
+    return _complex_normal(rng, (-(-size // 2),)).view(np.float32)[:size].reshape(shape)
+
+
 def generate(
     n_per_class: int,
     seed: int = 42,
@@ -101,7 +132,7 @@ def generate(
     rng = np.random.default_rng(seed)
     n, n_ch = 2 * n_per_class, len(CH_NAMES)
     y = np.repeat(np.arange(2, dtype=np.int64), n_per_class)
-    anxious = y.astype(np.float32)[:, None]  # (n, 1)
+    anxious = y.astype(np.float32)  # (n,)
 
     # Subjects: individual alpha frequency, trait gains, electrode gains.
     iaf_subj = np.clip(rng.normal(10.0, 0.8, n_subjects), 8.2, 11.8)
@@ -111,52 +142,87 @@ def generate(
     subject = rng.integers(0, n_subjects, n)
 
     # Per-window state: class means shift, windows and subjects blur them.
-    iaf = (iaf_subj[subject] + rng.normal(0, 0.3, n) - 0.4 * anxious[:, 0]).astype(np.float32)
-    alpha_amp = alpha_subj[subject] * rng.lognormal(0, 0.35, n) * (1.0 - 0.45 * anxious[:, 0])
-    beta_amp = beta_subj[subject] * rng.lognormal(0, 0.35, n) * (1.0 + 0.6 * anxious[:, 0])
-    gamma_amp = rng.lognormal(0, 0.4, n) * (0.5 + 0.5 * anxious[:, 0])
+    f32 = np.float32
+    iaf = (iaf_subj[subject] + rng.normal(0, 0.3, n) - 0.4 * anxious).astype(f32)
+    alpha_amp = (alpha_subj[subject] * rng.lognormal(0, 0.35, n) * (1.0 - 0.45 * anxious)).astype(f32)
+    beta_amp = (beta_subj[subject] * rng.lognormal(0, 0.35, n) * (1.0 + 0.6 * anxious)).astype(f32)
+    gamma_amp = (rng.lognormal(0, 0.4, n) * (0.5 + 0.5 * anxious)).astype(f32)
+    # Electrode gains per subject times an overall amplitude per window: (n, ch, 1).
+    gain = (gain_subj[subject] * rng.lognormal(0, 0.2, (n, 1))).astype(f32)[:, :, None]
 
-    freqs = np.fft.rfftfreq(n_times, 1 / sfreq).astype(np.float32)  # (F,)
-    pink = 1.0 / np.sqrt(np.maximum(freqs, 0.5))  # 1/f power -> 1/sqrt(f) amplitude
-    pink[0] = 0.0
-    beta_band = _band(freqs, 13, 30)
-    gamma_band = _band(freqs, 30, 45)
-    alpha_shape = np.exp(-0.5 * ((freqs[None, :] - iaf[:, None]) / 0.9) ** 2)  # (n, F)
-
-    # Spectral amplitude per window, channel, frequency: (n, ch, F)
-    amp = (
-        (1.6 * pink)[None, None, :]
-        + (4.0 * alpha_amp)[:, None, None] * _POSTERIOR[None, :, None] * alpha_shape[:, None, :]
-        + (0.9 * beta_amp)[:, None, None] * (0.35 + _FRONTAL)[None, :, None] * beta_band
-        + (0.35 * gamma_amp)[:, None, None] * (0.3 + _FRONTAL)[None, :, None] * gamma_band
-    ).astype(np.float32)
-    white = rng.standard_normal((n, n_ch, n_times), dtype=np.float32)
-    spectrum = scipy.fft.rfft(white, axis=-1, workers=-1)
-    spectrum *= amp
-    X = scipy.fft.irfft(spectrum, n=n_times, axis=-1, workers=-1).astype(np.float32, copy=False)
-    X *= 6.0  # to a typical scalp-EEG scale of tens of microvolts
-
-    t = np.arange(n_times, dtype=np.float32) / sfreq
+    t = np.arange(n_times, dtype=f32) / f32(sfreq)
     # Eye blinks: frontal, ~0.25 s Gaussian deflections of 50-150 uV.
-    blink = rng.random(n) < (0.15 + 0.25 * anxious[:, 0])
-    idx = np.flatnonzero(blink)
-    if idx.size:
-        centre = rng.uniform(0.3, t[-1] - 0.3, idx.size).astype(np.float32)
-        height = rng.uniform(50, 150, idx.size).astype(np.float32)
-        bump = height[:, None] * np.exp(-0.5 * ((t[None, :] - centre[:, None]) / 0.08) ** 2)
-        X[idx] += bump[:, None, :] * _FRONTAL[None, :, None]
+    blink = rng.random(n) < (0.15 + 0.25 * anxious)
+    n_blink = int(blink.sum())
+    blink_centre = rng.uniform(0.3, t[-1] - 0.3, n_blink).astype(f32)
+    blink_height = rng.uniform(50, 150, n_blink).astype(f32)
     # Muscle: broadband bursts, mostly temporal/parietal, 0.3-1.5 s long.
-    muscle = rng.random(n) < (0.10 + 0.25 * anxious[:, 0])
-    idx = np.flatnonzero(muscle)
-    if idx.size:
-        start = rng.uniform(0, t[-1] - 1.5, idx.size).astype(np.float32)
-        length = rng.uniform(0.3, 1.5, idx.size).astype(np.float32)
-        env = ((t[None, :] >= start[:, None]) & (t[None, :] < (start + length)[:, None])).astype(np.float32)
-        burst = rng.standard_normal((idx.size, n_ch, n_times), dtype=np.float32)
-        burst *= rng.uniform(5, 15, (idx.size, 1, 1)).astype(np.float32)
-        X[idx] += burst * env[:, None, :] * _TEMPORAL[None, :, None]
+    muscle = rng.random(n) < (0.10 + 0.25 * anxious)
+    n_muscle = int(muscle.sum())
+    muscle_start = rng.uniform(0, t[-1] - 1.5, n_muscle).astype(f32)
+    muscle_len = rng.uniform(0.3, 1.5, n_muscle).astype(f32)
+    muscle_scale = rng.uniform(5, 15, n_muscle).astype(f32)
 
-    # Electrode gains per subject and an overall amplitude per window.
-    X *= gain_subj[subject][:, :, None].astype(np.float32)
-    X *= rng.lognormal(0, 0.2, (n, 1, 1)).astype(np.float32)
+    freqs = np.fft.rfftfreq(n_times, 1 / sfreq).astype(f32)  # (F,)
+    pink = 1.0 / np.sqrt(np.maximum(freqs, f32(0.5)))  # 1/f power -> 1/sqrt(f) amplitude
+    pink[0] = 0.0
+    # Fixed per-channel spectral profiles, (ch, F); per-window gains multiply them.
+    base = np.broadcast_to(1.6 * pink, (n_ch, len(freqs)))
+    beta_prof = 0.9 * (0.35 + _FRONTAL)[:, None] * _band(freqs, 13, 30)
+    gamma_prof = 0.35 * (0.3 + _FRONTAL)[:, None] * _band(freqs, 30, 45)
+    alpha_chan = 4.0 * _POSTERIOR[:, None]
+
+    blink_rank, muscle_rank = np.cumsum(blink) - 1, np.cumsum(muscle) - 1  # window -> artefact row
+    X = np.empty((n, n_ch, n_times), dtype=f32)
+    # Gaussian white noise drawn directly as its spectrum: rfft of unit white noise has
+    # independent N(0, n_times/2) real and imaginary parts (DC/Nyquist: real, N(0, n_times)).
+    # 6.0 brings the result to a typical scalp-EEG scale of tens of microvolts.
+    noise_scale = f32(6.0 * np.sqrt(n_times / 2))
+    edge_bins = [0] + ([len(freqs) - 1] if n_times % 2 == 0 else [])
+
+    def make_chunk(k: int, seq: np.random.SeedSequence) -> None:
+        sl = slice(k * _CHUNK, min((k + 1) * _CHUNK, n))
+        crng = np.random.default_rng(seq)
+        m = sl.stop - sl.start
+        alpha_shape = np.exp(f32(-0.5) * ((freqs[None, :] - iaf[sl, None]) / f32(0.9)) ** 2)  # (m, F)
+        amp = alpha_amp[sl, None, None] * alpha_chan[None] * alpha_shape[:, None, :]  # (m, ch, F)
+        amp += base
+        amp += beta_amp[sl, None, None] * beta_prof
+        amp += gamma_amp[sl, None, None] * gamma_prof
+        amp *= noise_scale
+        spectrum = _complex_normal(crng, (m, n_ch, len(freqs)))
+        spectrum[..., edge_bins] = spectrum[..., edge_bins].real * f32(np.sqrt(2))
+        spectrum *= amp
+        x = scipy.fft.irfft(spectrum, n=n_times, axis=-1, workers=1)
+        if x.dtype != f32:
+            x = x.astype(f32)
+        lo, hi = sl.start, sl.stop
+        # Artefacts of this chunk's windows (their parameters were drawn above, in window order).
+        idx = np.flatnonzero(blink[lo:hi])
+        if idx.size:
+            j = blink_rank[lo + idx]
+            bump = blink_height[j, None] * np.exp(
+                f32(-0.5) * ((t[None, :] - blink_centre[j, None]) / f32(0.08)) ** 2)
+            x[idx] += bump[:, None, :] * _FRONTAL[None, :, None]
+        idx = np.flatnonzero(muscle[lo:hi])
+        if idx.size:
+            j = muscle_rank[lo + idx]
+            env = ((t[None, :] >= muscle_start[j, None])
+                   & (t[None, :] < (muscle_start[j] + muscle_len[j])[:, None])).astype(f32)
+            burst = _normal(crng, (idx.size, n_ch, n_times))
+            burst *= (muscle_scale[j, None, None] * _TEMPORAL[None, :, None])
+            burst *= env[:, None, :]
+            x[idx] += burst
+        x *= gain[sl]
+        X[sl] = x
+
+    n_chunks = -(-n // _CHUNK)
+    seqs = np.random.SeedSequence(seed).spawn(n_chunks)
+    workers = min(n_chunks, os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:  # numpy RNG and scipy.fft release the GIL
+            list(pool.map(make_chunk, range(n_chunks), seqs))
+    else:
+        for k, seq in enumerate(seqs):
+            make_chunk(k, seq)
     return SyntheticEEG(X=X, y=y, subject=subject.astype(np.int64))
