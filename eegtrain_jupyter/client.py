@@ -1,0 +1,359 @@
+"""Clients for the one trainer: over REST (:class:`RemoteClient`) or in this process (:class:`LocalClient`).
+
+Both speak the REST shapes (plain dicts: status, history, schema, validation result)
+and raise the same typed errors, so the notebook panel works against either.
+:func:`connect` finds the Jupyter server that launched this kernel and falls back to
+an in-kernel trainer, saying why, when there is none with the extension.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from .config import FieldError, default_config, json_schema
+
+__all__ = [
+    "ClientError",
+    "ValidationFailed",
+    "AlreadyTraining",
+    "ResourceUnavailable",
+    "ConnectionFailed",
+    "TrainingClient",
+    "RemoteClient",
+    "LocalClient",
+    "local_manager",
+    "find_server",
+    "connect",
+    "URL_ENV",
+    "TOKEN_ENV",
+    "ROOT_ENV",
+]
+
+URL_ENV = "EEGTRAIN_SERVER_URL"
+"""Base URL of a Jupyter server with the extension (e.g. ``http://127.0.0.1:8888/``)."""
+TOKEN_ENV = "EEGTRAIN_TOKEN"
+"""Its token."""
+ROOT_ENV = "EEGTRAIN_ROOT"
+"""Root folder of the in-kernel trainer (default: the kernel's working directory)."""
+
+
+class ClientError(RuntimeError):
+    """Any failure reported by a client."""
+
+
+class ValidationFailed(ClientError):
+    """The config was refused; ``errors`` names each bad field."""
+
+    def __init__(self, errors: list[FieldError], message: str = "Invalid configuration"):
+        self.errors = list(errors)
+        detail = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class AlreadyTraining(ClientError):
+    """A run is already active (``run_id`` is that run)."""
+
+    def __init__(self, run_id: str | None = None, message: str = "Training already in progress"):
+        self.run_id = run_id
+        super().__init__(message)
+
+
+class ResourceUnavailable(ClientError):
+    """Not enough memory (or GPU memory) for this config."""
+
+
+class ConnectionFailed(ClientError):
+    """The server cannot be reached, refuses the token, or lacks the extension."""
+
+
+class TrainingClient:
+    """What the panel needs from a trainer; see :class:`RemoteClient` and :class:`LocalClient`.
+
+    Attributes
+    ----------
+    backend : str
+        ``"server"`` or ``"local"``.
+    notice : str or None
+        Why :func:`connect` chose this backend when it was not the first choice.
+    """
+
+    backend = "?"
+    survives_kernel = False
+    notice: str | None = None
+
+    def start(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stop(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def status(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def history(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def runs(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def default_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def validate(self, config: dict[str, Any]) -> dict[str, Any]:
+        """``{valid, errors: [{field, message}], config}``; never raises for an invalid config."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for humans: where training runs and whether it outlives the kernel."""
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
+        """Poll until no run is active (or ``timeout`` seconds pass); return the last status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if not status["is_training"]:
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                return status
+            time.sleep(poll)
+
+
+def _field_errors(items: Any) -> list[FieldError]:
+    return [FieldError(str(e.get("field", "config")), str(e.get("message", ""))) for e in items or []]
+
+
+class RemoteClient(TrainingClient):
+    """The REST API under ``{url}training/`` of a Jupyter server with the extension.
+
+    Parameters
+    ----------
+    url : str
+        The server's base URL including its ``base_url`` (``http://host:port/base/``).
+    token : str or None
+        Jupyter token, sent as ``Authorization: token <token>``.
+    timeout : float
+        Seconds per request.
+    """
+
+    backend = "server"
+    survives_kernel = True
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 10.0):
+        self.url = url if url.endswith("/") else url + "/"
+        self.token = token or None
+        self.timeout = timeout
+        self._local = threading.local()  # one requests.Session per thread
+
+    def __repr__(self) -> str:
+        return f"RemoteClient({self.url!r})"
+
+    def _session(self):
+        import requests
+
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            if self.token:
+                session.headers["Authorization"] = f"token {self.token}"
+        return session
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        import requests
+
+        url = f"{self.url}training/{path}"
+        try:
+            resp = self._session().request(method, url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ConnectionFailed(f"cannot reach {self.url}: {type(exc).__name__}") from exc
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if resp.status_code == 200 and data is not None:
+            return data
+        message = data.get("error") if isinstance(data, dict) else None
+        message = message or f"HTTP {resp.status_code} {resp.reason}"
+        if resp.status_code == 400:
+            raise ValidationFailed(_field_errors(data.get("errors") if isinstance(data, dict) else None), message)
+        if resp.status_code == 409:
+            raise AlreadyTraining(data.get("run_id") if isinstance(data, dict) else None, message)
+        if resp.status_code == 503:
+            raise ResourceUnavailable(message)
+        if resp.status_code in (401, 403):
+            raise ConnectionFailed(f"{self.url} refused the token ({resp.status_code})")
+        if resp.status_code == 404:
+            raise ConnectionFailed(f"{self.url} has no eegtrain extension ({url} answered 404)")
+        raise ClientError(f"{method} {url}: {message}")
+
+    def start(self, config=None):
+        return self._request("POST", "start", config or {})
+
+    def stop(self):
+        return self._request("POST", "stop", {})
+
+    def status(self):
+        return self._request("GET", "status")
+
+    def history(self):
+        return self._request("GET", "history")
+
+    def runs(self):
+        return self._request("GET", "runs")["runs"]
+
+    def default_config(self):
+        return self._request("GET", "config")
+
+    def schema(self):
+        return self._request("GET", "config/schema")
+
+    def validate(self, config):
+        return self._request("POST", "config/validate", config)
+
+    def describe(self) -> str:
+        return f"server {self.url} (survives kernel restarts)"
+
+
+_local_lock = threading.Lock()
+_local_managers: dict[str, Any] = {}
+
+
+def local_manager(root_dir: str | os.PathLike | None = None):
+    """This process's :class:`~.service.TrainingManager` for ``root_dir`` (created once, then shared).
+
+    ``root_dir`` defaults to ``$EEGTRAIN_ROOT`` or the working directory.
+    """
+    from .service import TrainingManager
+
+    root = os.path.abspath(root_dir or os.environ.get(ROOT_ENV) or os.getcwd())
+    with _local_lock:
+        if root not in _local_managers:
+            _local_managers[root] = TrainingManager(root)
+        return _local_managers[root]
+
+
+class LocalClient(TrainingClient):
+    """A :class:`~.service.TrainingManager` in this process (training stops with the kernel).
+
+    Parameters
+    ----------
+    manager : TrainingManager or None
+        Defaults to :func:`local_manager`.
+    """
+
+    backend = "local"
+    survives_kernel = False
+
+    def __init__(self, manager=None, *, notice: str | None = None):
+        self.manager = manager if manager is not None else local_manager()
+        self.notice = notice
+
+    def __repr__(self) -> str:
+        return f"LocalClient(root_dir={str(self.manager.root_dir)!r})"
+
+    def start(self, config=None):
+        from .service import AlreadyTrainingError, ConfigError, ResourceError
+
+        try:
+            return self.manager.start(config or {})
+        except ConfigError as exc:
+            raise ValidationFailed(exc.errors) from exc
+        except AlreadyTrainingError as exc:
+            raise AlreadyTraining(exc.run_id, str(exc)) from exc
+        except ResourceError as exc:
+            raise ResourceUnavailable(str(exc)) from exc
+
+    def stop(self):
+        return self.manager.stop()
+
+    def status(self):
+        return self.manager.status()
+
+    def history(self):
+        return self.manager.history()
+
+    def runs(self):
+        return self.manager.runs()
+
+    def default_config(self):
+        return default_config().model_dump()
+
+    def schema(self):
+        return json_schema()
+
+    def validate(self, config):
+        return self.manager.validate(config).to_dict()
+
+    def describe(self) -> str:
+        return f"in this kernel, root {self.manager.root_dir} (stops with the kernel)"
+
+
+def find_server(parent_pid: int | None = None, runtime_dir: str | None = None) -> dict[str, Any] | None:
+    """The running Jupyter server whose pid is ``parent_pid`` (default ``$JPY_PARENT_PID``), or None.
+
+    Returns the server's info dict (``url``, ``token``, ``root_dir``, ``pid``, ...).
+    """
+    if parent_pid is None:
+        try:
+            parent_pid = int(os.environ.get("JPY_PARENT_PID") or 0)
+        except ValueError:
+            return None
+    if not parent_pid:
+        return None
+    from jupyter_server.serverapp import list_running_servers
+
+    for info in list_running_servers(runtime_dir):
+        if info.get("pid") == parent_pid:
+            return info
+    return None
+
+
+def _probe(client: RemoteClient) -> RemoteClient:
+    config = client.default_config()  # raises ConnectionFailed on any failure
+    if not isinstance(config, dict) or "n_epochs" not in config:
+        raise ConnectionFailed(f"{client.url}training/config did not answer a training config")
+    return client
+
+
+def connect(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    require_server: bool = False,
+    timeout: float = 10.0,
+) -> TrainingClient:
+    """A client for the trainer this notebook should drive.
+
+    Tries, in order: ``url``/``token`` given here (failure raises); ``$EEGTRAIN_SERVER_URL``
+    and ``$EEGTRAIN_TOKEN``; the Jupyter server that launched this kernel
+    (``$JPY_PARENT_PID`` in ``list_running_servers()``). Each candidate must answer
+    ``GET training/config``. With none, returns a :class:`LocalClient` whose ``notice``
+    says why, unless ``require_server`` (then raises :class:`ConnectionFailed`).
+    """
+    if url:
+        return _probe(RemoteClient(url, token or os.environ.get(TOKEN_ENV), timeout=timeout))
+    reasons = []
+    env_url = os.environ.get(URL_ENV)
+    if env_url:
+        try:
+            return _probe(RemoteClient(env_url, token or os.environ.get(TOKEN_ENV), timeout=timeout))
+        except ClientError as exc:
+            reasons.append(f"${URL_ENV}: {exc}")
+    info = find_server()
+    if info is not None:
+        try:
+            return _probe(RemoteClient(info["url"], token or info.get("token"), timeout=timeout))
+        except ClientError as exc:
+            reasons.append(f"parent server: {exc}")
+    else:
+        reasons.append("this kernel was not launched by a running Jupyter server")
+    why = "no Jupyter server with the eegtrain extension: " + "; ".join(reasons)
+    if require_server:
+        raise ConnectionFailed(why)
+    return LocalClient(notice=why + " — training runs in this kernel instead")
