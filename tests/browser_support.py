@@ -1,0 +1,254 @@
+"""Helpers for driving JupyterLab in headless Chromium (Playwright) from pytest.
+
+* :class:`JupyterLab` starts ``jupyter lab`` on loopback in an isolated temp root (its own
+  runtime, config, settings and workspaces folders, no network look-ups) and stops it.
+* :func:`launch_chromium` starts Debian's ``/usr/bin/chromium`` (Playwright cannot download
+  its own browser here).
+* :func:`open_notebook`, :func:`run_all_cells`, :func:`run_cell` and
+  :func:`wait_kernel_idle` drive a notebook through the real UI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = os.environ.get("EEGTRAIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class JupyterLab:
+    """A ``jupyter lab`` process serving ``root`` on 127.0.0.1 with a random token.
+
+    Everything it writes (runtime files, settings, workspaces, the extension's runs) stays
+    under ``root``'s parent temp folder; kernels inherit ``JUPYTER_RUNTIME_DIR`` so that
+    ``list_running_servers()`` in a kernel finds exactly this server.
+    """
+
+    def __init__(self, root: Path, home: Path, *, log_path: Path | None = None):
+        self.root = Path(root)
+        self.home = Path(home)
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log_path or (self.home / "jupyterlab.log")
+        self.proc: subprocess.Popen | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self, timeout: float = 90.0) -> JupyterLab:
+        settings = self.home / "user-settings"
+        self._write_settings(settings)
+        env = dict(os.environ)
+        env.update(
+            JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
+            JUPYTER_CONFIG_DIR=str(self.home / "config"),
+            JUPYTER_DATA_DIR=str(self.home / "data"),
+            IPYTHONDIR=str(self.home / "ipython"),
+            JUPYTER_PLATFORM_DIRS="1",
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("JUPYTER_TOKEN", None)
+        cmd = [
+            sys.executable, "-m", "jupyterlab",
+            "--no-browser", "--allow-root",
+            "--ip=127.0.0.1", f"--port={self.port}", "--port-retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            "--ServerApp.jpserver_extensions={'eegtrain_jupyter': True}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={self.home / 'workspaces'}",
+        ]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("GET", "api/status")
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        raise TimeoutError(f"jupyter lab not ready after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+        self.proc = None
+
+    def __enter__(self) -> JupyterLab:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- helpers -----------------------------------------------------------------------
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def lab_url(self, path: str = "") -> str:
+        return f"{self.url}lab/tree/{path}?token={self.token}&reset"
+
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        """Call the server's REST API with the token; returns parsed JSON (or None)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    @staticmethod
+    def _write_settings(settings: Path) -> None:
+        """No news/update pop-ups (they would ask the network and cover the notebook)."""
+        notif = settings / "@jupyterlab" / "apputils-extension"
+        notif.mkdir(parents=True, exist_ok=True)
+        (notif / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True})
+        )
+
+
+def copy_notebooks(src: Path, dst: Path) -> Path:
+    """Copy ``src`` (notebooks) into ``dst`` without checkpoints or outputs of earlier runs."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "trained_models", ".eegtrain"))
+    return dst
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+# -- notebook UI ---------------------------------------------------------------------------
+
+def open_notebook(page, lab: JupyterLab, name: str, timeout: float = 90_000) -> None:
+    """Open ``name`` in JupyterLab and wait until its kernel is connected and idle."""
+    page.goto(lab.lab_url(name), wait_until="domcontentloaded", timeout=timeout)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout)
+    wait_kernel_idle(page, timeout=timeout)
+
+
+def wait_kernel_idle(page, timeout: float = 120_000) -> None:
+    """Wait until the status bar reports a connected, idle kernel (``Python 3 (ipykernel) | Idle``).
+
+    The toolbar's execution indicator says "idle" before any kernel is connected, so it is
+    not enough right after opening a notebook.
+    """
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('.jp-StatusBar-TextItem'))
+                 .some(e => /\\|\\s*Idle\\s*$/.test(e.textContent || ''))""",
+        timeout=timeout,
+    )
+
+
+def wait_cells_done(page, indices=None, timeout: float = 180_000) -> None:
+    """Wait until the given code cells (all when None) show an execution count, not ``[*]``/``[ ]``."""
+    page.wait_for_function(
+        """(idx) => {
+             const cells = Array.from(document.querySelectorAll(
+                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell'));
+             const pick = idx === null ? cells : idx.map(i => cells[i]);
+             return pick.every(c => !c || !c.classList.contains('jp-CodeCell') ||
+                 /\\[\\d+\\]/.test((c.querySelector('.jp-InputPrompt') || {}).textContent || ''));
+           }""",
+        arg=None if indices is None else list(indices),
+        timeout=timeout,
+    )
+
+
+def _notebook(page):
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first
+
+
+def cell_sources(page) -> list[str]:
+    """The source text of every cell of the open notebook (as rendered by CodeMirror)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell'))
+             .map(c => { const e = c.querySelector('.cm-content');
+                         return e ? e.innerText : (c.innerText || ''); })"""
+    )
+
+
+def run_cell(page, index: int) -> None:
+    """Select cell ``index`` (command mode) and run it with Shift+Enter."""
+    cell = _notebook(page).locator(".jp-Cell").nth(index)
+    cell.scroll_into_view_if_needed()
+    # click the prompt area: selects the cell without entering edit mode
+    cell.locator(".jp-InputPrompt").first.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Enter")
+
+
+def run_cells(page, indices, *, timeout: float = 180_000) -> None:
+    """Run the given cells one after another (each waits for the previous one)."""
+    for i in indices:
+        run_cell(page, i)
+        wait_cells_done(page, [i], timeout=timeout)
+
+
+def run_all_cells(page, timeout: float = 180_000) -> None:
+    """Run > Run All Cells, then wait until every code cell has an execution count."""
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    wait_cells_done(page, None, timeout=timeout)
+
+
+def screenshot(page_or_locator, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page_or_locator.screenshot(path=str(path))
+    return path

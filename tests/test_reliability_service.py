@@ -1,0 +1,270 @@
+"""Reliability of the TrainingManager (issue 6), on the real LaBraM, no mocks.
+
+* 20 start/stop cycles: no leaked threads, each stop takes effect within one batch;
+* an exception or a NaN loss inside training: state ``failed`` with ``status.error``, next start works;
+* a failure after training (publishing the outputs) never leaves the manager stuck "active";
+* the memory check refusing a run: a clear error, no thread, no run folder;
+* the runs-on-disk contract: ``save_dir/runs/<run_id>/`` and the seed's three files;
+* recovery from a damaged index or run folder.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import threading
+import time
+
+import pytest
+import torch
+
+from eegtrain_jupyter import artifacts
+from eegtrain_jupyter.engine import TrainingListener
+from eegtrain_jupyter.model import build_classifier, load_checkpoint
+from eegtrain_jupyter.resources import ResourceError
+from eegtrain_jupyter.service import AlreadyTrainingError, TrainingManager
+from eegtrain_jupyter.synthetic import CH_NAMES, N_TIMES, SFREQ
+
+TINY = {"n_epochs": 1, "n_samples_per_class": 100, "batch_size": 32, "freeze_backbone": True, "device": "cpu"}
+
+
+def _eegtrain_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("eegtrain-") and t.is_alive()]
+
+
+class BatchClock(TrainingListener):
+    """Records when each batch finished; ``reached`` fires once ``target`` batches are done."""
+
+    def __init__(self, pause: float = 0.0):
+        self.times: list[float] = []
+        self.pause = pause
+        self.target = 0
+        self.reached = threading.Event()
+
+    def reset(self, target: int) -> None:
+        self.times = []
+        self.target = target
+        self.reached.clear()
+        if target == 0:
+            self.reached.set()
+
+    def on_batch(self, *, epoch, batch, n_batches, phase) -> None:
+        self.times.append(time.monotonic())
+        if len(self.times) >= self.target:
+            self.reached.set()
+        if self.pause:
+            time.sleep(self.pause)  # slows the loop so a stop lands between batches
+
+
+def test_twenty_start_stop_cycles_no_leaked_threads_stop_within_one_batch(tmp_path):
+    baseline = set(threading.enumerate())
+    clock = BatchClock(pause=0.02)
+    manager = TrainingManager(tmp_path, listeners=[clock])
+    # 4 feature-caching batches, then 5 train + 1 val per epoch: stop in every phase
+    targets = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12]
+    after_stop, states = [], []
+    for cycle in range(20):
+        clock.reset(targets[cycle % len(targets)])
+        status = manager.start({**TINY, "n_epochs": 3, "save_dir": "out", "seed": cycle})
+        assert status["state"] == "preparing"
+        assert len(_eegtrain_threads()) == 1
+        assert clock.reached.wait(60), f"cycle {cycle}: never reached batch {clock.target}"
+        stopped = manager.stop()
+        t_stop = time.monotonic()
+        assert stopped["state"] in ("stopping", "stopped", "completed")
+        assert manager.wait(60), f"cycle {cycle}: the thread did not end after stop"
+        after_stop.append(sum(1 for t in clock.times if t > t_stop))
+        states.append(manager.status()["state"])
+        assert not manager.is_active()
+        assert _eegtrain_threads() == [], f"cycle {cycle}: leaked {_eegtrain_threads()}"
+    assert max(after_stop) <= 1, f"batches processed after stop() returned, per cycle: {after_stop}"
+    assert states.count("stopped") >= 18, states  # a stop may only lose the race to the very end
+    assert set(threading.enumerate()) <= baseline
+    assert len(manager.runs()) == 20
+    # stop when idle is a no-op, and the manager still trains to completion afterwards
+    assert manager.stop()["state"] in ("stopped", "completed")
+
+
+def test_start_while_active_is_refused(tmp_path):
+    manager = TrainingManager(tmp_path)
+    manager.start({**TINY, "save_dir": "out"})
+    try:
+        with pytest.raises(AlreadyTrainingError):
+            manager.start({**TINY, "save_dir": "out"})
+    finally:
+        manager.shutdown()
+    assert _eegtrain_threads() == []
+
+
+class Boom(TrainingListener):
+    """Raises inside the training thread at the given batch of the given phase."""
+
+    def __init__(self, phase: str = "train", batch: int = 2):
+        self.phase, self.batch, self.armed = phase, batch, True
+
+    def on_batch(self, *, epoch, batch, n_batches, phase) -> None:
+        if self.armed and phase == self.phase and batch == self.batch:
+            raise RuntimeError("injected failure in batch %d" % batch)
+
+
+def test_exception_inside_training_marks_failed_then_next_start_works(tmp_path):
+    boom = Boom()
+    manager = TrainingManager(tmp_path, listeners=[boom])
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(120)
+    status = manager.status()
+    assert status["state"] == "failed"
+    assert not status["is_training"]
+    assert "RuntimeError" in status["error"] and "injected failure" in status["error"]
+    record = artifacts.read_json(tmp_path / "out" / "runs" / status["run_id"] / "run.json")
+    assert record["state"] == "failed" and record["error"] == status["error"]
+    assert _eegtrain_threads() == []
+
+    boom.armed = False
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(120)
+    status = manager.status()
+    assert status["state"] == "completed", status["error"]
+    assert status["error"] is None and status["current_epoch"] == 1
+    assert [r["state"] for r in manager.runs()] == ["completed", "failed"]
+
+
+def nan_weights(path) -> str:
+    """A LaBraM state_dict of the right shapes, every float tensor NaN: training loss becomes NaN."""
+    model, _ = build_classifier(CH_NAMES, N_TIMES, SFREQ, seed=0)
+    state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+             for k, v in model.labram.state_dict().items()}
+    torch.save(state, path)
+    return str(path)
+
+
+def test_nan_loss_marks_failed_then_next_start_works(tmp_path):
+    weights = nan_weights(tmp_path / "nan_labram.pth")
+    manager = TrainingManager(tmp_path)
+    manager.start({**TINY, "save_dir": "out", "pretrained_weights": weights})
+    assert manager.wait(120)
+    status = manager.status()
+    assert status["state"] == "failed"
+    assert status["error"].startswith("FloatingPointError") and "nan" in status["error"].lower()
+    run_dir = tmp_path / "out" / "runs" / status["run_id"]
+    assert not (run_dir / artifacts.CHECKPOINT_NAME).exists()  # no NaN model saved as "best"
+    assert not (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()
+
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(120)
+    assert manager.status()["state"] == "completed"
+    assert (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()
+
+
+def test_failure_while_publishing_outputs_does_not_leave_the_manager_stuck(tmp_path):
+    # a folder where the seed's checkpoint file goes: os.replace onto it fails after training
+    (tmp_path / "out" / artifacts.CHECKPOINT_NAME).mkdir(parents=True)
+    manager = TrainingManager(tmp_path)
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(120)
+    status = manager.status()
+    assert not manager.is_active(), status["state"]
+    assert status["state"] == "failed"
+    assert artifacts.CHECKPOINT_NAME in status["error"]
+    assert status["current_epoch"] == 1  # the finished epoch is kept
+    assert (tmp_path / "out" / "runs" / status["run_id"] / artifacts.CHECKPOINT_NAME).is_file()
+    (tmp_path / "out" / artifacts.CHECKPOINT_NAME).rmdir()
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(120)
+    assert manager.status()["state"] == "completed"
+
+
+def test_memory_check_refuses_with_clear_error_and_starts_nothing(tmp_path):
+    manager = TrainingManager(tmp_path, min_free_memory_mb=10**9)
+    before = set(threading.enumerate())
+    with pytest.raises(ResourceError) as info:
+        manager.start({**TINY, "save_dir": "out"})
+    message = str(info.value)
+    assert "not enough memory" in message and "MB" in message
+    assert "n_samples_per_class" in message  # says what to lower
+    assert set(threading.enumerate()) == before
+    assert _eegtrain_threads() == []
+    assert not (tmp_path / "out").exists()  # no save_dir, no run folder
+    assert not (tmp_path / ".eegtrain" / "runs.json").exists()
+    assert manager.status()["state"] == "idle" and manager.runs() == []
+    assert not manager.is_active()
+
+
+def test_runs_on_disk_contract(tmp_path):
+    manager = TrainingManager(tmp_path)
+    save_dir = tmp_path / "models"
+    run_ids = []
+    for n_epochs in (2, 1):
+        manager.start({**TINY, "n_epochs": n_epochs, "save_dir": "models", "seed": n_epochs})
+        assert manager.wait(120)
+        status = manager.status()
+        assert status["state"] == "completed"
+        run_ids.append(status["run_id"])
+        run_dir = save_dir / "runs" / status["run_id"]
+        assert status["run_dir"] == str(run_dir)
+        record = artifacts.read_json(run_dir / "run.json")
+        assert record["config"]["n_epochs"] == n_epochs and record["state"] == "completed"
+        history = artifacts.read_json(run_dir / artifacts.HISTORY_NAME)
+        assert len(history["train_losses"]) == len(history["val_accs"]) == n_epochs
+        assert history["config"] == record["config"]
+        model, ckpt = load_checkpoint(run_dir / artifacts.CHECKPOINT_NAME)
+        assert ckpt["config"]["n_epochs"] == n_epochs
+        with torch.no_grad():
+            assert model(torch.zeros(2, len(CH_NAMES), N_TIMES)).shape == (2, 2)
+        assert (run_dir / artifacts.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        # the seed's three files in save_dir are this run's
+        for name in artifacts.OUTPUT_NAMES:
+            assert filecmp.cmp(save_dir / name, run_dir / name, shallow=False), name
+        assert not list(save_dir.glob(".*.tmp")) and not list(run_dir.glob(".*.tmp"))
+
+    # a run stopped before finishing an epoch leaves the published files alone
+    clock = BatchClock()
+    manager.listeners.append(clock)
+    clock.reset(1)
+    manager.start({**TINY, "save_dir": "models"})
+    clock.reached.wait(60)
+    manager.stop()
+    assert manager.wait(60)
+    stopped = manager.status()
+    assert stopped["state"] == "stopped" and stopped["current_epoch"] == 0
+    for name in artifacts.OUTPUT_NAMES:
+        assert filecmp.cmp(save_dir / name, save_dir / "runs" / run_ids[-1] / name, shallow=False)
+
+    runs = manager.runs()
+    assert [r["run_id"] for r in runs] == [stopped["run_id"], *reversed(run_ids)]
+    for r in runs:
+        assert {"config", "state", "best_val_acc", "duration", "started_at", "finished_at"} <= r.keys()
+        assert r["duration"] > 0
+    assert [r["state"] for r in runs] == ["stopped", "completed", "completed"]
+    assert runs[0]["best_val_acc"] is None
+    assert runs[1]["config"]["n_epochs"] == 1 and runs[2]["config"]["n_epochs"] == 2
+    assert all(0 <= r["best_val_acc"] <= 100 for r in runs[1:])
+    index = json.loads((tmp_path / ".eegtrain" / "runs.json").read_text())
+    assert [e["run_id"] for e in index] == [*run_ids, stopped["run_id"]]
+
+    # a new manager (a restarted server) sees the same runs and the last run's record
+    again = TrainingManager(tmp_path)
+    assert again.status()["run_id"] == stopped["run_id"]
+    assert again.status()["state"] == "stopped"
+    assert [r["run_id"] for r in again.runs()] == [r["run_id"] for r in runs]
+
+
+def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
+    (tmp_path / ".eegtrain").mkdir()
+    index = tmp_path / ".eegtrain" / "runs.json"
+    index.write_text("{not json")
+    manager = TrainingManager(tmp_path)
+    assert manager.status()["state"] == "idle" and manager.runs() == []
+
+    # index pointing at a deleted run and at a run folder with a garbage run.json
+    bad = tmp_path / "out" / "runs" / "bad"
+    bad.mkdir(parents=True)
+    (bad / "run.json").write_text('{"run_id": "bad"}')
+    index.write_text(json.dumps([{"run_id": "gone", "run_dir": str(tmp_path / "gone")},
+                                 {"run_id": "bad", "run_dir": str(bad)}]))
+    manager = TrainingManager(tmp_path)
+    assert manager.status()["state"] == "idle"
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(120)
+    assert manager.status()["state"] == "completed"
+    assert [r["state"] for r in manager.runs()][0] == "completed"
