@@ -50,7 +50,7 @@ class ValidationFailed(ClientError):
     def __init__(self, errors: list[FieldError], message: str = "Invalid configuration"):
         self.errors = list(errors)
         detail = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
-        super().__init__(f"{message}: {detail}" if detail else message)
+        super().__init__(f"{message}: {detail}" if detail and detail not in message else message)
 
 
 class AlreadyTraining(ClientError):

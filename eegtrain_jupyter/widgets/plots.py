@@ -39,8 +39,8 @@ class CurvesFigure:
             labels=["train", "validation"], colors=[TRAIN_COLOR, VAL_COLOR],
             display_legend=True, marker="circle", marker_size=32,
         )
-        x_axis = bq.Axis(scale=self.x_scale, label="epoch", tick_format="d", grid_lines="none")
-        y_axis = bq.Axis(scale=self.y_scale, label=ylabel, orientation="vertical", grid_lines="dashed")
+        x_axis = bq.Axis(scale=self.x_scale, label="epoch", side="bottom", tick_format="d", grid_lines="none")
+        y_axis = bq.Axis(scale=self.y_scale, label=ylabel, side="left", grid_lines="dashed")
         self.figure = bq.Figure(
             marks=[self.lines], axes=[x_axis, y_axis], title=title,
             legend_location="top-right", animation_duration=0,
