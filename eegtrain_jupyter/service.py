@@ -36,6 +36,7 @@ from .config import (
 from .engine import EpochResult, TrainingListener, empty_history, train
 from .model import BackboneInfo
 from .resources import ResourceError, check_resources
+from .tuning import configure_training_thread
 
 __all__ = [
     "TrainingState",
@@ -325,9 +326,11 @@ class TrainingManager:
                     out.append(current.record())
                     continue
                 try:
-                    out.append(artifacts.read_json(Path(entry["run_dir"]) / "run.json"))
-                except (OSError, ValueError):
+                    rec = artifacts.read_json(Path(entry["run_dir"]) / "run.json")
+                except (OSError, ValueError, KeyError, TypeError):
                     continue  # a run folder deleted by the user
+                if isinstance(rec, dict) and _RUN_KEYS <= rec.keys():
+                    out.append(rec)  # else a damaged run.json: skipped, never a half record
         return out
 
     def is_active(self) -> bool:
@@ -361,24 +364,36 @@ class TrainingManager:
 
     # -- internals -------------------------------------------------------------------
     def _work(self, run: _Run) -> None:
+        configure_training_thread()  # lower priority (and EEGTRAIN_NUM_THREADS) so callers stay responsive
         listener = _RunListener(self, run)
+        # Whatever happens in here, the run leaves the active states (``finally``): a failure
+        # after training (e.g. publishing into a full disk) must not leave the manager "busy".
+        state, error = TrainingState.FAILED, "training ended unexpectedly"
         try:
             result = train(
                 run.config, run.run_dir,
                 listeners=[listener, *self.listeners],
                 should_stop=self._stop_event.is_set,
             )
+            state = TrainingState.STOPPED if result.stopped else TrainingState.COMPLETED
+            error = None
+            files = dict(result.files)
+            if result.epochs_completed:
+                try:  # outside the lock: status() stays responsive while the checkpoint copies
+                    self._publish(run, files)
+                except OSError as exc:
+                    log.exception("could not publish the outputs of run %s", run.run_id)
+                    state = TrainingState.FAILED
+                    error = (f"training finished but its outputs could not be copied into "
+                             f"{run.save_dir} ({type(exc).__name__}: {exc}); they are in {run.run_dir}")
+            with self._lock:
+                run.files = files
         except Exception as exc:  # captured into status; the process lives on
             log.exception("training run %s failed", run.run_id)
+            state, error = TrainingState.FAILED, f"{type(exc).__name__}: {exc}"
+        finally:
             with self._lock:
-                self._finish(run, TrainingState.FAILED, error=f"{type(exc).__name__}: {exc}")
-            return
-        with self._lock:
-            run.files = dict(result.files)
-            state = TrainingState.STOPPED if result.stopped else TrainingState.COMPLETED
-            if result.epochs_completed:
-                self._publish(run)
-            self._finish(run, state)
+                self._finish(run, state, error=error)
 
     def _finish(self, run: _Run, state: TrainingState, error: str | None = None) -> None:
         run.duration = time.monotonic() - run.t_start
@@ -390,12 +405,12 @@ class TrainingManager:
         except OSError:
             log.exception("could not record run %s", run.run_id)
 
-    def _publish(self, run: _Run) -> None:
+    def _publish(self, run: _Run, files: dict[str, str]) -> None:
         """Replace the seed's three files in ``save_dir`` by this run's, each atomically."""
         for name in artifacts.OUTPUT_NAMES:
             src = run.run_dir / name
             if src.exists():
-                run.files[name] = str(artifacts.copy_atomic(src, run.save_dir / name))
+                files[name] = str(artifacts.copy_atomic(src, run.save_dir / name))
 
     def _snapshot(self, run: _Run | None) -> dict[str, Any]:
         if run is None:
@@ -434,9 +449,13 @@ class TrainingManager:
 
     def _read_index(self) -> list[dict[str, str]]:
         try:
-            return list(artifacts.read_json(self._index_path))
+            index = artifacts.read_json(self._index_path)
         except (OSError, ValueError):
             return []
+        if not isinstance(index, list):
+            return []
+        return [e for e in index if isinstance(e, dict)
+                and isinstance(e.get("run_id"), str) and isinstance(e.get("run_dir"), str)]
 
     def _add_to_index(self, run: _Run) -> None:
         index = self._read_index()
@@ -450,14 +469,32 @@ class TrainingManager:
             return
         try:
             run = _Run.from_record(artifacts.read_json(Path(index[-1]["run_dir"]) / "run.json"))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("could not recover the last training run: %s", exc)
             return
         if run.state.active:
             run.state = TrainingState.INTERRUPTED
             run.error = "the process running this training ended before it finished"
-            run.save()
+            _remove_stale_temp_files(run.run_dir, run.save_dir)
+            try:
+                run.save()
+            except OSError as exc:  # a read-only root still shows the run
+                log.warning("could not mark run %s interrupted on disk: %s", run.run_id, exc)
         self._run = run
+
+
+def _remove_stale_temp_files(*folders: Path) -> None:
+    """Temp files of atomic writes cut short by a killed process (never a finished output)."""
+    for folder in folders:
+        for name in (*artifacts.OUTPUT_NAMES, "run.json"):
+            for tmp in folder.glob(f".{name}.*.tmp"):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+
+
+_RUN_KEYS = frozenset({"run_id", "state", "config", "best_val_acc", "duration", "started_at"})
 
 
 def _idle_status() -> dict[str, Any]:

