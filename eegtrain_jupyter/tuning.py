@@ -1,0 +1,79 @@
+"""Thread settings for a training thread that shares its process with an event loop.
+
+The Jupyter server answers REST calls on one IO-loop thread while training runs in a
+background thread of the same process. Torch's intra-op pool would otherwise take every
+core (and on a busy machine its spinning workers starve the loop), so the training thread
+lowers its own scheduling priority and, optionally, the number of torch threads. Both are
+set from the environment so they reach the server without code changes:
+
+``EEGTRAIN_NUM_THREADS``
+    Torch intra-op threads for training; ``auto`` (default) uses the usable cores minus
+    one (at least one), leaving a core to the IO loop; ``0`` leaves torch's own choice; an
+    integer sets it (process-wide: torch has one intra-op pool per process).
+``EEGTRAIN_NICE``
+    Niceness added to the training thread and the worker threads it starts (default 5;
+    0 disables). Linux/macOS only; ignored elsewhere.
+``EEGTRAIN_SWITCH_INTERVAL_MS``
+    Upper bound for the interpreter's GIL switch interval (default 1 ms; Python's own is 5).
+    LaBraM's many small ops keep the training thread in Python much of the time, and every
+    hand-over of the GIL to the IO loop (or its executor) could otherwise wait a full interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+__all__ = ["configure_training_thread"]
+
+log = logging.getLogger(__name__)
+
+
+def _env_int(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "auto"):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        log.warning("ignoring %s=%r (not an integer)", name, raw)
+        return default
+
+
+def _auto_threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+def configure_training_thread(num_threads: int | None = None, nice: int | None = None) -> dict[str, int | None]:
+    """Apply thread count and niceness for the calling (training) thread; returns what was set.
+
+    Parameters
+    ----------
+    num_threads : int, optional
+        Torch intra-op threads; default from ``EEGTRAIN_NUM_THREADS`` (unset: cores - 1; 0: torch's choice).
+    nice : int, optional
+        Niceness increment for this thread; default from ``EEGTRAIN_NICE`` (5).
+    """
+    import torch
+
+    num_threads = _env_int("EEGTRAIN_NUM_THREADS", _auto_threads()) if num_threads is None else num_threads
+    nice = _env_int("EEGTRAIN_NICE", 5) if nice is None else nice
+    switch_ms = _env_int("EEGTRAIN_SWITCH_INTERVAL_MS", 1)
+    if switch_ms and switch_ms > 0:
+        sys.setswitchinterval(min(sys.getswitchinterval(), switch_ms / 1000))
+    if num_threads and num_threads > 0:
+        torch.set_num_threads(num_threads)
+    if nice and hasattr(os, "setpriority"):
+        tid = threading.get_native_id()
+        try:  # per-thread on Linux; threads started later (torch's pool) inherit it
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except OSError as exc:
+            log.debug("could not renice the training thread: %s", exc)
+    return {"num_threads": torch.get_num_threads(), "nice": nice,
+            "switch_interval_ms": sys.getswitchinterval() * 1000}
