@@ -262,14 +262,18 @@ class TrainingManager:
         """
         cfg = parse_config(config)
         save_dir = self.resolve_save_dir(cfg.save_dir)
+        self._check_weights(cfg)
         with self._lock:
             if self.is_active():
                 raise AlreadyTrainingError(self._run.run_id if self._run else None)
             check_resources(cfg, min_free_memory_mb=self.min_free_memory_mb)
             run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
             run = _Run(run_id, cfg, save_dir)
-            run.run_dir.mkdir(parents=True, exist_ok=True)
-            run.save()
+            try:
+                run.run_dir.mkdir(parents=True, exist_ok=True)
+                run.save()
+            except OSError as exc:  # read-only, a file in the way, disk full: the caller's to fix
+                raise ConfigError([FieldError("save_dir", f"cannot write there: {_reason(exc)}")]) from None
             self._add_to_index(run)
             self._run = run
             self._stop_event.clear()
@@ -285,6 +289,7 @@ class TrainingManager:
         if result.valid:
             try:
                 self.resolve_save_dir(result.config.save_dir)
+                self._check_weights(result.config)
             except ConfigError as exc:
                 return ValidationResult(False, exc.errors, None)
         return result
@@ -352,15 +357,34 @@ class TrainingManager:
 
     def resolve_save_dir(self, save_dir: str) -> Path:
         """``save_dir`` as an absolute path; relative to ``root_dir``; confined when asked."""
-        path = Path(os.path.expanduser(save_dir))
-        if not path.is_absolute():
-            path = self.root_dir / path
-        resolved = path.resolve()  # follows symlinks, so an escaping link is caught
-        if self.confine_to_root and not resolved.is_relative_to(self.root_dir):
-            raise ConfigError([FieldError("save_dir", f"must stay inside the server root {self.root_dir}")])
-        if resolved.exists() and not resolved.is_dir():
-            raise ConfigError([FieldError("save_dir", "exists and is not a directory")])
+        try:
+            path = Path(os.path.expanduser(save_dir))
+            if not path.is_absolute():
+                path = self.root_dir / path
+            resolved = path.resolve()  # follows symlinks, so an escaping link is caught
+            if self.confine_to_root and not resolved.is_relative_to(self.root_dir):
+                raise ConfigError([FieldError("save_dir", f"must stay inside the server root {self.root_dir}")])
+            if resolved.exists() and not resolved.is_dir():
+                raise ConfigError([FieldError("save_dir", "exists and is not a directory")])
+            existing = next(p for p in (resolved, *resolved.parents) if p.exists())
+            if not existing.is_dir():
+                raise ConfigError([FieldError("save_dir", f"{existing} is a file, not a directory")])
+        except (ValueError, OSError) as exc:  # NUL byte, name too long, unreadable parent...
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError([FieldError("save_dir", f"not a usable path: {_reason(exc)}")]) from None
         return resolved
+
+    def _check_weights(self, cfg: TrainingConfig) -> None:
+        """A ``pretrained_weights`` that is not a readable file is a field error, not a failed run."""
+        if cfg.pretrained_weights is None:
+            return
+        try:
+            ok = Path(os.path.expanduser(cfg.pretrained_weights)).is_file()
+        except (ValueError, OSError):
+            ok = False
+        if not ok:
+            raise ConfigError([FieldError("pretrained_weights", "no such file")])
 
     # -- internals -------------------------------------------------------------------
     def _work(self, run: _Run) -> None:
@@ -481,6 +505,11 @@ class TrainingManager:
             except OSError as exc:  # a read-only root still shows the run
                 log.warning("could not mark run %s interrupted on disk: %s", run.run_id, exc)
         self._run = run
+
+
+def _reason(exc: Exception) -> str:
+    """An OS error's reason without the (possibly huge, user-supplied) path."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _remove_stale_temp_files(*folders: Path) -> None:

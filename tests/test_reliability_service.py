@@ -270,3 +270,29 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
     assert manager.wait(120)
     assert manager.status()["state"] == "completed"
     assert [r["state"] for r in manager.runs()] == ["completed"]  # damaged records are skipped
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("save_dir", "bad\x00name", "null byte"),
+        ("save_dir", "x" * 5000, "too long"),
+        ("save_dir", "a_file/models", "is a file"),
+        ("save_dir", "a_file", "not a directory"),
+        ("pretrained_weights", "missing.pth", "no such file"),
+        ("pretrained_weights", "nul\x00.pth", "no such file"),
+    ],
+)
+def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, value, words):
+    (tmp_path / "a_file").write_text("not a folder")
+    manager = TrainingManager(tmp_path, confine_to_root=True)
+    result = manager.validate({**TINY, field: value}).to_dict()
+    assert not result["valid"]
+    assert [e["field"] for e in result["errors"]] == [field]
+    assert words in result["errors"][0]["message"] and len(result["errors"][0]["message"]) < 300
+    from eegtrain_jupyter.config import ConfigError
+    with pytest.raises(ConfigError) as info:
+        manager.start({**TINY, field: value})
+    assert [e.field for e in info.value.errors] == [field]
+    assert _eegtrain_threads() == [] and manager.status()["state"] == "idle"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
