@@ -69,7 +69,7 @@ class Api:
         hdrs = dict(headers or {})
         if token is True:
             hdrs.setdefault("Authorization", f"token {self.token}")
-        elif token:
+        elif isinstance(token, str):
             hdrs["Authorization"] = f"token {token}"
         if body is None and method in ("POST", "PUT", "PATCH"):
             body = b""

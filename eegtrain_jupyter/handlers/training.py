@@ -114,7 +114,7 @@ class StartHandler(TrainingAPIHandler):
         try:
             status = await self.call(self.manager.start, body)
         except ConfigError as exc:
-            raise ApiError(400, "Invalid training configuration",
+            raise ApiError(400, f"Invalid training configuration: {exc}",
                            [e.to_dict() for e in exc.errors]) from None
         except AlreadyTrainingError as exc:
             raise ApiError(409, "Training already in progress", run_id=exc.run_id) from None
