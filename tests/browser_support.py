@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -80,7 +81,9 @@ class JupyterLab:
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONUNBUFFERED="1",
         )
-        env.pop("JUPYTER_TOKEN", None)
+        # the kernels must find THIS server, not one named by the environment
+        for key in ("JUPYTER_TOKEN", "EEGTRAIN_SERVER_URL", "EEGTRAIN_TOKEN", "EEGTRAIN_ROOT"):
+            env.pop(key, None)
         cmd = [
             sys.executable, "-m", "jupyterlab",
             "--no-browser", "--allow-root",
@@ -163,8 +166,21 @@ class JupyterLab:
 
 
 def copy_notebooks(src: Path, dst: Path) -> Path:
-    """Copy ``src`` (notebooks) into ``dst`` without checkpoints or outputs of earlier runs."""
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "trained_models", ".eegtrain"))
+    """Copy the ``*.ipynb`` of ``src`` into ``dst`` with outputs and execution counts cleared.
+
+    Stored outputs would show stale prompts (``[1]:``) and dead widget views; a cleared copy
+    makes "this cell ran" observable.
+    """
+    import nbformat
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(Path(src).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, dst / path.name)
     return dst
 
 
@@ -223,21 +239,36 @@ def cell_sources(page) -> list[str]:
     )
 
 
-def run_cell(page, index: int) -> None:
-    """Select cell ``index`` (command mode) and run it with Shift+Enter."""
+def _prompt(page, index: int) -> str:
+    cell = _notebook(page).locator(".jp-Cell").nth(index)
+    return (cell.locator(".jp-InputPrompt").first.text_content() or "").strip()
+
+
+def run_cell(page, index: int, *, timeout: float = 180_000) -> None:
+    """Select cell ``index`` (command mode), run it with Shift+Enter, wait for a new count."""
     cell = _notebook(page).locator(".jp-Cell").nth(index)
     cell.scroll_into_view_if_needed()
+    before = _prompt(page, index)
     # click the prompt area: selects the cell without entering edit mode
     cell.locator(".jp-InputPrompt").first.click()
     page.keyboard.press("Escape")
     page.keyboard.press("Shift+Enter")
+    page.wait_for_function(
+        """([i, before]) => {
+             const c = document.querySelectorAll(
+                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')[i];
+             const t = ((c && c.querySelector('.jp-InputPrompt')) || {}).textContent || '';
+             return /\\[\\d+\\]/.test(t) && t.trim() !== before;
+           }""",
+        arg=[index, before],
+        timeout=timeout,
+    )
 
 
 def run_cells(page, indices, *, timeout: float = 180_000) -> None:
     """Run the given cells one after another (each waits for the previous one)."""
     for i in indices:
-        run_cell(page, i)
-        wait_cells_done(page, [i], timeout=timeout)
+        run_cell(page, i, timeout=timeout)
 
 
 def run_all_cells(page, timeout: float = 180_000) -> None:
@@ -245,6 +276,19 @@ def run_all_cells(page, timeout: float = 180_000) -> None:
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     wait_cells_done(page, None, timeout=timeout)
+
+
+@contextlib.contextmanager
+def shots_on_failure(page, name: str):
+    """On an exception inside the block, save a full-page screenshot ``<name>-FAILED.png``."""
+    try:
+        yield
+    except BaseException:
+        try:
+            screenshot(page, f"{name}-FAILED.png")
+        except Exception:
+            pass
+        raise
 
 
 def screenshot(page_or_locator, name: str) -> Path:

@@ -1,0 +1,271 @@
+"""The training panel in a real browser: JupyterLab + headless Chromium, end to end.
+
+1. Open ``01_quick_start.ipynb`` (a temp copy), run the cells up to the panel, pick the
+   "quick" preset and 1 epoch, click Start and watch the run complete: badge, progress
+   bar, metric labels and both bqplot figures (line paths with points).
+2. Start a longer run, close the browser tab mid-training, open the notebook in a new page,
+   display the panel again: it re-attaches to the same, still-running run (server side,
+   ``GET training/status``) and follows it to the end.
+
+Screenshots go to ``test-artifacts/browser/``. Skips only when ``/usr/bin/chromium`` is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from browser_support import (
+    REPO,
+    JupyterLab,
+    chromium_available,
+    copy_notebooks,
+    launch_chromium,
+    open_notebook,
+    run_cells,
+    screenshot,
+    shots_on_failure,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"),
+]
+
+NOTEBOOKS = Path(os.environ.get("EEGTRAIN_NOTEBOOKS_DIR", REPO / "notebooks"))
+NOTEBOOK = "01_quick_start.ipynb"
+PANEL = ".eegtrain-panel"
+NUMBER = re.compile(r"^-?\d+(\.\d+)?%?$")
+VIEWPORT = {"width": 1400, "height": 1900}
+LONG_RUN = {"n_epochs": "3", "n_samples_per_class": "600"}
+"""Frozen backbone, 1200 windows: feature caching lasts ~20-50 s on 2 cores, then 3 fast epochs."""
+
+
+def panel_cells(path: Path) -> list[int]:
+    """Indices of the code cells to run: every code cell up to the first that builds the panel."""
+    nb = nbformat.read(path, as_version=4)
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        cells.append(i)
+        if "TrainingPanel(" in cell.source:
+            return cells
+    raise AssertionError(f"{path.name} has no cell that builds a TrainingPanel")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    base = tmp_path_factory.mktemp("lab")
+    root = copy_notebooks(NOTEBOOKS, base / "root")
+    server = JupyterLab(root, base)
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            if server.api("GET", "training/status").get("is_training"):
+                server.api("POST", "training/stop")
+                time.sleep(1)
+        except Exception:
+            pass
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch_chromium(pw)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def new_page(browser):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)
+    return page
+
+
+def show_panel(page, lab: JupyterLab):
+    """Open the notebook, collapse the file browser, run the cells up to the panel; return it."""
+    open_notebook(page, lab, NOTEBOOK)
+    current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+    if current.count():
+        current.first.click()  # more room for the panel
+    run_cells(page, panel_cells(lab.root / NOTEBOOK))
+    panel = page.locator(PANEL).last
+    panel.wait_for(state="visible", timeout=60_000)
+    # the first status poll has filled the badge
+    panel.locator(".eegtrain-badge span").wait_for(timeout=30_000)
+    return panel
+
+
+def set_field(panel, name: str, value: str) -> None:
+    box = panel.locator(f".eegtrain-field-{name} input")
+    box.fill(value)
+    box.press("Enter")
+    box.press("Tab")
+
+
+def badge_state(panel) -> str:
+    return panel.locator(".eegtrain-badge span").inner_text().strip()
+
+
+def wait_badge(panel, states, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = badge_state(panel)
+        if state in states:
+            return state
+        if state == "failed":
+            raise AssertionError("training failed: " + panel.locator(".eegtrain-error").inner_text())
+        time.sleep(0.5)
+    raise AssertionError(f"badge still {state!r} after {timeout}s (wanted {states})")
+
+
+def figure_marks(panel, css: str) -> dict:
+    """Per line of the figure: the length of its path's ``d`` and how many point markers it has."""
+    return panel.locator(f".{css}").evaluate(
+        """fig => Array.from(fig.querySelectorAll('g.curve')).map(g => ({
+                 d: ((g.querySelector('path.line') || {getAttribute: () => ''}).getAttribute('d') || '').length,
+                 points: g.querySelectorAll('path.dot').length }))"""
+    )
+
+
+def assert_curves_drawn(panel, n_points: int) -> None:
+    for css in ("eegtrain-loss-figure", "eegtrain-acc-figure"):
+        marks = figure_marks(panel, css)
+        assert len(marks) == 2, f"{css}: expected train and validation lines, got {marks}"
+        for line in marks:
+            assert line["d"] > 0, f"{css}: a line has an empty path: {marks}"
+            assert line["points"] >= n_points, f"{css}: expected {n_points} points per line: {marks}"
+
+
+def progress_percent(panel) -> float:
+    style = panel.locator(".eegtrain-progress .progress-bar").get_attribute("style") or ""
+    m = re.search(r"width:\s*([\d.]+)%", style)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_panel_trains_in_the_browser(lab, browser):
+    page = new_page(browser)
+    with shots_on_failure(page, "trains"):
+        _trains(page, lab)
+    page.close()
+
+
+def _trains(page, lab):
+    t0 = time.monotonic()
+    panel = show_panel(page, lab)
+    assert badge_state(panel) == "idle"
+    panel.locator(".eegtrain-preset select").select_option("quick")
+    set_field(panel, "n_epochs", "1")
+    assert panel.locator(".eegtrain-field-n_samples_per_class input").input_value() == "100"
+    assert panel.locator(".eegtrain-field-freeze_backbone input").is_checked()
+    start = panel.locator("button.eegtrain-start")
+    page.wait_for_function("b => !b.disabled", arg=start.element_handle(), timeout=10_000)
+    screenshot(panel, "panel-before.png")
+    t_panel = time.monotonic() - t0
+
+    start.click()
+    wait_badge(panel, {"preparing", "training", "completed"}, timeout=30)
+    assert panel.locator("button.eegtrain-stop").is_enabled() or badge_state(panel) == "completed"
+    wait_badge(panel, {"completed"}, timeout=150)
+    t_train = time.monotonic() - t0 - t_panel
+
+    # the last poll may still be on its way to the browser
+    page.wait_for_function(
+        "el => el.textContent.includes('epoch 1 / 1')",
+        arg=panel.locator(".eegtrain-progress-label").element_handle(), timeout=10_000,
+    )
+    assert progress_percent(panel) == pytest.approx(100.0)
+    for key in ("train-loss", "val-loss", "train-acc", "val-acc", "best-val-acc"):
+        text = panel.locator(f".eegtrain-metric-{key}").inner_text().strip()
+        assert NUMBER.match(text), f"metric {key} shows {text!r}"
+    page.wait_for_function(
+        """p => ['eegtrain-loss-figure', 'eegtrain-acc-figure'].every(c =>
+               Array.from(p.querySelectorAll('.' + c + ' g.curve path.dot')).length >= 2)""",
+        arg=panel.element_handle(), timeout=15_000,
+    )
+    assert_curves_drawn(panel, 1)
+    status = lab.api("GET", "training/status")
+    assert status["state"] == "completed" and status["current_epoch"] == 1
+    assert (lab.root / "trained_models").is_dir()  # the server's trainer wrote into the temp root
+    screenshot(panel, "panel-after.png")
+    screenshot(page, "lab-after.png")
+    print(f"panel shown in {t_panel:.1f}s, trained in {t_train:.1f}s")
+
+
+def test_panel_reattaches_after_the_tab_closes(lab, browser):
+    page = new_page(browser)
+    panel = show_panel(page, lab)
+    for name, value in LONG_RUN.items():
+        set_field(panel, name, value)
+    assert panel.locator(".eegtrain-field-freeze_backbone input").is_checked()
+    start = panel.locator("button.eegtrain-start")
+    page.wait_for_function("b => !b.disabled", arg=start.element_handle(), timeout=10_000)
+    start.click()
+    wait_badge(panel, {"preparing", "training"}, timeout=30)
+    first = lab.api("GET", "training/status")
+    assert first["is_training"], first
+    run_id = first["run_id"]
+    assert first["total_epochs"] == 3
+
+    page.close()  # the tab goes away mid-training; the run lives in the server process
+    time.sleep(1)
+    mid = lab.api("GET", "training/status")
+    assert mid["run_id"] == run_id and mid["is_training"], mid
+
+    page = new_page(browser)
+    panel = show_panel(page, lab)
+    again = lab.api("GET", "training/status")
+    assert again["run_id"] == run_id
+    assert again["is_training"], f"the run ended before the panel was shown again: {again['state']}"
+    assert badge_state(panel) in {"preparing", "training"}
+    assert run_id in panel.locator(".eegtrain-run").inner_text()
+    assert panel.locator("button.eegtrain-stop").is_enabled()
+    assert panel.locator("button.eegtrain-start").is_disabled()
+    screenshot(panel, "panel-reattached.png")
+
+    # it is progressing: batches (feature caching) or epochs advance between two looks
+    def progress(s):
+        b = s.get("batch") or {}
+        return (s["current_epoch"], b.get("phase") != "caching features", b.get("batch") or 0)
+
+    p0 = progress(again)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = lab.api("GET", "training/status")
+        if not now["is_training"] or progress(now) > p0:
+            break
+        time.sleep(0.5)
+    assert now["run_id"] == run_id
+    assert not now["is_training"] or progress(now) > p0, f"no progress: {p0} -> {progress(now)}"
+
+    # the re-attached panel follows the run to its end
+    wait_badge(panel, {"completed"}, timeout=150)
+    page.wait_for_function(
+        "el => el.textContent.includes('epoch 3 / 3')",
+        arg=panel.locator(".eegtrain-progress-label").element_handle(), timeout=10_000,
+    )
+    page.wait_for_function(
+        """p => ['eegtrain-loss-figure', 'eegtrain-acc-figure'].every(c =>
+               Array.from(p.querySelectorAll('.' + c + ' g.curve path.dot')).length >= 6)""",
+        arg=panel.element_handle(), timeout=15_000,
+    )
+    assert_curves_drawn(panel, 3)
+    final = lab.api("GET", "training/status")
+    assert final["run_id"] == run_id and final["state"] == "completed" and final["current_epoch"] == 3
+    screenshot(panel, "panel-reattached-done.png")
+    page.close()
