@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,9 @@ def _train(args: argparse.Namespace) -> int:
         _print_errors(exc.errors)
         return 2
 
+    # Ctrl-C and SIGTERM stop gracefully, even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     bar = TqdmListener(config.n_epochs)
     manager = TrainingManager(".", listeners=[bar])
     try:
@@ -127,10 +131,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"eegtrain: {exc}", file=sys.stderr)
         return 2
     try:
-        while not manager.wait(0.25):
-            pass
+        manager.wait()
     except KeyboardInterrupt:
-        bar.epochs.write("stopping after the current batch (Ctrl-C again to abort)...")
+        bar.epochs.write("stopping after the current batch (Ctrl-C again to abort)...", file=bar.file)
         manager.stop()
         manager.wait()
     finally:

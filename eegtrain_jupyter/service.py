@@ -242,6 +242,7 @@ class TrainingManager:
         self.listeners = list(listeners)
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
+        self._done = threading.Event()  # set when the current run's thread has recorded its end
         self._thread: threading.Thread | None = None
         self._run: _Run | None = None
         self._index_path = self.root_dir / ".eegtrain" / "runs.json"
@@ -277,6 +278,7 @@ class TrainingManager:
             self._add_to_index(run)
             self._run = run
             self._stop_event.clear()
+            self._done.clear()
             self._thread = threading.Thread(
                 target=self._work, args=(run,), name=f"eegtrain-{run_id}", daemon=True
             )
@@ -343,12 +345,18 @@ class TrainingManager:
             return self._run is not None and self._run.state.active
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run's thread ends; True if it did within ``timeout``."""
+        """Block until the run has ended (state no longer active); True if it did within ``timeout``.
+
+        Waits on an event, not ``Thread.join``: a KeyboardInterrupt inside ``join`` can leave
+        CPython believing the thread has ended (gh-90882), which would end a CLI wait too early.
+        """
         thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+        if thread is None:
+            return True
+        done = self._done.wait(timeout)
+        if done:
+            thread.join(5.0)  # only the return from _work is left
+        return done
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop any run and wait for its thread (history and checkpoint are kept)."""
@@ -418,6 +426,7 @@ class TrainingManager:
         finally:
             with self._lock:
                 self._finish(run, state, error=error)
+            self._done.set()
 
     def _finish(self, run: _Run, state: TrainingState, error: str | None = None) -> None:
         run.duration = time.monotonic() - run.t_start

@@ -1,0 +1,70 @@
+"""The ``eegtrain`` command: config, validate, a real training with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from eegtrain_jupyter import artifacts
+from eegtrain_jupyter.cli import build_parser, main
+from eegtrain_jupyter.config import TrainingConfig, field_specs
+
+EEGTRAIN = [sys.executable, "-m", "eegtrain_jupyter.cli"]
+
+
+def test_config_prints_defaults(capsys):
+    assert main(["config"]) == 0
+    assert json.loads(capsys.readouterr().out) == TrainingConfig().model_dump()
+
+
+def test_train_flags_come_from_the_schema():
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for name in field_specs():
+        assert "--" + name.replace("_", "-") in help_text
+    assert "--no-freeze-backbone" in help_text and "[16–128]" in help_text
+
+
+def test_validate_reports_each_field(tmp_path, capsys):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"n_epochs": 3}))
+    bad.write_text(json.dumps({"n_epochs": 500, "learning_rate": 1, "colour": "red"}))
+    assert main(["validate", str(good)]) == 0
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    for field in ("n_epochs", "learning_rate", "colour"):
+        assert f"  {field}:" in err
+
+
+def test_invalid_flags_exit_2_without_training(tmp_path, capsys):
+    assert main(["train", "--n-epochs", "0", "--save-dir", str(tmp_path / "x")]) == 2
+    assert "n_epochs" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_train_then_ctrl_c_keeps_history(tmp_path):
+    """A real run in a subprocess; SIGINT after the first epoch stops it gracefully (exit 130)."""
+    proc = subprocess.Popen(
+        [*EEGTRAIN, "train", "--n-samples-per-class", "100", "--n-epochs", "20", "--no-freeze-backbone",
+         "--batch-size", "64", "--save-dir", "out"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    runs = tmp_path / "out" / "runs"
+    deadline = time.monotonic() + 240
+    while not list(runs.glob(f"*/{artifacts.HISTORY_NAME}")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no epoch finished in time"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopping after the current batch" in err
+    assert ": stopped after " in out and "best validation accuracy" in out
+    history = json.loads((tmp_path / "out" / artifacts.HISTORY_NAME).read_text())
+    assert 1 <= len(history["train_losses"]) < 20
+    assert (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()

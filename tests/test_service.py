@@ -1,0 +1,89 @@
+"""TrainingManager: the seed's status shape, one run at a time, outputs published."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from eegtrain_jupyter import artifacts
+from eegtrain_jupyter.service import AlreadyTrainingError, ConfigError, TrainingManager, format_duration
+
+SEED_STATUS_KEYS = {
+    "is_training", "current_epoch", "total_epochs", "train_loss", "val_loss", "train_acc", "val_acc",
+    "best_val_acc", "elapsed_time", "elapsed_time_formatted", "eta", "eta_formatted", "config", "history",
+}
+EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
+              "started_at", "finished_at", "run_dir", "save_dir"}
+HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs"}
+
+
+def check_shape(status):
+    assert set(status) == SEED_STATUS_KEYS | EXTRA_KEYS
+    assert set(status["history"]) == HISTORY_KEYS
+    assert isinstance(status["is_training"], bool)
+    assert isinstance(status["current_epoch"], int) and isinstance(status["total_epochs"], int)
+
+
+@pytest.mark.parametrize("seconds, text", [(None, None), (5.04, "5.0s"), (125.3, "2.1m"), (5400, "1.5h")])
+def test_format_duration_matches_the_seed(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_idle_status(tmp_path):
+    status = TrainingManager(tmp_path).status()
+    check_shape(status)
+    assert status["state"] == "idle" and status["is_training"] is False and status["run_id"] is None
+    assert status["config"]["n_epochs"] == 15
+
+
+def test_one_run_at_a_time_then_outputs_published(tmp_path, tiny):
+    manager = TrainingManager(tmp_path)
+    first = manager.start({**tiny, "n_epochs": 2, "save_dir": "models"})
+    check_shape(first)
+    assert first["is_training"] and first["state"] == "preparing" and first["total_epochs"] == 2
+    with pytest.raises(AlreadyTrainingError, match="Training already in progress"):
+        manager.start(tiny)
+    seen_training = []
+    while not manager.wait(0.05):
+        status = manager.status()
+        check_shape(status)
+        if status["state"] == "training" and status["eta"] is not None:
+            seen_training.append(status)
+    final = manager.status()
+    check_shape(final)
+    assert final["state"] == "completed" and final["is_training"] is False and final["error"] is None
+    assert final["current_epoch"] == 2 and len(final["history"]["val_accs"]) == 2
+    assert final["val_acc"] == final["history"]["val_accs"][-1]
+    assert final["best_val_acc"] == max(final["history"]["val_accs"])
+    assert final["elapsed_time"] > 0 and final["elapsed_time_formatted"].endswith("s")
+    assert final["backbone"]["origin"] == "random" and final["device"] == "cpu"
+    assert seen_training, "status never showed training with an ETA"
+    save_dir = tmp_path / "models"
+    assert final["save_dir"] == str(save_dir)
+    for name in artifacts.OUTPUT_NAMES:
+        assert (save_dir / name).read_bytes() == (save_dir / "runs" / final["run_id"] / name).read_bytes()
+    assert manager.history()["val_accs"] == final["history"]["val_accs"]
+    assert [r["run_id"] for r in manager.runs()] == [final["run_id"]]
+    assert not [t for t in threading.enumerate() if t.name.startswith("eegtrain-")]
+    # a second run may start once the first has ended
+    manager.start({**tiny, "save_dir": "models"})
+    manager.stop()
+    assert manager.wait(60)
+    assert manager.status()["state"] == "stopped"
+
+
+def test_invalid_config_starts_nothing(tmp_path):
+    manager = TrainingManager(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        manager.start({"n_epochs": 0, "batch_size": "big"})
+    assert {e.field for e in info.value.errors} == {"n_epochs", "batch_size"}
+    assert manager.status()["state"] == "idle" and not (tmp_path / ".eegtrain").exists()
+
+
+def test_save_dir_confined_to_root(tmp_path):
+    manager = TrainingManager(tmp_path / "root", confine_to_root=True)
+    for bad in ("../outside", str(tmp_path / "elsewhere")):
+        result = manager.validate({"save_dir": bad})
+        assert not result.valid and result.errors[0].field == "save_dir"
+    assert manager.validate({"save_dir": "inside/models"}).valid
