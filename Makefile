@@ -1,0 +1,45 @@
+# eegtrain-jupyter: `make lab` to use it, `make test` to check it. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# jupyter refuses to run as root without --allow-root (containers, CI)
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: venv lab train test bench bench-quick browser clean
+
+# (Re)install when pyproject.toml changes. torch>=2.14 comes from this machine's wheel cache.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[lab,test,bench]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## JupyterLab on the quick-start notebook (the server extension is enabled by the install)
+lab: venv
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_quick_start.ipynb
+
+## One headless training with the default config (outputs in ./trained_models)
+train: venv
+	$(BIN)/eegtrain train
+
+## Headless Chromium for the browser end-to-end test (Debian's package; Playwright cannot download one)
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+## The whole suite: unit, server, widget, reliability, browser tests and the example notebooks under nbval
+test: venv browser
+	$(BIN)/pytest
+
+## Benchmarks with their baselines in the same run; writes bench/RESULTS.md
+bench: venv
+	$(BIN)/python -m bench
+
+bench-quick: venv
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts
