@@ -3,6 +3,7 @@ per-field validation, body errors, save_dir confinement, the OpenAPI document.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -182,6 +183,11 @@ async def test_json_with_charset_is_accepted(api):
 async def test_unknown_path_and_method_are_json(api):
     code, body = await api("GET", "nope")
     assert code == 404 and "nope" in body["error"]
+    for path in ("training", "training/", "training/config/nope"):
+        code, body = await api("GET", path, prefix="")
+        assert code == 404 and body["error"].startswith("no such endpoint"), path
+    resp = await api.raw("GET", "trainingfoo", prefix="")  # not ours: Jupyter's own 404
+    assert resp.code == 404 and not resp.headers["Content-Type"].startswith("application/json")
     code, body = await api("DELETE", "status")
     assert code == 405 and body["error"]
     code, body = await api("GET", "start")
@@ -237,3 +243,12 @@ def test_extension_list_shows_enabled():
     lines = [line for line in text.splitlines() if "eegtrain_jupyter" in line]
     assert any("enabled" in line for line in lines), text
     assert any("OK" in line for line in lines), text
+
+
+async def test_non_finite_numbers_go_out_as_null(api, manager, monkeypatch):
+    history = manager.history()
+    history["val_losses"] = [0.5, float("nan"), float("inf")]
+    monkeypatch.setattr(manager, "history", lambda: history)
+    resp = await api.raw("GET", "history")
+    assert resp.code == 200 and b"NaN" not in resp.body and b"Infinity" not in resp.body
+    assert json.loads(resp.body)["val_losses"] == [0.5, None, None]

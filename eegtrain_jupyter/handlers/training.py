@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from http.client import responses
 from typing import Any
 
@@ -46,6 +47,17 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN/Infinity floats replaced by ``None`` (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 class TrainingAPIHandler(APIHandler):
     """Base: JSON errors without tracebacks, body parsing, the manager."""
 
@@ -62,7 +74,7 @@ class TrainingAPIHandler(APIHandler):
     def send(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body, allow_nan=False))
+        self.finish(json.dumps(_finite(body), allow_nan=False))
 
     def json_object(self) -> dict[str, Any] | None:
         """The request body as a JSON object; ``None`` when empty.
@@ -186,8 +198,8 @@ class NotFoundHandler(TrainingAPIHandler):
 
     @web.authenticated
     @authorized
-    async def get(self, path: str) -> None:
-        raise ApiError(404, f"no such endpoint: training/{path}")
+    async def get(self, path: str | None = None) -> None:
+        raise ApiError(404, f"no such endpoint: training/{path or ''}")
 
     post = put = patch = delete = get
 
@@ -204,5 +216,5 @@ def route_table() -> list[tuple[str, type[TrainingAPIHandler]]]:
         (r"/training/config/schema", SchemaHandler),
         (r"/training/config/validate", ValidateHandler),
         (r"/training/openapi.json", OpenAPIHandler),
-        (r"/training/?(.*)", NotFoundHandler),
+        (r"/training(?:/(.*))?", NotFoundHandler),
     ]
