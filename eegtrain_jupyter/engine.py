@@ -35,7 +35,13 @@ __all__ = [
     "stratified_split",
     "StandardizedHead",
     "train",
+    "CURVES_MIN_INTERVAL",
 ]
+
+
+CURVES_MIN_INTERVAL = 2.0
+"""Seconds between curve-PNG writes (one costs 0.1-0.5 s on CPU; frozen-backbone epochs take
+milliseconds). The first and last epoch, and a stopped run's last epoch, always write it."""
 
 
 class TrainingListener:
@@ -51,7 +57,7 @@ class TrainingListener:
         """A batch finished (``phase`` is ``train``, ``val`` or ``caching features``; ``epoch`` is 1-based)."""
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
-        """An epoch finished and its outputs are on disk."""
+        """An epoch finished; checkpoint and history are on disk (the PNG at most ``CURVES_MIN_INTERVAL`` behind)."""
 
     def on_best(self, result: EpochResult, checkpoint_path: Path) -> None:
         """A new best validation accuracy was checkpointed."""
@@ -156,7 +162,8 @@ def train(
         Validated parameters (learning_rate, batch_size and weight_decay are all used).
     output_dir : path
         Where ``best_synthetic_model.pth``, ``training_history.json`` and
-        ``training_curves.png`` are written (atomically, after every epoch).
+        ``training_curves.png`` are written (atomically, after every epoch; the PNG
+        at most every ``CURVES_MIN_INTERVAL`` seconds, and always for the last epoch).
     listeners : sequence of TrainingListener
         Progress receivers.
     should_stop : callable
@@ -177,6 +184,7 @@ def train(
         torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
     )
     history = empty_history()
+    curves_epoch = 0
     result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"), output_dir)
 
     def check_stop() -> None:
@@ -224,6 +232,7 @@ def train(
         loss_fn = nn.CrossEntropyLoss()
         shuffle = torch.Generator().manual_seed(config.seed)
         best_val = -math.inf
+        curves_at, curves_epoch = None, 0  # last curves PNG write: time and epoch
         for epoch in range(1, config.n_epochs + 1):
             t0 = time.perf_counter()
             order = tr[torch.randperm(len(tr), generator=shuffle)]
@@ -252,9 +261,15 @@ def train(
                 result.files["checkpoint"] = str(path)
                 events.on_best(res, path)
             _write_history(output_dir, history, result, config)
+            if (epoch == config.n_epochs or curves_at is None
+                    or time.perf_counter() - curves_at >= CURVES_MIN_INTERVAL):
+                _write_curves(output_dir, history, result, config)
+                curves_at, curves_epoch = time.perf_counter(), epoch
             events.on_epoch_end(res, {k: list(v) for k, v in history.items()})
     except StopRequested:
         result.stopped = True
+        if result.epochs_completed and curves_epoch != result.epochs_completed:
+            _write_curves(output_dir, history, result, config)
     return result
 
 
@@ -356,6 +371,9 @@ def _write_history(output_dir: Path, history, result: TrainingResult, config: Tr
         "config": config.model_dump(),
     }
     result.files["history"] = str(artifacts.write_json(output_dir / artifacts.HISTORY_NAME, doc))
+
+
+def _write_curves(output_dir: Path, history, result: TrainingResult, config: TrainingConfig) -> None:
     result.files["curves"] = str(artifacts.save_curves(
         output_dir / artifacts.CURVES_NAME, history,
         title=f"LaBraM, {'frozen' if config.freeze_backbone else 'fine-tuned'} backbone",

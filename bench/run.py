@@ -1,0 +1,262 @@
+"""``python -m bench [--quick]``: every benchmark with its baseline, in one run; a table of ratios.
+
+Candidates and baselines alternate (A, B, A, B, ...) and each side's median is used, so a
+machine shared with other work slows both sides alike. The full run writes ``bench/RESULTS.md``;
+``--quick`` (CI smoke run) uses tiny sizes, checks no thresholds and writes only with ``--out``.
+See ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Row", "main", "run_all", "format_table"]
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Row:
+    """One table row; ``ratio`` is what the goal is checked on (``None`` when a row is skipped)."""
+
+    id: int
+    measure: str
+    candidate: str
+    baseline: str
+    ratio: float | None
+    goal: str
+    ok: bool | None = None  # None: not checked (quick mode) or skipped
+    note: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+def _sizes(quick: bool) -> dict:
+    if quick:
+        return dict(frozen_cfg={"n_epochs": 2, "device": "cpu"}, frozen_n=32, repeats=1,
+                    ft_n=32, ft_bs=16, warmup=1, steps=2, gen_n=500, gen_reps=1,
+                    srv_n=20, isolate=False)
+    return dict(frozen_cfg={"device": "cpu"}, frozen_n=None, repeats=2,
+                ft_n=500, ft_bs=32, warmup=3, steps=20, gen_n=5000, gen_reps=3,
+                srv_n=300, isolate=True)
+
+
+def _worker(task: str, cfg: dict, n_per_class: int | None, threads: int | None) -> dict:
+    """Run a task of :mod:`bench.worker` in a fresh interpreter; returns its JSON line."""
+    payload = {**cfg, "_n_per_class": n_per_class, "_threads": threads}
+    out = subprocess.run([sys.executable, "-m", "bench.worker", task, json.dumps(payload)],
+                         cwd=HERE.parent, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"bench.worker {task} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
+    """Rows 1, 2 and 7: frozen-backbone ``engine.train`` vs one forward pass and vs the naive loop."""
+    from eegtrain_jupyter.config import parse_config
+
+    from . import cases
+
+    config = parse_config(s["frozen_cfg"])
+    n = s["frozen_n"]
+    fwd, trn, rss = [], [], []
+    for r in range(s["repeats"]):
+        _log(f"frozen: forward baseline / engine.train, repeat {r + 1}/{s['repeats']}")
+        if s["isolate"]:
+            fwd.append(_worker("forward", s["frozen_cfg"], n, threads)["seconds"])
+            res = _worker("frozen_train", s["frozen_cfg"], n, threads)
+            trn.append(res["seconds"])
+            rss.append(res["max_rss_mb"])
+        else:  # quick: the candidate still runs in a fresh process, for its peak RSS
+            fwd.append(cases.time_forward_all(config, n))
+            res = _worker("frozen_train", s["frozen_cfg"], n, threads)
+            trn.append(res["seconds"])
+            rss.append(res["max_rss_mb"])
+    _log("frozen: naive loop, 1 epoch")
+    if s["isolate"]:
+        naive_epoch = _worker("naive_epoch", s["frozen_cfg"], n, threads)["seconds"]
+    else:
+        naive_epoch = cases.time_naive_epochs(config, 1, n)
+    t_fwd, t_trn = cases.median(fwd), cases.median(trn)
+    naive = naive_epoch * config.n_epochs
+    n_windows = 2 * (n or config.n_samples_per_class)
+    size = f"2x{n_windows // 2} windows, {config.n_epochs} epochs"
+    peak = max(rss)
+    return [
+        Row(1, f"frozen engine.train wall time ({size})", f"{t_trn:.2f} s",
+            f"{t_fwd:.2f} s (one no-grad forward)", t_trn / t_fwd, "<= 1.3x",
+            None if quick else t_trn / t_fwd <= 1.3, raw={"train_s": trn, "forward_s": fwd}),
+        Row(2, "frozen engine.train vs naive loop (speed-up)", f"{t_trn:.2f} s",
+            f"{naive:.1f} s (naive; 1 epoch measured x {config.n_epochs})", naive / t_trn, ">= 8x",
+            None if quick else naive / t_trn >= 8, note="naive loop extrapolated per epoch",
+            raw={"naive_epoch_s": naive_epoch}),
+        Row(7, f"peak RSS of a frozen run ({size}, fresh process)", f"{peak / 1024:.2f} GB", "-",
+            peak / 1024, "<= 1.5 GB", None if quick else peak / 1024 <= 1.5,
+            note="ratio column: GB", raw={"max_rss_mb": rss}),
+    ]
+
+
+def bench_finetune(s: dict, quick: bool) -> list[Row]:
+    """Rows 3 and 4: fine-tune samples/s of engine vs bare PyTorch loop vs braindecode/skorch."""
+    from . import cases
+
+    config, data = cases.finetune_setup(s["ft_n"], s["ft_bs"])
+    w, k = s["warmup"], s["steps"]
+    eng, bare, sk = [], [], []
+    for r in range(s["repeats"]):
+        _log(f"fine-tune: engine / bare / skorch, {k} steps after {w}, repeat {r + 1}/{s['repeats']}")
+        eng.append(cases.finetune_engine(config, data, w, k))
+        bare.append(cases.finetune_bare(config, data, w, k))
+        sk.append(cases.finetune_skorch(config, data, w, k))
+    e, b, c = cases.median(eng), cases.median(bare), cases.median(sk)
+    steps = f"{k} batches of {config.batch_size} after {w} warm-up"
+    return [
+        Row(3, f"fine-tune samples/s vs bare PyTorch loop ({steps})", f"{e:.1f} /s", f"{b:.1f} /s",
+            e / b, ">= 0.95x", None if quick else e / b >= 0.95, raw={"engine": eng, "bare": bare}),
+        Row(4, f"fine-tune samples/s vs braindecode EEGClassifier.fit ({steps})", f"{e:.1f} /s",
+            f"{c:.1f} /s", e / c, ">= 1.0x", None if quick else e / c >= 1.0, raw={"skorch": sk}),
+    ]
+
+
+def bench_server(s: dict, quick: bool) -> list[Row]:
+    """Row 5: ``GET training/status`` p50/p99 while a fine-tune runs, vs the idle server."""
+    from .server import status_latency
+
+    _log(f"server: {s['srv_n']} status calls idle, then {s['srv_n']} during a fine-tune")
+    r = status_latency(n=s["srv_n"])
+    return [Row(5, f"GET training/status p50/p99 during fine-tune ({r['n']} calls each)",
+                f"{r['busy_p50']:.1f} / {r['busy_p99']:.1f} ms",
+                f"{r['idle_p50']:.1f} / {r['idle_p99']:.1f} ms (idle)",
+                r["busy_p99"] / r["idle_p99"], "p99 <= 25 ms",
+                None if quick else r["busy_p99"] <= 25.0, note="ratio: busy p99 / idle p99", raw=r)]
+
+
+def bench_synthetic(s: dict, quick: bool) -> list[Row]:
+    """Row 6: ``synthetic.generate`` wall time."""
+    from . import cases
+
+    _log("synthetic generation")
+    times = [cases.time_generate(s["gen_n"]) for _ in range(s["gen_reps"])]
+    t = cases.median(times)
+    return [Row(6, f"synthetic.generate 2x{s['gen_n']} windows (median of {len(times)})",
+                f"{t:.2f} s", "-", t, "<= 1 s", None if quick else t <= 1.0,
+                note="ratio column: seconds", raw={"seconds": times})]
+
+
+def machine_info(threads: int | None) -> dict:
+    import torch
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu, "cores": cores, "torch": torch.__version__,
+        "torch_threads": threads or torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (no CUDA device)",
+        "python": platform.python_version(),
+        "load_avg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def format_table(rows: list[Row]) -> str:
+    head = "| # | measure | candidate | baseline (same run) | ratio | goal | met |\n|---|---|---|---|---|---|---|\n"
+    lines = []
+    for r in sorted(rows, key=lambda r: r.id):
+        ratio = "skipped" if r.ratio is None else f"{r.ratio:.3g}"
+        met = {True: "yes", False: "NO", None: "-"}[r.ok]
+        note = f" ({r.note})" if r.note else ""
+        lines.append(f"| {r.id} | {r.measure}{note} | {r.candidate} | {r.baseline} | {ratio} | {r.goal} | {met} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def run_all(quick: bool = False, only: set[int] | None = None, threads: int | None = None) -> tuple[dict, list[Row]]:
+    """Run the selected benchmarks; returns ``(machine info, rows)``."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    s = _sizes(quick)
+    info = machine_info(threads)
+    rows: list[Row] = []
+    groups = [({1, 2, 7}, bench_frozen, (s, quick, threads)), ({3, 4}, bench_finetune, (s, quick)),
+              ({5}, bench_server, (s, quick)), ({6}, bench_synthetic, (s, quick))]
+    for ids, fn, args in groups:
+        if only and not ids & only:
+            continue
+        t0 = time.perf_counter()
+        rows.extend(fn(*args))
+        _log(f"{fn.__name__} took {time.perf_counter() - t0:.0f} s")
+    info["load_avg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    info["bench_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return info, rows
+
+
+def write_results(path: Path, info: dict, rows: list[Row], quick: bool, wall: float) -> None:
+    load = info.get("load_avg_start"), info.get("load_avg_end")
+    fmt = lambda la: "n/a" if la is None else " ".join(f"{x:.1f}" for x in la)  # noqa: E731
+    text = (
+        f"# Benchmark results{' (quick smoke run: tiny sizes, no thresholds)' if quick else ''}\n\n"
+        f"Generated by `python -m bench{' --quick' if quick else ''}` on {info['date']} in {wall:.0f} s.\n\n"
+        f"- machine: {info['cpu']}, {info['cores']} usable cores, device {info['device']}\n"
+        f"- torch {info['torch']} ({info['torch_threads']} intra-op threads in the bench process), "
+        f"python {info['python']}\n"
+        f"- load average (1/5/15 min) at start: {fmt(load[0])}; at end: {fmt(load[1])}\n\n"
+        + format_table(rows)
+        + "\nEvery ratio compares a candidate with a baseline measured in the same run, alternating "
+        "between the two; see `docs/performance.md` for what each row measures.\n\n"
+        "<details><summary>raw numbers</summary>\n\n```json\n"
+        + json.dumps({str(r.id): r.raw for r in rows}, indent=1, default=str)
+        + "\n```\n</details>\n"
+    )
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, no thresholds (CI smoke run)")
+    p.add_argument("--only", default="", help="comma-separated benchmark numbers, e.g. 1,2,7")
+    p.add_argument("--skip", default="", help="comma-separated benchmark numbers to leave out")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="markdown results file (default: bench/RESULTS.md; none with --quick)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    args = p.parse_args(argv)
+    ids = set(range(1, 8))
+    if args.only:
+        ids = {int(x) for x in args.only.split(",") if x}
+    ids -= {int(x) for x in args.skip.split(",") if x}
+    t0 = time.perf_counter()
+    info, rows = run_all(args.quick, ids, args.threads)
+    rows = [r for r in rows if r.id in ids]
+    wall = time.perf_counter() - t0
+    table = format_table(rows)
+    print(table)
+    out = args.out if args.out is not None else (None if args.quick else HERE / "RESULTS.md")
+    if out is not None:
+        write_results(out, info, rows, args.quick, wall)
+        _log(f"wrote {out}")
+    missed = [r.id for r in rows if r.ok is False]
+    if missed:
+        _log(f"goals missed: {missed}")
+    return 1 if (args.strict and missed) else 0

@@ -1,0 +1,40 @@
+"""Run one measurement in a fresh process: ``python -m bench.worker TASK CONFIG_JSON``.
+
+Prints one JSON line ``{"seconds": ..., "max_rss_mb": ...}``; the peak RSS is this process's
+``ru_maxrss`` (imports included), so the frozen-train task also gives benchmark 7.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+
+
+def main(argv: list[str]) -> None:
+    task, cfg = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    threads = cfg.pop("_threads", None)
+    n_per_class = cfg.pop("_n_per_class", None)
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    from eegtrain_jupyter.config import parse_config
+
+    from . import cases
+
+    config = parse_config(cfg)
+    if task == "forward":
+        seconds = cases.time_forward_all(config, n_per_class)
+    elif task == "frozen_train":
+        seconds = cases.time_frozen_train(config, n_per_class)
+    elif task == "naive_epoch":
+        seconds = cases.time_naive_epochs(config, n_per_class=n_per_class)
+    else:
+        raise SystemExit(f"unknown task {task!r}")
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "max_rss_mb": rss_kb / 1024}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
