@@ -123,7 +123,7 @@ def _train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     bar = TqdmListener(config.n_epochs)
-    manager = TrainingManager(".", listeners=[bar])
+    manager = TrainingManager(".", listeners=[bar], share_cpu=False)
     try:
         status = manager.start(config)
     except (ConfigError, ResourceError, AlreadyTrainingError) as exc:

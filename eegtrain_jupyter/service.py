@@ -226,6 +226,10 @@ class TrainingManager:
         Refuse a run when available memory minus its estimate falls below this.
     listeners : sequence of TrainingListener
         Also receive every engine event (e.g. a CLI progress bar).
+    share_cpu : bool
+        Keep a core and priority for the rest of the process (a server's IO loop, a kernel):
+        the training thread runs niced with cores - 1 torch threads (see :mod:`.tuning`).
+        ``False`` (the CLI) lets training take every core.
     """
 
     def __init__(
@@ -235,11 +239,13 @@ class TrainingManager:
         confine_to_root: bool = False,
         min_free_memory_mb: float = 256.0,
         listeners: Sequence[TrainingListener] = (),
+        share_cpu: bool = True,
     ):
         self.root_dir = Path(root_dir).resolve()
         self.confine_to_root = confine_to_root
         self.min_free_memory_mb = min_free_memory_mb
         self.listeners = list(listeners)
+        self.share_cpu = share_cpu
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
         self._done = threading.Event()  # set when the current run's thread has recorded its end
@@ -396,7 +402,8 @@ class TrainingManager:
 
     # -- internals -------------------------------------------------------------------
     def _work(self, run: _Run) -> None:
-        configure_training_thread()  # lower priority (and EEGTRAIN_NUM_THREADS) so callers stay responsive
+        if self.share_cpu:  # lower priority (and EEGTRAIN_NUM_THREADS) so callers stay responsive
+            configure_training_thread()
         listener = _RunListener(self, run)
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
