@@ -20,6 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from eegtrain_jupyter.config import PRESETS
+
 from browser_support import (
     REPO,
     JupyterLab,
@@ -110,11 +112,37 @@ def show_panel(page, lab: JupyterLab):
     return panel
 
 
-def set_field(panel, name: str, value: str) -> None:
+def field_value(panel, name: str) -> str:
+    return panel.locator(f".eegtrain-field-{name} input").input_value()
+
+
+def set_field(panel, name: str, value: str, settle: float = 1.5) -> None:
+    """Type ``value`` into a form field, then make sure the kernel kept it.
+
+    An echo of an earlier change (a preset) on its way back from the kernel can overwrite
+    what was typed, so the value is checked again after ``settle`` seconds and retyped.
+    """
     box = panel.locator(f".eegtrain-field-{name} input")
-    box.fill(value)
-    box.press("Enter")
-    box.press("Tab")
+    for _ in range(4):
+        box.fill(value)
+        box.press("Enter")
+        box.press("Tab")
+        panel.page.wait_for_timeout(settle * 1000)
+        if box.input_value() == value:
+            return
+    raise AssertionError(f"field {name} shows {box.input_value()!r}, not {value!r}")
+
+
+def choose_preset(panel, name: str) -> None:
+    """Pick a preset and wait until the kernel has filled the form with it."""
+    panel.locator(".eegtrain-preset select").select_option(name)
+    for field, value in PRESETS[name].items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            panel.page.wait_for_function(
+                "([el, v]) => el.value === v",
+                arg=[panel.locator(f".eegtrain-field-{field} input").element_handle(), str(value)],
+                timeout=15_000,
+            )
 
 
 def badge_state(panel) -> str:
@@ -169,9 +197,9 @@ def _trains(page, lab):
     t0 = time.monotonic()
     panel = show_panel(page, lab)
     assert badge_state(panel) == "idle"
-    panel.locator(".eegtrain-preset select").select_option("quick")
+    choose_preset(panel, "quick")
     set_field(panel, "n_epochs", "1")
-    assert panel.locator(".eegtrain-field-n_samples_per_class input").input_value() == "100"
+    assert field_value(panel, "n_samples_per_class") == "100"
     assert panel.locator(".eegtrain-field-freeze_backbone input").is_checked()
     start = panel.locator("button.eegtrain-start")
     page.wait_for_function("b => !b.disabled", arg=start.element_handle(), timeout=10_000)
@@ -212,6 +240,7 @@ def test_panel_reattaches_after_the_tab_closes(lab, browser):
     panel = show_panel(page, lab)
     for name, value in LONG_RUN.items():
         set_field(panel, name, value)
+    assert {name: field_value(panel, name) for name in LONG_RUN} == LONG_RUN
     assert panel.locator(".eegtrain-field-freeze_backbone input").is_checked()
     start = panel.locator("button.eegtrain-start")
     page.wait_for_function("b => !b.disabled", arg=start.element_handle(), timeout=10_000)

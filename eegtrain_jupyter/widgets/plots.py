@@ -39,18 +39,23 @@ class CurvesFigure:
             labels=["train", "validation"], colors=[TRAIN_COLOR, VAL_COLOR],
             display_legend=True, marker="circle", marker_size=32,
         )
-        x_axis = bq.Axis(scale=self.x_scale, label="epoch", side="bottom", tick_format="d", grid_lines="none")
-        y_axis = bq.Axis(scale=self.y_scale, label=ylabel, side="left", grid_lines="dashed")
+        x_axis = bq.Axis(scale=self.x_scale, label="epoch", side="bottom", tick_format="d", grid_lines="none",
+                         tick_values=np.arange(1.0, 3.0))
+        self.x_axis = x_axis
+        # label clear of 5-character ticks such as 0.672
+        y_axis = bq.Axis(scale=self.y_scale, label=ylabel, side="left", grid_lines="dashed",
+                         label_offset="48px")
         self.figure = bq.Figure(
             marks=[self.lines], axes=[x_axis, y_axis], title=title,
             legend_location="top-right", animation_duration=0,
             layout={"width": "440px", "height": "300px"},
-            fig_margin={"top": 40, "bottom": 45, "left": 60, "right": 20},
+            fig_margin={"top": 40, "bottom": 45, "left": 70, "right": 20},
         )
         if css_class:
             self.figure.add_class(css_class)
         self._shown: tuple | None = None
         self._last_draw = 0.0
+        self._n = 0
         self.draws = 0
 
     def update(self, train: Sequence[float], val: Sequence[float], total_epochs: int = 0) -> bool:
@@ -64,16 +69,23 @@ class CurvesFigure:
         n = min(len(data[0]), len(data[1]))
         x = np.arange(1, n + 1, dtype=float)
         y = np.array([data[0][:n], data[1][:n]], dtype=float).reshape(2, n)
+        if n == 1:
+            # bqplot squeezes a (2, 1) y into ONE line of 2 points (the validation curve
+            # vanishes): repeat the single epoch's point so each line keeps its own point
+            x, y = np.repeat(x, 2), np.repeat(y, 2, axis=1)
+        x_max = max(2, total_epochs, n)
+        step = max(1, -(-x_max // 10))  # whole epochs only, at most ~10 ticks
         with self.figure.hold_sync(), self.lines.hold_sync(), self.x_scale.hold_sync():
-            self.x_scale.max = float(max(2, total_epochs, n))
+            self.x_scale.max = float(x_max)
+            self.x_axis.tick_values = np.arange(1, x_max + 1, step, dtype=float)
             self.lines.x = x
             self.lines.y = y
-        self._shown, self._last_draw = data, now
+        self._shown, self._last_draw, self._n = data, now, n
         self.draws += 1
         return True
 
     @property
     def shown(self) -> tuple[list[float], list[float]]:
         """The (train, validation) values currently drawn."""
-        y = np.asarray(self.lines.y).reshape(2, -1)
+        y = np.asarray(self.lines.y).reshape(2, -1)[:, : self._n]
         return y[0].tolist(), y[1].tolist()
