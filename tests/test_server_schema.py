@@ -56,6 +56,12 @@ def fuzz(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:
     return seen
 
 
+async def test_openapi_document_is_valid_openapi(api):
+    code, doc = await api("GET", "openapi.json")
+    assert code == 200
+    schemathesis.openapi.from_dict(doc).validate()  # against the OpenAPI 3.1 meta-schema
+
+
 async def test_api_conforms_to_its_openapi_document(api, manager, jp_base_url, jp_root_dir):
     code, doc = await api("GET", "openapi.json")
     assert code == 200
