@@ -242,8 +242,9 @@ def test_extension_list_shows_enabled():
 async def test_non_finite_numbers_go_out_as_null(api, manager, monkeypatch):
     history = manager.history()
     history["val_losses"] = [0.5, float("nan"), float("inf")]
-    monkeypatch.setattr(manager, "history", lambda: history)
-    resp = await api.raw("GET", "history")
+    with monkeypatch.context() as patch:
+        patch.setattr(manager, "history", lambda: history)
+        resp = await api.raw("GET", "history")
     assert resp.code == 200 and b"NaN" not in resp.body and b"Infinity" not in resp.body
     assert json.loads(resp.body)["val_losses"] == [0.5, None, None]
 
@@ -252,8 +253,9 @@ async def test_unexpected_error_is_json_500_without_traceback(api, manager, monk
     def broken():
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(manager, "status", broken)
-    resp = await api.raw("GET", "status")
+    with monkeypatch.context() as patch:  # undone before the fixtures' teardown
+        patch.setattr(manager, "status", broken)
+        resp = await api.raw("GET", "status")
     assert resp.code == 500 and resp.headers["Content-Type"].startswith("application/json")
     body = json.loads(resp.body)
     assert body["error"].startswith("Internal server error") and body["errors"] == []
