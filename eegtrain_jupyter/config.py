@@ -115,6 +115,9 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     return errors
 
 
+_INT_FIELDS = tuple(name for name, f in TrainingConfig.model_fields.items() if f.annotation is int)
+
+
 def validate_config(
     data: dict[str, Any] | TrainingConfig | None = None, *, preset: str | None = None
 ) -> ValidationResult:
@@ -141,6 +144,12 @@ def validate_config(
             )
         merged.update(PRESETS[preset])
     merged.update(data)
+    # JSON has one number type: 32.0 is the integer 32 (JSON Schema agrees), so an integral
+    # float for an int field is that int; 32.5 stays a float and is refused below
+    for name in _INT_FIELDS:
+        value = merged.get(name)
+        if isinstance(value, float) and value.is_integer():
+            merged[name] = int(value)
     try:
         # strict: JSON types must match (no "15" for an int, no 1 for a bool)
         config = TrainingConfig.model_validate(merged, strict=True)
