@@ -12,10 +12,12 @@ marking one that was killed mid-training as ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -114,6 +116,7 @@ class _Run:
         self.t_epoch_start: float | None = None
         self.duration: float | None = None  # set when the run ends (or from disk)
         self.files: dict[str, str] = {}
+        self.owner: dict[str, Any] | None = None  # the process training it (kept in run.json only)
 
     # -- persistence -------------------------------------------------------------------
     def record(self) -> dict[str, Any]:
@@ -144,6 +147,7 @@ class _Run:
                     "best_val_acc", "best_epoch", "duration"):
             setattr(run, key, rec.get(key))
         run.epoch_times = list(rec.get("epoch_times") or [])
+        run.owner = rec.get("owner")
         hist_path = run.run_dir / artifacts.HISTORY_NAME
         if hist_path.exists():
             doc = artifacts.read_json(hist_path)
@@ -151,7 +155,7 @@ class _Run:
         return run
 
     def save(self) -> None:
-        artifacts.write_json(self.run_dir / "run.json", self.record())
+        artifacts.write_json(self.run_dir / "run.json", {**self.record(), "owner": self.owner})
 
     # -- derived values ------------------------------------------------------------------
     def elapsed(self) -> float | None:
@@ -276,6 +280,7 @@ class TrainingManager:
             check_resources(cfg, min_free_memory_mb=self.min_free_memory_mb)
             run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
             run = _Run(run_id, cfg, save_dir)
+            run.owner = _this_process()
             try:
                 run.run_dir.mkdir(parents=True, exist_ok=True)
                 run.save()
@@ -343,6 +348,7 @@ class TrainingManager:
                 except (OSError, ValueError, KeyError, TypeError):
                     continue  # a run folder deleted by the user
                 if isinstance(rec, dict) and _RUN_KEYS <= rec.keys():
+                    rec.pop("owner", None)
                     out.append(rec)  # else a damaged run.json: skipped, never a half record
         return out
 
@@ -498,29 +504,87 @@ class TrainingManager:
                 and isinstance(e.get("run_id"), str) and isinstance(e.get("run_dir"), str)]
 
     def _add_to_index(self, run: _Run) -> None:
-        index = self._read_index()
-        index.append({"run_id": run.run_id, "run_dir": str(run.run_dir)})
-        artifacts.write_json(self._index_path, index)
+        # read-modify-write under a file lock: a server, the CLI and a kernel may share a root
+        self._index_path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self._index_path.with_name("runs.lock")):
+            index = self._read_index()
+            index.append({"run_id": run.run_id, "run_dir": str(run.run_dir)})
+            artifacts.write_json(self._index_path, index)
 
     def _recover(self) -> None:
-        """Load the last run from disk; one left active by a killed process becomes ``interrupted``."""
+        """Load the last run from disk as the current one.
+
+        Every indexed run left active by a process that has gone (killed, crashed, power cut)
+        becomes ``interrupted``, on disk too; one that another live process is training (a
+        second server, the CLI or a kernel on the same root) is left alone and not made current.
+        """
         index = self._read_index()
-        if not index:
-            return
-        try:
-            run = _Run.from_record(artifacts.read_json(Path(index[-1]["run_dir"]) / "run.json"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("could not recover the last training run: %s", exc)
-            return
-        if run.state.active:
-            run.state = TrainingState.INTERRUPTED
-            run.error = "the process running this training ended before it finished"
-            _remove_stale_temp_files(run.run_dir, run.save_dir)
+        for i, entry in enumerate(index):
+            is_last = i == len(index) - 1
             try:
-                run.save()
-            except OSError as exc:  # a read-only root still shows the run
-                log.warning("could not mark run %s interrupted on disk: %s", run.run_id, exc)
-        self._run = run
+                rec = artifacts.read_json(Path(entry["run_dir"]) / "run.json")
+                if not (is_last or TrainingState(rec["state"]).active):
+                    continue
+                run = _Run.from_record(rec)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                if is_last:
+                    log.warning("could not recover the last training run: %s", exc)
+                continue
+            if run.state.active and _owner_alive(run.owner):
+                log.info("run %s is being trained by process %s", run.run_id, run.owner.get("pid"))
+                continue
+            if run.state.active:
+                run.state = TrainingState.INTERRUPTED
+                run.error = "the process running this training ended before it finished"
+                _remove_stale_temp_files(run.run_dir, run.save_dir)
+                try:
+                    run.save()
+                except OSError as exc:  # a read-only root still shows the run
+                    log.warning("could not mark run %s interrupted on disk: %s", run.run_id, exc)
+            if is_last:
+                self._run = run
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive advisory lock between processes (POSIX ``flock``; a no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _this_process() -> dict[str, Any]:
+    """Who trains a run: host, pid and the process's start time (so a reused pid is not mistaken)."""
+    import psutil
+
+    try:
+        started = psutil.Process().create_time()
+    except psutil.Error:
+        started = None
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": started}
+
+
+def _owner_alive(owner: Any) -> bool:
+    """True when ``owner`` is another process on this host that is still running."""
+    import psutil
+
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return False
+    pid, started = owner.get("pid"), owner.get("started")
+    if not isinstance(pid, int) or pid == os.getpid() or not isinstance(started, (int, float)):
+        return False
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 1.0
+    except psutil.Error:
+        return False
 
 
 def _reason(exc: Exception) -> str:

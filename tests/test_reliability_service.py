@@ -296,3 +296,49 @@ def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, valu
     assert [e.field for e in info.value.errors] == [field]
     assert _eegtrain_threads() == [] and manager.status()["state"] == "idle"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
+
+
+_HOLDER = r"""
+import sys, time
+from eegtrain_jupyter.engine import TrainingListener
+from eegtrain_jupyter.service import TrainingManager
+
+class Hold(TrainingListener):
+    def on_setup(self, **kw):
+        print("READY", flush=True)
+        time.sleep(600)  # a run that stays active without using the CPU
+
+m = TrainingManager(sys.argv[1], listeners=[Hold()])
+print(m.start({"n_epochs": 1, "n_samples_per_class": 100, "save_dir": "out", "device": "cpu"})["run_id"],
+      flush=True)
+m.wait()
+"""
+
+
+def test_a_second_process_on_the_same_root_leaves_a_live_run_alone(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "READY", "the other process never began"
+        record_path = tmp_path / "out" / "runs" / run_id / "run.json"
+        # e.g. a kernel or the CLI opening the server's root while the server trains
+        other = TrainingManager(tmp_path)
+        assert other.status()["state"] == "idle"  # not ours, and not "interrupted"
+        assert [(r["run_id"], r["state"]) for r in other.runs()] == [(run_id, "preparing")]
+        assert "owner" not in other.runs()[0]
+        assert artifacts.read_json(record_path)["state"] == "preparing"  # left untouched
+        # this process may train too; both runs are indexed (the index is locked between processes)
+        other.start({**TINY, "save_dir": "out"})
+        assert other.wait(120) and other.status()["state"] == "completed"
+        assert [r["run_id"] for r in other.runs()][1] == run_id
+    finally:
+        proc.kill()
+        proc.wait(30)
+    # once that process is gone, the run is recovered as interrupted
+    after = TrainingManager(tmp_path)
+    assert [(r["run_id"], r["state"]) for r in after.runs()][1] == (run_id, "interrupted")
+    assert artifacts.read_json(record_path)["state"] == "interrupted"
