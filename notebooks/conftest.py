@@ -4,11 +4,13 @@ Run::
 
     pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/
 
-Before any kernel starts, this starts ``jupyter server --allow-root`` (loopback, random
-token, temp root) and exports ``EEGTRAIN_SERVER_URL``/``EEGTRAIN_TOKEN`` so that each
-notebook kernel's :func:`eegtrain_jupyter.client.connect` uses it, as a kernel launched by
-JupyterLab would find its own server. ``EEGTRAIN_ROOT`` (the in-kernel fallback's root)
-points at the same temp folder, so nothing is written into ``notebooks/``.
+At the first notebook cell this starts ``jupyter server --allow-root`` (loopback, random
+token, temp root). While nbval sets up each notebook (that is when it launches the
+notebook's kernel) the environment holds ``EEGTRAIN_SERVER_URL``/``EEGTRAIN_TOKEN``, so the
+kernel's :func:`eegtrain_jupyter.client.connect` uses that server, as a kernel launched by
+JupyterLab finds its own server; ``EEGTRAIN_ROOT`` (the in-kernel fallback's root) is the
+same temp root, so nothing is written into ``notebooks/``. The variables are restored right
+after, so tests outside ``notebooks/`` in the same session never see them.
 
 * ``EEGTRAIN_SERVER_URL`` already set: that server is used and none is started.
 * ``EEGTRAIN_NBVAL_SERVER=0``: no server; notebooks 01 and 03 then run on the in-kernel
@@ -22,56 +24,65 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_server = None
-_tmp = None
-_saved_env: dict[str, str | None] = {}
+import pytest
+
+_state: dict = {}
 
 
-def _setenv(key: str, value: str) -> None:
-    _saved_env.setdefault(key, os.environ.get(key))
-    os.environ[key] = value
-
-
-def pytest_configure(config):
-    global _server, _tmp
-    if not getattr(config.option, "nbval", False) and not getattr(config.option, "nbval_lax", False):
-        return
-    _tmp = Path(tempfile.mkdtemp(prefix="eegtrain-nbval-"))
-    root = _tmp / "root"
+def _kernel_env() -> dict[str, str]:
+    """Start the server (once) and return the variables a notebook kernel should inherit."""
+    if "env" in _state:
+        return _state["env"]
+    tmp = _state["tmp"] = Path(tempfile.mkdtemp(prefix="eegtrain-nbval-"))
+    root = tmp / "root"
     root.mkdir()
-    _setenv("EEGTRAIN_ROOT", str(root))
-    _setenv("MPLBACKEND", "Agg")
-    # third-party deprecation notices (braindecode/mne) would make stderr outputs differ by version
-    _setenv("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
-    if os.environ.get("EEGTRAIN_SERVER_URL") or os.environ.get("EEGTRAIN_NBVAL_SERVER") == "0":
-        return
-    from eegtrain_jupyter.testing import ServerProcess
+    env = {
+        "EEGTRAIN_ROOT": str(root),
+        "MPLBACKEND": "Agg",
+        # third-party deprecation notices (braindecode/mne) would make stderr outputs differ by version
+        "PYTHONWARNINGS": "ignore::FutureWarning,ignore::DeprecationWarning",
+    }
+    if not os.environ.get("EEGTRAIN_SERVER_URL") and os.environ.get("EEGTRAIN_NBVAL_SERVER") != "0":
+        from eegtrain_jupyter.testing import ServerProcess
 
-    _server = ServerProcess(root, runtime_dir=_tmp / "runtime", log_path=_tmp / "jupyter-server.log")
-    _server.start()
-    for key, value in _server.env().items():
-        _setenv(key, value)
+        server = ServerProcess(root, runtime_dir=tmp / "runtime", log_path=tmp / "jupyter-server.log")
+        _state["server"] = server.start()
+        env.update(server.env())
+    _state["env"] = env
+    return env
 
 
-def pytest_report_header(config):
-    if _server is not None:
-        return f"eegtrain: notebooks use jupyter server {_server.url} (root {_server.root_dir})"
-    if _tmp is not None:
-        return f"eegtrain: notebooks without a started server (root {os.environ.get('EEGTRAIN_ROOT')})"
-    return None
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    saved = {}
+    for key, value in _kernel_env().items():
+        saved[key] = os.environ.get(key)
+        os.environ[key] = value
+    try:
+        return (yield)  # nbval launches the notebook's kernel here
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def pytest_terminal_summary(terminalreporter):
+    server = _state.get("server")
+    if server is not None:
+        terminalreporter.write_line(f"eegtrain notebooks: jupyter server {server.url}, log {server.log_path}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _state["exitstatus"] = exitstatus
 
 
 def pytest_unconfigure(config):
-    global _server, _tmp
-    if _server is not None:
-        _server.stop()
-        _server = None
-    for key, value in _saved_env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    _saved_env.clear()
-    if _tmp is not None:
-        shutil.rmtree(_tmp, ignore_errors=True)
-        _tmp = None
+    server = _state.pop("server", None)
+    if server is not None:
+        server.stop()
+    tmp = _state.pop("tmp", None)
+    if tmp is not None and _state.get("exitstatus") == 0:  # kept (with the server log) on failure
+        shutil.rmtree(tmp, ignore_errors=True)
+    _state.clear()
