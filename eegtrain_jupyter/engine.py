@@ -246,6 +246,8 @@ def train(
             )
             if not math.isfinite(train_loss):
                 raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}")
+            if not math.isfinite(val_loss):  # else the history (strict JSON) could not be written
+                raise FloatingPointError(f"validation loss became {val_loss} in epoch {epoch}")
             res = EpochResult(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - t0)
             for key, value in zip(history, (train_loss, val_loss, train_acc, val_acc)):
                 history[key].append(value)
