@@ -81,26 +81,34 @@ def _band(freqs: np.ndarray, lo: float, hi: float, edge: float = 1.5) -> np.ndar
     return (rise * fall).astype(np.float32)
 
 
-def _complex_normal(rng: np.random.Generator, shape) -> np.ndarray:
-    """complex64 with independent N(0, 1) real and imaginary parts (Box-Muller; ~2x numpy's float32 normal)."""
-    u = rng.random((2, *shape), dtype=np.float32)
+def _standard_normal(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` float32 N(0, 1) draws by Box-Muller, ~2x faster than numpy's float32 ziggurat.
+
+    The two normals of each pair go to the two halves of the output: all draws are
+    independent, so their layout does not matter and every write stays contiguous.
+    """
+    half = -(-size // 2)
+    u = rng.random((2, half), dtype=np.float32)
     r = np.log1p(-u[0])  # log of (0, 1]
     r *= -2.0
     np.sqrt(r, out=r)
     theta = u[1]
     theta *= np.float32(2 * np.pi)
-    z = np.empty(shape, dtype=np.complex64)
-    np.cos(theta, out=z.real)
-    np.sin(theta, out=z.imag)
-    z.real *= r
-    z.imag *= r
-    return z
+    np.cos(theta, out=u[0])
+    np.sin(theta, out=theta)
+    u *= r
+    return u.reshape(-1)[:size]
+
+
+def _complex_normal(rng: np.random.Generator, shape) -> np.ndarray:
+    """complex64 array of ``shape`` with independent N(0, 1) real and imaginary parts."""
+    n = int(np.prod(shape))
+    return _standard_normal(rng, 2 * n).view(np.complex64).reshape(shape)
 
 
 def _normal(rng: np.random.Generator, shape) -> np.ndarray:
-    """float32 standard normals of ``shape`` (pairs from :func:`_complex_normal`)."""
-    size = int(np.prod(shape))
-    return _complex_normal(rng, (-(-size // 2),)).view(np.float32)[:size].reshape(shape)
+    """float32 standard normals of ``shape``."""
+    return _standard_normal(rng, int(np.prod(shape))).reshape(shape)
 
 
 def generate(
