@@ -89,6 +89,18 @@ async def test_fuzzed_start_is_always_a_clear_4xx_or_503_and_starts_nothing(api,
     # the refusal says why and what to change
     code, body = await api("POST", "start", {"n_epochs": 1, "n_samples_per_class": 100})
     assert code == 503 and "not enough memory" in body["error"] and "n_samples_per_class" in body["error"]
+    # JSON's 32.0 is the integer 32 (valid, so it reaches the memory check)
+    code, body = await api("POST", "start", {"batch_size": 32.0, "n_epochs": 2.0})
+    assert code == 503, body
+    # unusable paths: 400 naming the field, for start and validate alike
+    for field, value in [("save_dir", "a\u0000b"), ("save_dir", "x" * 5000),
+                         ("pretrained_weights", "no/such/weights.pth")]:
+        code, body = await api("POST", "start", {field: value})
+        assert code == 400 and [e["field"] for e in body["errors"]] == [field], body
+        assert len(body["error"]) < 500, body["error"]
+        code, body = await api("POST", "config/validate", {field: value})
+        assert code == 200 and body["valid"] is False and body["errors"][0]["field"] == field
+    assert not manager.is_active() and not training_threads()
 
 
 class Clock(TrainingListener):

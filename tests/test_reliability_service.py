@@ -338,7 +338,14 @@ def test_a_second_process_on_the_same_root_leaves_a_live_run_alone(tmp_path):
     finally:
         proc.kill()
         proc.wait(30)
-    # once that process is gone, the run is recovered as interrupted
+    # once that process is gone, the run is recovered as interrupted, and the temp files of
+    # writes the kill cut short are removed (nothing else)
+    stale = record_path.parent / ".training_history.json.k1ll3d.tmp"
+    stale.write_text('{"train_losses": [0.')
+    keep = record_path.parent / "notes.txt"
+    keep.write_text("mine")
     after = TrainingManager(tmp_path)
     assert [(r["run_id"], r["state"]) for r in after.runs()][1] == (run_id, "interrupted")
-    assert artifacts.read_json(record_path)["state"] == "interrupted"
+    record = artifacts.read_json(record_path)
+    assert record["state"] == "interrupted" and "ended before it finished" in record["error"]
+    assert not stale.exists() and keep.read_text() == "mine"
