@@ -134,9 +134,9 @@ async def test_rest_start_stop_cycles_leak_no_threads_and_stop_within_one_batch(
         assert status["state"] == "stopped" and status["is_training"] is False, status
         assert training_threads() == []
     assert max(after) <= 1, after
-    assert {t for t in threading.enumerate() if t.name.startswith("eegtrain-")} == set()
-    assert set(threading.enumerate()) - baseline <= {t for t in threading.enumerate()
-                                                     if not t.name.startswith("eegtrain-")}
+    # (the server's own executor threads come and go; training threads must not stay)
+    assert [t for t in threading.enumerate() if t.name.startswith("eegtrain-")] == []
+    assert all(t in baseline or not t.name.startswith("eegtrain") for t in threading.enumerate())
     code, runs = await api("GET", "runs")
     assert [r["state"] for r in runs["runs"]] == ["stopped"] * 3
 
