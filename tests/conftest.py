@@ -6,6 +6,9 @@ import pytest
 
 from eegtrain_jupyter.config import parse_config
 
+# jp_serverapp, jp_fetch, ...: a real Jupyter server in the test process (server and reliability tests)
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 TINY = {"n_epochs": 1, "n_samples_per_class": 100, "batch_size": 32}
 """The smallest valid run: 200 windows, one epoch, frozen backbone."""
 

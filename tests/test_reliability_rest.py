@@ -29,8 +29,6 @@ from server_fixtures import training_threads, wait_for
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 TINY = {"n_epochs": 3, "n_samples_per_class": 100, "batch_size": 32, "save_dir": "models",
         "device": "cpu"}
 

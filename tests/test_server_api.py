@@ -16,8 +16,6 @@ from eegtrain_jupyter.handlers.openapi import RESPONSE_MODELS
 from server_fixtures import *  # noqa: F403
 from server_fixtures import training_threads
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 SCHEMA_PROPS = json_schema()["properties"]
 
 

@@ -14,8 +14,6 @@ from jupyter_server.auth.authorizer import Authorizer
 from server_fixtures import *  # noqa: F403
 from server_fixtures import QUICK, training_threads
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 ENDPOINTS = [
     ("POST", "start"), ("POST", "stop"), ("GET", "status"), ("GET", "history"), ("GET", "runs"),
     ("GET", "config"), ("GET", "config/schema"), ("POST", "config/validate"),

@@ -16,8 +16,6 @@ from server_fixtures import training_threads
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 # start is left out: every accepted body would launch a training run
 FUZZED = [("POST", "/training/config/validate"), ("GET", "/training/status"),
           ("GET", "/training/history"), ("GET", "/training/runs"), ("GET", "/training/config"),

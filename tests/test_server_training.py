@@ -21,8 +21,6 @@ from eegtrain_jupyter.service import TrainingManager
 from server_fixtures import *  # noqa: F403
 from server_fixtures import FINETUNE, QUICK, training_threads, wait_for
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 OUTPUTS = ("best_synthetic_model.pth", "training_history.json", "training_curves.png")
 
 
