@@ -49,11 +49,11 @@ def _data(config: TrainingConfig, n_per_class: int | None):
 
 
 def time_forward_all(config: TrainingConfig, n_per_class: int | None = None) -> float:
-    """Baseline 1: one no-grad backbone forward over every window (batches of 64), seconds."""
+    """Baseline 1: one no-grad backbone forward over every window (the engine's batch size), seconds."""
     data = _data(config, n_per_class)
     model = _model(data, config.seed, freeze=True).eval()
     X = torch.from_numpy(data.X)
-    bs = max(config.batch_size, 64)
+    bs = engine.inference_batch_size(config, torch.device("cpu"))  # as the engine's feature pass
     t0 = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(X), bs):

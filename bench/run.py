@@ -207,6 +207,9 @@ def run_all(quick: bool = False, only: set[int] | None = None, threads: int | No
     """Run the selected benchmarks; returns ``(machine info, rows)``."""
     import torch
 
+    from eegtrain_jupyter.tuning import _auto_threads
+
+    threads = _auto_threads() if threads is None else threads  # as TrainingManager's training thread
     if threads:
         torch.set_num_threads(threads)
     s = _sizes(quick)
@@ -250,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes, no thresholds (CI smoke run)")
     p.add_argument("--only", default="", help="comma-separated benchmark numbers, e.g. 1,2,7")
     p.add_argument("--skip", default="", help="comma-separated benchmark numbers to leave out")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads in the bench and its workers (default: cores - 1, as TrainingManager; 0: torch's own)")
     p.add_argument("--out", type=Path, default=None,
                    help="markdown results file (default: bench/RESULTS.md; none with --quick)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
