@@ -81,6 +81,19 @@ def lab(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """Overrides pytest-jupyter's per-test loop (active suite-wide via conftest): here Playwright's
+    sync API owns this thread's event loop for the whole module, and closing it per test fails."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    """No in-process Jupyter server here (JupyterLab runs as a subprocess): nothing to clean up."""
+    yield
+
+
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
