@@ -239,8 +239,9 @@ def write_results(path: Path, info: dict, rows: list[Row], quick: bool, wall: fl
         f"python {info['python']}\n"
         f"- load average (1/5/15 min) at start: {fmt(load[0])}; at end: {fmt(load[1])}\n\n"
         + format_table(rows)
-        + "\nEvery ratio compares a candidate with a baseline measured in the same run, alternating "
-        "between the two; see `docs/performance.md` for what each row measures.\n\n"
+        + "\nEvery ratio compares a candidate with a baseline measured in the same run (back to back, "
+        "rotating which goes first; median of per-repeat ratios); see `docs/performance.md` for what "
+        "each row measures. Absolute numbers depend on the machine's load; read the ratios.\n\n"
         "<details><summary>raw numbers</summary>\n\n```json\n"
         + json.dumps({str(r.id): r.raw for r in rows}, indent=1, default=str)
         + "\n```\n</details>\n"
