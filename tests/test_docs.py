@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text()
 
 def readme_config_rows():
     rows = {}
-    for name, default, allowed in re.findall(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|$", README, re.M):
+    for name, default, allowed in re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \| ([^|]+) \|$", README, re.M):
         rows[name] = (default.strip(), allowed.strip())
     return rows
 
