@@ -15,8 +15,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .config import PRESETS, field_specs, parse_config, validate_config
-from .engine import TrainingListener
-from .service import AlreadyTrainingError, ConfigError, ResourceError, TrainingManager
+from .service import AlreadyTrainingError, ConfigError, ResourceError, TrainingListener, TrainingManager
 
 __all__ = ["main", "build_parser"]
 

@@ -47,6 +47,7 @@ __all__ = [
     "ResourceError",
     "ConfigError",
     "format_duration",
+    "TrainingListener",  # re-exported: surfaces subscribe to engine events through the service
 ]
 
 log = logging.getLogger(__name__)
