@@ -113,8 +113,7 @@ class _Run:
         self.started_at = _now_iso()
         self.finished_at: str | None = None
         self.t_start = time.monotonic()
-        self.t_train_start: float | None = None  # when the first epoch began
-        self.t_epoch_start: float | None = None
+        self.t_epoch_start: float | None = None  # when the current epoch began (for the ETA)
         self.duration: float | None = None  # set when the run ends (or from disk)
         self.files: dict[str, str] = {}
         self.owner: dict[str, Any] | None = None  # the process training it (kept in run.json only)
@@ -194,7 +193,7 @@ class _RunListener(TrainingListener):
             if phase == "training":
                 if self.run.state is TrainingState.PREPARING:
                     self.run.state = TrainingState.TRAINING
-                self.run.t_train_start = self.run.t_epoch_start = time.monotonic()
+                self.run.t_epoch_start = time.monotonic()
                 self.run.batch = None
 
     def on_setup(self, *, device, precision, backbone: BackboneInfo, n_train, n_val) -> None:
