@@ -103,10 +103,10 @@ class ConfigForm:
             field = self._make_field(name, prop)
             field.add_class(f"eegtrain-field-{name}")
             field.observe(self._changed, names="value")
-            error = w.HTML(layout={"margin": "0 0 0 8px"})
+            error = w.HTML(layout={"margin": "0 0 2px 174px"})
             error.add_class("eegtrain-field-error")
             self.fields[name], self.errors[name] = field, error
-            rows.append(w.HBox([field, error]))
+            rows.append(w.VBox([field, error]))  # the message sits under its field
         self.preset = w.Dropdown(
             options=[CUSTOM_PRESET, *self.presets], value=CUSTOM_PRESET, description="preset",
             style=_DESCRIPTION_STYLE, layout={"width": _WIDTH},
@@ -114,7 +114,9 @@ class ConfigForm:
         )
         self.preset.add_class("eegtrain-preset")
         self.preset.observe(self._preset_chosen, names="value")
-        self.widget = w.VBox([self.preset, *rows])
+        grid = w.GridBox(rows, layout=w.Layout(
+            grid_template_columns="repeat(2, 345px)", grid_gap="0 20px"))
+        self.widget = w.VBox([self.preset, grid])
         self.widget.add_class("eegtrain-form")
 
     # -- building ----------------------------------------------------------------------
