@@ -11,7 +11,7 @@ __all__ = ["ResourceError", "estimate_memory_mb", "check_resources"]
 
 _MB = 1024**2
 _MODEL_MB = 24.0  # LaBraM-base parameters in fp32 (5.8 M)
-_ACTIVATION_MB_PER_SAMPLE = 9.0  # fine-tune forward+backward, measured on CPU (fp32)
+_ACTIVATION_MB_PER_SAMPLE = 10.0  # fine-tune step: peak RSS growth per window, measured on CPU at batch 16-64 (fp32)
 
 
 class ResourceError(RuntimeError):
