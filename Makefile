@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # jupyter refuses to run as root without --allow-root (containers, CI)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv lab train test bench bench-quick browser clean
+.PHONY: venv lab train test bench bench-quick browser notebooks clean
 
 # (Re)install when pyproject.toml changes. torch>=2.14 comes from this machine's wheel cache.
 $(STAMP): pyproject.toml
@@ -40,6 +40,10 @@ bench: venv
 
 bench-quick: venv
 	$(BIN)/python -m bench --quick
+
+## Re-execute the example notebooks (after editing one) so nbval compares fresh outputs
+notebooks: venv
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
