@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
@@ -240,29 +241,37 @@ class TrainingPanel(w.VBox):
             if self.form.refresh_errors():
                 self._action_error = "Fix the highlighted fields before starting."
             else:
-                self._start(config)
+                self._act(lambda: self._start(config))
             self._render_error()
             self._sync_controls()
 
-    def _start(self, config: dict[str, Any]) -> None:
+    def _start(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """Validate on the trainer, then start; a refusal is shown by its fields and returns None."""
         try:
             result = self.client.validate(config)
             if not result["valid"]:
                 self._show_refusal("The server refused this configuration", result["errors"])
-                return
-            status = self.client.start(config)
+                return None
+            return self.client.start(config)
         except ValidationFailed as exc:
             self._show_refusal("The server refused this configuration", [e.to_dict() for e in exc.errors])
         except AlreadyTraining as exc:
             self._action_error = f"Training already in progress (run {html.escape(str(exc.run_id))})."
             self.refresh()
+        return None
+
+    def _act(self, action: Callable[[], dict[str, Any] | None]) -> None:
+        """Run a client action (under the lock): render the status it returns, or show why it failed."""
+        try:
+            status = action()
         except ConnectionFailed as exc:
             self._connection_error = str(exc)
             self._render_disconnected()
         except ClientError as exc:
             self._action_error = html.escape(str(exc))
         else:
-            self._render(status)
+            if status is not None:
+                self._render(status)
 
     def _show_refusal(self, message: str, errors: list[dict[str, str]]) -> None:
         orphans = self.form.show_server_errors(errors)
@@ -271,15 +280,7 @@ class TrainingPanel(w.VBox):
     def _on_stop(self, _button=None) -> None:
         with self._lock:
             self._action_error = None
-            try:
-                status = self.client.stop()
-            except ConnectionFailed as exc:
-                self._connection_error = str(exc)
-                self._render_disconnected()
-            except ClientError as exc:
-                self._action_error = html.escape(str(exc))
-            else:
-                self._render(status)
+            self._act(self.client.stop)
             self._render_error()
             self._sync_controls()
 
