@@ -273,7 +273,9 @@ class TrainingManager:
         """
         cfg = parse_config(config)
         save_dir = self.resolve_save_dir(cfg.save_dir)
-        self._check_weights(cfg)
+        weights = self.resolve_weights(cfg.pretrained_weights)
+        if weights is not None:  # the trainer thread loads it whatever the process's cwd
+            cfg = cfg.model_copy(update={"pretrained_weights": str(weights)})
         with self._lock:
             if self.is_active():
                 raise AlreadyTrainingError(self._run.run_id if self._run else None)
@@ -297,12 +299,12 @@ class TrainingManager:
             return self._snapshot(run)
 
     def validate(self, config: dict[str, Any] | None = None) -> ValidationResult:
-        """Per-field validation as :func:`~.config.validate_config`, plus the ``save_dir`` rules of :meth:`start`."""
+        """Per-field validation as :func:`~.config.validate_config`, plus the path rules of :meth:`start`."""
         result = validate_config(config)
         if result.valid:
             try:
                 self.resolve_save_dir(result.config.save_dir)
-                self._check_weights(result.config)
+                self.resolve_weights(result.config.pretrained_weights)
             except ConfigError as exc:
                 return ValidationResult(False, exc.errors, None)
         return result
@@ -375,36 +377,46 @@ class TrainingManager:
         self.stop()
         self.wait(timeout)
 
-    def resolve_save_dir(self, save_dir: str) -> Path:
-        """``save_dir`` as an absolute path; relative to ``root_dir``; confined when asked."""
+    def _resolve(self, value: str, field: str) -> Path:
+        """``value`` as an absolute path: ``~`` expanded, relative to ``root_dir``, symlinks
+        followed (so an escaping link is caught), inside ``root_dir`` when confined."""
         try:
-            path = Path(os.path.expanduser(save_dir))
+            path = Path(os.path.expanduser(value))
             if not path.is_absolute():
                 path = self.root_dir / path
-            resolved = path.resolve()  # follows symlinks, so an escaping link is caught
-            if self.confine_to_root and not resolved.is_relative_to(self.root_dir):
-                raise ConfigError([FieldError("save_dir", f"must stay inside the server root {self.root_dir}")])
+            resolved = path.resolve()
+        except (ValueError, OSError) as exc:  # NUL byte, name too long, unreadable parent...
+            raise ConfigError([FieldError(field, f"not a usable path: {_reason(exc)}")]) from None
+        if self.confine_to_root and not resolved.is_relative_to(self.root_dir):
+            raise ConfigError([FieldError(field, f"must stay inside the server root {self.root_dir}")])
+        return resolved
+
+    def resolve_save_dir(self, save_dir: str) -> Path:
+        """``save_dir`` as an absolute path; relative to ``root_dir``; confined when asked."""
+        resolved = self._resolve(save_dir, "save_dir")
+        try:
             if resolved.exists() and not resolved.is_dir():
                 raise ConfigError([FieldError("save_dir", "exists and is not a directory")])
             existing = next(p for p in (resolved, *resolved.parents) if p.exists())
             if not existing.is_dir():
                 raise ConfigError([FieldError("save_dir", f"{existing} is a file, not a directory")])
-        except (ValueError, OSError) as exc:  # NUL byte, name too long, unreadable parent...
-            if isinstance(exc, ConfigError):
-                raise
+        except (ValueError, OSError) as exc:  # name too long, unreadable parent...
             raise ConfigError([FieldError("save_dir", f"not a usable path: {_reason(exc)}")]) from None
         return resolved
 
-    def _check_weights(self, cfg: TrainingConfig) -> None:
-        """A ``pretrained_weights`` that is not a readable file is a field error, not a failed run."""
-        if cfg.pretrained_weights is None:
-            return
+    def resolve_weights(self, pretrained_weights: str | None) -> Path | None:
+        """``pretrained_weights`` resolved like ``save_dir`` (relative to ``root_dir``, confined
+        when asked); a path that is not a file is a field error, not a failed run."""
+        if pretrained_weights is None:
+            return None
+        resolved = self._resolve(pretrained_weights, "pretrained_weights")
         try:
-            ok = Path(os.path.expanduser(cfg.pretrained_weights)).is_file()
-        except (ValueError, OSError):
+            ok = resolved.is_file()
+        except OSError:
             ok = False
         if not ok:
             raise ConfigError([FieldError("pretrained_weights", "no such file")])
+        return resolved
 
     # -- internals -------------------------------------------------------------------
     def _work(self, run: _Run) -> None:

@@ -280,7 +280,7 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
         ("save_dir", "a_file/models", "is a file"),
         ("save_dir", "a_file", "not a directory"),
         ("pretrained_weights", "missing.pth", "no such file"),
-        ("pretrained_weights", "nul\x00.pth", "no such file"),
+        ("pretrained_weights", "nul\x00.pth", "null byte"),  # same path rules as save_dir
     ],
 )
 def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, value, words):

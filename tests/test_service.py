@@ -87,3 +87,33 @@ def test_save_dir_confined_to_root(tmp_path):
         result = manager.validate({"save_dir": bad})
         assert not result.valid and result.errors[0].field == "save_dir"
     assert manager.validate({"save_dir": "inside/models"}).valid
+
+
+def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny):
+    """Like save_dir: relative to the root (not the process's cwd), confined when asked."""
+    import torch
+
+    from eegtrain_jupyter.model import build_classifier
+    from eegtrain_jupyter.synthetic import CH_NAMES
+
+    root = tmp_path / "root"
+    (root / "weights").mkdir(parents=True)
+    donor, _ = build_classifier(CH_NAMES, 800, 200.0, seed=1)
+    torch.save(donor.labram.state_dict(), root / "weights" / "labram.pth")
+    outside = tmp_path / "outside.pth"
+    torch.save(donor.labram.state_dict(), outside)
+    manager = TrainingManager(root, confine_to_root=True)
+    for bad, message in ((str(outside), "inside the server root"), ("../outside.pth", "inside the server root"),
+                         ("weights/missing.pth", "no such file")):
+        result = manager.validate({"pretrained_weights": bad})
+        assert not result.valid and result.errors[0].field == "pretrained_weights", bad
+        assert message in result.errors[0].message
+    assert manager.validate({"pretrained_weights": "weights/labram.pth"}).valid
+
+    status = manager.start({**tiny, "pretrained_weights": "weights/labram.pth", "save_dir": "out"})
+    assert status["config"]["pretrained_weights"] == str(root / "weights" / "labram.pth")
+    assert manager.wait(120)
+    final = manager.status()
+    assert final["state"] == "completed", final["error"]
+    assert final["backbone"]["origin"] == "pretrained"
+    assert final["backbone"]["weights_path"] == str(root / "weights" / "labram.pth")
