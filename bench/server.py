@@ -6,10 +6,6 @@ latencies are measured first with the server idle, then while a fine-tune runs i
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,63 +14,21 @@ from contextlib import contextmanager
 import numpy as np
 import requests
 
-TOKEN = "eegtrain-bench"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from eegtrain_jupyter.testing import ServerProcess
 
 @contextmanager
-def jupyter_server(env: dict[str, str] | None = None, startup_timeout: float = 90.0):
+def jupyter_server(env: dict[str, str] | None = None):
     """Start ``jupyter server`` in a temporary root; yield ``(base_url, session)``."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as root:
-        cmd = [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
-               f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
-               f"--ServerApp.root_dir={root}"]
-        log = open(os.path.join(root, "server.log"), "wb")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root,
-                                env={**os.environ, **(env or {})})
-        base = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory() as root, ServerProcess(root, env=env) as server:
         session = requests.Session()
-        session.headers["Authorization"] = f"token {TOKEN}"
+        session.headers["Authorization"] = f"token {server.token}"
         try:
-            deadline = time.monotonic() + startup_timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"jupyter server exited: {_tail(root)}")
-                try:
-                    if session.get(base + "training/status", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter server did not answer in {startup_timeout}s: {_tail(root)}")
-                time.sleep(0.25)
-            yield base, session
+            yield server.url, session
         finally:
             try:
-                session.post(base + "training/stop", timeout=5)
+                session.post(server.url + "training/stop", timeout=5)
             except requests.RequestException:
                 pass
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
-
-
-def _tail(root: str) -> str:
-    try:
-        with open(os.path.join(root, "server.log"), "rb") as fh:
-            return fh.read()[-2000:].decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _latencies(session: requests.Session, url: str, n: int, gap: float) -> np.ndarray:

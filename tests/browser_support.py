@@ -13,17 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from eegtrain_jupyter.testing import ServerProcess
 
 CHROMIUM = os.environ.get("EEGTRAIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,101 +40,34 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class JupyterLab:
+class JupyterLab(ServerProcess):
     """A ``jupyter lab`` process serving ``root`` on 127.0.0.1 with a random token.
 
     Everything it writes (runtime files, settings, workspaces, the extension's runs) stays
-    under ``root``'s parent temp folder; kernels inherit ``JUPYTER_RUNTIME_DIR`` so that
+    under ``home``, a temp folder; kernels inherit ``JUPYTER_RUNTIME_DIR`` so that
     ``list_running_servers()`` in a kernel finds exactly this server.
     """
 
     def __init__(self, root: Path, home: Path, *, log_path: Path | None = None):
-        self.root = Path(root)
         self.home = Path(home)
-        self.port = free_port()
-        self.token = secrets.token_hex(16)
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = log_path or (self.home / "jupyterlab.log")
-        self.proc: subprocess.Popen | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 90.0) -> JupyterLab:
         settings = self.home / "user-settings"
+        super().__init__(
+            root, runtime_dir=self.home / "runtime", module="jupyterlab",
+            log_path=log_path or (self.home / "jupyterlab.log"),
+            env={"JUPYTER_CONFIG_DIR": str(self.home / "config"),
+                 "JUPYTER_DATA_DIR": str(self.home / "data"),
+                 "IPYTHONDIR": str(self.home / "ipython"),
+                 "JUPYTER_PLATFORM_DIRS": "1", "PYTHONUNBUFFERED": "1"},
+            extra_args=[
+                "--ServerApp.jpserver_extensions={'eegtrain_jupyter': True}",
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                f"--LabApp.user_settings_dir={settings}",
+                f"--LabApp.workspaces_dir={self.home / 'workspaces'}",
+            ],
+        )
+        self.root = self.root_dir
         self._write_settings(settings)
-        env = dict(os.environ)
-        env.update(
-            JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
-            JUPYTER_CONFIG_DIR=str(self.home / "config"),
-            JUPYTER_DATA_DIR=str(self.home / "data"),
-            IPYTHONDIR=str(self.home / "ipython"),
-            JUPYTER_PLATFORM_DIRS="1",
-            PYTHONUNBUFFERED="1",
-        )
-        # the kernels must find THIS server, not one named by the environment
-        for key in ("JUPYTER_TOKEN", "EEGTRAIN_SERVER_URL", "EEGTRAIN_TOKEN", "EEGTRAIN_ROOT"):
-            env.pop(key, None)
-        cmd = [
-            sys.executable, "-m", "jupyterlab",
-            "--no-browser", "--allow-root",
-            "--ip=127.0.0.1", f"--port={self.port}", "--port-retries=0",
-            f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.root}",
-            "--ServerApp.jpserver_extensions={'eegtrain_jupyter': True}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            f"--LabApp.user_settings_dir={settings}",
-            f"--LabApp.workspaces_dir={self.home / 'workspaces'}",
-        ]
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                self.api("GET", "api/status")
-                return self
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.5)
-        raise TimeoutError(f"jupyter lab not ready after {timeout}s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self._log.close()
-        self.proc = None
-
-    def __enter__(self) -> JupyterLab:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # -- helpers -----------------------------------------------------------------------
-    def log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
 
     def lab_url(self, path: str = "") -> str:
         return f"{self.url}lab/tree/{path}?token={self.token}&reset"

@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +13,7 @@ import requests
 
 from eegtrain_jupyter.handlers.openapi import RESPONSE_MODELS
 from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.testing import ServerProcess
 from server_fixtures import *  # noqa: F403
 from server_fixtures import FINETUNE, QUICK, training_threads, wait_for
 
@@ -142,52 +138,23 @@ async def test_server_shutdown_stops_training_and_keeps_history(api, manager, jp
     assert later.history()["train_losses"] == history["train_losses"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sigterm_stops_training_in_a_real_server(tmp_path):
     root = tmp_path / "root"
-    root.mkdir()
-    port, token = _free_port(), "sigterm-test-token"
-    jupyter = Path(sys.executable).with_name("jupyter")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
-    env["HOME"] = str(tmp_path)
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(jupyter), "server", "--allow-root", "--no-browser", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.port_retries=0"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    base = f"http://127.0.0.1:{port}/training/"
-    headers = {"Authorization": f"token {token}"}
+    server = ServerProcess(root, runtime_dir=tmp_path / "runtime", log_path=tmp_path / "server.log",
+                           env={"HOME": str(tmp_path)})
+    server.start()
+    base = server.url + "training/"
+    headers = {"Authorization": f"token {server.token}"}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if requests.get(base + "status", headers=headers, timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.5)
         r = requests.post(base + "start", json=FINETUNE, headers=headers, timeout=30)
         assert r.status_code == 200, r.text
         run_id = r.json()["run_id"]
+        deadline = time.monotonic() + 240
         while requests.get(base + "status", headers=headers, timeout=30).json()["state"] != "training":
-            assert time.monotonic() < deadline + 120, "training never began"
+            assert time.monotonic() < deadline, "training never began"
             time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+        server.stop(timeout=120)  # SIGTERM, as a service manager would send
     text = (tmp_path / "server.log").read_text()
     assert f"stopping training run {run_id}" in text, text[-3000:]
     record = json.loads((root / "models" / "runs" / run_id / "run.json").read_text())
