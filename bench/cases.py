@@ -122,7 +122,7 @@ def finetune_engine(config: TrainingConfig, data, warmup: int, steps: int) -> fl
     stamps: list[float] = []
 
     class Clock(engine.TrainingListener):
-        def on_batch(self, *, epoch, batch, n_batches, phase):
+        def on_batch(self, *, epoch, batch, n_batches, phase, **running):
             if phase == "train":
                 stamps.append(time.perf_counter())
 

@@ -8,6 +8,6 @@ __version__ = "0.1.0"
 
 
 def _jupyter_server_extension_points():
-    from .handlers import TrainingExtension  # imported only by the Jupyter server
+    from .extension import TrainingExtension  # imported only by the Jupyter server
 
-    return [{"module": "eegtrain_jupyter.handlers", "app": TrainingExtension}]
+    return [{"module": "eegtrain_jupyter.extension", "app": TrainingExtension}]

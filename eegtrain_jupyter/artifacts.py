@@ -1,18 +1,33 @@
-"""Output files, always written atomically (temp file in the same folder + ``os.replace``).
+"""Output files, always written atomically, and the listener that writes a run's outputs.
 
-A reader (or a crash) never sees a half-written checkpoint, history or PNG.
+Every write goes to a temp file in the same folder (named after the writing process, so
+recovery can tell a dead writer's leftovers from a live one's), is fsynced, replaces the
+target with ``os.replace``, and the folder is fsynced too. Files get the umask's mode, like
+any other file the user creates. A reader (or a crash) never sees a half-written checkpoint,
+history or PNG.
+
+:class:`ArtifactWriter` is a :class:`~eegtrain_jupyter.events.TrainingListener`: the checkpoint
+on each new best, the history after every epoch, the curves PNG throttled to one per
+``CURVES_MIN_INTERVAL`` seconds and always after the last epoch.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, TYPE_CHECKING, Any, Iterator
+
+from .events import EpochResult, TrainingListener, TrainingResult
+
+if TYPE_CHECKING:
+    from .config import TrainingConfig
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -25,29 +40,96 @@ __all__ = [
     "save_checkpoint",
     "save_curves",
     "copy_atomic",
+    "fsync_dir",
+    "remove_orphan_temp_files",
+    "ArtifactWriter",
+    "CURVES_MIN_INTERVAL",
 ]
 
 CHECKPOINT_NAME = "best_synthetic_model.pth"
 HISTORY_NAME = "training_history.json"
 CURVES_NAME = "training_curves.png"
 OUTPUT_NAMES = (CHECKPOINT_NAME, HISTORY_NAME, CURVES_NAME)
+OUTPUT_KINDS = {"checkpoint": CHECKPOINT_NAME, "history": HISTORY_NAME, "curves": CURVES_NAME}
+"""Output file names by kind (the keys of a run's ``files``)."""
+
+CURVES_MIN_INTERVAL = 2.0
+"""Seconds between curve-PNG writes (one costs 0.1-0.5 s on CPU; frozen-backbone epochs take
+milliseconds). The first and last epoch, and a stopped run's last epoch, always write it."""
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()
+"""Mode of a new output file: what ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
+
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def temp_prefix(name: str) -> str:
+    """Start of the temp-file name this process uses for ``name``."""
+    return f".{name}.{os.getpid()}."
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success, fsync it and ``os.replace`` it in."""
+    """Yield a temporary path beside ``path``; on success, fsync it, ``os.replace`` it in, fsync the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _FILE_MODE)
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def remove_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete temp files in ``folder`` left by writers that are no longer running; return them.
+
+    A temp file whose writer (the pid in its name) is alive, on this host, is never touched.
+    """
+    import psutil
+
+    removed = []
+    try:
+        candidates = list(Path(folder).glob(".*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        match = _TEMP.match(tmp.name)
+        if match is None or psutil.pid_exists(int(match["pid"])):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def _write_with(path: str | os.PathLike, mode: str, writer: Callable[[IO], None]) -> Path:
@@ -97,3 +179,53 @@ def save_curves(path: str | os.PathLike, history: dict[str, list[float]], title:
     if title:
         fig.suptitle(title)
     return _write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100))
+
+
+class ArtifactWriter(TrainingListener):
+    """Writes a run's outputs into ``output_dir`` as the engine reports them.
+
+    Parameters
+    ----------
+    output_dir : path
+        Folder for ``best_synthetic_model.pth``, ``training_history.json``, ``training_curves.png``.
+    config : TrainingConfig
+        Recorded in the history file; titles the curves.
+    curves_interval : float
+        Least seconds between two curve PNGs (the last epoch's is always written).
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, config: TrainingConfig,
+                 curves_interval: float = CURVES_MIN_INTERVAL):
+        self.output_dir = Path(output_dir)
+        self.config = config
+        self.curves_interval = curves_interval
+        self.files: dict[str, str] = {}
+        self.history: dict[str, list[float]] = {}
+        self._best: tuple[float, int] | None = None
+        self._curves_at: float | None = None
+        self._curves_epoch = 0
+        self._epochs = 0
+
+    def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
+        self._best = (result.val_acc, result.epoch)
+        self.files["checkpoint"] = str(save_checkpoint(self.output_dir / CHECKPOINT_NAME, checkpoint))
+
+    def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
+        self.history, self._epochs = history, result.epoch
+        best_acc, best_epoch = self._best or (None, None)
+        doc = {**history, "best_val_acc": best_acc, "best_epoch": best_epoch,
+               "epochs_completed": result.epoch, "config": self.config.model_dump()}
+        self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, doc))
+        last = result.epoch == self.config.n_epochs
+        if last or self._curves_at is None or time.perf_counter() - self._curves_at >= self.curves_interval:
+            self._write_curves()
+
+    def on_end(self, result: TrainingResult) -> None:
+        if self._epochs and self._curves_epoch != self._epochs:  # a stopped run's last epoch
+            self._write_curves()
+        result.files.update(self.files)
+
+    def _write_curves(self) -> None:
+        title = f"LaBraM, {'frozen' if self.config.freeze_backbone else 'fine-tuned'} backbone"
+        self.files["curves"] = str(save_curves(self.output_dir / CURVES_NAME, self.history, title=title))
+        self._curves_at, self._curves_epoch = time.perf_counter(), self._epochs

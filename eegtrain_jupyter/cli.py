@@ -15,7 +15,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .config import PRESETS, field_specs, parse_config, validate_config
-from .service import AlreadyTrainingError, ConfigError, ResourceError, TrainingListener, TrainingManager
+from .errors import ConfigError, EegtrainError
+from .events import TrainingListener
+from .schemas import Status
+from .service import TrainingManager
 
 __all__ = ["main", "build_parser"]
 
@@ -34,7 +37,7 @@ class TqdmListener(TrainingListener):
     def on_phase(self, phase: str) -> None:
         self.epochs.set_description_str(phase)
 
-    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str) -> None:
+    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str, **running: float | None) -> None:
         key = (epoch, phase)
         if key != self._key:
             self._close_batches()
@@ -122,10 +125,10 @@ def _train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     bar = TqdmListener(config.n_epochs)
-    manager = TrainingManager(".", listeners=[bar], share_cpu=False)
+    manager = TrainingManager(".", listeners=[bar], thread_settings=None)
     try:
-        status = manager.start(config)
-    except (ConfigError, ResourceError, AlreadyTrainingError) as exc:
+        manager.start(config)
+    except EegtrainError as exc:
         bar.close()
         print(f"eegtrain: {exc}", file=sys.stderr)
         return 2
@@ -139,20 +142,22 @@ def _train(args: argparse.Namespace) -> int:
         bar.close()
     status = manager.status()
     _summary(status)
-    return {"completed": 0, "stopped": 130}.get(status["state"], 1)
+    return {"completed": 0, "stopped": 130}.get(status.state.value, 1)
 
 
-def _summary(status: dict[str, Any]) -> None:
-    print(f"\nrun {status['run_id']}: {status['state']} after {status['current_epoch']}/{status['total_epochs']} "
-          f"epochs in {status['elapsed_time_formatted']} on {status['device']}")
-    if status["backbone"]:
-        print(f"backbone: {status['backbone']['message']}")
-    if status["error"]:
-        print(f"error: {status['error']}")
-    if status["best_val_acc"] is not None:
-        print(f"best validation accuracy: {status['best_val_acc']:.1f}%  "
-              f"(last: train {status['train_acc']:.1f}%, val {status['val_acc']:.1f}%)")
-        print(f"outputs in {status['save_dir']} (this run: {status['run_dir']})")
+def _summary(status: Status) -> None:
+    print(f"\nrun {status.run_id}: {status.state.value} after {status.current_epoch}/{status.total_epochs} "
+          f"epochs in {status.elapsed_time_formatted} on {status.device}")
+    if status.backbone:
+        print(f"backbone: {status.backbone.message}")
+    if status.error:
+        print(f"error: {status.error}")
+    if status.best_val_acc is not None:
+        print(f"best validation accuracy: {status.best_val_acc:.1f}% at epoch {status.best_epoch}  "
+              f"(last: train {status.train_acc:.1f}%, val {status.val_acc:.1f}%)")
+        where = (f"published to {status.save_dir}" if status.published
+                 else f"top-level files in {status.save_dir} left as they were (only a completed run replaces them)")
+        print(f"outputs in {status.run_dir}; {where}")
 
 
 def main(argv: list[str] | None = None) -> int:

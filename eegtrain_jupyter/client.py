@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from .config import FieldError, default_config, json_schema
+from .config import default_config, json_schema
+from .errors import (
+    AlreadyTrainingError, ConfigError, ConnectionFailed, EegtrainError, ResourceError, from_response,
+)
 
 __all__ = [
     "ClientError",
@@ -40,77 +43,60 @@ ROOT_ENV = "EEGTRAIN_ROOT"
 """Root folder of the in-kernel trainer (default: the kernel's working directory)."""
 
 
-class ClientError(RuntimeError):
-    """Any failure reported by a client."""
+ClientError = EegtrainError
+"""Any failure a client reports (the product's one error family)."""
+ValidationFailed = ConfigError
+"""The config was refused (400); ``errors`` names each bad field."""
+AlreadyTraining = AlreadyTrainingError
+"""A run is already active (409); ``run_id`` is that run."""
+ResourceUnavailable = ResourceError
+"""Not enough memory (or GPU memory) for this config (503)."""
 
 
-class ValidationFailed(ClientError):
-    """The config was refused; ``errors`` names each bad field."""
+@runtime_checkable
+class TrainingClient(Protocol):
+    """What the panel needs from a trainer: :class:`RemoteClient` or :class:`LocalClient`.
 
-    def __init__(self, errors: list[FieldError], message: str = "Invalid configuration"):
-        self.errors = list(errors)
-        detail = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
-        super().__init__(f"{message}: {detail}" if detail and detail not in message else message)
-
-
-class AlreadyTraining(ClientError):
-    """A run is already active (``run_id`` is that run)."""
-
-    def __init__(self, run_id: str | None = None, message: str = "Training already in progress"):
-        self.run_id = run_id
-        super().__init__(message)
-
-
-class ResourceUnavailable(ClientError):
-    """Not enough memory (or GPU memory) for this config."""
-
-
-class ConnectionFailed(ClientError):
-    """The server cannot be reached, refuses the token, or lacks the extension."""
-
-
-class TrainingClient:
-    """What the panel needs from a trainer; see :class:`RemoteClient` and :class:`LocalClient`.
+    Every method returns the REST shapes as plain dicts (:mod:`~eegtrain_jupyter.schemas`)
+    and raises :class:`~eegtrain_jupyter.errors.EegtrainError` subclasses.
 
     Attributes
     ----------
     backend : str
         ``"server"`` or ``"local"``.
+    survives_kernel : bool
+        Whether training goes on when this kernel ends.
     notice : str or None
         Why :func:`connect` chose this backend when it was not the first choice.
     """
 
-    backend = "?"
-    survives_kernel = False
-    notice: str | None = None
+    backend: str
+    survives_kernel: bool
+    notice: str | None
 
-    def start(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def stop(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def status(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def history(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def runs(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def default_config(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def schema(self) -> dict[str, Any]:
-        raise NotImplementedError
+    def start(self, config: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    def stop(self) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
+    def history(self) -> dict[str, Any]: ...
+    def runs(self) -> list[dict[str, Any]]: ...
+    def default_config(self) -> dict[str, Any]: ...
+    def schema(self) -> dict[str, Any]: ...
 
     def validate(self, config: dict[str, Any]) -> dict[str, Any]:
         """``{valid, errors: [{field, message}], config}``; never raises for an invalid config."""
-        raise NotImplementedError
+        ...
 
     def describe(self) -> str:
         """One line for humans: where training runs and whether it outlives the kernel."""
+        ...
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
+        """Poll until no run is active (or ``timeout`` seconds pass); return the last status."""
+        ...
+
+
+class _WaitMixin:
+    def status(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
@@ -125,11 +111,7 @@ class TrainingClient:
             time.sleep(poll)
 
 
-def _field_errors(items: Any) -> list[FieldError]:
-    return [FieldError(str(e.get("field", "config")), str(e.get("message", ""))) for e in items or []]
-
-
-class RemoteClient(TrainingClient):
+class RemoteClient(_WaitMixin):
     """The REST API under ``{url}training/`` of a Jupyter server with the extension.
 
     Parameters
@@ -144,6 +126,7 @@ class RemoteClient(TrainingClient):
 
     backend = "server"
     survives_kernel = True
+    notice: str | None = None
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 10.0):
         self.url = url if url.endswith("/") else url + "/"
@@ -178,19 +161,13 @@ class RemoteClient(TrainingClient):
             data = None
         if resp.status_code == 200 and data is not None:
             return data
-        message = data.get("error") if isinstance(data, dict) else None
-        message = message or f"HTTP {resp.status_code} {resp.reason}"
-        if resp.status_code == 400:
-            raise ValidationFailed(_field_errors(data.get("errors") if isinstance(data, dict) else None), message)
-        if resp.status_code == 409:
-            raise AlreadyTraining(data.get("run_id") if isinstance(data, dict) else None, message)
-        if resp.status_code == 503:
-            raise ResourceUnavailable(message)
         if resp.status_code in (401, 403):
             raise ConnectionFailed(f"{self.url} refused the token ({resp.status_code})")
-        if resp.status_code == 404:
+        if resp.status_code == 404 and not (isinstance(data, dict) and data.get("type")):
             raise ConnectionFailed(f"{self.url} has no eegtrain extension ({url} answered 404)")
-        raise ClientError(f"{method} {url}: {message}")
+        if not isinstance(data, dict) or "error" not in data:
+            data = {"error": f"{method} {url}: HTTP {resp.status_code} {resp.reason}"}
+        raise from_response(resp.status_code, data)
 
     def start(self, config=None):
         return self._request("POST", "start", config or {})
@@ -238,7 +215,7 @@ def local_manager(root_dir: str | os.PathLike | None = None):
         return _local_managers[root]
 
 
-class LocalClient(TrainingClient):
+class LocalClient(_WaitMixin):
     """A :class:`~.service.TrainingManager` in this process (training stops with the kernel).
 
     Parameters
@@ -258,28 +235,19 @@ class LocalClient(TrainingClient):
         return f"LocalClient(root_dir={str(self.manager.root_dir)!r})"
 
     def start(self, config=None):
-        from .service import AlreadyTrainingError, ConfigError, ResourceError
-
-        try:
-            return self.manager.start(config or {})
-        except ConfigError as exc:
-            raise ValidationFailed(exc.errors) from exc
-        except AlreadyTrainingError as exc:
-            raise AlreadyTraining(exc.run_id, str(exc)) from exc
-        except ResourceError as exc:
-            raise ResourceUnavailable(str(exc)) from exc
+        return self.manager.start(config or {}).to_json()
 
     def stop(self):
-        return self.manager.stop()
+        return self.manager.stop().to_json()
 
     def status(self):
-        return self.manager.status()
+        return self.manager.status().to_json()
 
     def history(self):
-        return self.manager.history()
+        return self.manager.history().to_json()
 
     def runs(self):
-        return self.manager.runs()
+        return [run.to_json() for run in self.manager.runs()]
 
     def default_config(self):
         return default_config().model_dump()
@@ -288,7 +256,7 @@ class LocalClient(TrainingClient):
         return json_schema()
 
     def validate(self, config):
-        return self.manager.validate(config).to_dict()
+        return self.manager.validate(config).to_json()
 
     def describe(self) -> str:
         return f"in this kernel, root {self.manager.root_dir} (stops with the kernel)"

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .errors import ConfigError, FieldError
+
 __all__ = [
     "TrainingConfig",
     "ConfigError",
@@ -65,17 +67,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class FieldError:
-    """One invalid field: its name (dotted for nested) and a human-readable message."""
-
-    field: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
-
-
-@dataclass(frozen=True)
 class ValidationResult:
     """Outcome of :func:`validate_config`: the merged config when valid, else per-field errors."""
 
@@ -89,14 +80,6 @@ class ValidationResult:
             "errors": [e.to_dict() for e in self.errors],
             "config": self.config.model_dump() if self.config else None,
         }
-
-
-class ConfigError(ValueError):
-    """Raised by :func:`parse_config` with every field error at once."""
-
-    def __init__(self, errors: list[FieldError]):
-        self.errors = errors
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
 
 
 def default_config() -> TrainingConfig:

@@ -1,4 +1,4 @@
-"""LaBraM (``braindecode.models.Labram``) as a two-class EEG classifier.
+"""LaBraM (``braindecode.models.Labram``) as an EEG classifier (as many classes as the data has).
 
 The classifier owns the signal facts it was built for (channel names, sampling rate,
 window length) so callers pass only ``x`` of shape ``(batch, n_chans, n_times)``.
@@ -158,13 +158,13 @@ def _strip_prefixes(key: str) -> str:
 
 
 def build_classifier(
-    ch_names, n_times: int, sfreq: float, *, seed: int, pretrained_weights: str | None = None,
-    freeze_backbone: bool = False,
+    ch_names, n_times: int, sfreq: float, *, n_outputs: int = 2, seed: int,
+    pretrained_weights: str | None = None, freeze_backbone: bool = False,
 ) -> tuple[LabramClassifier, BackboneInfo]:
     """Build the classifier with seeded weights (the global torch RNG is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LabramClassifier(ch_names, n_times, sfreq)
+        model = LabramClassifier(ch_names, n_times, sfreq, n_outputs)
     info = BackboneInfo("random")
     if pretrained_weights:
         info = model.load_backbone(pretrained_weights)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psutil
 
 from .config import TrainingConfig
+from .errors import ResourceError
 from .synthetic import CH_NAMES, N_TIMES
 
 __all__ = ["ResourceError", "estimate_memory_mb", "check_resources"]
@@ -12,10 +13,6 @@ __all__ = ["ResourceError", "estimate_memory_mb", "check_resources"]
 _MB = 1024**2
 _MODEL_MB = 24.0  # LaBraM-base parameters in fp32 (5.8 M)
 _ACTIVATION_MB_PER_SAMPLE = 10.0  # fine-tune step: peak RSS growth per window, measured on CPU at batch 16-64 (fp32)
-
-
-class ResourceError(RuntimeError):
-    """Not enough memory to start; the message says how much is needed and free."""
 
 
 def _data_mb(config: TrainingConfig) -> float:

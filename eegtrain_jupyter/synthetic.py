@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
 
-__all__ = ["SFREQ", "N_TIMES", "CH_NAMES", "CLASS_NAMES", "SyntheticEEG", "generate"]
+from .data import Windows
+
+__all__ = ["SFREQ", "N_TIMES", "CH_NAMES", "CLASS_NAMES", "generate"]
 
 SFREQ = 200.0
 """Sampling rate in Hz (LaBraM's native rate)."""
@@ -38,39 +39,6 @@ _POSTERIOR = np.array([0.15, 0.15, 0.4, 0.4, 0.8, 0.8, 1, 1], dtype=np.float32)
 _TEMPORAL = np.array([0.3, 0.3, 0.2, 0.2, 1, 1, 0.3, 0.3], dtype=np.float32)
 _CHUNK = 256
 """Windows per independent noise stream; fixed, so the output never depends on the thread count."""
-
-
-@dataclass(frozen=True)
-class SyntheticEEG:
-    """Windows with the signal facts that travel with them.
-
-    Attributes
-    ----------
-    X : ndarray, shape (n_windows, n_chans, n_times), float32, microvolts
-    y : ndarray, shape (n_windows,), int64, index into ``class_names``
-    subject : ndarray, shape (n_windows,), int64, simulated subject id
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    subject: np.ndarray
-    ch_names: tuple[str, ...] = CH_NAMES
-    sfreq: float = SFREQ
-    class_names: tuple[str, ...] = CLASS_NAMES
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def to_mne(self):
-        """Return an :class:`mne.EpochsArray` (data in volts, event ids by class name)."""
-        import mne
-
-        info = mne.create_info(list(self.ch_names), self.sfreq, ch_types="eeg")
-        events = np.column_stack(
-            [np.arange(len(self)) * self.X.shape[-1], np.zeros(len(self), int), self.y]
-        ).astype(int)
-        event_id = {name: i for i, name in enumerate(self.class_names)}
-        return mne.EpochsArray(self.X.astype(np.float64) * 1e-6, info, events, event_id=event_id, verbose="error")
 
 
 def _band(freqs: np.ndarray, lo: float, hi: float, edge: float = 1.5) -> np.ndarray:
@@ -118,7 +86,7 @@ def generate(
     n_subjects: int = 24,
     n_times: int = N_TIMES,
     sfreq: float = SFREQ,
-) -> SyntheticEEG:
+) -> Windows:
     """Generate ``2 * n_per_class`` labelled windows, deterministically from ``seed``.
 
     Parameters
@@ -132,8 +100,9 @@ def generate(
 
     Returns
     -------
-    SyntheticEEG
-        ``X`` of shape ``(2 * n_per_class, 8, n_times)`` in microvolts, ``y`` class-sorted.
+    Windows
+        ``X`` of shape ``(2 * n_per_class, 8, n_times)`` in microvolts, ``y`` class-sorted,
+        ``subjects`` the simulated subject of each window.
     """
     if n_per_class < 1:
         raise ValueError("n_per_class must be >= 1")
@@ -233,4 +202,5 @@ def generate(
     else:
         for k, seq in enumerate(seqs):
             make_chunk(k, seq)
-    return SyntheticEEG(X=X, y=y, subject=subject.astype(np.int64))
+    return Windows(X=X, y=y, ch_names=CH_NAMES, sfreq=sfreq, class_names=CLASS_NAMES,
+                   subjects=subject.astype(np.int64))

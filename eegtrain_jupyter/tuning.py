@@ -26,7 +26,12 @@ import os
 import sys
 import threading
 
-__all__ = ["configure_training_thread"]
+__all__ = [
+    "configure_training_thread",
+    "default_num_threads",
+    "default_nice",
+    "default_switch_interval_ms",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +55,48 @@ def _auto_threads() -> int:
     return max(1, cores - 1)
 
 
-def configure_training_thread(num_threads: int | None = None, nice: int | None = None) -> dict[str, int | None]:
-    """Apply thread count and niceness for the calling (training) thread; returns what was set.
+def default_num_threads() -> int:
+    """``EEGTRAIN_NUM_THREADS``, else the usable cores minus one (0 means torch's own choice)."""
+    return _env_int("EEGTRAIN_NUM_THREADS", _auto_threads()) or 0
+
+
+def default_nice() -> int:
+    """``EEGTRAIN_NICE``, else 5."""
+    return _env_int("EEGTRAIN_NICE", 5) or 0
+
+
+def default_switch_interval_ms() -> int:
+    """``EEGTRAIN_SWITCH_INTERVAL_MS``, else 1."""
+    return _env_int("EEGTRAIN_SWITCH_INTERVAL_MS", 1) or 0
+
+
+def configure_training_thread(num_threads: int | None = None, nice: int | None = None,
+                              switch_interval_ms: int | None = None) -> dict[str, float]:
+    """Apply thread count, niceness and GIL switch interval for the calling (training) thread.
 
     Parameters
     ----------
     num_threads : int, optional
-        Torch intra-op threads; default from ``EEGTRAIN_NUM_THREADS`` (unset: cores - 1; 0: torch's choice).
+        Torch intra-op threads (0: torch's choice); default :func:`default_num_threads`.
     nice : int, optional
-        Niceness increment for this thread; default from ``EEGTRAIN_NICE`` (5).
+        Niceness increment for this thread (0: none); default :func:`default_nice`.
+    switch_interval_ms : int, optional
+        Upper bound of the interpreter's switch interval (0: unchanged); default
+        :func:`default_switch_interval_ms`.
+
+    Returns
+    -------
+    dict
+        What is in effect: ``num_threads``, ``nice``, ``switch_interval_ms``.
     """
     import torch
 
-    num_threads = _env_int("EEGTRAIN_NUM_THREADS", _auto_threads()) if num_threads is None else num_threads
-    nice = _env_int("EEGTRAIN_NICE", 5) if nice is None else nice
-    switch_ms = _env_int("EEGTRAIN_SWITCH_INTERVAL_MS", 1)
-    if switch_ms and switch_ms > 0:
+    num_threads = default_num_threads() if num_threads is None else num_threads
+    nice = default_nice() if nice is None else nice
+    switch_ms = default_switch_interval_ms() if switch_interval_ms is None else switch_interval_ms
+    if switch_ms > 0:
         sys.setswitchinterval(min(sys.getswitchinterval(), switch_ms / 1000))
-    if num_threads and num_threads > 0:
+    if num_threads > 0:
         torch.set_num_threads(num_threads)
     if nice and hasattr(os, "setpriority"):
         tid = threading.get_native_id()

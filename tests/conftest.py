@@ -1,25 +1,63 @@
-"""Shared fixtures: tiny configs on the real LaBraM."""
+"""Fixtures for every test module: tiny configs, and a real Jupyter server (pytest-jupyter's
+``jp_serverapp``) with the extension enabled, its TrainingManager and a REST client.
+
+Tests that need a real server, a browser, a notebook kernel or minutes of training are marked
+``slow`` (the server ones automatically); ``make test-fast`` runs the rest.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from traitlets.config import Config
 
-from eegtrain_jupyter.config import parse_config
+from configs import TINY
+from support import Api
 
-# jp_serverapp, jp_fetch, ...: a real Jupyter server in the test process (server and reliability tests)
+# jp_serverapp, jp_fetch, ...: a real Jupyter server in the test process
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
-TINY = {"n_epochs": 1, "n_samples_per_class": 100, "batch_size": 32}
-"""The smallest valid run: 200 windows, one epoch, frozen backbone."""
+_SLOW_FIXTURES = {"jp_serverapp", "api", "manager", "server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark as ``slow`` every test that starts a server, drives a browser or runs a notebook."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (fixtures & _SLOW_FIXTURES or item.get_closest_marker("browser")
+                or type(item).__name__ == "IPyNbCell"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
-def tiny():
-    """The :data:`TINY` settings (a fresh dict per caller is up to the caller: ``{**tiny, ...}``)."""
+def tiny() -> dict[str, Any]:
+    """A copy of :data:`configs.TINY`."""
     return dict(TINY)
 
 
 @pytest.fixture
-def tiny_config(tmp_path):
-    """A tiny frozen-backbone config saving under ``tmp_path``."""
-    return parse_config({**TINY, "save_dir": str(tmp_path / "out")})
+def server_config_extra() -> dict[str, Any]:
+    """Extra server config for one test (override with ``pytest.mark.parametrize``)."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(server_config_extra):
+    config = Config({"ServerApp": {"jpserver_extensions": {"eegtrain_jupyter": True}}})
+    config.merge(Config(server_config_extra))
+    return config
+
+
+@pytest.fixture
+def manager(jp_serverapp):
+    """The server's one TrainingManager."""
+    return jp_serverapp.web_app.settings["eegtrain_jupyter"].manager
+
+
+@pytest.fixture
+def api(jp_serverapp, http_server_client, http_server_port, jp_base_url, manager):
+    client = Api(http_server_port[1], jp_base_url, jp_serverapp.identity_provider.token)
+    yield client
+    manager.shutdown(60)  # never leave a training thread to the next test
+    client.client.close()

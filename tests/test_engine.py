@@ -11,7 +11,9 @@ import torch
 
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.engine import TrainingListener, stratified_split, train
+from eegtrain_jupyter.data import stratified_split
+from eegtrain_jupyter.engine import train
+from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import HEAD_NAME, build_classifier, load_checkpoint
 from eegtrain_jupyter.synthetic import generate
 
@@ -50,14 +52,14 @@ def frozen_run(tmp_path_factory, tiny):
     out = tmp_path_factory.mktemp("frozen")
     config = parse_config({**tiny, "n_epochs": 2, "save_dir": str(out)})
     rec = Recorder(out)
-    result = train(config, out, listeners=[rec])
+    result = train(config, generate(100, seed=config.seed), out, listeners=[rec])
     return config, out, rec, result
 
 
 def test_frozen_run_reports_every_epoch_and_batch(frozen_run):
     config, out, rec, result = frozen_run
     assert not result.stopped and result.epochs_completed == 2
-    assert rec.phases == ["generating data", "building model", "caching features", "training"]
+    assert rec.phases == ["building model", "caching features", "training"]
     n_train = len(stratified_split(np.repeat([0, 1], 100), config.val_split, config.seed)[0])
     train_batches = {b["n_batches"] for b in rec.batches if b["phase"] == "train"}
     assert train_batches == {math.ceil(n_train / config.batch_size)}
@@ -118,7 +120,7 @@ def test_stop_takes_effect_within_one_batch(tmp_path, tiny):
     """Fine-tuning: a stop requested during batch k means no batch k+1 runs."""
     config = parse_config({**tiny, "freeze_backbone": False, "batch_size": 16, "save_dir": str(tmp_path)})
     rec = Recorder(stop_after_batches=2)
-    result = train(config, tmp_path, listeners=[rec], should_stop=rec.should_stop)
+    result = train(config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop)
     assert result.stopped and result.epochs_completed == 0
     assert len(rec.batches) == 2 and rec.batches[-1]["batch"] == 2 and rec.batches[-1]["n_batches"] == 10
     assert not (tmp_path / artifacts.CHECKPOINT_NAME).exists()
@@ -127,14 +129,14 @@ def test_stop_takes_effect_within_one_batch(tmp_path, tiny):
 def test_stop_during_feature_caching(tmp_path, tiny):
     config = parse_config({**tiny, "save_dir": str(tmp_path)})
     rec = Recorder(stop_after_batches=1)
-    result = train(config, tmp_path, listeners=[rec], should_stop=rec.should_stop)
+    result = train(config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop)
     assert result.stopped and [b["phase"] for b in rec.batches] == ["caching features"]
 
 
 def test_fine_tune_updates_the_backbone_and_uses_the_learning_rate(tmp_path, tiny):
     config = parse_config({**tiny, "freeze_backbone": False, "batch_size": 128, "val_split": 0.5,
                            "save_dir": str(tmp_path)})
-    result = train(config, tmp_path)
+    result = train(config, generate(100, seed=config.seed), tmp_path)
     assert result.epochs_completed == 1
     _, ckpt = load_checkpoint(tmp_path / artifacts.CHECKPOINT_NAME)
     initial = build_classifier(ckpt["ch_names"], 800, 200.0, seed=config.seed)[0].labram.state_dict()
@@ -147,5 +149,5 @@ def test_learning_rate_and_weight_decay_are_used(tmp_path, tiny):
     losses = []
     for lr, wd in ((0.0001, 0.0), (0.01, 0.0), (0.01, 0.001)):
         config = parse_config({**tiny, "learning_rate": lr, "weight_decay": wd, "save_dir": str(tmp_path)})
-        losses.append(train(config, tmp_path / f"{lr}-{wd}", data=data).history["train_losses"][0])
+        losses.append(train(config, data, tmp_path / f"{lr}-{wd}").history["train_losses"][0])
     assert len(set(losses)) == 3

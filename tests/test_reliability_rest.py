@@ -22,9 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eegtrain_jupyter.engine import TrainingListener
-from server_fixtures import *  # noqa: F403
-from server_fixtures import training_threads, wait_for
+from eegtrain_jupyter.events import TrainingListener
+from support import training_threads, wait_for_async
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402
@@ -80,7 +79,7 @@ async def test_fuzzed_start_is_always_a_clear_4xx_or_503_and_starts_nothing(api,
     assert seen.get("positive 503", 0) >= 10, seen  # valid configs reached the memory check
     assert seen.get("negative 400", 0) >= 10, seen  # invalid ones were answered per field
     assert not manager.is_active() and not training_threads()
-    assert manager.status()["state"] == "idle" and manager.runs() == []
+    assert manager.status().state == "idle" and manager.runs() == []
     leftovers = [p.name for p in Path(jp_root_dir).iterdir() if p.name not in (".eegtrain",)]
     assert not any((Path(jp_root_dir) / n / "runs").exists() for n in leftovers), leftovers
     assert not (Path(jp_root_dir) / ".eegtrain" / "runs.json").exists()
@@ -106,7 +105,7 @@ class Clock(TrainingListener):
         self.times: list[float] = []
         self.phases: list[str] = []
 
-    def on_batch(self, *, epoch, batch, n_batches, phase) -> None:
+    def on_batch(self, *, epoch, batch, n_batches, phase, **running) -> None:
         self.times.append(time.monotonic())
         self.phases.append(phase)
         time.sleep(0.05)
@@ -121,11 +120,11 @@ async def test_rest_start_stop_cycles_leak_no_threads_and_stop_within_one_batch(
         clock.times.clear()
         code, body = await api("POST", "start", {**TINY, "seed": cycle})
         assert code == 200, body
-        await wait_for(lambda: len(clock.times) >= target, 300, f"batch {target}")
+        await wait_for_async(lambda: len(clock.times) >= target, 300, f"batch {target}")
         code, body = await api("POST", "stop")
         t_stop = time.monotonic()
         assert code == 200 and body["state"] in ("stopping", "stopped"), body
-        await wait_for(lambda: not manager.is_active(), 120, "the stop")
+        await wait_for_async(lambda: not manager.is_active(), 120, "the stop")
         assert manager.wait(30)
         after.append(sum(1 for t in clock.times if t > t_stop))
         code, status = await api("GET", "status")
@@ -142,7 +141,7 @@ async def test_rest_start_stop_cycles_leak_no_threads_and_stop_within_one_batch(
 class Boom(TrainingListener):
     armed = True
 
-    def on_batch(self, *, epoch, batch, n_batches, phase) -> None:
+    def on_batch(self, *, epoch, batch, n_batches, phase, **running) -> None:
         if self.armed and phase == "train":
             raise RuntimeError("injected failure inside training")
 
@@ -152,7 +151,7 @@ async def test_exception_inside_training_is_reported_and_next_start_works(api, m
     manager.listeners.append(boom)
     code, body = await api("POST", "start", {**TINY, "n_epochs": 1})
     assert code == 200, body
-    await wait_for(lambda: not manager.is_active(), 300, "the failure")
+    await wait_for_async(lambda: not manager.is_active(), 300, "the failure")
     code, status = await api("GET", "status")
     assert code == 200
     assert status["state"] == "failed" and status["is_training"] is False
@@ -164,7 +163,7 @@ async def test_exception_inside_training_is_reported_and_next_start_works(api, m
     boom.armed = False
     code, body = await api("POST", "start", {**TINY, "n_epochs": 1})
     assert code == 200, body
-    await wait_for(lambda: not manager.is_active(), 300, "the next run")
+    await wait_for_async(lambda: not manager.is_active(), 300, "the next run")
     code, status = await api("GET", "status")
     assert status["state"] == "completed" and status["error"] is None, status
     assert status["current_epoch"] == 1

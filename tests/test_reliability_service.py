@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import threading
 import time
 
@@ -19,10 +20,10 @@ import pytest
 import torch
 
 from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.engine import TrainingListener
+from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import build_classifier, load_checkpoint
-from eegtrain_jupyter.resources import ResourceError
-from eegtrain_jupyter.service import AlreadyTrainingError, TrainingManager
+from eegtrain_jupyter.errors import AlreadyTrainingError, ResourceError
+from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.synthetic import CH_NAMES, N_TIMES, SFREQ
 
 TINY = {"n_epochs": 1, "n_samples_per_class": 100, "batch_size": 32, "freeze_backbone": True, "device": "cpu"}
@@ -48,7 +49,7 @@ class BatchClock(TrainingListener):
         if target == 0:
             self.reached.set()
 
-    def on_batch(self, *, epoch, batch, n_batches, phase) -> None:
+    def on_batch(self, *, epoch, batch, n_batches, phase, **running) -> None:
         self.times.append(time.monotonic())
         if len(self.times) >= self.target:
             self.reached.set()
@@ -65,16 +66,16 @@ def test_twenty_start_stop_cycles_no_leaked_threads_stop_within_one_batch(tmp_pa
     after_stop, states = [], []
     for cycle in range(20):
         clock.reset(targets[cycle % len(targets)])
-        status = manager.start({**TINY, "n_epochs": 3, "save_dir": "out", "seed": cycle})
+        status = manager.start({**TINY, "n_epochs": 3, "save_dir": "out", "seed": cycle}).to_json()
         assert status["state"] == "preparing"
         assert len(_eegtrain_threads()) == 1
         assert clock.reached.wait(60), f"cycle {cycle}: never reached batch {clock.target}"
-        stopped = manager.stop()
+        stopped = manager.stop().to_json()
         t_stop = time.monotonic()
         assert stopped["state"] in ("stopping", "stopped", "completed")
         assert manager.wait(60), f"cycle {cycle}: the thread did not end after stop"
         after_stop.append(sum(1 for t in clock.times if t > t_stop))
-        states.append(manager.status()["state"])
+        states.append(manager.status().state)
         assert not manager.is_active()
         assert _eegtrain_threads() == [], f"cycle {cycle}: leaked {_eegtrain_threads()}"
     assert max(after_stop) <= 1, f"batches processed after stop() returned, per cycle: {after_stop}"
@@ -82,7 +83,7 @@ def test_twenty_start_stop_cycles_no_leaked_threads_stop_within_one_batch(tmp_pa
     assert set(threading.enumerate()) <= baseline
     assert len(manager.runs()) == 20
     # stop when idle is a no-op, and the manager still trains to completion afterwards
-    assert manager.stop()["state"] in ("stopped", "completed")
+    assert manager.stop().state in ("stopped", "completed")
 
 
 def test_start_while_active_is_refused(tmp_path):
@@ -102,7 +103,7 @@ class Boom(TrainingListener):
     def __init__(self, phase: str = "train", batch: int = 2):
         self.phase, self.batch, self.armed = phase, batch, True
 
-    def on_batch(self, *, epoch, batch, n_batches, phase) -> None:
+    def on_batch(self, *, epoch, batch, n_batches, phase, **running) -> None:
         if self.armed and phase == self.phase and batch == self.batch:
             raise RuntimeError("injected failure in batch %d" % batch)
 
@@ -112,7 +113,7 @@ def test_exception_inside_training_marks_failed_then_next_start_works(tmp_path):
     manager = TrainingManager(tmp_path, listeners=[boom])
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
-    status = manager.status()
+    status = manager.status().to_json()
     assert status["state"] == "failed"
     assert not status["is_training"]
     assert "RuntimeError" in status["error"] and "injected failure" in status["error"]
@@ -123,10 +124,10 @@ def test_exception_inside_training_marks_failed_then_next_start_works(tmp_path):
     boom.armed = False
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
-    status = manager.status()
+    status = manager.status().to_json()
     assert status["state"] == "completed", status["error"]
     assert status["error"] is None and status["current_epoch"] == 1
-    assert [r["state"] for r in manager.runs()] == ["completed", "failed"]
+    assert [r.state for r in manager.runs()] == ["completed", "failed"]
 
 
 def nan_weights(path) -> str:
@@ -143,7 +144,7 @@ def test_nan_loss_marks_failed_then_next_start_works(tmp_path):
     manager = TrainingManager(tmp_path)
     manager.start({**TINY, "save_dir": "out", "pretrained_weights": weights})
     assert manager.wait(120)
-    status = manager.status()
+    status = manager.status().to_json()
     assert status["state"] == "failed"
     assert status["error"].startswith("FloatingPointError") and "nan" in status["error"].lower()
     run_dir = tmp_path / "out" / "runs" / status["run_id"]
@@ -152,7 +153,7 @@ def test_nan_loss_marks_failed_then_next_start_works(tmp_path):
 
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
-    assert manager.status()["state"] == "completed"
+    assert manager.status().state == "completed"
     assert (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()
 
 
@@ -162,7 +163,7 @@ def test_failure_while_publishing_outputs_does_not_leave_the_manager_stuck(tmp_p
     manager = TrainingManager(tmp_path)
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
-    status = manager.status()
+    status = manager.status().to_json()
     assert not manager.is_active(), status["state"]
     assert status["state"] == "failed"
     assert artifacts.CHECKPOINT_NAME in status["error"]
@@ -171,7 +172,7 @@ def test_failure_while_publishing_outputs_does_not_leave_the_manager_stuck(tmp_p
     (tmp_path / "out" / artifacts.CHECKPOINT_NAME).rmdir()
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
-    assert manager.status()["state"] == "completed"
+    assert manager.status().state == "completed"
 
 
 def test_memory_check_refuses_with_clear_error_and_starts_nothing(tmp_path):
@@ -186,7 +187,7 @@ def test_memory_check_refuses_with_clear_error_and_starts_nothing(tmp_path):
     assert _eegtrain_threads() == []
     assert not (tmp_path / "out").exists()  # no save_dir, no run folder
     assert not (tmp_path / ".eegtrain" / "runs.json").exists()
-    assert manager.status()["state"] == "idle" and manager.runs() == []
+    assert manager.status().state == "idle" and manager.runs() == []
     assert not manager.is_active()
 
 
@@ -197,7 +198,7 @@ def test_runs_on_disk_contract(tmp_path):
     for n_epochs in (2, 1):
         manager.start({**TINY, "n_epochs": n_epochs, "save_dir": "models", "seed": n_epochs})
         assert manager.wait(120)
-        status = manager.status()
+        status = manager.status().to_json()
         assert status["state"] == "completed"
         run_ids.append(status["run_id"])
         run_dir = save_dir / "runs" / status["run_id"]
@@ -225,12 +226,12 @@ def test_runs_on_disk_contract(tmp_path):
     clock.reached.wait(60)
     manager.stop()
     assert manager.wait(60)
-    stopped = manager.status()
+    stopped = manager.status().to_json()
     assert stopped["state"] == "stopped" and stopped["current_epoch"] == 0
     for name in artifacts.OUTPUT_NAMES:
         assert filecmp.cmp(save_dir / name, save_dir / "runs" / run_ids[-1] / name, shallow=False)
 
-    runs = manager.runs()
+    runs = [r.to_json() for r in manager.runs()]
     assert [r["run_id"] for r in runs] == [stopped["run_id"], *reversed(run_ids)]
     for r in runs:
         assert {"config", "state", "best_val_acc", "duration", "started_at", "finished_at"} <= r.keys()
@@ -244,9 +245,9 @@ def test_runs_on_disk_contract(tmp_path):
 
     # a new manager (a restarted server) sees the same runs and the last run's record
     again = TrainingManager(tmp_path)
-    assert again.status()["run_id"] == stopped["run_id"]
-    assert again.status()["state"] == "stopped"
-    assert [r["run_id"] for r in again.runs()] == [r["run_id"] for r in runs]
+    assert again.status().run_id == stopped["run_id"]
+    assert again.status().state == "stopped"
+    assert [r.run_id for r in again.runs()] == [r["run_id"] for r in runs]
 
 
 def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
@@ -254,7 +255,7 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
     index = tmp_path / ".eegtrain" / "runs.json"
     index.write_text("{not json")
     manager = TrainingManager(tmp_path)
-    assert manager.status()["state"] == "idle" and manager.runs() == []
+    assert manager.status().state == "idle" and manager.runs() == []
 
     # index pointing at a deleted run and at a run folder with a garbage run.json
     bad = tmp_path / "out" / "runs" / "bad"
@@ -265,11 +266,11 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
     index.write_text(json.dumps(["junk", {"run_id": "gone", "run_dir": str(tmp_path / "gone")},
                                  {"run_id": "bad", "run_dir": str(bad)}]))
     manager = TrainingManager(tmp_path)
-    assert manager.status()["state"] == "idle" and manager.runs() == []
+    assert manager.status().state == "idle" and manager.runs() == []
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
-    assert manager.status()["state"] == "completed"
-    assert [r["state"] for r in manager.runs()] == ["completed"]  # damaged records are skipped
+    assert manager.status().state == "completed"
+    assert [r.state for r in manager.runs()] == ["completed"]  # damaged records are skipped
 
 
 @pytest.mark.parametrize(
@@ -286,7 +287,7 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
 def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, value, words):
     (tmp_path / "a_file").write_text("not a folder")
     manager = TrainingManager(tmp_path, confine_to_root=True)
-    result = manager.validate({**TINY, field: value}).to_dict()
+    result = manager.validate({**TINY, field: value}).to_json()
     assert not result["valid"]
     assert [e["field"] for e in result["errors"]] == [field]
     assert words in result["errors"][0]["message"] and len(result["errors"][0]["message"]) < 300
@@ -294,13 +295,13 @@ def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, valu
     with pytest.raises(ConfigError) as info:
         manager.start({**TINY, field: value})
     assert [e.field for e in info.value.errors] == [field]
-    assert _eegtrain_threads() == [] and manager.status()["state"] == "idle"
+    assert _eegtrain_threads() == [] and manager.status().state == "idle"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written
 
 
 _HOLDER = r"""
 import sys, time
-from eegtrain_jupyter.engine import TrainingListener
+from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.service import TrainingManager
 
 class Hold(TrainingListener):
@@ -309,7 +310,7 @@ class Hold(TrainingListener):
         time.sleep(600)  # a run that stays active without using the CPU
 
 m = TrainingManager(sys.argv[1], listeners=[Hold()])
-print(m.start({"n_epochs": 1, "n_samples_per_class": 100, "save_dir": "out", "device": "cpu"})["run_id"],
+print(m.start({"n_epochs": 1, "n_samples_per_class": 100, "save_dir": "out", "device": "cpu"}).run_id,
       flush=True)
 m.wait()
 """
@@ -327,25 +328,28 @@ def test_a_second_process_on_the_same_root_leaves_a_live_run_alone(tmp_path):
         record_path = tmp_path / "out" / "runs" / run_id / "run.json"
         # e.g. a kernel or the CLI opening the server's root while the server trains
         other = TrainingManager(tmp_path)
-        assert other.status()["state"] == "idle"  # not ours, and not "interrupted"
-        assert [(r["run_id"], r["state"]) for r in other.runs()] == [(run_id, "preparing")]
-        assert "owner" not in other.runs()[0]
+        assert other.status().state == "idle"  # not ours, and not "interrupted"
+        assert [(r.run_id, r.state) for r in other.runs()] == [(run_id, "preparing")]
+        assert "owner" not in other.runs()[0].to_json()
         assert artifacts.read_json(record_path)["state"] == "preparing"  # left untouched
         # this process may train too; both runs are indexed (the index is locked between processes)
         other.start({**TINY, "save_dir": "out"})
-        assert other.wait(120) and other.status()["state"] == "completed"
-        assert [r["run_id"] for r in other.runs()][1] == run_id
+        assert other.wait(120) and other.status().state == "completed"
+        assert [r.run_id for r in other.runs()][1] == run_id
     finally:
         proc.kill()
         proc.wait(30)
     # once that process is gone, the run is recovered as interrupted, and the temp files of
-    # writes the kill cut short are removed (nothing else)
-    stale = record_path.parent / ".training_history.json.k1ll3d.tmp"
+    # writes the kill cut short are removed; a live process's temp file and other files stay
+    stale = record_path.parent / f".training_history.json.{proc.pid}.k1ll3d.tmp"
     stale.write_text('{"train_losses": [0.')
+    live = record_path.parent / f".training_history.json.{os.getpid()}.wr1t1ng.tmp"
+    live.write_text('{"train_losses": [0.')
     keep = record_path.parent / "notes.txt"
     keep.write_text("mine")
     after = TrainingManager(tmp_path)
-    assert [(r["run_id"], r["state"]) for r in after.runs()][1] == (run_id, "interrupted")
+    assert [(r.run_id, r.state) for r in after.runs()][1] == (run_id, "interrupted")
     record = artifacts.read_json(record_path)
     assert record["state"] == "interrupted" and "ended before it finished" in record["error"]
     assert not stale.exists() and keep.read_text() == "mine"
+    assert live.exists(), "recovery deleted a temp file of a live process"

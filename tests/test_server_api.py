@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from eegtrain_jupyter.config import TrainingConfig, json_schema
-from eegtrain_jupyter.handlers.openapi import RESPONSE_MODELS
-from server_fixtures import *  # noqa: F403
-from server_fixtures import training_threads
+from eegtrain_jupyter.schemas import RESPONSE_MODELS
+from support import training_threads
 
 SCHEMA_PROPS = json_schema()["properties"]
 
@@ -33,7 +32,7 @@ def just_outside() -> list[tuple[str, object]]:
 
 def assert_idle(manager, root: Path) -> None:
     assert not manager.is_active()
-    assert manager.status()["state"] == "idle"
+    assert manager.status().state == "idle"
     assert not training_threads()
     assert not (root / "models").exists()
 
@@ -210,7 +209,7 @@ async def test_save_dir_escapes_are_refused(api, manager, jp_root_dir, outside):
         assert [e["field"] for e in result["errors"]] == ["save_dir"]
     assert list(outside.iterdir()) == []
     assert not manager.is_active() and not training_threads()
-    assert manager.status()["state"] == "idle"
+    assert manager.status().state == "idle"
     # inside the root is fine, including through a link that stays inside
     (root / "inner").mkdir()
     (root / "inner_link").symlink_to(root / "inner", target_is_directory=True)
@@ -238,7 +237,7 @@ def test_extension_list_shows_enabled():
 
 
 async def test_non_finite_numbers_go_out_as_null(api, manager, monkeypatch):
-    history = manager.history()
+    history = manager.history().to_json()
     history["val_losses"] = [0.5, float("nan"), float("inf")]
     with monkeypatch.context() as patch:
         patch.setattr(manager, "history", lambda: history)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
-from server_fixtures import *  # noqa: F403
-from server_fixtures import QUICK, training_threads
+from configs import QUICK
+from support import training_threads
 
 ENDPOINTS = [
     ("POST", "start"), ("POST", "stop"), ("GET", "status"), ("GET", "history"), ("GET", "runs"),
@@ -23,7 +23,7 @@ ENDPOINTS = [
 
 def assert_nothing_started(manager, root) -> None:
     assert not manager.is_active()
-    assert manager.status()["state"] == "idle"
+    assert manager.status().state == "idle"
     assert not training_threads()
     assert not (Path(root) / "models").exists()
 

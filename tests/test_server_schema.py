@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server_fixtures import *  # noqa: F403
-from server_fixtures import training_threads
+from support import training_threads
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import requests
 
-from eegtrain_jupyter.handlers.openapi import RESPONSE_MODELS
+from eegtrain_jupyter.schemas import RESPONSE_MODELS
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
-from server_fixtures import *  # noqa: F403
-from server_fixtures import FINETUNE, QUICK, training_threads, wait_for
+from configs import FINETUNE, QUICK
+from support import training_threads, wait_for_async
 
 OUTPUTS = ("best_synthetic_model.pth", "training_history.json", "training_curves.png")
 
@@ -55,7 +55,7 @@ async def test_full_run_to_completion(api, manager, jp_root_dir):
         latencies.append(time.perf_counter() - t0)
         return result
 
-    await wait_for(done, timeout=300, what="the run to end")
+    await wait_for_async(done, timeout=300, what="the run to end")
     # the IO loop kept answering while the model trained in the manager's thread
     assert max(latencies) < 5.0, max(latencies)
 
@@ -85,10 +85,10 @@ async def test_stop_mid_run(api, manager, jp_root_dir):
     root = Path(jp_root_dir)
     code, started = await api("POST", "start", FINETUNE)
     assert code == 200, started
-    await wait_for(lambda: epochs_done(api, 1), timeout=300, what="the first epoch")
+    await wait_for_async(lambda: epochs_done(api, 1), timeout=300, what="the first epoch")
     code, status = await api("POST", "stop")
     assert code == 200 and status["state"] in ("stopping", "stopped")
-    await wait_for(lambda: state_is(api, "stopped"), timeout=120, what="the run to stop")
+    await wait_for_async(lambda: state_is(api, "stopped"), timeout=120, what="the run to stop")
     assert manager.wait(10) and not training_threads()
 
     _, status = await api("GET", "status")
@@ -110,7 +110,7 @@ async def test_concurrent_starts_one_wins(api, manager, jp_root_dir):
     assert len(training_threads()) == 1
     code, _ = await api("POST", "stop")
     assert code == 200
-    await wait_for(lambda: not training_threads(), timeout=120, what="the thread to end")
+    await wait_for_async(lambda: not training_threads(), timeout=120, what="the thread to end")
     code, runs = await api("GET", "runs")
     assert len(runs["runs"]) == 1
 
@@ -120,7 +120,7 @@ async def test_server_shutdown_stops_training_and_keeps_history(api, manager, jp
     root = Path(jp_root_dir)
     code, started = await api("POST", "start", FINETUNE)
     assert code == 200
-    await wait_for(lambda: epochs_done(api, 1), timeout=300, what="the first epoch")
+    await wait_for_async(lambda: epochs_done(api, 1), timeout=300, what="the first epoch")
     (ext,) = jp_serverapp.extension_manager.extension_apps["eegtrain_jupyter"]
     assert ext.current_activity()  # a running training is server activity
 

@@ -7,14 +7,15 @@ import threading
 import pytest
 
 from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.service import AlreadyTrainingError, ConfigError, TrainingManager, format_duration
+from eegtrain_jupyter.errors import AlreadyTrainingError, ConfigError
+from eegtrain_jupyter.service import TrainingManager, format_duration
 
 SEED_STATUS_KEYS = {
     "is_training", "current_epoch", "total_epochs", "train_loss", "val_loss", "train_acc", "val_acc",
     "best_val_acc", "elapsed_time", "elapsed_time_formatted", "eta", "eta_formatted", "config", "history",
 }
 EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
-              "started_at", "finished_at", "run_dir", "save_dir"}
+              "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published"}
 HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs"}
 
 
@@ -31,7 +32,7 @@ def test_format_duration_matches_the_seed(seconds, text):
 
 
 def test_idle_status(tmp_path):
-    status = TrainingManager(tmp_path).status()
+    status = TrainingManager(tmp_path).status().to_json()
     check_shape(status)
     assert status["state"] == "idle" and status["is_training"] is False and status["run_id"] is None
     assert status["config"]["n_epochs"] == 15
@@ -39,18 +40,18 @@ def test_idle_status(tmp_path):
 
 def test_one_run_at_a_time_then_outputs_published(tmp_path, tiny):
     manager = TrainingManager(tmp_path)
-    first = manager.start({**tiny, "n_epochs": 2, "save_dir": "models"})
+    first = manager.start({**tiny, "n_epochs": 2, "save_dir": "models"}).to_json()
     check_shape(first)
     assert first["is_training"] and first["state"] == "preparing" and first["total_epochs"] == 2
     with pytest.raises(AlreadyTrainingError, match="Training already in progress"):
         manager.start(tiny)
     seen_training = []
     while not manager.wait(0.05):
-        status = manager.status()
+        status = manager.status().to_json()
         check_shape(status)
         if status["state"] == "training" and status["eta"] is not None:
             seen_training.append(status)
-    final = manager.status()
+    final = manager.status().to_json()
     check_shape(final)
     assert final["state"] == "completed" and final["is_training"] is False and final["error"] is None
     assert final["current_epoch"] == 2 and len(final["history"]["val_accs"]) == 2
@@ -63,14 +64,14 @@ def test_one_run_at_a_time_then_outputs_published(tmp_path, tiny):
     assert final["save_dir"] == str(save_dir)
     for name in artifacts.OUTPUT_NAMES:
         assert (save_dir / name).read_bytes() == (save_dir / "runs" / final["run_id"] / name).read_bytes()
-    assert manager.history()["val_accs"] == final["history"]["val_accs"]
-    assert [r["run_id"] for r in manager.runs()] == [final["run_id"]]
+    assert manager.history().val_accs == final["history"]["val_accs"]
+    assert [r.run_id for r in manager.runs()] == [final["run_id"]]
     assert not [t for t in threading.enumerate() if t.name.startswith("eegtrain-")]
     # a second run may start once the first has ended
     manager.start({**tiny, "save_dir": "models"})
     manager.stop()
     assert manager.wait(60)
-    assert manager.status()["state"] == "stopped"
+    assert manager.status().state == "stopped"
 
 
 def test_invalid_config_starts_nothing(tmp_path):
@@ -78,7 +79,7 @@ def test_invalid_config_starts_nothing(tmp_path):
     with pytest.raises(ConfigError) as info:
         manager.start({"n_epochs": 0, "batch_size": "big"})
     assert {e.field for e in info.value.errors} == {"n_epochs", "batch_size"}
-    assert manager.status()["state"] == "idle" and not (tmp_path / ".eegtrain").exists()
+    assert manager.status().state == "idle" and not (tmp_path / ".eegtrain").exists()
 
 
 def test_save_dir_confined_to_root(tmp_path):
@@ -110,10 +111,10 @@ def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny)
         assert message in result.errors[0].message
     assert manager.validate({"pretrained_weights": "weights/labram.pth"}).valid
 
-    status = manager.start({**tiny, "pretrained_weights": "weights/labram.pth", "save_dir": "out"})
+    status = manager.start({**tiny, "pretrained_weights": "weights/labram.pth", "save_dir": "out"}).to_json()
     assert status["config"]["pretrained_weights"] == str(root / "weights" / "labram.pth")
     assert manager.wait(120)
-    final = manager.status()
+    final = manager.status().to_json()
     assert final["state"] == "completed", final["error"]
     assert final["backbone"]["origin"] == "pretrained"
     assert final["backbone"]["weights_path"] == str(root / "weights" / "labram.pth")

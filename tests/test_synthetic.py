@@ -38,7 +38,7 @@ def test_deterministic_and_seeded_without_global_rng():
     np.random.seed(0)
     before = np.random.get_state()[1].copy()
     a, b, c = generate(50, seed=7), generate(50, seed=7), generate(50, seed=8)
-    assert np.array_equal(a.X, b.X) and np.array_equal(a.subject, b.subject)
+    assert np.array_equal(a.X, b.X) and np.array_equal(a.subjects, b.subjects)
     assert not np.allclose(a.X, c.X)
     assert np.array_equal(np.random.get_state()[1], before)
 

@@ -1,0 +1,116 @@
+"""OpenAPI 3.1 document of the training REST API, generated from the pydantic models.
+
+The request schema is :class:`~eegtrain_jupyter.config.TrainingConfig` itself (every field
+has a default, so any subset is a valid body); the responses are :mod:`.schemas`' models,
+the same ones the service builds. Error statuses come from :mod:`.errors`' classes.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from . import __version__
+from .config import TrainingConfig
+from .errors import (
+    AlreadyTrainingError, ConfigError, EegtrainError, PayloadTooLarge, ResourceError,
+    UnsupportedMediaType,
+)
+from .schemas import RESPONSE_MODELS
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_FORBIDDEN = "Missing or wrong token, missing XSRF token (cookie auth), or not authorized"
+
+
+def _errors(*errors: type[EegtrainError]) -> dict[str, Any]:
+    """Responses for 403 and each error class (its status; its docstring's first line)."""
+    out = {"403": _json(_ref("ErrorBody"), _FORBIDDEN)}
+    for cls in errors:
+        out[str(cls.status)] = _json(_ref("ErrorBody"), (cls.__doc__ or cls.__name__).strip().splitlines()[0])
+    return out
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    models = [(TrainingConfig, "validation"), *((m, "serialization") for m in RESPONSE_MODELS.values())]
+    _, defs = models_json_schema(models, ref_template=_REF)
+    schemas = defs["$defs"]
+    body = {
+        "required": False,
+        "description": "A partial TrainingConfig: omitted fields take their defaults.",
+        "content": {"application/json": {"schema": _ref("TrainingConfig")}},
+    }
+    status_ok = _json(_ref("Status"), "Status snapshot of the current/last run")
+
+    body_errors = (ConfigError, PayloadTooLarge, UnsupportedMediaType)
+
+    def op(summary: str, ok: dict[str, Any], *errs: type[EegtrainError], request: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors(*errs)}}
+        if request:
+            out["requestBody"] = body
+        return out
+
+    paths = {
+        "/training/start": {"post": op(
+            "Validate the config and start a training run in the background", status_ok,
+            *body_errors, AlreadyTrainingError, ResourceError, request=True)},
+        "/training/stop": {"post": op("Ask the active run to stop (a no-op when idle)", status_ok)},
+        "/training/status": {"get": op("Status of the current/last run", status_ok)},
+        "/training/history": {"get": op(
+            "Per-epoch metrics of the current/last run", _json(_ref("History"), "Metrics"))},
+        "/training/runs": {"get": op(
+            "Every recorded run, newest first", _json(_ref("Runs"), "Run records"))},
+        "/training/config": {"get": op(
+            "The default configuration", _json(_ref("TrainingConfig"), "Defaults"))},
+        "/training/config/schema": {"get": op(
+            "JSON Schema of the configuration, with presets",
+            _json({"type": "object"}, "JSON Schema with a `presets` object"))},
+        "/training/config/validate": {"post": op(
+            "Validate a partial configuration without starting (200 even when invalid)",
+            _json(_ref("ValidationBody"), "Validation result"), *body_errors, request=True)},
+        "/training/openapi.json": {"get": op(
+            "This document", _json({"type": "object"}, "OpenAPI 3.1 document"))},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "eegtrain-jupyter training API",
+            "version": __version__,
+            "description": "Train a two-class LaBraM EEG classifier from a Jupyter server. "
+                           "Send the server token as `Authorization: token <token>`.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "jupyterToken": {
+                    "type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "`token <token>`; find the token with `jupyter server list`",
+                }
+            },
+        },
+        "security": [{"jupyterToken": []}],
+    }
+
+
+def openapi_document(base_url: str = "/") -> dict[str, Any]:
+    """The OpenAPI document, with ``servers`` set to the server's ``base_url``."""
+    doc = copy.deepcopy(_document())
+    doc["servers"] = [{"url": base_url}]
+    return doc

@@ -1,0 +1,202 @@
+"""Response shapes: one pydantic model per fact the trainer reports.
+
+The service builds these, the REST handlers serialise them (``model_dump(mode="json")``), the
+in-process client returns the same dicts, and the OpenAPI document is generated from them. There
+is no second, hand-written copy of any shape.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .config import TrainingConfig
+
+__all__ = [
+    "TrainingState",
+    "FieldErrorBody",
+    "ErrorBody",
+    "ValidationBody",
+    "Metrics",
+    "BatchProgress",
+    "Backbone",
+    "Status",
+    "History",
+    "RunRecord",
+    "Runs",
+    "RESPONSE_MODELS",
+    "empty_history",
+]
+
+
+class TrainingState(str, Enum):
+    """Life cycle of a run; ``idle`` only when no run was ever recorded."""
+
+    IDLE = "idle"
+    PREPARING = "preparing"
+    TRAINING = "training"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def active(self) -> bool:
+        return self in (TrainingState.PREPARING, TrainingState.TRAINING, TrainingState.STOPPING)
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, as sent over REST."""
+        return self.model_dump(mode="json")
+
+
+class FieldErrorBody(_Shape):
+    field: str
+    message: str
+
+
+class ErrorBody(_Shape):
+    """Every 4xx/5xx body (:meth:`~eegtrain_jupyter.errors.EegtrainError.body`); ``run_id`` only on 409."""
+
+    error: str
+    type: str | None = None
+    errors: list[FieldErrorBody]
+    run_id: str | None = None
+
+
+class ValidationBody(_Shape):
+    valid: bool
+    errors: list[FieldErrorBody]
+    config: TrainingConfig | None
+
+
+def empty_history() -> dict[str, list[float]]:
+    """The seed's history shape (:class:`Metrics`), empty."""
+    return {"train_losses": [], "val_losses": [], "train_accs": [], "val_accs": []}
+
+
+class Metrics(_Shape):
+    """Per-epoch metrics, the seed's ``training_history.json`` keys."""
+
+    train_losses: list[float]
+    val_losses: list[float]
+    train_accs: list[float]
+    val_accs: list[float]
+
+
+class BatchProgress(_Shape):
+    """The batch in flight; ``loss``/``acc`` are the running means of this epoch's training batches."""
+
+    epoch: int
+    batch: int
+    n_batches: int
+    phase: str
+    loss: float | None = None
+    acc: float | None = None
+
+
+class Backbone(_Shape):
+    """Where the backbone's weights came from, said plainly."""
+
+    origin: str
+    weights_path: str | None = None
+    missing_keys: list[str] = []
+    unexpected_keys: list[str] = []
+    message: str
+
+
+class Status(_Shape):
+    """The seed's status fields, then state, phase, batch progress, error and run facts."""
+
+    is_training: bool
+    current_epoch: int
+    total_epochs: int
+    train_loss: float | None
+    val_loss: float | None
+    train_acc: float | None
+    val_acc: float | None
+    best_val_acc: float | None
+    elapsed_time: float | None
+    elapsed_time_formatted: str | None
+    eta: float | None
+    eta_formatted: str | None
+    config: TrainingConfig
+    history: Metrics
+    state: TrainingState
+    phase: str | None
+    batch: BatchProgress | None
+    error: str | None
+    run_id: str | None
+    device: str | None
+    precision: str | None
+    backbone: Backbone | None
+    best_epoch: int | None = None
+    started_at: str | None
+    finished_at: str | None
+    run_dir: str | None
+    save_dir: str | None
+    files: dict[str, str] = {}
+    """This run's outputs by kind (``checkpoint``, ``history``, ``curves``), in its run folder."""
+    published: dict[str, str] = {}
+    """The top-level files in ``save_dir`` this run replaced, by file name (only a completed run does)."""
+
+    @classmethod
+    def idle(cls) -> Status:
+        """Before any run: zeros, the default config, no run facts."""
+        nothing = dict.fromkeys(
+            ("train_loss", "val_loss", "train_acc", "val_acc", "best_val_acc", "elapsed_time",
+             "elapsed_time_formatted", "eta", "eta_formatted", "phase", "batch", "error", "run_id",
+             "device", "precision", "backbone", "started_at", "finished_at", "run_dir", "save_dir"))
+        return cls(is_training=False, current_epoch=0, total_epochs=0, config=TrainingConfig(),
+                   history=Metrics(**empty_history()), state=TrainingState.IDLE, **nothing)
+
+
+class History(_Shape):
+    run_id: str | None
+    state: TrainingState
+    train_losses: list[float]
+    val_losses: list[float]
+    train_accs: list[float]
+    val_accs: list[float]
+    epoch_times: list[float]
+    best_val_acc: float | None
+    best_epoch: int | None
+
+
+class RunRecord(_Shape):
+    """One run as listed by ``GET /training/runs`` (and kept in its ``run.json``)."""
+
+    run_id: str
+    state: TrainingState
+    config: TrainingConfig
+    save_dir: str
+    run_dir: str
+    started_at: str
+    finished_at: str | None
+    duration: float | None
+    epochs_completed: int
+    best_val_acc: float | None
+    best_epoch: int | None
+    error: str | None
+    device: str | None
+    precision: str | None
+    backbone: Backbone | None
+    epoch_times: list[float]
+    files: dict[str, str] = {}
+    published: dict[str, str] = {}
+
+
+class Runs(_Shape):
+    runs: list[RunRecord]
+
+
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {
+    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord)
+}
+"""Response models by schema name (the OpenAPI document and the tests use them)."""
