@@ -58,14 +58,19 @@ CURVES_MIN_INTERVAL = 2.0
 milliseconds). The first and last epoch, and a stopped run's last epoch, always write it."""
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _file_mode() -> int:
+    """Mode of a new output file: what ``open(path, "w")`` would give (``mkstemp`` gives 0600).
 
-
-_FILE_MODE = 0o666 & ~_current_umask()
-"""Mode of a new output file: what ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
+    The umask is read from ``/proc`` where there is one: setting it to read it back would,
+    for an instant, change it for every thread of the process.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            mask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 _TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
@@ -99,7 +104,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, _FILE_MODE)
+        os.chmod(tmp_path, _file_mode())
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)

@@ -40,7 +40,7 @@ def assert_idle(manager, root: Path) -> None:
 async def test_extension_loaded_with_manager(jp_serverapp, manager, jp_root_dir):
     assert "eegtrain_jupyter" in jp_serverapp.extension_manager.extension_apps
     assert manager.root_dir == Path(jp_root_dir).resolve()
-    assert manager.confine_to_root is True
+    assert manager.paths.confine is True
 
 
 async def test_read_endpoints(api, manager, jp_root_dir, jp_base_url):
