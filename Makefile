@@ -41,9 +41,11 @@ test-fast: venv
 
 ## ruff (lint and format check) and mypy (strict on config, engine, service and the data layer)
 lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 ## Release check: sdist + wheel, twine check, contents, the wheel in its own venv (DIST_VENV,
 ## reused while its dependencies are unchanged) serving a real Jupyter server and a quick run over REST
