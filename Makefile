@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 # jupyter refuses to run as root without --allow-root (containers, CI)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv lab train test bench bench-quick browser notebooks clean
+.PHONY: venv lab train test test-fast lint dist-check bench bench-quick browser notebooks clean
 
 # (Re)install when pyproject.toml changes. torch>=2.14 comes from this machine's wheel cache.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[lab,test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[lab,test,bench,dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -30,9 +30,27 @@ train: venv
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-## The whole suite: unit, server, widget, reliability, browser tests and the example notebooks under nbval
-test: venv browser
+## The whole suite: the wheel smoke test, then unit, server, widget, reliability, browser tests and
+## the example notebooks under nbval
+test: venv browser dist-check
 	$(BIN)/pytest
+
+## The suite without the browser test and the notebooks (a quick check while working)
+test-fast: venv
+	$(BIN)/pytest tests -m "not browser"
+
+## ruff (lint and format check) and mypy (strict on config, engine, service and the data layer)
+lint: venv
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
+
+## Release check: sdist + wheel, twine check, contents, the wheel in its own venv (DIST_VENV,
+## reused while its dependencies are unchanged) serving a real Jupyter server and a quick run over REST
+dist-check: venv
+	$(BIN)/python tools/dist_check.py
 
 ## Benchmarks with their baselines in the same run; writes bench/RESULTS.md
 bench: venv
@@ -46,4 +64,4 @@ notebooks: venv
 	$(BIN)/python notebooks/execute.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts build dist

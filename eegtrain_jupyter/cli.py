@@ -14,6 +14,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from . import __version__
 from .config import PRESETS, field_specs, parse_config, validate_config
 from .errors import ConfigError, EegtrainError
 from .events import TrainingListener
@@ -67,6 +68,7 @@ class TqdmListener(TrainingListener):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eegtrain", description="Train a LaBraM EEG classifier (relaxed vs anxious).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="run one training in the foreground", argument_default=argparse.SUPPRESS)
