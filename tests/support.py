@@ -26,8 +26,8 @@ class _Deadline:
             raise AssertionError(f"timed out after {self.timeout:.0f}s waiting for {self.what}")
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 180.0, interval: float = 0.1,
-             what: str = "condition") -> T:
+def wait_for(condition: Callable[[], T], timeout: float = 180.0, what: str = "condition",
+             interval: float = 0.1) -> T:
     """Call ``condition`` every ``interval`` s until it returns something truthy; return that."""
     deadline = _Deadline(timeout, what)
     while not (value := condition()):
@@ -37,7 +37,7 @@ def wait_for(condition: Callable[[], T], timeout: float = 180.0, interval: float
 
 
 async def wait_for_async(condition: Callable[[], Awaitable[T] | T], timeout: float = 180.0,
-                         interval: float = 0.2, what: str = "condition") -> T:
+                         what: str = "condition", interval: float = 0.2) -> T:
     """:func:`wait_for` inside a test's event loop: ``condition`` may be a coroutine function."""
     deadline = _Deadline(timeout, what)
     while True:
@@ -89,3 +89,16 @@ class Api:
         except ValueError:
             data = text
         return resp.code, data
+
+
+def require(module: str):
+    """Import ``module``; skip the calling test module when it is missing, but fail under CI
+    (``$CI`` set): there a missing test dependency is a broken install, not a reason to skip."""
+    import importlib
+    import os
+
+    import pytest
+
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eegtrain_jupyter.events import TrainingListener
-from support import training_threads, wait_for_async
+from support import require, training_threads, wait_for_async
 
-schemathesis = pytest.importorskip("schemathesis")
+schemathesis = require("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402
 
 TINY = {"n_epochs": 3, "n_samples_per_class": 100, "batch_size": 32, "save_dir": "models",

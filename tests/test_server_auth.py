@@ -103,3 +103,16 @@ async def test_authorizer_sees_the_eegtrain_resource(api, manager, jp_root_dir):
     code, status = await api("GET", "status")
     assert code == 200 and status["state"] == "idle"
     assert_nothing_started(manager, jp_root_dir)
+
+
+@pytest.mark.parametrize("server_config_extra", [{"ServerApp": {"authorizer_class": NoTrainingWrites}}])
+async def test_unknown_paths_are_authorized_per_verb(api, manager):
+    """``@authorized`` caches the action of the method it wraps: a read first must not make
+    every later verb on the same handler a read."""
+    code, body = await api("GET", "no/such/endpoint")
+    assert code == 404 and body["type"] == "NotFound" and "training/no/such/endpoint" in body["error"]
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        code, body = await api(method, "no/such/endpoint", {})
+        assert code == 403, (method, code, body)
+    code, _ = await api("GET", "no/such/endpoint")
+    assert code == 404

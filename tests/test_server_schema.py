@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import training_threads
+from support import require, training_threads
 
-schemathesis = pytest.importorskip("schemathesis")
+schemathesis = require("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402
 
 # start is left out: every accepted body would launch a training run

@@ -94,9 +94,12 @@ async def test_stop_mid_run(api, manager, jp_root_dir):
     _, status = await api("GET", "status")
     assert status["is_training"] is False and status["run_id"] == started["run_id"]
     assert 1 <= status["current_epoch"] < FINETUNE["n_epochs"]
-    on_disk = json.loads((root / "models" / "training_history.json").read_text())
+    run_dir = Path(status["run_dir"])
+    on_disk = json.loads((run_dir / "training_history.json").read_text())
     assert len(on_disk["train_losses"]) == status["current_epoch"]
-    assert (root / "models" / "best_synthetic_model.pth").exists()
+    assert status["files"]["checkpoint"] == str(run_dir / "best_synthetic_model.pth")
+    assert Path(status["files"]["checkpoint"]).exists()
+    assert status["published"] == {} and not (root / "models" / "best_synthetic_model.pth").exists()
     code, again = await api("POST", "stop")  # idempotent
     assert code == 200 and again["state"] == "stopped"
 
@@ -130,12 +133,12 @@ async def test_server_shutdown_stops_training_and_keeps_history(api, manager, jp
     run_dir = root / "models" / "runs" / started["run_id"]
     record = json.loads((run_dir / "run.json").read_text())
     assert record["state"] == "stopped" and record["epochs_completed"] >= 1
-    history = json.loads((root / "models" / "training_history.json").read_text())
+    history = json.loads((run_dir / "training_history.json").read_text())
     assert len(history["train_losses"]) == record["epochs_completed"]
     # a server started later shows that run, stopped, with its history
     later = TrainingManager(root, confine_to_root=True)
-    assert later.status()["state"] == "stopped"
-    assert later.history()["train_losses"] == history["train_losses"]
+    assert later.status().state == "stopped"
+    assert later.history().train_losses == history["train_losses"]
 
 
 def test_sigterm_stops_training_in_a_real_server(tmp_path):
