@@ -35,9 +35,9 @@ browser:
 test: venv browser dist-check
 	$(BIN)/pytest
 
-## The suite without the browser test and the notebooks (a quick check while working)
+## The fast layer (< 60 s): no real server, no browser, no notebooks, no long training
 test-fast: venv
-	$(BIN)/pytest tests -m "not browser"
+	$(BIN)/pytest tests -m "not slow"
 
 ## ruff (lint and format check) and mypy (strict on config, engine, service and the data layer)
 lint: venv

@@ -17,6 +17,8 @@ from torch import nn
 
 from eegtrain_jupyter import engine, synthetic
 from eegtrain_jupyter.config import TrainingConfig, parse_config
+from eegtrain_jupyter.data import stratified_split
+from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import build_classifier
 
 __all__ = [
@@ -68,8 +70,8 @@ def time_frozen_train(config: TrainingConfig, n_per_class: int | None = None) ->
     """
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        data = synthetic.generate(n_per_class, seed=config.seed) if n_per_class else None
-        engine.train(config, Path(out), data=data)
+        data = synthetic.generate(n_per_class or config.n_samples_per_class, seed=config.seed)
+        engine.train(config, data, Path(out))
         return time.perf_counter() - t0
 
 
@@ -79,7 +81,7 @@ def time_naive_epochs(config: TrainingConfig, n_epochs: int = 1, n_per_class: in
     Returns seconds per epoch (train + validation), measured over ``n_epochs`` epochs.
     """
     data = _data(config, n_per_class)
-    tr, va = engine.stratified_split(data.y, config.val_split, config.seed)
+    tr, va = stratified_split(data.y, config.val_split, config.seed)
     model = _model(data, config.seed, freeze=True)
     X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
     tr, va = torch.from_numpy(tr), torch.from_numpy(va)
@@ -121,20 +123,20 @@ def finetune_engine(config: TrainingConfig, data, warmup: int, steps: int) -> fl
     """Candidate 3/4: ``engine.train`` fine-tuning, samples/s over ``steps`` train batches."""
     stamps: list[float] = []
 
-    class Clock(engine.TrainingListener):
+    class Clock(TrainingListener):
         def on_batch(self, *, epoch, batch, n_batches, phase, **running):
             if phase == "train":
                 stamps.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory() as out:
-        engine.train(config, Path(out), listeners=[Clock()], data=data,
+        engine.train(config, data, Path(out), listeners=[Clock()],
                      should_stop=lambda: len(stamps) >= warmup + steps)
     return _rate(stamps, warmup, steps, config.batch_size)
 
 
 def finetune_bare(config: TrainingConfig, data, warmup: int, steps: int) -> float:
     """Baseline 3: the textbook PyTorch loop (same model, data, batch size and AdamW), samples/s."""
-    tr, _ = engine.stratified_split(data.y, config.val_split, config.seed)
+    tr, _ = stratified_split(data.y, config.val_split, config.seed)
     model = _model(data, config.seed)
     X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -158,7 +160,7 @@ def finetune_skorch(config: TrainingConfig, data, warmup: int, steps: int) -> fl
     from braindecode import EEGClassifier
     from skorch.callbacks import Callback
 
-    tr, _ = engine.stratified_split(data.y, config.val_split, config.seed)
+    tr, _ = stratified_split(data.y, config.val_split, config.seed)
     n = min(len(tr), (warmup + steps + 1) * config.batch_size)
     stamps: list[float] = []
 

@@ -19,13 +19,18 @@ from support import Api
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 _SLOW_FIXTURES = {"jp_serverapp", "api", "manager", "server"}
+_SLOW_MODULES = ("test_server_", "test_reliability_server", "test_reliability_rest", "test_browser_",
+                 "test_bench_")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark as ``slow`` every test that starts a server, drives a browser or runs a notebook."""
+    """Mark as ``slow`` every test that starts a server (in-process, as a subprocess, or as the
+    ``remote`` backend), drives a browser, runs a notebook or the benchmarks."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if (fixtures & _SLOW_FIXTURES or item.get_closest_marker("browser")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (fixtures & _SLOW_FIXTURES or "remote" in params.values()
+                or item.path.name.startswith(_SLOW_MODULES) or item.get_closest_marker("browser")
                 or type(item).__name__ == "IPyNbCell"):
             item.add_marker(pytest.mark.slow)
 

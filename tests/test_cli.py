@@ -47,6 +47,7 @@ def test_invalid_flags_exit_2_without_training(tmp_path, capsys):
     assert "n_epochs" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_train_then_ctrl_c_keeps_history(tmp_path):
     """A real run in a subprocess; SIGINT after the first epoch stops it gracefully (exit 130)."""
     proc = subprocess.Popen(

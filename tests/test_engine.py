@@ -144,6 +144,7 @@ def test_fine_tune_updates_the_backbone_and_uses_the_learning_rate(tmp_path, tin
     assert any(not k.startswith(HEAD_NAME) for k in changed)
 
 
+@pytest.mark.slow
 def test_learning_rate_and_weight_decay_are_used(tmp_path, tiny):
     data = generate(100, seed=42)
     losses = []

@@ -159,6 +159,7 @@ def test_a_stopped_run_leaves_the_published_files_alone(tmp_path):
 
 
 # -- one end event per run -------------------------------------------------------------
+@pytest.mark.slow
 def test_wait_follows_the_current_run_not_the_last_one(tmp_path):
     """A start right after a run ended: ``wait`` must wait for the new run."""
     release = threading.Event()

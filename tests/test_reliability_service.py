@@ -57,6 +57,7 @@ class BatchClock(TrainingListener):
             time.sleep(self.pause)  # slows the loop so a stop lands between batches
 
 
+@pytest.mark.slow
 def test_twenty_start_stop_cycles_no_leaked_threads_stop_within_one_batch(tmp_path):
     baseline = set(threading.enumerate())
     clock = BatchClock(pause=0.05)
@@ -316,6 +317,7 @@ m.wait()
 """
 
 
+@pytest.mark.slow
 def test_a_second_process_on_the_same_root_leaves_a_live_run_alone(tmp_path):
     import subprocess
     import sys
