@@ -8,7 +8,7 @@ from .config import TrainingConfig
 from .errors import ResourceError
 from .synthetic import CH_NAMES, N_TIMES
 
-__all__ = ["ResourceError", "estimate_memory_mb", "check_resources"]
+__all__ = ["ResourceError", "estimate_memory_mb", "check_resources", "check_gpu_memory"]
 
 _MB = 1024**2
 _MODEL_MB = 24.0  # LaBraM-base parameters in fp32 (5.8 M)
@@ -45,11 +45,22 @@ def check_resources(config: TrainingConfig, *, min_free_memory_mb: float = 256.0
             f"not enough memory: this run needs about {need:.0f} MB and {min_free_memory_mb:.0f} MB "
             f"must stay free, but only {free:.0f} MB is available; lower n_samples_per_class or batch_size"
         )
+    if config.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():  # asks the driver; creates no CUDA context
+            raise ResourceError("device='cuda' requested but no CUDA GPU is available")
+
+
+def check_gpu_memory(config: TrainingConfig) -> None:
+    """Raise :class:`ResourceError` when the GPU this run would use lacks the memory for it.
+
+    Called in the training worker, never in the server: ``mem_get_info`` creates a CUDA context,
+    which would stay in the server's process for its lifetime.
+    """
     if config.device in ("auto", "cuda"):
         import torch
 
-        if config.device == "cuda" and not torch.cuda.is_available():
-            raise ResourceError("device='cuda' requested but no CUDA GPU is available")
         if torch.cuda.is_available():
             gpu_free, _ = torch.cuda.mem_get_info()
             gpu_need = _compute_mb(config)  # data stays on the host, streamed per batch

@@ -20,8 +20,6 @@ from typing import Any
 
 from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
-from .data import load_windows
-from .engine import train
 from .errors import AlreadyTrainingError, ConfigError
 from .events import EpochResult, TrainingListener
 from .model import BackboneInfo
@@ -31,7 +29,8 @@ from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
     Backbone, BatchProgress, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
 )
-from .tuning import configure_training_thread
+from .supervisor import supervise
+from .tuning import resolve_thread_settings
 
 __all__ = ["TrainingManager", "TrainingListener", "TrainingState", "format_duration"]
 
@@ -100,11 +99,21 @@ class TrainingManager:
     listeners : sequence of TrainingListener
         Also receive every engine event (e.g. a CLI progress bar).
     thread_settings : dict or None
-        ``num_threads``/``nice``/``switch_interval_ms`` for the training thread
+        ``num_threads``/``nice``/``switch_interval_ms`` for the training worker
         (:func:`~.tuning.configure_training_thread`; missing ones come from ``EEGTRAIN_*``), so
-        callers sharing the process (a server's IO loop, a kernel) stay responsive. ``None`` (the
-        CLI) lets training take every core at normal priority.
+        the server's IO loop or a kernel stays responsive. ``None`` (the CLI) lets training take
+        every core at normal priority.
+
+    Notes
+    -----
+    Each run trains in its own worker process (:mod:`.supervisor`, :mod:`.worker`); the one
+    training thread here supervises it and calls the listeners with the worker's events, one at
+    a time (the worker waits for each). A stop sends a stop message (honoured before the next
+    batch), then SIGTERM after ``stop_grace[0]`` seconds, then SIGKILL after ``stop_grace[1]``.
     """
+
+    stop_grace: tuple[float, float] = (10.0, 5.0)
+    """Seconds from the stop message to SIGTERM, and from SIGTERM to SIGKILL."""
 
     def __init__(
         self,
@@ -124,6 +133,7 @@ class TrainingManager:
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
+        self._worker_pid: int | None = None
         self._run: Run | None = self.store.recover()
 
     # -- public API ------------------------------------------------------------------
@@ -203,6 +213,12 @@ class TrainingManager:
         with self._lock:
             return self.store.records(self._run)
 
+    @property
+    def worker_pid(self) -> int | None:
+        """Process id of the current run's worker (None when no worker runs)."""
+        with self._lock:
+            return self._worker_pid
+
     def is_active(self) -> bool:
         with self._lock:
             return self._run is not None and self._run.state.active
@@ -237,19 +253,19 @@ class TrainingManager:
         return cfg.model_copy(update={"pretrained_weights": str(weights)})
 
     def _work(self, run: Run) -> None:
-        if self.thread_settings is not None:
-            configure_training_thread(**self.thread_settings)
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
         state, error, published, files = TrainingState.FAILED, "training ended unexpectedly", {}, {}
         try:
             listener = _RunListener(self._lock, run)
-            listener.on_phase("loading data")
-            data = load_windows(run.config)
-            result = train(run.config, data, run.run_dir, listeners=[listener, *self.listeners],
-                           should_stop=self._stop_event.is_set)
-            files = result.files
-            state, error = (TrainingState.STOPPED, None) if result.stopped else (TrainingState.COMPLETED, None)
+            outcome = supervise(run.config, run.run_dir, [listener, *self.listeners], self._stop_event,
+                                thread_settings=resolve_thread_settings(self.thread_settings),
+                                grace=self.stop_grace, on_start=self._worker_started)
+            if outcome.error is not None:
+                error = outcome.error
+            else:
+                files = outcome.result.files if outcome.result is not None else self._files_on_disk(run)
+                state, error = (TrainingState.STOPPED, None) if outcome.stopped else (TrainingState.COMPLETED, None)
             if state is TrainingState.COMPLETED:
                 try:  # outside the lock: status() stays responsive while the checkpoint copies
                     published = self.store.publish(run)
@@ -263,6 +279,7 @@ class TrainingManager:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             with self._lock:
+                self._worker_pid = None
                 run.duration = time.monotonic() - run.t_start
                 run.state, run.error, run.phase, run.batch = state, error, None, None
                 run.finished_at = now_iso()
@@ -272,6 +289,15 @@ class TrainingManager:
                 except OSError:
                     log.exception("could not record run %s", run.run_id)
             run.done.set()
+
+    def _worker_started(self, pid: int) -> None:
+        with self._lock:
+            self._worker_pid = pid
+
+    @staticmethod
+    def _files_on_disk(run: Run) -> dict[str, str]:
+        return {kind: str(run.run_dir / name) for kind, name in OUTPUT_KINDS.items()
+                if (run.run_dir / name).exists()}
 
     def _status(self, run: Run | None) -> Status:
         if run is None:

@@ -25,12 +25,14 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Mapping
 
 __all__ = [
     "configure_training_thread",
     "default_num_threads",
     "default_nice",
     "default_switch_interval_ms",
+    "resolve_thread_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,3 +108,17 @@ def configure_training_thread(num_threads: int | None = None, nice: int | None =
             log.debug("could not renice the training thread: %s", exc)
     return {"num_threads": torch.get_num_threads(), "nice": nice,
             "switch_interval_ms": sys.getswitchinterval() * 1000}
+
+
+def resolve_thread_settings(settings: Mapping[str, int | None] | None) -> dict[str, int] | None:
+    """``settings`` with each missing value read from its ``EEGTRAIN_*`` default, here and now.
+
+    The training worker applies the result: it runs in another process, whose environment may be
+    older than this one's.
+    """
+    if settings is None:
+        return None
+    defaults = {"num_threads": default_num_threads, "nice": default_nice,
+                "switch_interval_ms": default_switch_interval_ms}
+    return {name: value if (value := settings.get(name)) is not None else default()
+            for name, default in defaults.items()}

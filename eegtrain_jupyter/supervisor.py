@@ -1,0 +1,279 @@
+"""The supervisor side of a training worker: start it, relay its events, stop it, explain its end.
+
+:func:`supervise` runs in the service's one trainer thread. It starts :mod:`.worker` in a child
+process and turns the worker's messages back into :class:`~.events.TrainingListener` calls on the
+listeners it was given (the service's run record, a CLI bar, a test's recorder), in this process,
+one event at a time: the worker waits for each answer, so a listener that is slow slows the
+loop, one that raises fails the run with its error, and a stop lands within one batch.
+
+Workers are forked from a :mod:`multiprocessing` **fork server** that has imported torch,
+braindecode and the engine once (the first run pays that import; later ones start in a fraction
+of a second). The fork server and the workers never touch CUDA in the server's process; the
+server only ever reads JSON from a pipe, so its memory stays where it was when the run began.
+
+Stopping: a stop message; after ``grace[0]`` seconds SIGTERM; after ``grace[1]`` more, SIGKILL.
+The worker writes every file atomically, so the outputs are valid after each step.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from .artifacts import CHECKPOINT_NAME, remove_orphan_temp_files
+from .events import EpochResult, TrainingListener, TrainingResult
+from .model import BackboneInfo
+from .worker import FAULT_ENV, decode, encode, run_in_child
+
+__all__ = ["Outcome", "supervise", "LOG_NAME", "PRELOAD", "describe_exit"]
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "worker.log"
+"""The worker's stdout and stderr, in the run folder."""
+PRELOAD = ("torch", "torch._dynamo", "braindecode.models", "matplotlib.backends.backend_agg",
+           "eegtrain_jupyter.engine", "eegtrain_jupyter.data", "eegtrain_jupyter.synthetic",
+           "eegtrain_jupyter.worker")
+"""Modules the fork server imports once for every worker it forks."""
+
+_CONTEXT_LOCK = threading.Lock()
+_context: Any = None
+
+
+def _mp_context() -> Any:
+    """The fork server (spawn where there is none): a clean process, CUDA untouched."""
+    global _context
+    with _CONTEXT_LOCK:
+        if _context is None:
+            if "forkserver" in mp.get_all_start_methods():
+                _context = mp.get_context("forkserver")
+                _context.set_forkserver_preload(list(PRELOAD))
+            else:
+                _context = mp.get_context("spawn")
+        return _context
+
+
+@dataclass
+class Outcome:
+    """How a worker's run ended.
+
+    ``result`` is set when the engine returned (completed or stopped); ``error`` when the run
+    failed (the engine raised, a listener here raised, or the worker died: signal or exit code
+    and its last log lines); ``stopped`` when a stop was asked for and the run ended without an
+    error (gracefully or by SIGTERM/SIGKILL).
+    """
+
+    result: TrainingResult | None = None
+    error: str | None = None
+    stopped: bool = False
+    exitcode: int | None = None
+    pid: int | None = None
+    escalation: list[str] = field(default_factory=list)
+
+
+class LazyCheckpoint(Mapping[str, Any]):
+    """``on_best``'s checkpoint for listeners here: the file the worker just wrote, read on first use."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._data: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            import torch
+
+            self._data = torch.load(self.path, map_location="cpu", weights_only=True)
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def _tail(path: Path, n: int = 5) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 8192))
+            lines = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line.strip() for line in lines if line.strip()][-n:]
+
+
+def describe_exit(exitcode: int | None, pid: int | None, log_path: Path) -> str:
+    """``WorkerDied: the training worker (pid N) was killed by signal 9 (SIGKILL) ...; last log lines: ...``."""
+    if exitcode is not None and exitcode < 0:
+        sig = -exitcode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "unknown signal"
+        cause = f"was killed by signal {sig} ({name})"
+        if sig == signal.SIGKILL:
+            cause += ", e.g. by the kernel's out-of-memory killer or kill -9"
+        elif sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL):
+            cause += ": a crash in native code"
+    else:
+        cause = f"exited with code {exitcode}"
+    tail = _tail(log_path)
+    where = f"; last lines of {log_path}: " + " | ".join(tail) if tail else ""
+    return f"WorkerDied: the training worker (pid {pid}) {cause} before the run ended{where}"
+
+
+class _Dispatch:
+    """Turns worker messages into listener calls and answers them."""
+
+    def __init__(self, conn: Any, listeners: Sequence[TrainingListener], stop_event: threading.Event,
+                 run_dir: Path):
+        self.conn, self.listeners, self.stop_event, self.run_dir = conn, listeners, stop_event, run_dir
+        self.result: TrainingResult | None = None
+        self.error: str | None = None  # the engine's, as the worker reported it
+        self.listener_error: str | None = None
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
+        for listener in self.listeners:
+            getattr(listener, name)(*args, **kwargs)
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        kind = msg.pop("event", None)
+        if kind == "error":
+            self.error = msg.get("error") or "the worker failed"
+            return
+        try:
+            self._deliver(kind, msg)
+        except Exception as exc:  # a listener here raised: the run fails with its error
+            log.exception("a training listener raised on %s", kind)
+            self.listener_error = f"{type(exc).__name__}: {exc}"
+            self.reply({"abort": self.listener_error})
+            return
+        self.reply({"ack": True, "stop": self.stop_event.is_set()})
+
+    def reply(self, message: dict[str, Any]) -> None:
+        try:
+            self.conn.send_bytes(encode(message))
+        except OSError:  # the worker is gone; its exit is handled by the caller
+            pass
+
+    def _deliver(self, kind: str | None, msg: dict[str, Any]) -> None:
+        if kind == "phase":
+            self._call("on_phase", msg["phase"])
+        elif kind == "setup":
+            self._call("on_setup", device=msg["device"], precision=msg["precision"],
+                       backbone=BackboneInfo(**msg["backbone"]), n_train=msg["n_train"], n_val=msg["n_val"])
+        elif kind == "batch":
+            self._call("on_batch", **msg)
+        elif kind == "best":
+            self._call("on_best", EpochResult(**msg["result"]), LazyCheckpoint(self.run_dir / CHECKPOINT_NAME))
+        elif kind == "epoch_end":
+            self._call("on_epoch_end", EpochResult(**msg["result"]), msg["history"])
+        elif kind == "end":
+            data = msg["result"]
+            self.result = TrainingResult(**{**data, "backbone": BackboneInfo(**data["backbone"])})
+            self._call("on_end", self.result)
+        else:
+            raise ValueError(f"unknown worker event {kind!r}")
+
+
+def supervise(config: Any, run_dir: Path, listeners: Sequence[TrainingListener], stop_event: threading.Event,
+              *, thread_settings: Mapping[str, int | None] | None = None,
+              grace: tuple[float, float] = (10.0, 5.0), on_start: Any = None) -> Outcome:
+    """Train ``config`` in a worker process writing into ``run_dir``; return how it ended.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+        The run's validated config (paths already resolved).
+    run_dir : Path
+        The run folder: outputs, and the worker's ``worker.log``.
+    listeners : sequence of TrainingListener
+        Called here, in order, for every engine event of the worker.
+    stop_event : threading.Event
+        Set to stop: the worker ends within one batch; else SIGTERM after ``grace[0]`` s,
+        SIGKILL after ``grace[1]`` s more.
+    thread_settings : mapping or None
+        :func:`~.tuning.configure_training_thread` arguments for the worker (None: torch's own).
+    on_start : callable, optional
+        Called with the worker's pid once it runs.
+    """
+    ctx = _mp_context()
+    log_path = run_dir / LOG_NAME
+    spec = {"config": config.model_dump(), "run_dir": str(run_dir), "log_path": str(log_path),
+            "env": dict(os.environ), "fault": os.environ.get(FAULT_ENV),
+            "thread_settings": None if thread_settings is None else dict(thread_settings)}
+    parent_conn, child_conn = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=run_in_child, args=(child_conn, spec), name=f"eegtrain-worker-{run_dir.name}",
+                       daemon=True)
+    outcome = Outcome()
+    try:
+        proc.start()
+    finally:
+        child_conn.close()
+    outcome.pid = proc.pid
+    if on_start is not None:
+        on_start(proc.pid)
+    dispatch = _Dispatch(parent_conn, listeners, stop_event, run_dir)
+    stop_sent = term_sent = None
+    conn_open = True
+    try:
+        while True:
+            now = time.monotonic()
+            if stop_event.is_set() or dispatch.listener_error:
+                if stop_sent is None:
+                    dispatch.reply({"stop": True})
+                    stop_sent = now
+                elif term_sent is None and now - stop_sent > grace[0]:
+                    outcome.escalation.append("SIGTERM")
+                    proc.terminate()
+                    term_sent = now
+                elif term_sent is not None and now - term_sent > grace[1] and proc.exitcode is None:
+                    if "SIGKILL" not in outcome.escalation:
+                        outcome.escalation.append("SIGKILL")
+                        proc.kill()
+            ready = wait([parent_conn, proc.sentinel] if conn_open else [proc.sentinel], timeout=0.05)
+            if parent_conn in ready:
+                try:
+                    dispatch.handle(decode(parent_conn.recv_bytes()))
+                except (EOFError, OSError):
+                    conn_open = False
+                continue
+            if proc.sentinel in ready:
+                while conn_open and parent_conn.poll(0):  # what it sent before it ended
+                    try:
+                        dispatch.handle(decode(parent_conn.recv_bytes()))
+                    except (EOFError, OSError):
+                        conn_open = False
+                break
+    finally:
+        if proc.exitcode is None:  # this thread is being torn down: never leave a worker behind
+            proc.kill()
+        proc.join()
+        parent_conn.close()
+        outcome.exitcode = proc.exitcode
+        proc.close()
+        remove_orphan_temp_files(run_dir)  # of a write the worker's end cut short
+    outcome.result = dispatch.result
+    if dispatch.listener_error:
+        outcome.error = dispatch.listener_error
+    elif dispatch.error:
+        outcome.error = dispatch.error
+    elif dispatch.result is not None:
+        outcome.stopped = dispatch.result.stopped
+    elif stop_event.is_set():
+        outcome.stopped = True  # ended by SIGTERM/SIGKILL after the stop message
+    else:
+        outcome.error = describe_exit(outcome.exitcode, outcome.pid, log_path)
+    return outcome

@@ -1,0 +1,227 @@
+"""The training worker: one run in its own process, its engine events streamed to the supervisor.
+
+The server (or kernel, or CLI) never trains in its own process: :mod:`.supervisor` starts this
+worker, which loads the data, runs :func:`~.engine.train` and relays every engine event over a
+:class:`multiprocessing.connection.Connection` as one JSON object. The relay is **lock-step**:
+after each event the worker waits for the supervisor's answer, which carries the stop flag (so a
+stop lands before the next batch, exactly as with an in-process ``should_stop``) or an abort
+(a listener on the supervisor's side raised: the run fails with that error, as it did in-thread).
+
+Messages, worker -> supervisor: ``{"event": "phase" | "setup" | "batch" | "best" | "epoch_end"
+| "end", ...}`` (answered with ``{"ack": true, "stop": bool}`` or ``{"abort": "<error>"}``) and,
+unanswered, ``{"event": "error", "error": "Type: message", "traceback": "..."}``. Supervisor ->
+worker, at any time: ``{"stop": true}``.
+
+The worker's stdout/stderr go to ``worker.log`` in the run folder (with :mod:`faulthandler`'s
+traceback on a crash), so a worker that dies can be explained. It ignores SIGINT (a terminal's
+Ctrl-C reaches the whole process group; the supervisor decides), dies on SIGTERM (its files are
+written atomically, so whatever is on disk stays valid), and exits when its supervisor is gone.
+
+``EEGTRAIN_WORKER_FAULT`` (read by the supervisor, for the reliability tests only) injects a real
+fault at a real point of a run: ``KIND@PHASE:BATCH`` with KIND ``segfault``, ``exit:CODE`` or
+``allocate:MB`` (allocate until ``RLIMIT_AS`` of MB megabytes is hit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from dataclasses import asdict
+from typing import Any
+
+from .events import EpochResult, TrainingListener, TrainingResult
+
+__all__ = ["Relay", "Aborted", "run_in_child", "encode", "decode", "FAULT_ENV"]
+
+FAULT_ENV = "EEGTRAIN_WORKER_FAULT"
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode()
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    message = json.loads(raw)
+    if not isinstance(message, dict):
+        raise ValueError(f"not a message: {raw[:80]!r}")
+    return message
+
+
+class Aborted(Exception):
+    """The supervisor ended the run (a listener on its side raised)."""
+
+
+class Relay(TrainingListener):
+    """Sends each engine event to the supervisor and waits for its answer.
+
+    Parameters
+    ----------
+    conn : multiprocessing.connection.Connection
+        Duplex connection to the supervisor.
+    """
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self.stop = False
+
+    def _note(self, message: dict[str, Any]) -> None:
+        if message.get("stop"):
+            self.stop = True
+        if message.get("abort"):
+            raise Aborted(message["abort"])
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.conn.send_bytes(encode(message))
+
+    def emit(self, event: str, **payload: Any) -> None:
+        """Send one event; return once the supervisor has handled it."""
+        self.send({"event": event, **payload})
+        while True:
+            message = decode(self.conn.recv_bytes())
+            self._note(message)
+            if message.get("ack"):
+                return
+
+    def should_stop(self) -> bool:
+        """The engine's ``should_stop``: true once a stop arrived (read without blocking)."""
+        while not self.stop and self.conn.poll(0):
+            self._note(decode(self.conn.recv_bytes()))
+        return self.stop
+
+    def on_phase(self, phase: str) -> None:
+        self.emit("phase", phase=phase)
+
+    def on_setup(self, *, device: str, precision: str, backbone: Any, n_train: int, n_val: int) -> None:
+        self.emit("setup", device=device, precision=precision, backbone=asdict(backbone),
+                  n_train=n_train, n_val=n_val)
+
+    def on_batch(self, **batch: Any) -> None:
+        self.emit("batch", **batch)
+
+    def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
+        self.emit("best", result=asdict(result))  # the checkpoint is on disk (ArtifactWriter)
+
+    def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
+        self.emit("epoch_end", result=asdict(result), history=history)
+
+    def on_end(self, result: TrainingResult) -> None:
+        self.emit("end", result=asdict(result))
+
+
+class _Fault(TrainingListener):
+    """Test-only fault injection (``EEGTRAIN_WORKER_FAULT``), at a batch of a phase."""
+
+    def __init__(self, spec: str):
+        kind, _, where = spec.partition("@")
+        phase, _, batch = where.rpartition(":")
+        self.kind, self.phase, self.batch = kind, phase or "train", int(batch or 1)
+
+    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str, **_: Any) -> None:
+        if phase != self.phase or batch != self.batch:
+            return
+        kind, _, arg = self.kind.partition(":")
+        print(f"eegtrain worker: injecting fault {self.kind!r} at {phase} batch {batch}", flush=True)
+        if kind == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)
+        elif kind == "exit":
+            os._exit(int(arg or 1))
+        elif kind == "allocate":
+            import resource
+
+            limit = int(arg or 4096) * 1024**2
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            hoard = []
+            while True:  # until the address-space limit makes an allocation fail
+                hoard.append(bytearray(64 * 1024**2))
+        raise ValueError(f"unknown fault {self.kind!r}")
+
+
+def _redirect_output(log_path: str) -> None:
+    """Point fds 1 and 2 (and so ``print``, warnings, native code) at ``log_path``."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for target in (1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this process once the process that started it is gone (checked every second)."""
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="eegtrain-parent-watch", daemon=True).start()
+
+
+def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
+    """Entry point of the worker process (a ``multiprocessing`` target).
+
+    Parameters
+    ----------
+    conn : Connection
+        The worker's end of the duplex pipe to the supervisor.
+    spec : dict
+        ``config`` (a :class:`~.config.TrainingConfig` dump), ``run_dir``, ``log_path``, ``env``
+        (the supervisor's environment, applied here), ``thread_settings`` (or None), ``fault``.
+    """
+    _redirect_output(spec["log_path"])
+    import faulthandler
+
+    faulthandler.enable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _exit_with_parent(os.getppid())
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    relay = Relay(conn)
+    code = 0
+    try:
+        _train(relay, spec)
+    except Aborted:
+        code = 1
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        code = 70  # the supervisor is gone
+    except BaseException as exc:  # noqa: BLE001 - reported, then the process ends
+        traceback.print_exc()
+        code = 1
+        try:
+            relay.send({"event": "error", "error": f"{type(exc).__name__}: {exc}",
+                        "traceback": traceback.format_exc()})
+        except OSError:
+            pass
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)  # skip atexit/finalizers of a process that only trained
+
+
+def _train(relay: Relay, spec: dict[str, Any]) -> None:
+    from .config import TrainingConfig
+    from .data import load_windows
+    from .engine import train
+    from .resources import check_gpu_memory
+    from .tuning import configure_training_thread
+
+    if spec.get("thread_settings") is not None:
+        configure_training_thread(**spec["thread_settings"])
+    config = TrainingConfig.model_validate(spec["config"])
+    listeners: list[TrainingListener] = [relay]
+    if spec.get("fault"):
+        listeners.append(_Fault(spec["fault"]))
+    relay.on_phase("loading data")
+    data = load_windows(config)
+    check_gpu_memory(config)
+    train(config, data, spec["run_dir"], listeners=listeners, should_stop=relay.should_stop)
+
+
+if __name__ == "__main__":
+    sys.exit("eegtrain worker: started by the training service (see eegtrain_jupyter.supervisor)")
