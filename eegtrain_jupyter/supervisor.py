@@ -104,14 +104,18 @@ class LazyCheckpoint(Mapping[str, Any]):
         return len(self._load())
 
 
-def _tail(path: Path, n: int = 5) -> list[str]:
+def _tail(path: Path, n: int = 5, width: int = 200) -> list[str]:
+    """The last ``n`` lines of the worker's log; after a fatal error, its first ``n`` from there."""
     try:
         with open(path, "rb") as fh:
-            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 8192))
-            lines = fh.read().decode(errors="replace").splitlines()
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 16384))
+            text = fh.read().decode(errors="replace")
     except OSError:
         return []
-    return [line.strip() for line in lines if line.strip()][-n:]
+    lines = [line.strip()[:width] for line in text.splitlines()
+             if line.strip() and not line.startswith("Extension modules:")]
+    fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error")]
+    return lines[fatal[-1]:fatal[-1] + n] if fatal else lines[-n:]
 
 
 def describe_exit(exitcode: int | None, pid: int | None, log_path: Path) -> str:

@@ -18,8 +18,9 @@ Ctrl-C reaches the whole process group; the supervisor decides), dies on SIGTERM
 written atomically, so whatever is on disk stays valid), and exits when its supervisor is gone.
 
 ``EEGTRAIN_WORKER_FAULT`` (read by the supervisor, for the reliability tests only) injects a real
-fault at a real point of a run: ``KIND@PHASE:BATCH`` with KIND ``segfault``, ``exit:CODE`` or
-``allocate:MB`` (allocate until ``RLIMIT_AS`` of MB megabytes is hit).
+fault at a real point of a run: ``KIND@PHASE:BATCH`` with KIND ``segfault`` (``ctypes.string_at(0)``),
+``exit:CODE`` (``os._exit``), ``allocate:MB`` (sets ``RLIMIT_AS`` to the current address space plus
+MB megabytes, then allocates until the OS refuses) or ``hang`` (ignores SIGTERM and sleeps).
 """
 
 from __future__ import annotations
@@ -134,12 +135,24 @@ class _Fault(TrainingListener):
         elif kind == "allocate":
             import resource
 
-            limit = int(arg or 4096) * 1024**2
+            limit = _address_space() + int(arg or 1024) * 1024**2
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             hoard = []
             while True:  # until the address-space limit makes an allocation fail
                 hoard.append(bytearray(64 * 1024**2))
+        elif kind == "hang":  # stuck in native code: deaf to the stop message and to SIGTERM
+            import time
+
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                time.sleep(1.0)
         raise ValueError(f"unknown fault {self.kind!r}")
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes (``VmSize``)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
 
 
 def _redirect_output(log_path: str) -> None:

@@ -1,0 +1,209 @@
+"""Reliability of the worker process (issue 14), on the real LaBraM, no mocks.
+
+Each run trains in a worker process the TrainingManager supervises. A worker killed (kill -9),
+out of memory (bounded by ``RLIMIT_AS``), segfaulting or exiting: the run is ``failed`` with the
+cause named, this process lives on and the next run works. Stops land within one batch, also
+during the feature pass; a worker deaf to the stop is ended by SIGTERM, then SIGKILL. Cycles of
+start/stop leave no worker process and no file descriptor behind, and this process's memory
+returns to where it was.
+
+Faults are injected into the real worker through ``EEGTRAIN_WORKER_FAULT``
+(:mod:`eegtrain_jupyter.worker`), at a real batch of a real run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from configs import FINETUNE_TINY, TINY
+from eegtrain_jupyter import artifacts
+from eegtrain_jupyter.events import TrainingListener
+from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.worker import FAULT_ENV
+
+pytestmark = pytest.mark.slow  # every test trains (and most start a second run)
+
+
+class Reached(TrainingListener):
+    """Sets ``reached`` at batch ``batch`` of ``phase``; records when each batch event arrived."""
+
+    def __init__(self, phase: str = "train", batch: int = 1, pause: float = 0.0):
+        self.phase, self.batch, self.pause = phase, batch, pause
+        self.reached = threading.Event()
+        self.times: list[float] = []
+
+    def on_batch(self, *, epoch, batch, n_batches, phase, **running) -> None:
+        self.times.append(time.monotonic())
+        if phase == self.phase and batch >= self.batch:
+            self.reached.set()
+        if self.pause:
+            time.sleep(self.pause)
+
+
+def _workers() -> list[psutil.Process]:
+    """Live descendants of this process other than multiprocessing's fork server and tracker."""
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.ppid() != os.getpid()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _failed_then_next_run_works(manager: TrainingManager, monkeypatch, *, words: tuple[str, ...]) -> dict:
+    assert manager.wait(180)
+    status = manager.status().to_json()
+    assert status["state"] == "failed" and status["is_training"] is False, status
+    for word in words:
+        assert word in status["error"], status["error"]
+    record = artifacts.read_json(os.path.join(status["run_dir"], "run.json"))
+    assert record["state"] == "failed" and record["error"] == status["error"]
+    assert manager.worker_pid is None and _workers() == []
+    monkeypatch.delenv(FAULT_ENV, raising=False)
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(180)
+    assert manager.status().state == "completed", manager.status().error
+    return status
+
+
+def test_kill_9_of_the_worker_mid_epoch_fails_the_run_names_the_signal(tmp_path, monkeypatch):
+    reached = Reached("train", 2)
+    manager = TrainingManager(tmp_path, listeners=[reached])
+    manager.start({**FINETUNE_TINY, "n_epochs": 2, "save_dir": "out"})
+    assert reached.reached.wait(180)
+    pid = manager.worker_pid
+    assert pid is not None and pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    status = _failed_then_next_run_works(manager, monkeypatch, words=("signal 9", "SIGKILL", f"pid {pid}"))
+    assert status["current_epoch"] == 0 and status["history"]["train_losses"] == []
+    assert not _alive(pid)
+
+
+def test_a_segfault_in_the_worker_fails_the_run_with_its_last_log_lines(tmp_path, monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "segfault@train:1")
+    manager = TrainingManager(tmp_path)
+    manager.start({**TINY, "save_dir": "out"})
+    status = _failed_then_next_run_works(
+        manager, monkeypatch, words=("signal 11 (SIGSEGV)", "native code", "Segmentation fault"))
+    assert "injecting fault 'segfault'" in status["error"] or "worker.log" in status["error"]
+
+
+def test_a_worker_exiting_names_its_exit_code(tmp_path, monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "exit:3@caching features:2")
+    manager = TrainingManager(tmp_path)
+    manager.start({**TINY, "save_dir": "out"})
+    _failed_then_next_run_works(manager, monkeypatch, words=("exited with code 3", "injecting fault 'exit:3'"))
+
+
+def test_a_worker_out_of_memory_fails_the_run_and_this_process_lives(tmp_path, monkeypatch):
+    """The worker allocates until the OS refuses (``RLIMIT_AS`` = its address space + 512 MB)."""
+    monkeypatch.setenv(FAULT_ENV, "allocate:512@train:1")
+    manager = TrainingManager(tmp_path)
+    rss = psutil.Process().memory_info().rss
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(180)
+    error = manager.status().error or ""
+    # either the allocation fails (MemoryError, reported by the worker) or the OS kills it
+    assert error.startswith("MemoryError") or "killed by signal" in error, error
+    assert psutil.Process().memory_info().rss - rss < 100 * 1024**2  # the hoard was the worker's
+    _failed_then_next_run_works(manager, monkeypatch, words=())
+
+
+def test_a_stop_during_the_feature_pass_lands_within_one_batch(tmp_path):
+    reached = Reached("caching features", 1, pause=0.05)
+    manager = TrainingManager(tmp_path, listeners=[reached])
+    manager.start({**TINY, "n_epochs": 3, "save_dir": "out"})
+    assert reached.reached.wait(180)
+    manager.stop()
+    t_stop = time.monotonic()
+    assert manager.wait(60)
+    status = manager.status().to_json()
+    assert status["state"] == "stopped" and status["current_epoch"] == 0, status
+    assert sum(1 for t in reached.times if t > t_stop) <= 1
+    assert not os.path.exists(os.path.join(status["run_dir"], artifacts.CHECKPOINT_NAME))
+
+
+def test_a_worker_deaf_to_stop_and_sigterm_is_killed_and_the_run_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "hang@train:1")
+    reached = Reached("train", 1)
+    manager = TrainingManager(tmp_path, listeners=[reached])
+    manager.stop_grace = (0.5, 0.5)
+    manager.start({**TINY, "save_dir": "out"})
+    assert reached.reached.wait(180)
+    pid = manager.worker_pid
+    time.sleep(0.3)  # the worker is inside the hang now
+    t0 = time.monotonic()
+    manager.stop()
+    assert manager.wait(30)
+    assert time.monotonic() - t0 < 10
+    status = manager.status()
+    assert status.state == "stopped" and status.error is None
+    assert not _alive(pid)
+    monkeypatch.delenv(FAULT_ENV)
+    manager.start({**TINY, "save_dir": "out"})
+    assert manager.wait(180) and manager.status().state == "completed"
+
+
+def test_shutdown_stops_the_worker(tmp_path):
+    reached = Reached("train", 1)
+    manager = TrainingManager(tmp_path, listeners=[reached])
+    manager.start({**FINETUNE_TINY, "n_epochs": 5, "save_dir": "out"})
+    assert reached.reached.wait(180)
+    pid = manager.worker_pid
+    manager.shutdown(60)
+    assert not manager.is_active() and manager.status().state == "stopped"
+    assert not _alive(pid)
+    assert _workers() == []
+
+
+@pytest.mark.slow
+def test_twenty_start_stop_cycles_leave_no_process_and_no_fd(tmp_path):
+    reached = Reached("caching features", 1)
+    manager = TrainingManager(tmp_path, listeners=[reached])
+    manager.start({**TINY, "save_dir": "out"})  # the fork server starts with the first run
+    assert manager.wait(180)
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
+    fds, rss = _fds(), psutil.Process().memory_info().rss
+    pids = []
+    for cycle in range(20):
+        reached.reached.clear()
+        reached.batch = 1 + cycle % 3
+        manager.start({**TINY, "n_epochs": 2, "save_dir": "out", "seed": cycle})
+        assert reached.reached.wait(120), f"cycle {cycle}"
+        pids.append(manager.worker_pid)
+        manager.stop()
+        assert manager.wait(60), f"cycle {cycle}: did not stop"
+        assert manager.status().state == "stopped"
+    assert len(set(pids)) == 20
+    assert not [p for p in pids if _alive(p)]
+    assert {p.pid for p in psutil.Process().children(recursive=True)} == children
+    assert _workers() == []
+    assert _fds() == fds, "file descriptors leaked"
+    assert psutil.Process().memory_info().rss - rss < 100 * 1024**2
+
+
+def test_this_process_keeps_its_memory_and_never_touches_cuda(tmp_path):
+    """The training's memory (data, model, activations, allocator caches) is the worker's."""
+    import torch
+
+    manager = TrainingManager(tmp_path)
+    manager.start({**TINY, "save_dir": "out"})  # the fork server starts with the first run
+    assert manager.wait(180)
+    before = psutil.Process().memory_info().rss
+    manager.start({**FINETUNE_TINY, "n_samples_per_class": 300, "save_dir": "out", "device": "auto"})
+    assert manager.wait(300) and manager.status().state == "completed", manager.status().error
+    assert psutil.Process().memory_info().rss - before < 100 * 1024**2
+    assert not torch.cuda.is_initialized()
