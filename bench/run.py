@@ -44,10 +44,10 @@ def _sizes(quick: bool) -> dict:
     if quick:
         return dict(frozen_cfg={"n_epochs": 2, "device": "cpu"}, frozen_n=16, repeats=1, ft_repeats=1,
                     ft_n=32, ft_bs=16, warmup=1, steps=2, gen_n=500, gen_reps=1,
-                    srv_n=20, isolate=False)
+                    srv_n=20, isolate=False, proc_repeats=1, proc_ft_n=100)
     return dict(frozen_cfg={"device": "cpu"}, frozen_n=None, repeats=2, ft_repeats=3,
                 ft_n=500, ft_bs=32, warmup=3, steps=20, gen_n=5000, gen_reps=3,
-                srv_n=300, isolate=True)
+                srv_n=300, isolate=True, proc_repeats=3, proc_ft_n=500)
 
 
 def _worker(task: str, cfg: dict, n_per_class: int | None, threads: int | None) -> dict:
@@ -169,6 +169,43 @@ def bench_synthetic(s: dict, quick: bool) -> list[Row]:
                 note="ratio column: seconds", raw={"seconds": times})]
 
 
+def _process_task(task: str, cfg: dict, *args: str) -> dict:
+    """A task of :mod:`bench.process` in a fresh interpreter; returns its JSON line."""
+    out = subprocess.run([sys.executable, "-m", "bench.process", task, json.dumps(cfg), *args],
+                         cwd=HERE.parent, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"bench.process {task} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_process(s: dict, quick: bool) -> list[Row]:
+    """Rows 8 and 9: the worker process's start-up overhead, and the server's RSS after a run."""
+    from . import cases
+
+    frozen = {"n_epochs": 1, "n_samples_per_class": 100, "device": "cpu"}
+    _log(f"worker start-up: {s['proc_repeats']} warm runs, each against an in-thread start")
+    st = _process_task("startup", frozen, str(s["proc_repeats"]))
+    over = [w - t for w, t in zip(st["worker"], st["thread"])]
+    overhead = cases.median(over)
+    ft = {"freeze_backbone": False, "n_epochs": 1, "n_samples_per_class": s["proc_ft_n"],
+          "batch_size": 32, "learning_rate": 0.0003, "device": "cpu"}
+    _log(f"server RSS after a fine-tune of 2x{s['proc_ft_n']} windows: worker, then in-thread")
+    worker = _process_task("rss", ft, "worker")
+    thread = _process_task("rss", ft, "thread")
+    grow = {k: r["after_mb"] - r["before_mb"] for k, r in (("worker", worker), ("thread", thread))}
+    return [
+        Row(8, "start to first batch: worker process vs in-thread (warm fork server; frozen, 2x100)",
+            f"{cases.median(st['worker']):.2f} s (first run, fork server start: {st['worker_cold']:.1f} s)",
+            f"{cases.median(st['thread']):.2f} s (in-thread)", overhead, "<= 3 s over",
+            None if quick else overhead <= 3.0, note="ratio column: seconds over in-thread, median",
+            raw=st),
+        Row(9, f"server RSS growth after a fine-tune run (2x{s['proc_ft_n']} windows, 1 epoch)",
+            f"{grow['worker']:+.0f} MB (worker)", f"{grow['thread']:+.0f} MB (in-thread)", grow["worker"],
+            "<= 100 MB", None if quick else grow["worker"] <= 100, note="ratio column: MB, worker",
+            raw={"worker": worker, "thread": thread}),
+    ]
+
+
 def machine_info(threads: int | None) -> dict:
     import torch
 
@@ -216,7 +253,8 @@ def run_all(quick: bool = False, only: set[int] | None = None, threads: int | No
     info = machine_info(threads)
     rows: list[Row] = []
     groups = [({1, 2, 7}, bench_frozen, (s, quick, threads)), ({3, 4}, bench_finetune, (s, quick)),
-              ({5}, bench_server, (s, quick)), ({6}, bench_synthetic, (s, quick))]
+              ({5}, bench_server, (s, quick)), ({6}, bench_synthetic, (s, quick)),
+              ({8, 9}, bench_process, (s, quick))]
     for ids, fn, args in groups:
         if only and not ids & only:
             continue
@@ -260,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="markdown results file (default: bench/RESULTS.md; none with --quick)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
-    ids = set(range(1, 8))
+    ids = set(range(1, 10))
     if args.only:
         ids = {int(x) for x in args.only.split(",") if x}
     ids -= {int(x) for x in args.skip.split(",") if x}
