@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 
-__all__ = ["startup", "rss_after_run"]
+__all__ = ["rss_after_run", "startup"]
 
 
 def _first_batch_listener():
@@ -51,13 +51,13 @@ def _in_thread(config, out: str, listeners, should_stop=lambda: False) -> thread
 
 def startup(cfg: dict, repeats: int) -> dict:
     """Seconds to the first batch: worker (cold, then warm) and in-thread, alternating."""
-    from eegtrain_jupyter.config import parse_config
-    from eegtrain_jupyter.service import TrainingManager
-
-    import eegtrain_jupyter.engine  # noqa: F401 - the in-thread path's imports, paid before timing
     import braindecode.models  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401
     import torch._dynamo  # noqa: F401
+
+    import eegtrain_jupyter.engine  # noqa: F401 - the in-thread path's imports, paid before timing
+    from eegtrain_jupyter.config import parse_config
+    from eegtrain_jupyter.service import TrainingManager
 
     config = parse_config(cfg)
     root = tempfile.mkdtemp(prefix="bench-startup-")

@@ -19,10 +19,10 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from .events import EpochResult, TrainingListener, TrainingResult
 
@@ -31,19 +31,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINT_NAME",
-    "HISTORY_NAME",
+    "CURVES_MIN_INTERVAL",
     "CURVES_NAME",
+    "HISTORY_NAME",
     "OUTPUT_NAMES",
+    "ArtifactWriter",
     "atomic_path",
-    "write_json",
-    "read_json",
-    "save_checkpoint",
-    "save_curves",
     "copy_atomic",
     "fsync_dir",
+    "read_json",
     "remove_orphan_temp_files",
-    "ArtifactWriter",
-    "CURVES_MIN_INTERVAL",
+    "save_checkpoint",
+    "save_curves",
+    "write_json",
 ]
 
 CHECKPOINT_NAME = "best_synthetic_model.pth"

@@ -21,7 +21,7 @@ from .events import TrainingListener
 from .schemas import Status
 from .service import TrainingManager
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 _TYPES = {"integer": int, "number": float, "string": str}
 
@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
             train.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=help_)
         else:
             train.add_argument(flag, dest=name, type=_TYPES[spec["type"]], choices=spec["choices"], help=help_)
+
+    join = sub.add_parser("worker", help="join a multi-node run from another machine (runs torchrun)")
+    for name in ("devices", "nnodes", "node_rank", "rdzv_endpoint"):
+        spec = field_specs()[name]
+        join.add_argument("--" + name.replace("_", "-"), dest=name, type=_TYPES[spec["type"]],
+                          required=name in ("nnodes", "node_rank", "rdzv_endpoint"), help=spec["description"],
+                          default=argparse.SUPPRESS)
+    join.add_argument("--print", action="store_true", help="print the torchrun command instead of running it")
 
     sub.add_parser("config", help="print the default config as JSON")
     sub.add_parser("schema", help="print the config's JSON Schema (ranges, defaults, presets)")
@@ -180,7 +188,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.file}: invalid", file=sys.stderr)
         _print_errors(result.errors)
         return 1
+    if args.command == "worker":
+        return _join(args)
     return _train(args)
+
+
+def _join(args: argparse.Namespace) -> int:
+    """``eegtrain worker``: this machine's part of a run whose server is on node 0."""
+    import os
+    import subprocess
+
+    from .launcher import BACKEND_ENV, processes_per_node, torchrun_args
+
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "print")}
+    try:
+        config = parse_config(options)
+    except ConfigError as exc:
+        print("eegtrain worker: invalid options:", file=sys.stderr)
+        _print_errors(exc.errors)
+        return 2
+    cmd = [sys.executable, "-m", "torch.distributed.run", *torchrun_args(config), "-m", "eegtrain_jupyter.worker"]
+    if args.print:
+        print(" ".join(cmd))
+        return 0
+    env = {**os.environ, BACKEND_ENV: processes_per_node(config.devices)[1]}
+    return subprocess.call(cmd, env=env)
 
 
 if __name__ == "__main__":

@@ -15,24 +15,29 @@ from typing import Any, Protocol, runtime_checkable
 
 from .config import default_config, json_schema
 from .errors import (
-    AlreadyTrainingError, ConfigError, ConnectionFailed, EegtrainError, ResourceError, from_response,
+    AlreadyTrainingError,
+    ConfigError,
+    ConnectionFailed,
+    EegtrainError,
+    ResourceError,
+    from_response,
 )
 
 __all__ = [
-    "ClientError",
-    "ValidationFailed",
-    "AlreadyTraining",
-    "ResourceUnavailable",
-    "ConnectionFailed",
-    "TrainingClient",
-    "RemoteClient",
-    "LocalClient",
-    "local_manager",
-    "find_server",
-    "connect",
-    "URL_ENV",
-    "TOKEN_ENV",
     "ROOT_ENV",
+    "TOKEN_ENV",
+    "URL_ENV",
+    "AlreadyTraining",
+    "ClientError",
+    "ConnectionFailed",
+    "LocalClient",
+    "RemoteClient",
+    "ResourceUnavailable",
+    "TrainingClient",
+    "ValidationFailed",
+    "connect",
+    "find_server",
+    "local_manager",
 ]
 
 URL_ENV = "EEGTRAIN_SERVER_URL"

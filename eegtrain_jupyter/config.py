@@ -9,21 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError, FieldError
 
 __all__ = [
-    "TrainingConfig",
+    "PRESETS",
     "ConfigError",
     "FieldError",
+    "TrainingConfig",
     "ValidationResult",
-    "PRESETS",
     "default_config",
-    "validate_config",
-    "parse_config",
-    "json_schema",
     "field_specs",
+    "json_schema",
+    "parse_config",
+    "validate_config",
 ]
 
 
@@ -56,6 +56,32 @@ class TrainingConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Numeric precision; auto uses bf16 autocast on CUDA, fp32 on CPU"
     )
+    # -- several processes (torchrun; see docs/distributed.md) --
+    devices: str = Field(
+        "auto", pattern=r"^(auto|[1-9][0-9]*|cpu:[1-9][0-9]*)$",
+        description="Processes per node: auto (one, on `device`), N (N GPUs, NCCL) or cpu:N (N CPU processes, gloo)",
+    )
+    nnodes: int = Field(1, ge=1, le=64, description="Number of machines (more than one: torchrun rendezvous)")
+    node_rank: int = Field(0, ge=0, le=63, description="This machine's rank; the server's machine is 0")
+    rdzv_endpoint: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
+        description="host:port of node 0's rendezvous store (required when nnodes > 1)",
+    )
+
+
+    @field_validator("node_rank")
+    @classmethod
+    def _node_rank_below_nnodes(cls, value: int, info: ValidationInfo) -> int:
+        if value >= info.data.get("nnodes", 1):
+            raise ValueError("must be below nnodes")
+        return value
+
+    @field_validator("rdzv_endpoint")
+    @classmethod
+    def _endpoint_for_several_nodes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("nnodes", 1) > 1:
+            raise ValueError("required when nnodes > 1 (host:port of node 0)")
+        return value
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -15,13 +15,15 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from . import distributed
 from .artifacts import ArtifactWriter
 from .config import TrainingConfig
 from .data import Windows, stratified_split
@@ -30,11 +32,11 @@ from .model import HEAD_NAME, INPUT_SCALE, BackboneInfo, LabramClassifier, build
 from .schemas import empty_history
 
 __all__ = [
+    "StandardizedHead",
+    "inference_batch_size",
     "resolve_device",
     "resolve_precision",
-    "StandardizedHead",
     "train",
-    "inference_batch_size",
 ]
 
 
@@ -89,12 +91,13 @@ def train(
     -------
     TrainingResult
     """
-    if output_dir is not None:
+    group = distributed.current()  # several processes under torchrun: only the leader reports
+    if output_dir is not None and group.leader:
         listeners = [ArtifactWriter(output_dir, config), *listeners]
-    events = Events(listeners)
-    device = resolve_device(config.device)
+    events = Events(listeners if group.leader else [])
+    device = distributed.device_for_rank(resolve_device(config.device))
     precision = resolve_precision(config.precision, device)
-    loop = _Loop(device, precision, events, should_stop)
+    loop = _Loop(device, precision, events, should_stop, group)
     history = empty_history()
     result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"))
     try:
@@ -125,6 +128,7 @@ def train(
             inputs, labels = feats, y.to(device, non_blocking=loop.pin)
         else:
             step_module, inputs, labels = model, X, y
+        step_module = loop.group.wrap(step_module, device)  # DDP with several processes
         tr, va = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
 
         events.on_phase("training")
@@ -149,7 +153,8 @@ def train(
             result.epochs_completed = epoch
             if result.best_val_acc is None or val_acc > result.best_val_acc:
                 result.best_val_acc, result.best_epoch = val_acc, epoch
-                events.on_best(res, _checkpoint(model, data, config, backbone, res, history, head))
+                if loop.group.leader:
+                    events.on_best(res, _checkpoint(model, data, config, backbone, res, history, head))
             events.on_epoch_end(res, {k: list(v) for k, v in history.items()})
     except StopRequested:
         result.stopped = True
@@ -196,6 +201,7 @@ class _Loop:
     precision: str
     events: Events
     should_stop: Callable[[], bool]
+    group: distributed.Group = field(default_factory=distributed.Group)
 
     def __post_init__(self) -> None:
         self.pin = self.device.type == "cuda"
@@ -207,20 +213,23 @@ class _Loop:
         return nullcontext()
 
     def check_stop(self) -> None:
-        if self.should_stop():
+        if self.group.any(self.should_stop(), self.device):  # every rank stops at the same batch
             raise StopRequested
 
     def cache_features(self, model: LabramClassifier, X: torch.Tensor, batch_size: int) -> torch.Tensor:
         """One no-grad backbone pass over every window -> ``(n_windows, embed_dim)`` float32 on the device."""
         model.eval()
-        n_batches = math.ceil(len(X) / batch_size)
+        world = self.group.world  # sharded: a global batch of batch_size * world, rows[rank::world] here
+        n_batches = math.ceil(len(X) / (batch_size * world))
         out = []
         with torch.inference_mode(), self.autocast():
-            for i, sl in enumerate(_batches(len(X), batch_size)):
+            for i, sl in enumerate(_batches(len(X), batch_size * world)):
                 self.check_stop()
-                out.append(model.features(X[sl].to(self.device, non_blocking=True)).float())
+                mine = self.group.shard(torch.arange(sl.start, sl.stop)) if world > 1 else sl
+                if len(X[mine]):
+                    out.append(model.features(X[mine].to(self.device, non_blocking=True)).float())
                 self.events.on_batch(epoch=0, batch=i + 1, n_batches=n_batches, phase="caching features")
-        return torch.cat(out)
+        return self.group.gather_rows(torch.cat(out), len(X))
 
     def run_epoch(self, module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, order: torch.Tensor,
                   batch_size: int, epoch: int,
@@ -234,6 +243,13 @@ class _Loop:
         with nullcontext() if training else torch.inference_mode():
             for i, idx in enumerate(_batches(len(order), batch_size, order)):
                 self.check_stop()
+                if self.group.world > 1:
+                    loss_sum, hits, n = self._shard_step(module, inputs, labels, idx, optimizer)
+                    total_loss, correct, seen = (a + b for a, b in zip((total_loss, correct, seen),
+                                                                        self.group.sum([loss_sum, hits, n], self.device)))
+                    self.events.on_batch(epoch=epoch, batch=i + 1, n_batches=n_batches, phase=phase,
+                                         loss=total_loss / seen, acc=100.0 * correct / seen)
+                    continue
                 xb = inputs[idx].to(self.device, non_blocking=True)
                 yb = labels[idx].to(self.device, non_blocking=True)
                 with self.autocast():
@@ -249,6 +265,33 @@ class _Loop:
                 self.events.on_batch(epoch=epoch, batch=i + 1, n_batches=n_batches, phase=phase,
                                      loss=total_loss / seen, acc=100.0 * correct / seen)
         return total_loss / seen, 100.0 * correct / seen
+
+    def _shard_step(self, module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor,
+                    optimizer: torch.optim.Optimizer | None) -> tuple[float, int, int]:
+        """This rank's part of one global batch; returns its (loss sum, correct, count).
+
+        The loss to differentiate is the rank's sum scaled by ``world / global batch``, so that
+        DDP's gradient mean is the mean over the global batch. A rank whose part is empty (a last
+        batch smaller than the world) steps on one window with weight 0: DDP needs every rank.
+        """
+        mine = self.group.shard(idx)
+        weight = self.group.scale(len(mine), len(idx))
+        if len(mine) == 0:
+            if optimizer is None:
+                return 0.0, 0, 0
+            mine, weight = idx[:1], 0.0
+        xb = inputs[mine].to(self.device, non_blocking=True)
+        yb = labels[mine].to(self.device, non_blocking=True)
+        with self.autocast():
+            logits = module(xb)
+            loss_sum = F.cross_entropy(logits.float(), yb, reduction="sum")
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            (loss_sum * weight).backward()
+            optimizer.step()
+        if weight == 0.0:
+            return 0.0, 0, 0
+        return float(loss_sum.detach()), int((logits.argmax(1) == yb).sum()), len(yb)
 
 
 def _checkpoint(model: LabramClassifier, data: Windows, config: TrainingConfig, backbone: BackboneInfo,

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
-    "FieldError",
-    "EegtrainError",
-    "ConfigError",
-    "UnsupportedMediaType",
-    "PayloadTooLarge",
-    "NotFound",
-    "Conflict",
-    "AlreadyTrainingError",
-    "ResourceError",
-    "ConnectionFailed",
     "ERROR_TYPES",
+    "AlreadyTrainingError",
+    "ConfigError",
+    "Conflict",
+    "ConnectionFailed",
+    "EegtrainError",
+    "FieldError",
+    "NotFound",
+    "PayloadTooLarge",
+    "ResourceError",
+    "UnsupportedMediaType",
     "from_response",
 ]
 
@@ -153,7 +153,7 @@ def from_response(status: int, body: Any) -> EegtrainError:
     message = str(body.get("error") or f"HTTP {status}")
     errors = [FieldError(str(e.get("field", "")), str(e.get("message", "")))
               for e in body.get("errors") or () if isinstance(e, Mapping)]
-    cls = ERROR_TYPES.get(str(body.get("type")), None) or _BY_STATUS.get(status, EegtrainError)
+    cls = ERROR_TYPES.get(str(body.get("type"))) or _BY_STATUS.get(status, EegtrainError)
     if issubclass(cls, AlreadyTrainingError):
         return cls(body.get("run_id"), message)
     if issubclass(cls, ConfigError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from .model import BackboneInfo
 
-__all__ = ["TrainingListener", "EpochResult", "TrainingResult", "StopRequested", "Events"]
+__all__ = ["EpochResult", "Events", "StopRequested", "TrainingListener", "TrainingResult"]
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 __all__ = [
-    "INPUT_SCALE",
     "HEAD_NAME",
+    "INPUT_SCALE",
     "BackboneInfo",
-    "PretrainedWeightsError",
     "LabramClassifier",
+    "PretrainedWeightsError",
     "build_classifier",
     "load_checkpoint",
 ]

@@ -16,7 +16,11 @@ from pydantic.json_schema import models_json_schema
 from . import __version__
 from .config import TrainingConfig
 from .errors import (
-    AlreadyTrainingError, ConfigError, EegtrainError, PayloadTooLarge, ResourceError,
+    AlreadyTrainingError,
+    ConfigError,
+    EegtrainError,
+    PayloadTooLarge,
+    ResourceError,
     UnsupportedMediaType,
 )
 from .schemas import RESPONSE_MODELS

@@ -8,7 +8,7 @@ from .config import TrainingConfig
 from .errors import ResourceError
 from .synthetic import CH_NAMES, N_TIMES
 
-__all__ = ["ResourceError", "estimate_memory_mb", "check_resources", "check_gpu_memory"]
+__all__ = ["ResourceError", "check_gpu_memory", "check_resources", "estimate_memory_mb"]
 
 _MB = 1024**2
 _MODEL_MB = 24.0  # LaBraM-base parameters in fp32 (5.8 M)

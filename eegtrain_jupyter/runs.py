@@ -27,7 +27,7 @@ from . import artifacts
 from .config import TrainingConfig
 from .schemas import Backbone, RunRecord, TrainingState, empty_history
 
-__all__ = ["Run", "RunStore", "now_iso", "PUBLISH_MARKER"]
+__all__ = ["PUBLISH_MARKER", "Run", "RunStore", "now_iso"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ PUBLISH_MARKER = ".eegtrain-publish.json"
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class Run:

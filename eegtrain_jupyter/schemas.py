@@ -15,18 +15,18 @@ from pydantic import BaseModel, ConfigDict
 from .config import TrainingConfig
 
 __all__ = [
-    "TrainingState",
-    "FieldErrorBody",
-    "ErrorBody",
-    "ValidationBody",
-    "Metrics",
-    "BatchProgress",
+    "RESPONSE_MODELS",
     "Backbone",
-    "Status",
+    "BatchProgress",
+    "ErrorBody",
+    "FieldErrorBody",
     "History",
+    "Metrics",
     "RunRecord",
     "Runs",
-    "RESPONSE_MODELS",
+    "Status",
+    "TrainingState",
+    "ValidationBody",
     "empty_history",
 ]
 

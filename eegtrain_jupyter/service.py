@@ -27,12 +27,20 @@ from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
-    Backbone, BatchProgress, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
+    Backbone,
+    BatchProgress,
+    History,
+    Metrics,
+    RunRecord,
+    Status,
+    TrainingState,
+    ValidationBody,
+    empty_history,
 )
 from .supervisor import supervise
 from .tuning import resolve_thread_settings
 
-__all__ = ["TrainingManager", "TrainingListener", "TrainingState", "format_duration"]
+__all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_duration"]
 
 log = logging.getLogger(__name__)
 

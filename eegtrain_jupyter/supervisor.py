@@ -18,7 +18,6 @@ The worker writes every file atomically, so the outputs are valid after each ste
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
 import signal
 import threading
@@ -31,36 +30,16 @@ from typing import Any
 
 from .artifacts import CHECKPOINT_NAME, remove_orphan_temp_files
 from .events import EpochResult, TrainingListener, TrainingResult
+from .launcher import start_worker
 from .model import BackboneInfo
-from .worker import FAULT_ENV, decode, encode, run_in_child
+from .worker import FAULT_ENV, decode, encode
 
-__all__ = ["Outcome", "supervise", "LOG_NAME", "PRELOAD", "describe_exit"]
+__all__ = ["LOG_NAME", "Outcome", "describe_exit", "supervise"]
 
 log = logging.getLogger(__name__)
 
 LOG_NAME = "worker.log"
 """The worker's stdout and stderr, in the run folder."""
-PRELOAD = ("torch", "torch._dynamo", "braindecode.models", "matplotlib.backends.backend_agg",
-           "eegtrain_jupyter.engine", "eegtrain_jupyter.data", "eegtrain_jupyter.synthetic",
-           "eegtrain_jupyter.worker")
-"""Modules the fork server imports once for every worker it forks."""
-
-_CONTEXT_LOCK = threading.Lock()
-_context: Any = None
-
-
-def _mp_context() -> Any:
-    """The fork server (spawn where there is none): a clean process, CUDA untouched."""
-    global _context
-    with _CONTEXT_LOCK:
-        if _context is None:
-            if "forkserver" in mp.get_all_start_methods():
-                _context = mp.get_context("forkserver")
-                _context.set_forkserver_preload(list(PRELOAD))
-            else:
-                _context = mp.get_context("spawn")
-        return _context
-
 
 @dataclass
 class Outcome:
@@ -195,7 +174,7 @@ class _Dispatch:
 def supervise(config: Any, run_dir: Path, listeners: Sequence[TrainingListener], stop_event: threading.Event,
               *, thread_settings: Mapping[str, int | None] | None = None,
               grace: tuple[float, float] = (10.0, 5.0), on_start: Any = None) -> Outcome:
-    """Train ``config`` in a worker process writing into ``run_dir``; return how it ended.
+    """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
     Parameters
     ----------
@@ -204,78 +183,76 @@ def supervise(config: Any, run_dir: Path, listeners: Sequence[TrainingListener],
     run_dir : Path
         The run folder: outputs, and the worker's ``worker.log``.
     listeners : sequence of TrainingListener
-        Called here, in order, for every engine event of the worker.
+        Called here, in order, for every engine event of the worker (the leader, with several).
     stop_event : threading.Event
         Set to stop: the worker ends within one batch; else SIGTERM after ``grace[0]`` s,
         SIGKILL after ``grace[1]`` s more.
     thread_settings : mapping or None
         :func:`~.tuning.configure_training_thread` arguments for the worker (None: torch's own).
     on_start : callable, optional
-        Called with the worker's pid once it runs.
+        Called with the worker's pid (torchrun's, for a job) once it runs.
+
+    Returns
+    -------
+    Outcome
     """
-    ctx = _mp_context()
     log_path = run_dir / LOG_NAME
     spec = {"config": config.model_dump(), "run_dir": str(run_dir), "log_path": str(log_path),
             "env": dict(os.environ), "fault": os.environ.get(FAULT_ENV),
             "thread_settings": None if thread_settings is None else dict(thread_settings)}
-    parent_conn, child_conn = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=run_in_child, args=(child_conn, spec), name=f"eegtrain-worker-{run_dir.name}",
-                       daemon=True)
-    outcome = Outcome()
-    try:
-        proc.start()
-    finally:
-        child_conn.close()
-    outcome.pid = proc.pid
+    worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}")
+    outcome = Outcome(pid=worker.pid)
     if on_start is not None:
-        on_start(proc.pid)
-    dispatch = _Dispatch(parent_conn, listeners, stop_event, run_dir)
+        on_start(worker.pid)
+    dispatch: _Dispatch | None = None
     stop_sent = term_sent = None
     conn_open = True
     try:
         while True:
             now = time.monotonic()
-            if stop_event.is_set() or dispatch.listener_error:
+            conn = worker.accept() if conn_open else None
+            if conn is not None and dispatch is None:
+                dispatch = _Dispatch(conn, listeners, stop_event, run_dir)
+            if stop_event.is_set() or (dispatch is not None and dispatch.listener_error):
                 if stop_sent is None:
-                    dispatch.reply({"stop": True})
+                    if dispatch is not None:
+                        dispatch.reply({"stop": True})
                     stop_sent = now
                 elif term_sent is None and now - stop_sent > grace[0]:
                     outcome.escalation.append("SIGTERM")
-                    proc.terminate()
+                    worker.terminate()
                     term_sent = now
-                elif term_sent is not None and now - term_sent > grace[1] and proc.exitcode is None:
-                    if "SIGKILL" not in outcome.escalation:
-                        outcome.escalation.append("SIGKILL")
-                        proc.kill()
-            ready = wait([parent_conn, proc.sentinel] if conn_open else [proc.sentinel], timeout=0.05)
-            if parent_conn in ready:
+                elif term_sent is not None and now - term_sent > grace[1] and "SIGKILL" not in outcome.escalation:
+                    outcome.escalation.append("SIGKILL")
+                    worker.kill()
+            exited = worker.exitcode() is not None
+            if conn is not None and dispatch is not None and conn_open:
                 try:
-                    dispatch.handle(decode(parent_conn.recv_bytes()))
+                    if wait([conn], timeout=0 if exited else 0.05):
+                        dispatch.handle(decode(conn.recv_bytes()))
+                        continue  # drain what it sent before it ended
                 except (EOFError, OSError):
                     conn_open = False
-                continue
-            if proc.sentinel in ready:
-                while conn_open and parent_conn.poll(0):  # what it sent before it ended
-                    try:
-                        dispatch.handle(decode(parent_conn.recv_bytes()))
-                    except (EOFError, OSError):
-                        conn_open = False
+                    continue
+            elif not exited:
+                time.sleep(0.05)
+            if exited:
                 break
     finally:
-        if proc.exitcode is None:  # this thread is being torn down: never leave a worker behind
-            proc.kill()
-        proc.join()
-        parent_conn.close()
-        outcome.exitcode = proc.exitcode
-        proc.close()
+        if outcome.escalation:
+            log.warning("training worker %s did not stop on request; sent %s", worker.pid,
+                        " then ".join(outcome.escalation))
+        worker.close()  # kills it if this thread is being torn down: never leave a worker behind
+        outcome.exitcode = worker.exitcode()
         remove_orphan_temp_files(run_dir)  # of a write the worker's end cut short
-    outcome.result = dispatch.result
-    if dispatch.listener_error:
+    if dispatch is not None:
+        outcome.result = dispatch.result
+    if dispatch is not None and dispatch.listener_error:
         outcome.error = dispatch.listener_error
-    elif dispatch.error:
+    elif dispatch is not None and dispatch.error:
         outcome.error = dispatch.error
-    elif dispatch.result is not None:
-        outcome.stopped = dispatch.result.stopped
+    elif outcome.result is not None:
+        outcome.stopped = outcome.result.stopped
     elif stop_event.is_set():
         outcome.stopped = True  # ended by SIGTERM/SIGKILL after the stop message
     else:

@@ -23,7 +23,7 @@ import scipy.fft
 
 from .data import Windows
 
-__all__ = ["SFREQ", "N_TIMES", "CH_NAMES", "CLASS_NAMES", "generate"]
+__all__ = ["CH_NAMES", "CLASS_NAMES", "N_TIMES", "SFREQ", "generate"]
 
 SFREQ = 200.0
 """Sampling rate in Hz (LaBraM's native rate)."""

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 
 __all__ = [
     "configure_training_thread",
-    "default_num_threads",
     "default_nice",
+    "default_num_threads",
     "default_switch_interval_ms",
     "resolve_thread_settings",
 ]

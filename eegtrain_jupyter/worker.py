@@ -36,7 +36,7 @@ from typing import Any
 
 from .events import EpochResult, TrainingListener, TrainingResult
 
-__all__ = ["Relay", "Aborted", "run_in_child", "encode", "decode", "FAULT_ENV"]
+__all__ = ["FAULT_ENV", "Aborted", "Relay", "decode", "encode", "run_in_child"]
 
 FAULT_ENV = "EEGTRAIN_WORKER_FAULT"
 
@@ -203,7 +203,7 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
         code = 1
     except (EOFError, BrokenPipeError, ConnectionResetError):
         code = 70  # the supervisor is gone
-    except BaseException as exc:  # noqa: BLE001 - reported, then the process ends
+    except BaseException as exc:
         traceback.print_exc()
         code = 1
         try:
@@ -217,24 +217,85 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
     os._exit(code)  # skip atexit/finalizers of a process that only trained
 
 
-def _train(relay: Relay, spec: dict[str, Any]) -> None:
+def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
+    """Load the windows and train; ``relay`` is None on a rank that only trains its shard."""
     from .config import TrainingConfig
     from .data import load_windows
     from .engine import train
+    from .launcher import processes_per_node
     from .resources import check_gpu_memory
     from .tuning import configure_training_thread
 
     if spec.get("thread_settings") is not None:
         configure_training_thread(**spec["thread_settings"])
     config = TrainingConfig.model_validate(spec["config"])
-    listeners: list[TrainingListener] = [relay]
+    if processes_per_node(config.devices)[1] == "gloo" and config.devices != "auto":
+        config = config.model_copy(update={"device": "cpu"})  # cpu:N
+    listeners: list[TrainingListener] = []
+    if relay is not None:
+        listeners.append(relay)
+        relay.on_phase("loading data")
     if spec.get("fault"):
         listeners.append(_Fault(spec["fault"]))
-    relay.on_phase("loading data")
     data = load_windows(config)
     check_gpu_memory(config)
-    train(config, data, spec["run_dir"], listeners=listeners, should_stop=relay.should_stop)
+    train(config, data, spec["run_dir"] if relay is not None else None, listeners=listeners,
+          should_stop=relay.should_stop if relay is not None else (lambda: False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One process of a torchrun job: ``torchrun ... -m eegtrain_jupyter.worker``.
+
+    Rank 0 (on the server's node) connects to the supervisor's socket (``EEGTRAIN_WORKER_SOCKET``)
+    and receives the run; it sends the config to the other ranks, which train their shards
+    silently. Every rank loads the same windows (seeded); see :mod:`.distributed`.
+    """
+    from multiprocessing.connection import Client
+
+    import torch.distributed as dist
+
+    from .distributed import init_from_env
+    from .launcher import BACKEND_ENV, SOCKET_ENV
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(os.getppid())
+    rank = int(os.environ.get("RANK", "0"))
+    relay, spec = None, None
+    if rank == 0:
+        path = os.environ.get(SOCKET_ENV)
+        if not path:
+            print("eegtrain worker: rank 0 must run on the server's node (node_rank 0)", file=sys.stderr)
+            return 2
+        conn = Client(path, family="AF_UNIX")
+        spec = decode(conn.recv_bytes())["spec"]
+        relay = Relay(conn)
+    group = init_from_env(os.environ.get(BACKEND_ENV, "gloo"))
+    box = [spec]
+    if group.world > 1:
+        dist.broadcast_object_list(box, src=0)
+    spec = box[0]
+    assert spec is not None
+    try:
+        if relay is not None:
+            _run_leader(relay, spec)
+        else:
+            _train(None, spec)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+def _run_leader(relay: Relay, spec: dict[str, Any]) -> None:
+    try:
+        _train(relay, spec)
+    except Aborted:
+        raise SystemExit(1)
+    except BaseException as exc:
+        relay.send({"event": "error", "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()})
+        raise
 
 
 if __name__ == "__main__":
-    sys.exit("eegtrain worker: started by the training service (see eegtrain_jupyter.supervisor)")
+    sys.exit(main())

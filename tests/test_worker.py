@@ -20,8 +20,8 @@ import time
 
 import psutil
 import pytest
-
 from configs import FINETUNE_TINY, TINY
+
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.service import TrainingManager
