@@ -114,10 +114,7 @@ def rss_after_run(cfg: dict, path: str) -> dict:
 
 def main(argv: list[str]) -> None:
     task, cfg = argv[0], json.loads(argv[1])
-    if task == "startup":
-        result = startup(cfg, int(argv[2]))
-    else:
-        result = rss_after_run(cfg, argv[2])
+    result = startup(cfg, int(argv[2])) if task == "startup" else rss_after_run(cfg, argv[2])
     print(json.dumps(result), flush=True)
 
 

@@ -45,7 +45,7 @@ class Group:
 
     def shard(self, idx: Any) -> Any:
         """This rank's part of a batch of indices (``idx[rank::world]``)."""
-        return idx if self.world == 1 else idx[self.rank::self.world]
+        return idx if self.world == 1 else idx[self.rank :: self.world]
 
     def any(self, flag: bool, device: torch.device) -> bool:
         """True on every rank when it is true on any (the stop flag)."""
@@ -88,7 +88,7 @@ class Group:
         out = local.new_empty((n, *local.shape[1:]))
         for r, part in enumerate(parts):
             count = len(range(r, n, self.world))
-            out[r::self.world] = part[:count]
+            out[r :: self.world] = part[:count]
         return out
 
 

@@ -245,8 +245,9 @@ class _Loop:
                 self.check_stop()
                 if self.group.world > 1:
                     loss_sum, hits, n = self._shard_step(module, inputs, labels, idx, optimizer)
-                    total_loss, correct, seen = (a + b for a, b in zip((total_loss, correct, seen),
-                                                                        self.group.sum([loss_sum, hits, n], self.device)))
+                    summed = self.group.sum([loss_sum, hits, n], self.device)  # over ranks
+                    total_loss += summed[0]
+                    correct, seen = correct + int(summed[1]), seen + int(summed[2])
                     self.events.on_batch(epoch=epoch, batch=i + 1, n_batches=n_batches, phase=phase,
                                          loss=total_loss / seen, acc=100.0 * correct / seen)
                     continue

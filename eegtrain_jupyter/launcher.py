@@ -14,6 +14,7 @@ Both kinds are a :class:`WorkerHandle`: a connection that carries the leader's e
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -41,9 +42,16 @@ __all__ = [
 
 SOCKET_ENV = "EEGTRAIN_WORKER_SOCKET"
 BACKEND_ENV = "EEGTRAIN_DIST_BACKEND"
-PRELOAD = ("torch", "torch._dynamo", "braindecode.models", "matplotlib.backends.backend_agg",
-           "eegtrain_jupyter.engine", "eegtrain_jupyter.data", "eegtrain_jupyter.synthetic",
-           "eegtrain_jupyter.worker")
+PRELOAD = (
+    "torch",
+    "torch._dynamo",
+    "braindecode.models",
+    "matplotlib.backends.backend_agg",
+    "eegtrain_jupyter.engine",
+    "eegtrain_jupyter.data",
+    "eegtrain_jupyter.synthetic",
+    "eegtrain_jupyter.worker",
+)
 """Modules the fork server imports once for every worker it forks."""
 
 _CONTEXT_LOCK = threading.Lock()
@@ -78,8 +86,13 @@ def torchrun_args(config: Any) -> list[str]:
     args = [f"--nproc-per-node={nproc}", "--max-restarts=0", "--monitor-interval=0.5"]
     if config.nnodes > 1:
         host, _, port = config.rdzv_endpoint.rpartition(":")
-        args += [f"--nnodes={config.nnodes}", f"--node-rank={config.node_rank}", "--rdzv-backend=static",
-                 f"--master-addr={host}", f"--master-port={port}"]
+        args += [
+            f"--nnodes={config.nnodes}",
+            f"--node-rank={config.node_rank}",
+            "--rdzv-backend=static",
+            f"--master-addr={host}",
+            f"--master-port={port}",
+        ]
     else:
         args += ["--standalone"]
     return args
@@ -153,12 +166,25 @@ class TorchrunJob(WorkerHandle):
         self.conn = None
         _, backend = processes_per_node(config.devices)
         env = {**spec["env"], SOCKET_ENV: self.sock_path, BACKEND_ENV: backend, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "torch.distributed.run", *torchrun_args(config), "-m", "eegtrain_jupyter.worker"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *torchrun_args(config),
+            "-m",
+            "eegtrain_jupyter.worker",
+        ]
         with open(log_path, "ab") as log:
             log.write(("$ " + " ".join(cmd) + "\n").encode())
             log.flush()
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self.pid = self.proc.pid
 
     def accept(self) -> Connection | None:
@@ -181,19 +207,15 @@ class TorchrunJob(WorkerHandle):
         self.proc.terminate()  # torchrun passes SIGTERM on to every rank
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # torchrun and its ranks (one session)
-        except ProcessLookupError:
-            pass
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.kill()
         self.proc.wait()
-        try:  # ranks left by a torchrun that died first
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # ranks left by a torchrun that died first
         if self.conn is not None:
             self.conn.close()
         self.server.close()

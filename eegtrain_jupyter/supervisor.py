@@ -17,6 +17,7 @@ The worker writes every file atomically, so the outputs are valid after each ste
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LOG_NAME = "worker.log"
 """The worker's stdout and stderr, in the run folder."""
+
 
 @dataclass
 class Outcome:
@@ -91,14 +93,17 @@ def _tail(path: Path, n: int = 5, width: int = 200) -> list[str]:
             text = fh.read().decode(errors="replace")
     except OSError:
         return []
-    lines = [line.strip()[:width] for line in text.splitlines()
-             if line.strip() and not line.startswith("Extension modules:")]
+    lines = [
+        line.strip()[:width]
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("Extension modules:")
+    ]
     fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error")]
-    return lines[fatal[-1]:fatal[-1] + n] if fatal else lines[-n:]
+    return lines[fatal[-1] : fatal[-1] + n] if fatal else lines[-n:]
 
 
 def describe_exit(exitcode: int | None, pid: int | None, log_path: Path) -> str:
-    """``WorkerDied: the training worker (pid N) was killed by signal 9 (SIGKILL) ...; last log lines: ...``."""
+    """``WorkerDied: the training worker (pid N) was killed by signal 9 (SIGKILL) ...; last lines ...``."""
     if exitcode is not None and exitcode < 0:
         sig = -exitcode
         try:
@@ -120,8 +125,9 @@ def describe_exit(exitcode: int | None, pid: int | None, log_path: Path) -> str:
 class _Dispatch:
     """Turns worker messages into listener calls and answers them."""
 
-    def __init__(self, conn: Any, listeners: Sequence[TrainingListener], stop_event: threading.Event,
-                 run_dir: Path):
+    def __init__(
+        self, conn: Any, listeners: Sequence[TrainingListener], stop_event: threading.Event, run_dir: Path
+    ):
         self.conn, self.listeners, self.stop_event, self.run_dir = conn, listeners, stop_event, run_dir
         self.result: TrainingResult | None = None
         self.error: str | None = None  # the engine's, as the worker reported it
@@ -146,21 +152,27 @@ class _Dispatch:
         self.reply({"ack": True, "stop": self.stop_event.is_set()})
 
     def reply(self, message: dict[str, Any]) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the worker is gone; its exit is handled by the caller
             self.conn.send_bytes(encode(message))
-        except OSError:  # the worker is gone; its exit is handled by the caller
-            pass
 
     def _deliver(self, kind: str | None, msg: dict[str, Any]) -> None:
         if kind == "phase":
             self._call("on_phase", msg["phase"])
         elif kind == "setup":
-            self._call("on_setup", device=msg["device"], precision=msg["precision"],
-                       backbone=BackboneInfo(**msg["backbone"]), n_train=msg["n_train"], n_val=msg["n_val"])
+            self._call(
+                "on_setup",
+                device=msg["device"],
+                precision=msg["precision"],
+                backbone=BackboneInfo(**msg["backbone"]),
+                n_train=msg["n_train"],
+                n_val=msg["n_val"],
+            )
         elif kind == "batch":
             self._call("on_batch", **msg)
         elif kind == "best":
-            self._call("on_best", EpochResult(**msg["result"]), LazyCheckpoint(self.run_dir / CHECKPOINT_NAME))
+            self._call(
+                "on_best", EpochResult(**msg["result"]), LazyCheckpoint(self.run_dir / CHECKPOINT_NAME)
+            )
         elif kind == "epoch_end":
             self._call("on_epoch_end", EpochResult(**msg["result"]), msg["history"])
         elif kind == "end":
@@ -171,9 +183,16 @@ class _Dispatch:
             raise ValueError(f"unknown worker event {kind!r}")
 
 
-def supervise(config: Any, run_dir: Path, listeners: Sequence[TrainingListener], stop_event: threading.Event,
-              *, thread_settings: Mapping[str, int | None] | None = None,
-              grace: tuple[float, float] = (10.0, 5.0), on_start: Any = None) -> Outcome:
+def supervise(
+    config: Any,
+    run_dir: Path,
+    listeners: Sequence[TrainingListener],
+    stop_event: threading.Event,
+    *,
+    thread_settings: Mapping[str, int | None] | None = None,
+    grace: tuple[float, float] = (10.0, 5.0),
+    on_start: Any = None,
+) -> Outcome:
     """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
     Parameters
@@ -197,9 +216,14 @@ def supervise(config: Any, run_dir: Path, listeners: Sequence[TrainingListener],
     Outcome
     """
     log_path = run_dir / LOG_NAME
-    spec = {"config": config.model_dump(), "run_dir": str(run_dir), "log_path": str(log_path),
-            "env": dict(os.environ), "fault": os.environ.get(FAULT_ENV),
-            "thread_settings": None if thread_settings is None else dict(thread_settings)}
+    spec = {
+        "config": config.model_dump(),
+        "run_dir": str(run_dir),
+        "log_path": str(log_path),
+        "env": dict(os.environ),
+        "fault": os.environ.get(FAULT_ENV),
+        "thread_settings": None if thread_settings is None else dict(thread_settings),
+    }
     worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}")
     outcome = Outcome(pid=worker.pid)
     if on_start is not None:
@@ -222,7 +246,11 @@ def supervise(config: Any, run_dir: Path, listeners: Sequence[TrainingListener],
                     outcome.escalation.append("SIGTERM")
                     worker.terminate()
                     term_sent = now
-                elif term_sent is not None and now - term_sent > grace[1] and "SIGKILL" not in outcome.escalation:
+                elif (
+                    term_sent is not None
+                    and now - term_sent > grace[1]
+                    and "SIGKILL" not in outcome.escalation
+                ):
                     outcome.escalation.append("SIGKILL")
                     worker.kill()
             exited = worker.exitcode() is not None
@@ -240,8 +268,11 @@ def supervise(config: Any, run_dir: Path, listeners: Sequence[TrainingListener],
                 break
     finally:
         if outcome.escalation:
-            log.warning("training worker %s did not stop on request; sent %s", worker.pid,
-                        " then ".join(outcome.escalation))
+            log.warning(
+                "training worker %s did not stop on request; sent %s",
+                worker.pid,
+                " then ".join(outcome.escalation),
+            )
         worker.close()  # kills it if this thread is being torn down: never leave a worker behind
         outcome.exitcode = worker.exitcode()
         remove_orphan_temp_files(run_dir)  # of a write the worker's end cut short

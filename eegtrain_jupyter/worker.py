@@ -25,6 +25,7 @@ MB megabytes, then allocates until the OS refuses) or ``hang`` (ignores SIGTERM 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -97,8 +98,14 @@ class Relay(TrainingListener):
         self.emit("phase", phase=phase)
 
     def on_setup(self, *, device: str, precision: str, backbone: Any, n_train: int, n_val: int) -> None:
-        self.emit("setup", device=device, precision=precision, backbone=asdict(backbone),
-                  n_train=n_train, n_val=n_val)
+        self.emit(
+            "setup",
+            device=device,
+            precision=precision,
+            backbone=asdict(backbone),
+            n_train=n_train,
+            n_val=n_val,
+        )
 
     def on_batch(self, **batch: Any) -> None:
         self.emit("batch", **batch)
@@ -124,7 +131,7 @@ class _Fault(TrainingListener):
     def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str, **_: Any) -> None:
         if phase != self.phase or batch != self.batch:
             return
-        kind, _, arg = self.kind.partition(":")
+        kind, _sep, arg = self.kind.partition(":")
         print(f"eegtrain worker: injecting fault {self.kind!r} at {phase} batch {batch}", flush=True)
         if kind == "segfault":
             import ctypes
@@ -165,6 +172,7 @@ def _redirect_output(log_path: str) -> None:
 
 def _exit_with_parent(parent_pid: int) -> None:
     """End this process once the process that started it is gone (checked every second)."""
+
     def watch() -> None:
         import time
 
@@ -206,11 +214,14 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
     except BaseException as exc:
         traceback.print_exc()
         code = 1
-        try:
-            relay.send({"event": "error", "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": traceback.format_exc()})
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            relay.send(
+                {
+                    "event": "error",
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(),
+                }
+            )
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -239,8 +250,13 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
         listeners.append(_Fault(spec["fault"]))
     data = load_windows(config)
     check_gpu_memory(config)
-    train(config, data, spec["run_dir"] if relay is not None else None, listeners=listeners,
-          should_stop=relay.should_stop if relay is not None else (lambda: False))
+    train(
+        config,
+        data,
+        spec["run_dir"] if relay is not None else None,
+        listeners=listeners,
+        should_stop=relay.should_stop if relay is not None else (lambda: False),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,10 +306,11 @@ def _run_leader(relay: Relay, spec: dict[str, Any]) -> None:
     try:
         _train(relay, spec)
     except Aborted:
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     except BaseException as exc:
-        relay.send({"event": "error", "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc()})
+        relay.send(
+            {"event": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        )
         raise
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,13 +20,13 @@ import threading
 import psutil
 import pytest
 import torch
+from configs import FINETUNE_TINY, TINY
 
-from configs import FINETUNE_TINY
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.service import TrainingManager
 
-pytestmark = pytest.mark.slow  # each test starts torchrun and trains
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # each test starts torchrun and trains
 
 
 class Reached(TrainingListener):
@@ -57,7 +58,11 @@ def _descendants() -> list[psutil.Process]:
     for p in psutil.Process().children(recursive=True):
         try:
             cmd = " ".join(p.cmdline())
-            if p.status() != psutil.STATUS_ZOMBIE and "forkserver" not in cmd and "resource_tracker" not in cmd:
+            if (
+                p.status() != psutil.STATUS_ZOMBIE
+                and "forkserver" not in cmd
+                and "resource_tracker" not in cmd
+            ):
                 out.append(p)
         except psutil.NoSuchProcess:
             pass
@@ -70,7 +75,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-FT = {**FINETUNE_TINY, "save_dir": "out"}  # 160 training windows, global batch 16: 10 steps
+FT = {**FINETUNE_TINY, "val_split": 0.5, "save_dir": "out"}
+"""100 training windows, global batch 16: 7 steps (the last of 4 windows), 100 validation windows."""
 
 
 def test_two_ranks_give_the_weights_of_one_rank(tmp_path):
@@ -102,10 +108,26 @@ def test_two_nodes_of_one_rank_through_a_localhost_rendezvous(tmp_path):
     port = _free_port()
     nodes = {"devices": "cpu:1", "nnodes": 2, "rdzv_endpoint": f"127.0.0.1:{port}"}
     manager = TrainingManager(tmp_path)
-    manager.start({**FT, **nodes, "node_rank": 0})
-    other = subprocess.Popen([sys.executable, "-m", "eegtrain_jupyter.cli", "worker", "--nnodes", "2",
-                              "--node-rank", "1", "--rdzv-endpoint", nodes["rdzv_endpoint"], "--devices", "cpu:1"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    manager.start({**TINY, "save_dir": "out", **nodes, "node_rank": 0})  # frozen: a sharded feature pass
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "eegtrain_jupyter.cli",
+            "worker",
+            "--nnodes",
+            "2",
+            "--node-rank",
+            "1",
+            "--rdzv-endpoint",
+            nodes["rdzv_endpoint"],
+            "--devices",
+            "cpu:1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert manager.wait(600)
         out, _ = other.communicate(timeout=120)
@@ -125,10 +147,8 @@ def test_a_rank_killed_mid_run_fails_the_run_and_leaves_no_process(tmp_path):
     assert reached.reached.wait(600)
     ranks = {}
     for p in psutil.Process(manager.worker_pid).children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             ranks[p.environ().get("RANK")] = p
-        except psutil.NoSuchProcess:
-            pass
     assert {"0", "1"} <= ranks.keys(), ranks
     os.kill(ranks["1"].pid, signal.SIGKILL)
     assert manager.wait(120)

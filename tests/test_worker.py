@@ -48,8 +48,11 @@ class Reached(TrainingListener):
 
 def _workers() -> list[psutil.Process]:
     """Live descendants of this process other than multiprocessing's fork server and tracker."""
-    return [p for p in psutil.Process().children(recursive=True)
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.ppid() != os.getpid()]
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.ppid() != os.getpid()
+    ]
 
 
 def _alive(pid: int) -> bool:
@@ -97,7 +100,8 @@ def test_a_segfault_in_the_worker_fails_the_run_with_its_last_log_lines(tmp_path
     manager = TrainingManager(tmp_path)
     manager.start({**TINY, "save_dir": "out"})
     status = _failed_then_next_run_works(
-        manager, monkeypatch, words=("signal 11 (SIGSEGV)", "native code", "Segmentation fault"))
+        manager, monkeypatch, words=("signal 11 (SIGSEGV)", "native code", "Segmentation fault")
+    )
     assert "injecting fault 'segfault'" in status["error"] or "worker.log" in status["error"]
 
 
@@ -105,7 +109,9 @@ def test_a_worker_exiting_names_its_exit_code(tmp_path, monkeypatch):
     monkeypatch.setenv(FAULT_ENV, "exit:3@caching features:2")
     manager = TrainingManager(tmp_path)
     manager.start({**TINY, "save_dir": "out"})
-    _failed_then_next_run_works(manager, monkeypatch, words=("exited with code 3", "injecting fault 'exit:3'"))
+    _failed_then_next_run_works(
+        manager, monkeypatch, words=("exited with code 3", "injecting fault 'exit:3'")
+    )
 
 
 def test_a_worker_out_of_memory_fails_the_run_and_this_process_lives(tmp_path, monkeypatch):
