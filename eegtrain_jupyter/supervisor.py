@@ -99,7 +99,11 @@ def _tail(path: Path, n: int = 5, width: int = 200) -> list[str]:
         if line.strip() and not line.startswith("Extension modules:")
     ]
     fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error")]
-    return lines[fatal[-1] : fatal[-1] + n] if fatal else lines[-n:]
+    if not fatal:
+        return lines[-n:]
+    current = [i for i, line in enumerate(lines) if i > fatal[-1] and line.startswith("Current thread")]
+    start = current[0] + 1 if current else fatal[-1] + 1  # the crashing thread's innermost frames
+    return [lines[fatal[-1]], *lines[start : start + n - 1]]
 
 
 def describe_exit(exitcode: int | None, pid: int | None, log_path: Path) -> str:

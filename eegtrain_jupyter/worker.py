@@ -156,6 +156,12 @@ class _Fault(TrainingListener):
         raise ValueError(f"unknown fault {self.kind!r}")
 
 
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` as the run's error (the message of an out-of-memory error is often empty)."""
+    message = str(exc) or ("the worker ran out of memory" if isinstance(exc, MemoryError) else "")
+    return f"{type(exc).__name__}: {message}"
+
+
 def _address_space() -> int:
     """This process's virtual memory size in bytes (``VmSize``)."""
     with open("/proc/self/status") as fh:
@@ -218,7 +224,7 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
             relay.send(
                 {
                     "event": "error",
-                    "error": f"{type(exc).__name__}: {exc}",
+                    "error": describe_error(exc),
                     "traceback": traceback.format_exc(),
                 }
             )
@@ -308,9 +314,7 @@ def _run_leader(relay: Relay, spec: dict[str, Any]) -> None:
     except Aborted:
         raise SystemExit(1) from None
     except BaseException as exc:
-        relay.send(
-            {"event": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-        )
+        relay.send({"event": "error", "error": describe_error(exc), "traceback": traceback.format_exc()})
         raise
 
 

@@ -123,7 +123,7 @@ def test_a_worker_out_of_memory_fails_the_run_and_this_process_lives(tmp_path, m
     assert manager.wait(180)
     error = manager.status().error or ""
     # either the allocation fails (MemoryError, reported by the worker) or the OS kills it
-    assert error.startswith("MemoryError") or "killed by signal" in error, error
+    assert error.startswith("MemoryError: the worker ran out of memory") or "killed by signal" in error, error
     assert psutil.Process().memory_info().rss - rss < 100 * 1024**2  # the hoard was the worker's
     _failed_then_next_run_works(manager, monkeypatch, words=())
 
