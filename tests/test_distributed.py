@@ -4,7 +4,8 @@
   batch, the weights equal the single-process run's within 1e-5;
 * 2 "nodes" of 1 rank each, rendezvous on localhost: node 0 started by the service, node 1 by
   ``eegtrain worker``;
-* a rank killed mid-run: the run fails, naming the exit, and no process is left behind.
+* a rank killed mid-run: the run fails, naming the exit, and no process is left behind;
+* a stop reaches every rank within one batch (the stop flag is all-reduced before each batch).
 """
 
 from __future__ import annotations
@@ -158,3 +159,28 @@ def test_a_rank_killed_mid_run_fails_the_run_and_leaves_no_process(tmp_path):
     psutil.wait_procs(list(ranks.values()), timeout=30)
     assert not [p for p in ranks.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert _descendants() == []
+
+
+def test_a_stop_reaches_every_rank_within_one_batch(tmp_path):
+    import time
+
+    class Clock(Reached):
+        def __init__(self, phase: str, batch: int):
+            super().__init__(phase, batch)
+            self.times: list[float] = []
+
+        def on_batch(self, **batch) -> None:
+            self.times.append(time.monotonic())
+            super().on_batch(**batch)
+
+    clock = Clock("train", 2)
+    manager = TrainingManager(tmp_path, listeners=[clock])
+    manager.start({**FT, "n_epochs": 3, "devices": "cpu:2"})
+    assert clock.reached.wait(600)
+    manager.stop()
+    t_stop = time.monotonic()
+    assert manager.wait(120)
+    status = manager.status()
+    assert status.state == "stopped" and status.error is None, status.error
+    assert sum(1 for t in clock.times if t > t_stop) <= 1
+    assert _descendants() == []  # every rank ended (a rank still training would hang torchrun)
