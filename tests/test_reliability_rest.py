@@ -32,8 +32,9 @@ TINY = {"n_epochs": 3, "n_samples_per_class": 100, "batch_size": 32, "save_dir":
         "device": "cpu"}
 
 
-PATH_FIELDS = {"save_dir", "pretrained_weights"}
-"""Checked beyond the schema (inside the root, an existing file): a schema-valid body may get 400 there."""
+PATH_FIELDS = {"save_dir", "pretrained_weights", "node_rank", "rdzv_endpoint"}
+"""Checked beyond the schema (inside the root, an existing file; ``node_rank`` below ``nnodes``,
+``rdzv_endpoint`` required when ``nnodes`` > 1): a schema-valid body may get 400 there."""
 
 
 def _fuzz_start(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:
