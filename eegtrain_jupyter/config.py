@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError, FieldError
 
@@ -24,7 +25,19 @@ __all__ = [
     "parse_config",
     "json_schema",
     "field_specs",
+    "MODEL_NAMES",
+    "MODEL_ONLY_FIELDS",
 ]
+
+ModelName = Literal["labram", "shallow_fbcsp", "eegnet", "eegconformer"]
+MODEL_NAMES: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
+"""The classifiers a run can train (:mod:`~eegtrain_jupyter.models` builds each)."""
+MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
+    "freeze_backbone": ("labram",),
+    "pretrained_weights": ("labram",),
+}
+"""Fields that apply only to some models: a non-default value with another model is refused.
+A model without a backbone trains end to end, so ``freeze_backbone`` left at its default turns off."""
 
 
 class TrainingConfig(BaseModel):
@@ -32,6 +45,9 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
+    model: ModelName = Field(
+        "labram", description="Classifier: LaBraM, or braindecode's ShallowFBCSPNet, EEGNet or EEGConformer"
+    )
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(
         1500, ge=100, le=5000, description="Synthetic EEG windows generated per class"
@@ -56,6 +72,28 @@ class TrainingConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Numeric precision; auto uses bf16 autocast on CUDA, fp32 on CPU"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_only_fields(cls, data: Any) -> Any:
+        """LaBraM-only options with another model: a per-field error (``model_option``), or,
+        for ``freeze_backbone`` left unset, ``False`` (such a model trains end to end)."""
+        if not isinstance(data, dict):
+            return data
+        model = data.get("model", "labram")
+        if model not in MODEL_NAMES:
+            return data  # the field's own validation names it
+        data = dict(data)
+        if model != "labram" and "freeze_backbone" not in data:
+            data["freeze_backbone"] = False
+        for name, models in MODEL_ONLY_FIELDS.items():
+            value = data.get(name)
+            if model not in models and value not in (None, False):
+                raise PydanticCustomError(
+                    "model_option", "{message}",
+                    {"field": name, "message": f"applies only to model {' or '.join(models)}, not {model}"},
+                )
+        return data
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -94,6 +132,8 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field"
+        elif err["type"] == "model_option":  # raised for the whole model, about one field
+            name = str(err["ctx"]["field"])
         errors.append(FieldError(name, message))
     return errors
 

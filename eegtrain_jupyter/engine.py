@@ -22,11 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import models
 from .artifacts import ArtifactWriter
 from .config import TrainingConfig
 from .data import Windows, stratified_split
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
-from .model import HEAD_NAME, INPUT_SCALE, BackboneInfo, LabramClassifier, build_classifier
+from .model import HEAD_NAME, BackboneInfo, LabramClassifier
 from .schemas import empty_history
 
 __all__ = [
@@ -68,7 +69,7 @@ def train(
     listeners: Sequence[TrainingListener] = (),
     should_stop: Callable[[], bool] = lambda: False,
 ) -> TrainingResult:
-    """Train a LaBraM classifier on ``data`` per ``config``.
+    """Train ``config.model`` (LaBraM by default) on ``data`` per ``config``.
 
     Parameters
     ----------
@@ -100,11 +101,10 @@ def train(
     try:
         train_idx, val_idx = stratified_split(data.y, config.val_split, config.seed)
         events.on_phase("building model")
-        model, backbone = build_classifier(
-            data.ch_names, data.n_times, data.sfreq, n_outputs=data.n_classes, seed=config.seed,
-            pretrained_weights=config.pretrained_weights, freeze_backbone=config.freeze_backbone,
-        )
+        model, backbone = models.build(config, data.ch_names, data.n_times, data.sfreq, data.n_classes)
         result.backbone = backbone
+        n_params, n_trainable = models.count_parameters(model)
+        events.on_model(name=config.model, n_parameters=n_params, n_trainable=n_trainable)
         model.to(device)
         X = torch.from_numpy(data.X)
         y = torch.from_numpy(data.y)
@@ -116,7 +116,8 @@ def train(
 
         eval_bs = inference_batch_size(config, device)
         head: StandardizedHead | None = None
-        if config.freeze_backbone:
+        # only a model with a backbone/head split (LaBraM) has the frozen-feature path
+        if config.freeze_backbone and isinstance(model, LabramClassifier):
             events.on_phase("caching features")
             feats = loop.cache_features(model, X, eval_bs)
             tr_feats = feats[torch.from_numpy(train_idx).to(device)]
@@ -251,24 +252,28 @@ class _Loop:
         return total_loss / seen, 100.0 * correct / seen
 
 
-def _checkpoint(model: LabramClassifier, data: Windows, config: TrainingConfig, backbone: BackboneInfo,
+def _checkpoint(model: Any, data: Windows, config: TrainingConfig, backbone: BackboneInfo,
                 res: EpochResult, history: dict[str, list[float]],
                 head: StandardizedHead | None = None) -> dict[str, Any]:
-    """Everything needed to reload and use the model with plain torch + braindecode."""
-    state = {k: v.detach().cpu() for k, v in model.labram.state_dict().items()}
+    """Everything needed to reload and use the model with plain torch + braindecode.
+
+    ``model`` is a registry classifier: ``net`` (the braindecode network), ``model_class``,
+    ``model_kwargs``, ``input_scale``, ``ch_names``.
+    """
+    state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
     if head is not None:
         state.update({f"{HEAD_NAME}.{k}": v.cpu() for k, v in head.folded().items()})
     return {
+        "model": config.model,
         "model_state_dict": state,
-        "model_class": "braindecode.models.Labram",
-        "model_kwargs": {"n_chans": len(model.ch_names), "n_times": model.n_times,
-                         "n_outputs": data.n_classes, "sfreq": model.sfreq},
+        "model_class": model.model_class,
+        "model_kwargs": dict(model.model_kwargs),
         "config": config.model_dump(),
         "ch_names": list(data.ch_names),
         "sfreq": float(data.sfreq),
         "n_times": data.n_times,
         "class_names": list(data.class_names),
-        "input_scale": INPUT_SCALE,
+        "input_scale": model.input_scale,
         "epoch": res.epoch,
         "metrics": {"train_loss": res.train_loss, "train_acc": res.train_acc,
                     "val_loss": res.val_loss, "val_acc": res.val_acc},

@@ -54,6 +54,9 @@ class TrainingListener:
     def on_phase(self, phase: str) -> None:
         """A phase began: ``loading data``, ``building model``, ``caching features``, ``training``."""
 
+    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
+        """The model is built: its registry name and parameter counts (all, and trainable)."""
+
     def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
                  n_val: int) -> None:
         """Data and model are ready."""

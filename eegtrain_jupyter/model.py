@@ -72,6 +72,10 @@ class LabramClassifier(nn.Module):
         Number of classes.
     """
 
+    name = "labram"
+    model_class = "braindecode.models.Labram"
+    input_scale = INPUT_SCALE
+
     def __init__(self, ch_names, n_times: int, sfreq: float, n_outputs: int = 2):
         super().__init__()
         from braindecode.models import Labram
@@ -80,6 +84,8 @@ class LabramClassifier(nn.Module):
         self.ch_names = list(ch_names)
         self.n_times = int(n_times)
         self.sfreq = float(sfreq)
+        self.model_kwargs = {"n_chans": len(self.ch_names), "n_times": self.n_times,
+                             "n_outputs": int(n_outputs), "sfreq": self.sfreq}
         self.labram = Labram(
             n_chans=len(self.ch_names), n_times=self.n_times, n_outputs=n_outputs, sfreq=self.sfreq
         )
@@ -90,6 +96,11 @@ class LabramClassifier(nn.Module):
             torch.tensor([0] + [order.index(n.upper()) + 1 for n in self.ch_names]),
             persistent=False,
         )
+
+    @property
+    def net(self) -> nn.Module:
+        """The ``braindecode`` network (its state_dict is what a checkpoint holds)."""
+        return self.labram
 
     @property
     def head(self) -> nn.Module:
@@ -173,9 +184,17 @@ def build_classifier(
     return model, info
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[LabramClassifier, dict]:
-    """Rebuild a trained classifier from ``best_synthetic_model.pth``; returns ``(model, checkpoint)``."""
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a trained classifier from ``best_synthetic_model.pth``; returns ``(model, checkpoint)``.
+
+    The checkpoint's ``model`` names the classifier (missing in older ones: LaBraM); every model
+    takes ``(batch, n_chans, n_times)`` in microvolts.
+    """
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if ckpt.get("model", "labram") != "labram":
+        from .models import rebuild
+
+        return rebuild(ckpt), ckpt
     model = LabramClassifier(ckpt["ch_names"], ckpt["n_times"], ckpt["sfreq"], len(ckpt["class_names"]))
     model.labram.load_state_dict(ckpt["model_state_dict"])
     model.eval()

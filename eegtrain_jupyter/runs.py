@@ -58,6 +58,9 @@ class Run:
         self.device: str | None = None
         self.precision: str | None = None
         self.backbone: Backbone | None = None
+        self.model: str | None = None
+        self.n_parameters: int | None = None
+        self.n_trainable: int | None = None
         self.files: dict[str, str] = {}
         self.published: dict[str, str] = {}
         self.started_at = now_iso()
@@ -76,6 +79,7 @@ class Run:
             best_val_acc=self.best_val_acc, best_epoch=self.best_epoch, error=self.error,
             device=self.device, precision=self.precision, backbone=self.backbone,
             epoch_times=list(self.epoch_times), files=dict(self.files), published=dict(self.published),
+            model=self.model, n_parameters=self.n_parameters, n_trainable=self.n_trainable,
         )
 
     @classmethod
@@ -85,7 +89,8 @@ class Run:
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
         for key in ("state", "started_at", "finished_at", "error", "device", "precision", "backbone",
-                    "best_val_acc", "best_epoch", "duration", "files", "published"):
+                    "best_val_acc", "best_epoch", "duration", "files", "published", "model", "n_parameters",
+                    "n_trainable"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
         run.owner = rec.get("owner")

@@ -145,6 +145,11 @@ class Status(_Shape):
     """This run's outputs by kind (``checkpoint``, ``history``, ``curves``), in its run folder."""
     published: dict[str, str] = {}
     """The top-level files in ``save_dir`` this run replaced, by file name (only a completed run does)."""
+    model: str | None = None
+    """The classifier (the config's ``model``), once the run has built it."""
+    n_parameters: int | None = None
+    """Its parameter count (all; with a frozen backbone only the head's train)."""
+    n_trainable: int | None = None
 
     @classmethod
     def idle(cls) -> Status:
@@ -190,6 +195,9 @@ class RunRecord(_Shape):
     epoch_times: list[float]
     files: dict[str, str] = {}
     published: dict[str, str] = {}
+    model: str | None = None
+    n_parameters: int | None = None
+    n_trainable: int | None = None
 
 
 class Runs(_Shape):

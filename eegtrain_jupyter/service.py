@@ -62,6 +62,10 @@ class _RunListener(TrainingListener):
             if phase == "training" and self.run.state is TrainingState.PREPARING:
                 self.run.state = TrainingState.TRAINING
 
+    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
+        with self.lock:
+            self.run.model, self.run.n_parameters, self.run.n_trainable = name, n_parameters, n_trainable
+
     def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
                  n_val: int) -> None:
         with self.lock:
@@ -290,5 +294,6 @@ class TrainingManager:
             device=run.device, precision=run.precision, backbone=run.backbone,
             started_at=run.started_at, finished_at=run.finished_at, run_dir=str(run.run_dir),
             save_dir=str(run.save_dir), files=dict(run.files), published=dict(run.published),
+            model=run.model, n_parameters=run.n_parameters, n_trainable=run.n_trainable,
         )
 
