@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from . import tensorboard_writer
 from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
 from .data import load_windows
@@ -246,11 +247,14 @@ class TrainingManager:
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
         state, error, published, files = TrainingState.FAILED, "training ended unexpectedly", {}, {}
+        tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
             listener = _RunListener(self._lock, run)
             listener.on_phase("loading data")
             data = load_windows(run.config)
-            result = train(run.config, data, run.run_dir, listeners=[listener, *self.listeners],
+            tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
+            extra = [tensorboard] if tensorboard is not None else []
+            result = train(run.config, data, run.run_dir, listeners=[listener, *extra, *self.listeners],
                            should_stop=self._stop_event.is_set)
             files = result.files
             state, error = (TrainingState.STOPPED, None) if result.stopped else (TrainingState.COMPLETED, None)
@@ -266,6 +270,8 @@ class TrainingManager:
             log.exception("training run %s failed", run.run_id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            if tensorboard is not None:
+                tensorboard.close()
             with self._lock:
                 run.duration = time.monotonic() - run.t_start
                 run.state, run.error, run.phase, run.batch = state, error, None, None
