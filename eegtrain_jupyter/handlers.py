@@ -86,6 +86,10 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
         """Run a service call in a worker thread (it may take the manager's lock)."""
         return await asyncio.to_thread(fn, *args)
 
+    def query(self) -> dict[str, str]:
+        """The query arguments (the last value of each), for the service to validate."""
+        return {name: self.get_query_argument(name) for name in self.request.query_arguments}
+
     def send(self, body: Any) -> None:
         if isinstance(body, BaseModel):
             body = body.model_dump(mode="json")
@@ -176,7 +180,14 @@ class RunsHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send(Runs(runs=await self.call(self.manager.runs)))
+        self.send(Runs(runs=await self.call(self.manager.runs, self.query())))
+
+
+class CompareHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.manager.compare, self.get_query_argument("runs", None)))
 
 
 class ConfigHandler(TrainingAPIHandler):
@@ -250,6 +261,7 @@ def route_table() -> list[tuple[str, type[TrainingAPIHandler]]]:
         (r"/training/status", StatusHandler),
         (r"/training/history", HistoryHandler),
         (r"/training/runs", RunsHandler),
+        (r"/training/compare", CompareHandler),
         (r"/training/config", ConfigHandler),
         (r"/training/config/schema", SchemaHandler),
         (r"/training/config/validate", ValidateHandler),

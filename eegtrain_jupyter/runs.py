@@ -158,6 +158,16 @@ class RunStore:
     def load(self, run_dir: str | Path) -> Run:
         return Run.from_record(artifacts.read_json(Path(run_dir) / "run.json"))
 
+    def find(self, run_id: str) -> Run | None:
+        """The indexed run ``run_id`` from disk; ``None`` when unknown, deleted or damaged."""
+        for entry in reversed(self.read_index()):
+            if entry["run_id"] == run_id:
+                try:
+                    return self.load(entry["run_dir"])
+                except (OSError, ValueError, KeyError, TypeError, ValidationError):
+                    return None
+        return None
+
     def records(self, current: Run | None = None) -> list[RunRecord]:
         """Every indexed run, newest first; ``current`` from memory; damaged or deleted ones skipped."""
         out = []

@@ -26,6 +26,8 @@ __all__ = [
     "History",
     "RunRecord",
     "Runs",
+    "AlignedHistory",
+    "Comparison",
     "RESPONSE_MODELS",
     "empty_history",
 ]
@@ -204,7 +206,32 @@ class Runs(_Shape):
     runs: list[RunRecord]
 
 
+class AlignedHistory(_Shape):
+    """One run's per-epoch metrics padded with ``null`` to the longest run compared (epoch ``i+1``
+    at index ``i``); accuracies in %, on the training and validation splits."""
+
+    train_losses: list[float | None]
+    val_losses: list[float | None]
+    train_accs: list[float | None]
+    val_accs: list[float | None]
+
+
+class Comparison(_Shape):
+    """``GET /training/compare?runs=a,b``: runs side by side, in the order asked."""
+
+    run_ids: list[str]
+    epochs: list[int]
+    """1 .. the most epochs any compared run finished (the x axis of every history)."""
+    runs: list[RunRecord]
+    histories: dict[str, AlignedHistory]
+    """By run id."""
+    config_diff: dict[str, dict[str, Any]]
+    """Config fields whose values differ: field -> run id -> value."""
+    config_common: dict[str, Any]
+    """Config fields every compared run shares, with their value."""
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord)
+    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord, Comparison)
 }
 """Response models by schema name (the OpenAPI document and the tests use them)."""

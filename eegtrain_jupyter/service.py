@@ -23,14 +23,15 @@ from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
 from .data import load_windows
 from .engine import train
-from .errors import AlreadyTrainingError, ConfigError
+from .compare import RunQuery, compare, parse_run_ids, select
+from .errors import AlreadyTrainingError, ConfigError, FieldError, NotFound
 from .events import EpochResult, TrainingListener
 from .model import BackboneInfo
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
-    Backbone, BatchProgress, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
+    Backbone, BatchProgress, Comparison, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
 )
 from .tuning import configure_training_thread
 
@@ -203,10 +204,43 @@ class TrainingManager:
                 best_epoch=run.best_epoch if run else None,
             )
 
-    def runs(self) -> list[RunRecord]:
-        """Every recorded run, newest first."""
+    def runs(self, query: Mapping[str, str] | None = None) -> list[RunRecord]:
+        """Every recorded run, newest first; or filtered and sorted by ``query`` (the query
+        arguments of ``GET /training/runs``: state, model, sort, order, limit; see
+        :class:`~.compare.RunQuery`; a bad one is a ConfigError naming it)."""
+        parsed = RunQuery.parse(query) if query else None
         with self._lock:
-            return self.store.records(self._run)
+            records = self.store.records(self._run)
+        return select(records, parsed) if parsed is not None else records
+
+    def compare(self, run_ids: str | Sequence[str] | None) -> Comparison:
+        """Runs side by side (``"a,b,c"`` or a list of ids): aligned histories and config diffs.
+
+        Raises
+        ------
+        ConfigError
+            No ids, or too many (field ``runs``).
+        NotFound
+            An id that is not a recorded run (each named).
+        """
+        ids = parse_run_ids(run_ids)
+        with self._lock:
+            current = self._run
+        found = {}
+        for rid in ids:
+            if current is not None and current.run_id == rid:
+                with self._lock:
+                    found[rid] = current
+                continue
+            run = self.store.find(rid)
+            if run is not None:
+                found[rid] = run
+        missing = [rid for rid in ids if rid not in found]
+        if missing:
+            raise NotFound(f"no such run: {', '.join(missing)}",
+                           [FieldError("runs", f"no run {rid!r}") for rid in missing])
+        with self._lock:
+            return compare([found[rid] for rid in ids])
 
     def is_active(self) -> bool:
         with self._lock:
