@@ -28,6 +28,7 @@ from .config import TrainingConfig, json_schema
 from .errors import ConfigError, EegtrainError, FieldError, NotFound, PayloadTooLarge, UnsupportedMediaType
 from .openapi import openapi_document
 from .schemas import Runs
+from .search import SearchManager
 from .service import TrainingManager
 
 __all__ = ["AUTH_RESOURCE", "route_table"]
@@ -64,6 +65,10 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def manager(self) -> TrainingManager:
         return self.extensionapp.manager  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def search(self) -> SearchManager:
+        return self.extensionapp.search  # type: ignore[attr-defined,no-any-return]
 
     @property
     def max_body_bytes(self) -> int:
@@ -190,6 +195,18 @@ class CompareHandler(TrainingAPIHandler):
         self.send(await self.call(self.manager.compare, self.get_query_argument("runs", None)))
 
 
+class SearchHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.search.status))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.send(await self.call(self.search.start, self.json_object()))
+
+
 class ConfigHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
@@ -262,6 +279,7 @@ def route_table() -> list[tuple[str, type[TrainingAPIHandler]]]:
         (r"/training/history", HistoryHandler),
         (r"/training/runs", RunsHandler),
         (r"/training/compare", CompareHandler),
+        (r"/training/search", SearchHandler),
         (r"/training/config", ConfigHandler),
         (r"/training/config/schema", SchemaHandler),
         (r"/training/config/validate", ValidateHandler),

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .config import TrainingConfig
+from .search_space import SearchRequest
 
 __all__ = [
     "TrainingState",
@@ -28,6 +29,10 @@ __all__ = [
     "Runs",
     "AlignedHistory",
     "Comparison",
+    "SearchState",
+    "TrialInfo",
+    "BestTrial",
+    "SearchStatus",
     "RESPONSE_MODELS",
     "empty_history",
 ]
@@ -231,7 +236,64 @@ class Comparison(_Shape):
     """Config fields every compared run shares, with their value."""
 
 
+class SearchState(str, Enum):
+    """Life cycle of a hyper-parameter search; ``idle`` only when none was ever started."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def active(self) -> bool:
+        return self in (SearchState.RUNNING, SearchState.STOPPING)
+
+
+class TrialInfo(_Shape):
+    """One trial: Optuna's state (``running``, ``complete``, ``pruned``, ``fail``) or ours when it
+    says more (``stopped`` by the user, ``interrupted`` by a restart); ``value`` is the metric of
+    its best epoch (validation split)."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None
+    run_id: str | None
+    error: str | None = None
+
+
+class BestTrial(_Shape):
+    number: int
+    value: float
+    params: dict[str, Any]
+    run_id: str | None
+    config: TrainingConfig
+    """The full config of the best trial (``POST /training/start`` it to train it again)."""
+
+
+class SearchStatus(_Shape):
+    """``GET /training/search``: the current/last search, its trials and the best so far."""
+
+    search_id: str | None
+    state: SearchState
+    request: SearchRequest | None
+    storage: str | None
+    """Optuna storage URL (open it with ``optuna-dashboard <storage>``); the study is ``search_id``."""
+    direction: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    current_run_id: str | None
+    n_finished: int
+    trials: list[TrialInfo]
+    best: BestTrial | None
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord, Comparison)
+    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord, Comparison,
+                            SearchRequest, SearchStatus)
 }
 """Response models by schema name (the OpenAPI document and the tests use them)."""

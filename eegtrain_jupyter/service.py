@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -131,10 +131,15 @@ class TrainingManager:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._run: Run | None = self.store.recover()
+        self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
 
     # -- public API ------------------------------------------------------------------
-    def start(self, config: dict[str, Any] | TrainingConfig | None = None) -> Status:
+    def start(self, config: dict[str, Any] | TrainingConfig | None = None, *,
+              listeners: Sequence[TrainingListener] = (), owner: str | None = None) -> Status:
         """Validate, check resources and start a run in the background; return its status.
+
+        ``listeners`` receive this run's events (after the manager's own); ``owner`` is the job
+        (a search, see :meth:`reserve`) that holds the trainer, if any.
 
         Raises
         ------
@@ -149,6 +154,8 @@ class TrainingManager:
         with self._lock:
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
+            if self._job is not None and owner != self._job[0]:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
             check_resources(cfg, min_free_memory_mb=self.min_free_memory_mb)
             run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
             run = Run(run_id, cfg, self.paths.resolve(cfg.save_dir, "save_dir"))
@@ -161,8 +168,8 @@ class TrainingManager:
             self.store.add(run)
             self._run = run
             self._stop_event.clear()
-            self._thread = threading.Thread(target=self._work, args=(run,), name=f"eegtrain-{run_id}",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._work, args=(run, list(listeners)),
+                                            name=f"eegtrain-{run_id}", daemon=True)
             self._thread.start()
             return self._status(run)
 
@@ -179,8 +186,11 @@ class TrainingManager:
                               config=None if errors else result.config)
 
     def stop(self) -> Status:
-        """Ask the active run to stop (it ends within one batch); a no-op when idle."""
+        """Ask the active run to stop (it ends within one batch), and end a search holding the
+        trainer; a no-op when idle."""
         with self._lock:
+            if self._job is not None:
+                self._job[1]()
             if self._run is not None and self._run.state.active:
                 self._stop_event.set()
                 self._run.state = TrainingState.STOPPING
@@ -242,6 +252,28 @@ class TrainingManager:
         with self._lock:
             return compare([found[rid] for rid in ids])
 
+    def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
+        """Hold the trainer for a job of several runs (a search): until :meth:`release`, only
+        ``start(..., owner=owner)`` may start runs, and :meth:`stop` also calls ``on_stop``.
+
+        Raises
+        ------
+        AlreadyTrainingError
+            A run is active or another job holds the trainer.
+        """
+        with self._lock:
+            if self._job is not None:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+            if self._run is not None and self._run.state.active:
+                raise AlreadyTrainingError(self._run.run_id)
+            self._job = (owner, on_stop)
+
+    def release(self, owner: str) -> None:
+        """End ``owner``'s hold on the trainer (a no-op when it holds none)."""
+        with self._lock:
+            if self._job is not None and self._job[0] == owner:
+                self._job = None
+
     def is_active(self) -> bool:
         with self._lock:
             return self._run is not None and self._run.state.active
@@ -275,7 +307,7 @@ class TrainingManager:
         weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
         return cfg.model_copy(update={"pretrained_weights": str(weights)})
 
-    def _work(self, run: Run) -> None:
+    def _work(self, run: Run, run_listeners: Sequence[TrainingListener] = ()) -> None:
         if self.thread_settings is not None:
             configure_training_thread(**self.thread_settings)
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
@@ -288,7 +320,7 @@ class TrainingManager:
             data = load_windows(run.config)
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             extra = [tensorboard] if tensorboard is not None else []
-            result = train(run.config, data, run.run_dir, listeners=[listener, *extra, *self.listeners],
+            result = train(run.config, data, run.run_dir, listeners=[listener, *extra, *self.listeners, *run_listeners],
                            should_stop=self._stop_event.is_set)
             files = result.files
             state, error = (TrainingState.STOPPED, None) if result.stopped else (TrainingState.COMPLETED, None)
