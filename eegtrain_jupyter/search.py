@@ -139,7 +139,7 @@ class SearchManager:
             self._stop.clear()
             self._done.clear()
             self._thread = threading.Thread(target=self._work, args=(record, study), daemon=True,
-                                            name=f"eegtrain-{search_id}")
+                                            name=f"eegsearch-{search_id}")
             self._thread.start()
             return self.status()
 
