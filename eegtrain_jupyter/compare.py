@@ -87,11 +87,11 @@ def compare(runs: Sequence[Run]) -> Comparison:
     diff: dict[str, dict[str, Any]] = {}
     common: dict[str, Any] = {}
     for field in (runs[0].config.model_dump() if runs else {}):
-        values = {rid: cfg[field] for rid, cfg in configs.items()}
-        if len({repr(v) for v in values.values()}) > 1:
-            diff[field] = values
+        by_run = {rid: cfg[field] for rid, cfg in configs.items()}
+        if len({repr(v) for v in by_run.values()}) > 1:
+            diff[field] = by_run
         else:
-            common[field] = next(iter(values.values()))
+            common[field] = next(iter(by_run.values()))
     return Comparison(run_ids=[r.run_id for r in runs], epochs=list(range(1, n_epochs + 1)),
                       runs=[r.record() for r in runs], histories=histories, config_diff=diff,
                       config_common=common)

@@ -68,7 +68,7 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def search(self) -> SearchManager:
-        return self.extensionapp.search  # type: ignore[attr-defined,no-any-return]
+        return self.extensionapp.search  # type: ignore[attr-defined]
 
     @property
     def max_body_bytes(self) -> int:

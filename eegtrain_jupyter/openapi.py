@@ -15,7 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from . import __version__
 from .config import TrainingConfig
-from .compare import RunQuery
+from .compare import MAX_COMPARED, RunQuery
 from .errors import (
     AlreadyTrainingError, ConfigError, EegtrainError, NotFound, PayloadTooLarge, ResourceError,
     UnsupportedMediaType,
@@ -83,8 +83,9 @@ def _document() -> dict[str, Any]:
     search_ok = _json(_ref("SearchStatus"), "The current/last search, its trials and the best so far")
     compare_op = op("Runs side by side: aligned histories and config differences",
                     _json(_ref("Comparison"), "Comparison"), ConfigError, NotFound)
-    compare_op["parameters"] = [{"name": "runs", "in": "query", "required": True, "schema": {"type": "string"},
-                                 "description": "Comma-separated run ids"}]
+    ids = {"type": "string", "pattern": rf"^\s*[^,\s][^,]*(,[^,]*){{0,{MAX_COMPARED - 1}}}$"}
+    compare_op["parameters"] = [{"name": "runs", "in": "query", "required": True, "schema": ids,
+                                 "description": f"Comma-separated run ids (1 to {MAX_COMPARED})"}]
     runs_op = op("Recorded runs, newest first; filtered and sorted by the query",
                  _json(_ref("Runs"), "Run records"), ConfigError)
     runs_op["parameters"] = query_params(RunQuery)

@@ -75,7 +75,8 @@ def _optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise ResourceError("hyper-parameter search needs optuna: pip install 'eegtrain-jupyter[search]'") from None
+        raise ResourceError(
+            "hyper-parameter search needs optuna: pip install 'eegtrain-jupyter[search]'") from None
     return optuna
 
 
@@ -245,7 +246,8 @@ class SearchManager:
         if reporter.pruned:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         elif status.state is TrainingState.COMPLETED and status.best_val_acc is not None:
-            value = status.best_val_acc if record.request.metric == "val_acc" else min(status.history.val_losses)
+            losses = status.history.val_losses
+            value = status.best_val_acc if record.request.metric == "val_acc" else min(losses)
             study.tell(trial, value)
         else:
             stopped = status.state is TrainingState.STOPPED

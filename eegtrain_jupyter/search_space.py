@@ -84,7 +84,8 @@ def parse_request(body: dict[str, Any] | None) -> SearchRequest:
         errors.append(FieldError("space", "name at least one config field to search"))
     specs = field_specs()
     for name, rng in request.space.items():
-        errors += [FieldError(f"space.{name}", msg) for msg in _range_errors(name, rng, specs, request.config)]
+        messages = _range_errors(name, rng, specs, request.config)
+        errors += [FieldError(f"space.{name}", msg) for msg in messages]
     if errors:
         raise ConfigError(errors)
     return request

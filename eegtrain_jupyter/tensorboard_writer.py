@@ -86,7 +86,8 @@ class TensorBoardWriter(TrainingListener):
             self.writer.close()
 
 
-def for_run(save_dir: str | os.PathLike[str], run_id: str, config: TrainingConfig) -> TensorBoardWriter | None:
+def for_run(save_dir: str | os.PathLike[str], run_id: str,
+            config: TrainingConfig) -> TensorBoardWriter | None:
     """A writer for ``<save_dir>/tensorboard/<run_id>``, or ``None`` when tensorboard is missing
     or the folder cannot be written (logged; the run goes on without it)."""
     if not available():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from configs import QUICK
+
 from eegtrain_jupyter.errors import ConfigError, NotFound
 from eegtrain_jupyter.service import TrainingManager
 

@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from configs import QUICK
-from eegtrain_jupyter.schemas import RESPONSE_MODELS
 from support import require, wait_for, wait_for_async
+
+from eegtrain_jupyter.schemas import RESPONSE_MODELS
 
 require("optuna")
 
@@ -143,7 +143,8 @@ async def test_a_search_killed_with_its_process_is_interrupted_after_restart(kil
     assert rest and all(t["state"] == "interrupted" for t in rest), rest
     assert s["best"]["number"] == 0
     # the trainer is not held by the dead search
-    code, body = await api("POST", "search", {"config": {**BASE, "n_epochs": 1}, "space": SPACE, "n_trials": 1})
+    body = {"config": {**BASE, "n_epochs": 1}, "space": SPACE, "n_trials": 1}
+    code, body = await api("POST", "search", body)
     assert code == 200, body
     await wait_for_async(lambda: _ended(api), timeout=120, what="the new search")
 

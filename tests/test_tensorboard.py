@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from configs import QUICK
+from support import require
+
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.tensorboard_writer import TENSORBOARD_DIR
-from support import require
 
 event_accumulator = require("tensorboard.backend.event_processing.event_accumulator")
 
@@ -35,10 +35,12 @@ def test_a_run_writes_event_files_tensorboard_can_read(tmp_path, one_thread):
     acc = event_accumulator.EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0})
     acc.Reload()
     tags = acc.Tags()
-    assert {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "time/epoch_s"} <= set(tags["scalars"])
+    expected = {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "time/epoch_s"}
+    assert expected <= set(tags["scalars"])
     val = acc.Scalars("accuracy/val")
     assert [e.step for e in val] == [1, 2]
     # the same numbers as the run's history (validation split accuracy, %)
     assert [e.value for e in val] == pytest.approx(status.history.val_accs, abs=1e-4)
-    assert [e.value for e in acc.Scalars("loss/train")] == pytest.approx(status.history.train_losses, rel=1e-5)
+    train_losses = [e.value for e in acc.Scalars("loss/train")]
+    assert train_losses == pytest.approx(status.history.train_losses, rel=1e-5)
     assert any("config" in t for t in tags["tensors"])  # text summaries are stored as tensors
