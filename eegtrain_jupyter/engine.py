@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,15 +28,16 @@ from .artifacts import ArtifactWriter
 from .config import TrainingConfig
 from .data import Windows, stratified_split
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
+from .feature_cache import FeatureCache
 from .model import HEAD_NAME, BackboneInfo, LabramClassifier
 from .schemas import empty_history
 
 __all__ = [
+    "StandardizedHead",
+    "inference_batch_size",
     "resolve_device",
     "resolve_precision",
-    "StandardizedHead",
     "train",
-    "inference_batch_size",
 ]
 
 
@@ -68,6 +70,7 @@ def train(
     *,
     listeners: Sequence[TrainingListener] = (),
     should_stop: Callable[[], bool] = lambda: False,
+    feature_cache: FeatureCache | None = None,
 ) -> TrainingResult:
     """Train ``config.model`` (LaBraM by default) on ``data`` per ``config``.
 
@@ -85,6 +88,8 @@ def train(
         Progress receivers, called in order after the writer.
     should_stop : callable
         Polled before every batch; when true the run ends, keeping finished epochs.
+    feature_cache : FeatureCache, optional
+        With a frozen backbone, reuse (or store) the backbone features of these windows.
 
     Returns
     -------
@@ -119,7 +124,7 @@ def train(
         # only a model with a backbone/head split (LaBraM) has the frozen-feature path
         if config.freeze_backbone and isinstance(model, LabramClassifier):
             events.on_phase("caching features")
-            feats = loop.cache_features(model, X, eval_bs)
+            feats = _features(loop, model, data, X, eval_bs, feature_cache)
             tr_feats = feats[torch.from_numpy(train_idx).to(device)]
             head = StandardizedHead(model.head, tr_feats.mean(0), tr_feats.std(0))
             step_module: nn.Module = head
@@ -156,6 +161,21 @@ def train(
         result.stopped = True
     events.on_end(result)
     return result
+
+
+def _features(loop: _Loop, model: LabramClassifier, data: Windows, X: torch.Tensor, batch_size: int,
+              cache: FeatureCache | None) -> torch.Tensor:
+    """The backbone features of every window: from ``cache`` when it holds them, else computed
+    (and stored there)."""
+    if cache is None:
+        return loop.cache_features(model, X, batch_size)
+    key = cache.key(data.X, model.labram, head=HEAD_NAME, precision=loop.precision, device=loop.device.type)
+    cached = cache.get(key)
+    if cached is not None:
+        return torch.from_numpy(np.array(cached)).to(loop.device)
+    feats = loop.cache_features(model, X, batch_size)
+    cache.put(key, feats.cpu().numpy())
+    return feats
 
 
 class StandardizedHead(nn.Module):

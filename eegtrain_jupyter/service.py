@@ -26,6 +26,7 @@ from .engine import train
 from .compare import RunQuery, compare, parse_run_ids, select
 from .errors import AlreadyTrainingError, ConfigError, FieldError, NotFound
 from .events import EpochResult, TrainingListener
+from .feature_cache import FeatureCache
 from .model import BackboneInfo
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
@@ -110,6 +111,9 @@ class TrainingManager:
         (:func:`~.tuning.configure_training_thread`; missing ones come from ``EEGTRAIN_*``), so
         callers sharing the process (a server's IO loop, a kernel) stay responsive. ``None`` (the
         CLI) lets training take every core at normal priority.
+    feature_cache : bool
+        Keep frozen-backbone features in ``root_dir/.eegtrain/features`` and reuse them for runs
+        on the same windows and backbone (:class:`~.feature_cache.FeatureCache`).
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class TrainingManager:
         min_free_memory_mb: float = 256.0,
         listeners: Sequence[TrainingListener] = (),
         thread_settings: Mapping[str, int | None] | None = MappingProxyType({}),
+        feature_cache: bool = True,
     ):
         self.paths = PathPolicy(root_dir, confine=confine_to_root)
         self.root_dir = self.paths.root_dir
@@ -127,6 +132,7 @@ class TrainingManager:
         self.listeners = list(listeners)
         self.thread_settings = thread_settings
         self.store = RunStore(self.root_dir)
+        self.feature_cache = FeatureCache(self.root_dir / ".eegtrain" / "features") if feature_cache else None
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -321,7 +327,7 @@ class TrainingManager:
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             extra = [tensorboard] if tensorboard is not None else []
             result = train(run.config, data, run.run_dir, listeners=[listener, *extra, *self.listeners, *run_listeners],
-                           should_stop=self._stop_event.is_set)
+                           should_stop=self._stop_event.is_set, feature_cache=self.feature_cache)
             files = result.files
             state, error = (TrainingState.STOPPED, None) if result.stopped else (TrainingState.COMPLETED, None)
             if state is TrainingState.COMPLETED:
