@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from configs import TINY
+
 from eegtrain_jupyter.config import parse_config
 from eegtrain_jupyter.engine import train
 from eegtrain_jupyter.events import TrainingListener

@@ -12,7 +12,7 @@ from typing import Any
 
 import ipywidgets as w
 
-__all__ = ["ConfigForm", "CUSTOM_PRESET", "PRESET_KEEPS", "check_value"]
+__all__ = ["CUSTOM_PRESET", "PRESET_KEEPS", "ConfigForm", "check_value"]
 
 CUSTOM_PRESET = "(custom)"
 PRESET_KEEPS = ("save_dir", "pretrained_weights")

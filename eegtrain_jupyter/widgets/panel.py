@@ -20,7 +20,7 @@ from ..config import json_schema
 from .form import ConfigForm
 from .plots import CurvesFigure
 
-__all__ = ["TrainingPanel", "STATE_COLORS"]
+__all__ = ["STATE_COLORS", "TrainingPanel"]
 
 STATE_COLORS = {
     "idle": "#757575",

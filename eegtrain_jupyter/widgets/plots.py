@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import bqplot as bq
 import numpy as np
 
-__all__ = ["CurvesFigure", "TRAIN_COLOR", "VAL_COLOR"]
+__all__ = ["TRAIN_COLOR", "VAL_COLOR", "CurvesFigure"]
 
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
