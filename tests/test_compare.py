@@ -27,6 +27,7 @@ def trained(tmp_path_factory):
     return manager, ids
 
 
+@pytest.mark.slow  # shares two trained runs (a few seconds each)
 def test_runs_filter_and_sort(trained):
     manager, (shallow, eegnet) = trained
     assert [r.run_id for r in manager.runs()] == [eegnet, shallow]  # newest first, as before
@@ -44,13 +45,14 @@ def test_runs_filter_and_sort(trained):
     ({"sort": "accuracy"}, "sort"), ({"state": "done"}, "state"), ({"model": "resnet"}, "model"),
     ({"limit": "0"}, "limit"), ({"limit": "many"}, "limit"), ({"colour": "red"}, "colour"),
 ])
-def test_bad_query_arguments_are_named(trained, query, field):
-    manager, _ = trained
+def test_bad_query_arguments_are_named(tmp_path, query, field):
+    manager = TrainingManager(tmp_path)
     with pytest.raises(ConfigError) as info:
         manager.runs(query)
     assert [e.field for e in info.value.errors] == [field]
 
 
+@pytest.mark.slow  # shares two trained runs (a few seconds each)
 def test_compare_aligns_histories_and_diffs_configs(trained):
     manager, (shallow, eegnet) = trained
     cmp = manager.compare(f"{shallow},{eegnet}")
@@ -65,6 +67,7 @@ def test_compare_aligns_histories_and_diffs_configs(trained):
     assert [r.model for r in cmp.runs] == ["shallow_fbcsp", "eegnet"]
 
 
+@pytest.mark.slow  # shares two trained runs (a few seconds each)
 def test_compare_names_unknown_runs_and_empty_lists(trained):
     manager, (shallow, _) = trained
     with pytest.raises(NotFound) as info:

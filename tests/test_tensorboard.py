@@ -22,6 +22,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow  # one short training run
 def test_a_run_writes_event_files_tensorboard_can_read(tmp_path, one_thread):
     manager = TrainingManager(tmp_path, thread_settings=None)
     run_id = manager.start({**QUICK, "model": "shallow_fbcsp"}).run_id
