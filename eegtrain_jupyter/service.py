@@ -24,7 +24,7 @@ from .data import load_windows
 from .engine import train
 from .errors import AlreadyTrainingError, ConfigError
 from .events import EpochResult, TrainingListener
-from .model import BackboneInfo
+from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
@@ -234,6 +234,10 @@ class TrainingManager:
         if cfg.pretrained_weights is None:
             return cfg
         weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
+        try:
+            check_weights_file(weights)
+        except PretrainedWeightsError as exc:
+            raise ConfigError.field("pretrained_weights", str(exc)) from None
         return cfg.model_copy(update={"pretrained_weights": str(weights)})
 
     def _work(self, run: Run) -> None:
