@@ -500,7 +500,7 @@ def test_running_metrics_and_folded_errors(make_panel):
 
 
 def test_curves_fit_their_data():
-    from eegtrain_jupyter.widgets.plots import CurvesFigure, fit_range
+    from eegtrain_jupyter.widgets.plots import CurvesFigure, fit_range, nice_ticks
 
     assert fit_range([], min_span=4, bounds=(0, 100), empty=(0, 100)) == (0, 100)
     lo, hi = fit_range([55.0, 80.0], min_span=4, bounds=(0, 100))
@@ -509,11 +509,14 @@ def test_curves_fit_their_data():
     assert hi == 100 and lo < 99
     lo, hi = fit_range([0.69, 0.69], min_span=0.02)
     assert lo < 0.69 < hi and hi - lo == pytest.approx(0.02 * 1.16)
+    assert nice_ticks(54.2, 60.4) == ([55, 56, 57, 58, 59, 60], ".0f")
+    assert nice_ticks(0.682, 0.706) == ([0.685, 0.69, 0.695, 0.7, 0.705], ".3f")
     fig = CurvesFigure("Accuracy", "accuracy (%)", y_bounds=(0, 100), min_span=4, min_interval=0)
     assert fig.lines.display_legend is False and "validation" in fig.legend.value  # legend outside the plot
     fig.update([55.0, 70.0], [60.0, 80.0], 3)
     lo, hi = fig.y_range
     assert 50 < lo < 55 and 80 < hi < 85
+    assert list(fig.y_axis.tick_values) == nice_ticks(lo, hi)[0]
 
 
 def test_cost_estimate_scales_a_measured_run():

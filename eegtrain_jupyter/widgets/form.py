@@ -72,10 +72,6 @@ def parse_value(prop: dict[str, Any], value: Any) -> Any:
     return number
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
 def check_value(prop: dict[str, Any], value: Any) -> str | None:
     """The message for ``value`` breaking the property's schema, or None when it is fine."""
     kind, nullable = _kind(prop)
@@ -92,12 +88,12 @@ def check_value(prop: dict[str, Any], value: Any) -> str | None:
         lo, hi = prop.get("minimum"), prop.get("maximum")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             if lo is not None and hi is not None:
-                return f"must be between {_fmt(lo)} and {_fmt(hi)}"
-            return f"must be ≥ {_fmt(lo)}" if lo is not None else f"must be ≤ {_fmt(hi)}"
+                return f"must be between {format_number(lo)} and {format_number(hi)}"
+            return f"must be ≥ {format_number(lo)}" if lo is not None else f"must be ≤ {format_number(hi)}"
         if "exclusiveMinimum" in prop and value <= prop["exclusiveMinimum"]:
-            return f"must be > {_fmt(prop['exclusiveMinimum'])}"
+            return f"must be > {format_number(prop['exclusiveMinimum'])}"
         if "exclusiveMaximum" in prop and value >= prop["exclusiveMaximum"]:
-            return f"must be < {_fmt(prop['exclusiveMaximum'])}"
+            return f"must be < {format_number(prop['exclusiveMaximum'])}"
     if kind == "string":
         if not isinstance(value, str):
             return "must be text"
@@ -124,7 +120,7 @@ def help_text(prop: dict[str, Any]) -> str:
     parts = [prop.get("description", "")]
     lo, hi = prop.get("minimum"), prop.get("maximum")
     if lo is not None and hi is not None:
-        parts.append(f"{_fmt(lo)}–{_fmt(hi)}")
+        parts.append(f"{format_number(lo)}–{format_number(hi)}")
     if "default" in prop:
         default = prop["default"]
         if default is None:
@@ -234,7 +230,7 @@ class ConfigForm:
         default = prop.get("default")
         common = dict(
             description=prop.get("title") or name, tooltip=f"{name}: {help_text(prop)}",
-            style=_DESCRIPTION_STYLE, layout={"width": "100%"},
+            style=_DESCRIPTION_STYLE, layout={"width": "auto"},
         )
         if "enum" in prop:
             return w.Dropdown(options=list(prop["enum"]), value=default, **common)

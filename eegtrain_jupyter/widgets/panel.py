@@ -235,7 +235,7 @@ class TrainingPanel(w.VBox):
     loss_figure, acc_figure : bqplot.Figure
         Live curves; ``loss_curves``/``acc_curves`` hold their lines.
     last_status : dict or None
-        The status most recently shown.
+        The status most recently shown (set once the whole panel shows it).
     """
 
     def __init__(self, client: TrainingClient | None = None, *, poll_interval: float = 0.5,
@@ -249,6 +249,7 @@ class TrainingPanel(w.VBox):
         self.client = client if client is not None else connect()
         self.poll_interval = poll_interval
         self.last_status: dict[str, Any] | None = None
+        self._status: dict[str, Any] | None = None  # being rendered; last_status once it is drawn
         self._lock = threading.RLock()
         self._closing = threading.Event()
         self._next_poll = 0.0
@@ -307,9 +308,10 @@ class TrainingPanel(w.VBox):
         self.batch_label.add_class("eegtrain-batch-label")
 
         self.metrics = {}
-        self.metrics_caption = w.HTML()
-        self.metrics_caption.add_class("eegtrain-metrics-caption")
-        cells = []
+        self.metrics_epoch = w.Label("—")  # which epoch the metrics below come from
+        self.metrics_epoch.add_class("eegtrain-metrics-epoch")
+        cells = [w.VBox([w.HTML("<span class='eegtrain-caption'>after epoch</span>"), self.metrics_epoch],
+                        layout={"min_width": "72px"})]
         for key, text in _METRICS.items():
             label = w.Label("—")
             label.add_class(f"eegtrain-metric-{key.replace('_', '-')}")
@@ -352,7 +354,7 @@ class TrainingPanel(w.VBox):
             self.backbone,
             _wrap_row([self.progress, self.progress_label]),
             _wrap_row([self.batch_progress, self.batch_label]),
-            _wrap_row([self.metrics_caption, self.metrics_box]),
+            self.metrics_box,
             self.outputs,
             _wrap_row([self.loss_curves.widget, self.acc_curves.widget], align_items="flex-start",
                       grid_gap="8px 16px"),
@@ -514,10 +516,10 @@ class TrainingPanel(w.VBox):
 
     # -- rendering (under the lock) ----------------------------------------------------
     def _render(self, status: dict[str, Any]) -> None:
-        previous = self.last_status
+        previous = self._status
         if previous is not None and _run_key(previous) != _run_key(status):
             self._action_error = None  # a message about the old state would be stale now
-        self.last_status = status
+        self._status = status
         state = status.get("state", "idle")
         self._render_badge(state)
         self._render_backend()
@@ -537,8 +539,7 @@ class TrainingPanel(w.VBox):
         m["best_val_acc"].value = _fmt_acc(status.get("best_val_acc"))
         m["elapsed"].value = status.get("elapsed_time_formatted") or "—"
         m["eta"].value = status.get("eta_formatted") or "—"
-        self.metrics_caption.value = (f"<span class='eegtrain-caption'>after epoch</span><br>{done}" if done
-                                      else "<span class='eegtrain-caption'>after epoch</span><br>—")
+        self.metrics_epoch.value = str(done) if done else "—"
         self._render_backbone(status)
         self._render_run_info(status)
         self._render_run_config()
@@ -548,6 +549,7 @@ class TrainingPanel(w.VBox):
         self.acc_curves.update(hist.get("train_accs", []), hist.get("val_accs", []), total)
         self._render_error()
         self._sync_controls()
+        self.last_status = status  # set last: a reader of last_status sees the panel drawn from it
 
     def _render_batch(self, status: dict[str, Any]) -> None:
         batch = status.get("batch")
@@ -613,7 +615,7 @@ class TrainingPanel(w.VBox):
 
     def _render_run_config(self) -> None:
         """The shown run's config (what differs from the defaults) and where the form differs from it."""
-        status = self.last_status or {}
+        status = self._status or {}
         config = status.get("config") if status.get("run_id") else None
         if not config:
             self.run_config.value = ""
@@ -691,12 +693,12 @@ class TrainingPanel(w.VBox):
         elif self._action_error:
             message = self._action_error
         else:
-            status = self.last_status or {}
+            status = self._status or {}
             message = ("Training failed: " + _error_html(status["error"])) if status.get("error") else ""
         self.error.value = message
 
     def _sync_controls(self) -> None:
-        status = self.last_status or {}
+        status = self._status or {}
         connected = self._connection_error is None
         active = bool(status.get("is_training"))
         self.form.disabled = active

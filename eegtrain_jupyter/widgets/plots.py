@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-__all__ = ["CurvesFigure", "TRAIN_COLOR", "VAL_COLOR", "fit_range"]
+__all__ = ["CurvesFigure", "TRAIN_COLOR", "VAL_COLOR", "fit_range", "nice_ticks"]
 
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
@@ -37,6 +37,21 @@ def fit_range(values: Sequence[float], *, min_span: float, bounds: tuple[float, 
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return lo, hi
+
+
+def nice_ticks(lo: float, hi: float, target: int = 5) -> tuple[list[float], str]:
+    """About ``target`` round tick values within [lo, hi] (steps of 1, 2, 2.5 or 5 x 10^k) and a
+    d3 format that shows them without noise (``.0f``, ``.2f``, ...)."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [lo], ".3g"
+    raw = span / max(target, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 2.5, 5, 10)), key=lambda st: abs(math.log(st / raw)))
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + (1 if step / power == 2.5 else 0))
+    return ticks, f".{decimals}f"
 
 
 class CurvesFigure:
@@ -84,12 +99,13 @@ class CurvesFigure:
         self.x_axis = bq.Axis(scale=self.x_scale, label="epoch", side="bottom", tick_format="d",
                               grid_lines="none", tick_values=np.arange(1.0, 3.0))
         # label clear of 5-character ticks such as 0.672
+        ticks, fmt = nice_ticks(*empty_range)
         self.y_axis = bq.Axis(scale=self.y_scale, label=ylabel, side="left", grid_lines="dashed",
-                              label_offset="44px", num_ticks=5)
+                              label_offset="44px", tick_values=np.array(ticks, dtype=float), tick_format=fmt)
         self.figure = bq.Figure(
             marks=[self.lines], axes=[self.x_axis, self.y_axis],
             animation_duration=0,
-            layout={"width": "100%", "height": "260px", "min_width": "0"},
+            layout={"width": "auto", "height": "260px", "min_width": "0"},
             fig_margin={"top": 10, "bottom": 40, "left": 64, "right": 16},
         )
         if css_class:
@@ -132,6 +148,8 @@ class CurvesFigure:
             self.x_scale.max = float(x_max)
             self.x_axis.tick_values = np.arange(1, x_max + 1, step, dtype=float)
             self.y_scale.min, self.y_scale.max = float(y_lo), float(y_hi)
+            ticks, fmt = nice_ticks(y_lo, y_hi)
+            self.y_axis.tick_values, self.y_axis.tick_format = np.array(ticks, dtype=float), fmt
             self.lines.x = x
             self.lines.y = y
         self._shown, self._last_draw, self._n = data, now, n
