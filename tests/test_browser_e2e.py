@@ -420,7 +420,7 @@ def test_stopped_run_says_what_it_wrote(lab, browser):
     page.close()
 
 
-@pytest.mark.parametrize("width", [800, 1600])
+@pytest.mark.parametrize("width", [700, 800, 1600])
 def test_panel_fits_the_width(lab, browser, width):
     if not lab.api("GET", "training/status")["run_id"]:  # run alone: have a finished run to show
         lab.api("POST", "training/start", {"n_epochs": 1, "n_samples_per_class": 100})

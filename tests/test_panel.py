@@ -531,3 +531,7 @@ def test_cost_estimate_scales_a_measured_run():
     assert rec["run_id"] == "ft"
     assert seconds == pytest.approx(2.0 * 15 + 10.0 * 15 * 10)  # set-up and epochs, both x15 windows
     assert estimate_duration(base, runs) is None  # no comparable (frozen, auto device) run measured
+    stopped = {"run_id": "cut", "state": "stopped", "config": runs[1]["config"], "duration": 9.0,
+               "epoch_times": [5.0]}
+    assert estimate_duration(runs[1]["config"], [stopped, {**runs[1], "state": "completed"}])[1]["run_id"] == "ft"
+    assert estimate_duration(runs[1]["config"], [stopped])[1]["run_id"] == "cut"

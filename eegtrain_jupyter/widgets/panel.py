@@ -130,15 +130,16 @@ def estimate_duration(config: dict[str, Any], runs: list[dict[str, Any]]) -> tup
     """Seconds a run of ``config`` should take here, from the newest comparable past run.
 
     Comparable: same ``freeze_backbone``, ``device`` and ``precision`` settings, at least one
-    epoch timed. Its set-up (data, model, feature caching) and its mean epoch time are scaled
-    by the number of windows; returns ``(seconds, that run's record)`` or None.
+    epoch timed; a completed run is preferred (a stopped one's duration includes a cut epoch).
+    Its set-up (data, model, feature caching) and its mean epoch time are scaled by the number
+    of windows; returns ``(seconds, that run's record)`` or None.
     """
     try:
         windows = 2 * int(config["n_samples_per_class"])
         n_epochs = int(config["n_epochs"])
     except (KeyError, TypeError, ValueError):
         return None
-    for rec in runs:
+    for rec in sorted(runs, key=lambda r: r.get("state") != "completed"):  # stable: newest first within
         past = rec.get("config") or {}
         times = [t for t in rec.get("epoch_times") or [] if isinstance(t, (int, float))]
         duration = rec.get("duration")
