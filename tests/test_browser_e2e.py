@@ -6,6 +6,10 @@
 2. Start a longer run, close the browser tab mid-training, open the notebook in a new page,
    display the panel again: it re-attaches to the same, still-running run (server side,
    ``GET training/status``) and follows it to the end.
+3. The panel as a researcher uses it (issue 17): a stopped run names its checkpoint and folder;
+   no sideways scrolling and every label visible at 700, 800 and 1600 px; re-running the panel cell
+   three times leaves one poller thread; the shipped quick start opens without dead widget text;
+   the dark theme keeps errors and axis titles readable.
 
 Screenshots go to ``test-artifacts/browser/``. Skips only when ``/usr/bin/chromium`` is absent.
 """
