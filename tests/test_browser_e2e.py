@@ -36,6 +36,7 @@ from browser_support import (
     run_cells,
     screenshot,
     shots_on_failure,
+    wait_kernel_idle,
 )
 
 pytestmark = [
@@ -556,3 +557,36 @@ def test_dark_theme_reads_well(lab, browser):
     finally:
         page.close()
         lab.api("PUT", themes, {"raw": '{"theme": "JupyterLab Light"}'})
+
+
+def test_panel_of_a_restarted_kernel_looks_disconnected(lab, browser):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("from eegtrain_jupyter.widgets import TrainingPanel\n"
+                                          "panel = TrainingPanel()\npanel")]
+    nbformat.write(nb, lab.root / "restart.ipynb")
+    page = new_page(browser)
+    with shots_on_failure(page, "restart"):
+        open_notebook(page, lab, "restart.ipynb")
+        collapse_sidebar(page)
+        run_cells(page, [0])
+        panel = page.locator(PANEL).last
+        panel.locator(".eegtrain-badge span").wait_for()
+        assert "jupyter-widgets-disconnected" not in (panel.get_attribute("class") or "")
+        page.get_by_role("menuitem", name="Kernel", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Restart Kernel…")).first.click()
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        page.wait_for_function("p => p.classList.contains('jupyter-widgets-disconnected')",
+                               arg=panel.element_handle(), timeout=30_000)
+        notice = panel.evaluate("p => getComputedStyle(p, '::before').content")
+        assert "Disconnected" in notice and "Re-run the cell" in notice, notice
+        badge = panel.evaluate(
+            """p => ({span: getComputedStyle(p.querySelector('.eegtrain-badge span')).display,
+                      after: getComputedStyle(p.querySelector('.eegtrain-badge .widget-html-content'),
+                                              '::after').content})""")
+        assert badge == {"span": "none", "after": '"disconnected"'}, badge
+        stop_events = panel.locator("button.eegtrain-stop").evaluate("b => getComputedStyle(b).pointerEvents")
+        assert stop_events == "none"
+        wait_kernel_idle(page)
+        screenshot(panel, "panel-disconnected.png")
+    page.close()

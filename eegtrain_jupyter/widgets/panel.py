@@ -91,6 +91,18 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 .eegtrain-panel .bqplot, .eegtrain-panel .bqplot > svg { background: transparent; }
 .eegtrain-panel .bqplot > svg .plotarea_background { fill: transparent; }
 .eegtrain-panel code { overflow-wrap: anywhere; }
+/* the kernel behind this view restarted or stopped (ipywidgets marks every view of a dead comm):
+   say so once, look inert, and never show a live-looking state or Stop button */
+.eegtrain-panel .jupyter-widgets-disconnected::before { content: none !important; display: none !important; }
+.eegtrain-panel.jupyter-widgets-disconnected::before { order: -1; display: block;
+  content: "Disconnected: the kernel behind this panel restarted or stopped. Re-run the cell for a live panel.";
+  font: inherit; font-weight: 600; color: var(--eegtrain-error); padding: 2px 0 4px; }
+.eegtrain-panel.jupyter-widgets-disconnected > :nth-child(n+3) { opacity: .45; pointer-events: none; }
+.eegtrain-panel.jupyter-widgets-disconnected .eegtrain-badge span { display: none; }
+.eegtrain-panel.jupyter-widgets-disconnected .eegtrain-badge .widget-html-content::after {
+  content: "disconnected"; background: var(--jp-layout-color3, #757575); color: var(--jp-ui-font-color1);
+  padding: 2px 10px; border-radius: 10px; font-weight: 600; }
+.eegtrain-panel.jupyter-widgets-disconnected button { pointer-events: none; opacity: .4; }
 """
 
 
