@@ -17,8 +17,15 @@ from typing import Any
 import ipywidgets as w
 import traitlets
 
-__all__ = ["ConfigForm", "NumberText", "CUSTOM_PRESET", "PRESET_KEEPS", "check_value", "parse_value",
-           "format_number"]
+__all__ = [
+    "CUSTOM_PRESET",
+    "PRESET_KEEPS",
+    "ConfigForm",
+    "NumberText",
+    "check_value",
+    "format_number",
+    "parse_value",
+]
 
 CUSTOM_PRESET = "(custom)"
 PRESET_KEEPS = ("save_dir", "pretrained_weights")
@@ -228,10 +235,10 @@ class ConfigForm:
     def _make_field(self, name: str, prop: dict[str, Any]) -> w.Widget:
         kind, _ = _kind(prop)
         default = prop.get("default")
-        common = dict(
-            description=prop.get("title") or name, tooltip=f"{name}: {help_text(prop)}",
-            style=_DESCRIPTION_STYLE, layout={"width": "auto"},
-        )
+        common = {
+            "description": prop.get("title") or name, "tooltip": f"{name}: {help_text(prop)}",
+            "style": _DESCRIPTION_STYLE, "layout": {"width": "auto"},
+        }
         if "enum" in prop:
             return w.Dropdown(options=list(prop["enum"]), value=default, **common)
         if kind == "boolean":

@@ -18,12 +18,19 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import AlreadyTraining, ClientError, ConnectionFailed, TrainingClient, ValidationFailed, connect
+from ..client import (
+    AlreadyTraining,
+    ClientError,
+    ConnectionFailed,
+    TrainingClient,
+    ValidationFailed,
+    connect,
+)
 from ..config import json_schema
 from .form import ConfigForm, format_number
 from .plots import CurvesFigure
 
-__all__ = ["TrainingPanel", "STATE_COLORS", "POLLER_THREAD_NAME", "estimate_duration", "open_panels"]
+__all__ = ["POLLER_THREAD_NAME", "STATE_COLORS", "TrainingPanel", "estimate_duration", "open_panels"]
 
 POLLER_THREAD_NAME = "eegtrain-panel-poller"
 
@@ -349,7 +356,9 @@ class TrainingPanel(w.VBox):
         self.loss_figure = self.loss_curves.figure
         self.acc_figure = self.acc_curves.figure
 
-        section = lambda text: w.HTML(f"<div class='eegtrain-section'>{text}</div>")  # noqa: E731
+        def section(text: str) -> w.HTML:
+            return w.HTML(f"<div class='eegtrain-section'>{text}</div>")
+
         self.children = [
             style,
             _wrap_row([title, self.badge]),
@@ -520,9 +529,7 @@ class TrainingPanel(w.VBox):
         """Past runs, for the cost hint (fetched again when a run has ended)."""
         try:
             self._runs = list(self.client.runs())
-        except ClientError:
-            return
-        except Exception:  # a hint is never worth a broken panel
+        except ClientError:  # a hint is never worth an error line
             return
         self._runs_seen = _run_key(status or {})
         self._render_cost()
@@ -789,6 +796,6 @@ def _widget_tree(*roots: w.Widget) -> Iterator[w.Widget]:
         for name in widget.keys:
             try:
                 value = getattr(widget, name)
-            except Exception:
+            except AttributeError:  # a synced name without a value on this widget
                 continue
             stack.extend(_widgets_in(value))

@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-__all__ = ["CurvesFigure", "TRAIN_COLOR", "VAL_COLOR", "fit_range", "nice_ticks"]
+__all__ = ["TRAIN_COLOR", "VAL_COLOR", "CurvesFigure", "fit_range", "nice_ticks"]
 
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
