@@ -27,10 +27,24 @@ __all__ = [
 ]
 
 
+_TITLES = {
+    "n_epochs": "Epochs", "n_samples_per_class": "Windows per class", "val_split": "Validation fraction",
+    "freeze_backbone": "Freeze backbone", "learning_rate": "Learning rate", "batch_size": "Batch size",
+    "weight_decay": "Weight decay", "save_dir": "Save folder", "seed": "Seed",
+    "pretrained_weights": "Pretrained weights", "device": "Device", "precision": "Precision",
+}
+"""Labels for forms and docs; a field not listed gets its name in sentence case."""
+
+
+def _title(name: str, _info: object) -> str:
+    return _TITLES.get(name) or name.replace("_", " ").capitalize()
+
+
 class TrainingConfig(BaseModel):
     """Parameters of one training run (the seed's fields plus seed, weights and device)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              field_title_generator=_title)
 
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(

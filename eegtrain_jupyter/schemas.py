@@ -91,14 +91,15 @@ class Metrics(_Shape):
 
 
 class BatchProgress(_Shape):
-    """The batch in flight; ``loss``/``acc`` are the running means of this epoch's training batches."""
+    """The batch in flight; ``train_loss``/``train_acc`` (%) are the running means over this epoch's
+    training batches, kept while its validation batches run."""
 
     epoch: int
     batch: int
     n_batches: int
     phase: str
-    loss: float | None = None
-    acc: float | None = None
+    train_loss: float | None = None
+    train_acc: float | None = None
 
 
 class Backbone(_Shape):

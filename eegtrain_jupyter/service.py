@@ -22,7 +22,7 @@ from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
 from .data import load_windows
 from .engine import train
-from .errors import AlreadyTrainingError, ConfigError
+from .errors import AlreadyTrainingError, ConfigError, FieldError
 from .events import EpochResult, TrainingListener
 from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
 from .paths import PathPolicy, os_reason
@@ -69,9 +69,15 @@ class _RunListener(TrainingListener):
             self.run.backbone = Backbone.model_validate(backbone.to_dict())
             self.run.save()
 
-    def on_batch(self, **batch: Any) -> None:
+    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str,
+                 loss: float | None = None, acc: float | None = None) -> None:
         with self.lock:
-            self.run.batch = batch
+            before = self.run.batch or {}
+            if phase != "train":  # validation keeps the epoch's running training metrics
+                loss, acc = (before.get("train_loss"), before.get("train_acc")) if before.get("epoch") == epoch \
+                    else (None, None)
+            self.run.batch = {"epoch": epoch, "batch": batch, "n_batches": n_batches, "phase": phase,
+                              "train_loss": loss, "train_acc": acc}
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         with self.lock:
@@ -229,16 +235,27 @@ class TrainingManager:
 
     # -- internals -------------------------------------------------------------------
     def _resolve_paths(self, cfg: TrainingConfig) -> TrainingConfig:
-        """``cfg`` with its paths resolved against the root (so the thread ignores the cwd)."""
-        self.paths.directory(cfg.save_dir, "save_dir")
-        if cfg.pretrained_weights is None:
-            return cfg
-        weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
+        """``cfg`` with its paths resolved against the root (so the thread ignores the cwd).
+
+        Raises one :class:`ConfigError` naming every path field that cannot be used.
+        """
+        errors, update = [], {}
         try:
-            check_weights_file(weights)
-        except PretrainedWeightsError as exc:
-            raise ConfigError.field("pretrained_weights", str(exc)) from None
-        return cfg.model_copy(update={"pretrained_weights": str(weights)})
+            self.paths.directory(cfg.save_dir, "save_dir")
+        except ConfigError as exc:
+            errors += exc.errors
+        if cfg.pretrained_weights is not None:
+            try:
+                weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
+                check_weights_file(weights)
+                update["pretrained_weights"] = str(weights)
+            except ConfigError as exc:
+                errors += exc.errors
+            except PretrainedWeightsError as exc:
+                errors.append(FieldError("pretrained_weights", str(exc)))
+        if errors:
+            raise ConfigError(errors)
+        return cfg.model_copy(update=update) if update else cfg
 
     def _work(self, run: Run) -> None:
         if self.thread_settings is not None:

@@ -413,14 +413,11 @@ def test_stopped_run_says_what_it_wrote(lab, browser):
         best = status["history"]["val_accs"].index(max(status["history"]["val_accs"])) + 1
         assert f"checkpoint: epoch {best}, val acc {max(status['history']['val_accs']):.1f}%" in text, text
         assert status["run_id"] in text  # the run folder, where this run's files are
-        if isinstance(status.get("published"), dict):  # once the service reports what it published
-            for key, path in status["published"].items():
-                if isinstance(path, str) and key.endswith((".pth", ".json", ".png")):
-                    assert path in text, (key, text)
-        else:
-            # TODO(service): status does not say which files a stopped run published or replaced;
-            # until it does, the panel can only name the run folder (asserted above).
-            assert (Path(status["run_dir"]) / "training_history.json").is_file()
+        # the files it wrote (in its run folder) are named; the top-level ones were left alone
+        assert status["files"] and status["published"] == {}
+        for path in status["files"].values():
+            assert path in text, (path, text)
+        assert "top-level files" in text and "unchanged" in text
         screenshot(panel, "panel-stopped.png")
     page.close()
 

@@ -89,7 +89,7 @@ def test_out_of_range_value_is_shown_and_blocks_start(client, make_panel):
     panel.fields["save_dir"].value = ""
     assert "must not be empty" in panel.form.errors["save_dir"].value
     # every problem at once, on the button's tooltip and beside it
-    for title in ("N Epochs", "Learning Rate", "Save Dir"):
+    for title in ("Epochs", "Learning rate", "Save folder"):
         assert title in panel.start_button.tooltip and title in panel.start_hint.value
     panel.start_button.click()  # a programmatic click on a disabled button still must not start
     assert client.status()["is_training"] is False
@@ -247,7 +247,11 @@ def test_start_follow_and_stop(client, make_panel):
     best = hist["val_accs"].index(max(hist["val_accs"])) + 1
     assert f"checkpoint: epoch {best}, val acc {max(hist['val_accs']):.1f}%" in other.outputs.value
     assert final["run_dir"] in other.outputs.value
-    # TODO(service): status has no `published`/`files` yet; once it has, assert the file paths here
+    # the files it wrote, by path; a stopped run leaves the top-level files alone, and says so
+    assert final["files"] and final["published"] == {}
+    for path in final["files"].values():
+        assert path in other.outputs.value
+    assert "are unchanged" in other.outputs.value
 
 
 def test_discovery(server, monkeypatch, tmp_path):

@@ -56,9 +56,6 @@ _METRICS = {
     "elapsed": "elapsed",
     "eta": "ETA",
 }
-_PUBLISHED_FACTS = ("best_epoch", "best_val_acc", "run_dir", "epoch", "val_acc", "replaced", "previous",
-                    "files", "save_dir")
-
 # Colours come from JupyterLab's theme variables, so the light and the dark theme both read well;
 # error/ok/warn text picks the shade with enough contrast on each theme's background.
 _CSS = """
@@ -653,43 +650,34 @@ class TrainingPanel(w.VBox):
         self.run_config.value = text
 
     def _render_outputs(self, status: dict[str, Any]) -> None:
-        """What the shown run wrote: the files, the checkpoint's epoch and score, the run folder."""
+        """What the shown run wrote (``files``, in its run folder), its checkpoint's epoch and
+        score, and whether it replaced the top-level files in ``save_dir`` (``published``)."""
         if not status.get("run_id"):
             self.outputs.value = ""
             return
-        hist = status.get("history") or {}
-        val_accs = [v for v in hist.get("val_accs") or [] if v is not None]
-        published = status.get("published") if isinstance(status.get("published"), dict) else None
-        facts = published or status
-        best_epoch = facts.get("best_epoch")
-        best_acc = facts.get("best_val_acc", status.get("best_val_acc"))
-        if best_epoch is None and val_accs:  # the engine keeps the first epoch with the best val accuracy
-            best_epoch = val_accs.index(max(val_accs)) + 1
-        run_dir = (published or {}).get("run_dir") or status.get("run_dir")
         active = bool(status.get("is_training"))
         parts = []
-        if published is not None:
-            files = published.get("files") if isinstance(published.get("files"), dict) else {
-                k: v for k, v in published.items() if k not in _PUBLISHED_FACTS and isinstance(v, str)}
-            if files:
-                parts.append("wrote " + ", ".join(f"<code>{html.escape(str(p))}</code>" for p in files.values()))
-            else:
-                parts.append("<b>nothing was published</b> (the previous files in save_dir are unchanged)")
-            replaced = published.get("replaced") or published.get("previous")
-            if replaced:
-                parts.append(f"replaced the files of {html.escape(_show(replaced))}")
-        elif isinstance(status.get("files"), dict) and status["files"]:
-            parts.append("wrote " + ", ".join(f"<code>{html.escape(str(p))}</code>"
-                                              for p in status["files"].values()))
-        if best_epoch is not None:
-            score = f", val acc {best_acc:.1f}%" if isinstance(best_acc, (int, float)) else ""
+        files = status.get("files") or {}
+        if files:
+            parts.append("wrote " + ", ".join(f"<code>{html.escape(str(p))}</code>" for p in files.values()))
+        if status.get("best_epoch") is not None:
+            score = status.get("best_val_acc")
+            score_text = f", val acc {score:.1f}%" if isinstance(score, (int, float)) else ""
             label = "best checkpoint so far" if active else "checkpoint"
-            parts.append(f"{label}: epoch {best_epoch}{score}")
-        elif not active and not val_accs:
+            parts.append(f"{label}: epoch {status['best_epoch']}{score_text}")
+        elif not active:
             parts.append("no epoch finished, so no checkpoint was written")
-        if run_dir:
-            parts.append(f"this run's folder <code>{html.escape(str(run_dir))}</code>")
-        self.outputs.value = "outputs: " + " · ".join(parts) if parts else ""
+        if not active:
+            published = status.get("published") or {}
+            save_dir = html.escape(str(status.get("save_dir") or "save_dir"))
+            if published:
+                parts.append(f"replaced the top-level files in <code>{save_dir}</code>")
+            else:
+                parts.append(f"<b>the top-level files in <code>{save_dir}</code> are unchanged</b> "
+                             "(only a completed run replaces them)")
+        if status.get("run_dir"):
+            parts.append(f"this run's folder <code>{html.escape(str(status['run_dir']))}</code>")
+        self.outputs.value = "outputs: " + " · ".join(parts)
 
     def _render_cost(self) -> None:
         values = self.form.values()
