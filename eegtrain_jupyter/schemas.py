@@ -150,7 +150,7 @@ class Status(_Shape):
     @classmethod
     def idle(cls) -> Status:
         """Before any run: zeros, the default config, no run facts."""
-        nothing = dict.fromkeys(
+        nothing: dict[str, Any] = dict.fromkeys(
             ("train_loss", "val_loss", "train_acc", "val_acc", "best_val_acc", "elapsed_time",
              "elapsed_time_formatted", "eta", "eta_formatted", "phase", "batch", "error", "run_id",
              "device", "precision", "backbone", "started_at", "finished_at", "run_dir", "save_dir"))

@@ -29,7 +29,8 @@ from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
-    Backbone, BatchProgress, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
+    Backbone, BatchProgress, FieldErrorBody, History, Metrics, RunRecord, Status, TrainingState, ValidationBody,
+    empty_history,
 )
 from .tuning import configure_training_thread
 
@@ -114,7 +115,7 @@ class TrainingManager:
 
     def __init__(
         self,
-        root_dir: str | os.PathLike = ".",
+        root_dir: str | os.PathLike[str] = ".",
         *,
         confine_to_root: bool = False,
         min_free_memory_mb: float = 256.0,
@@ -175,7 +176,7 @@ class TrainingManager:
                 self._resolve_paths(result.config)
             except ConfigError as exc:
                 errors = exc.errors
-        return ValidationBody(valid=not errors, errors=[e.to_dict() for e in errors],
+        return ValidationBody(valid=not errors, errors=[FieldErrorBody(**e.to_dict()) for e in errors],
                               config=None if errors else result.config)
 
     def stop(self) -> Status:
@@ -262,7 +263,10 @@ class TrainingManager:
             configure_training_thread(**self.thread_settings)
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
-        state, error, published, files = TrainingState.FAILED, "training ended unexpectedly", {}, {}
+        state = TrainingState.FAILED
+        error: str | None = "training ended unexpectedly"
+        published: dict[str, str] = {}
+        files: dict[str, str] = {}
         try:
             listener = _RunListener(self._lock, run)
             listener.on_phase("loading data")
@@ -298,7 +302,10 @@ class TrainingManager:
         if run is None:
             return Status.idle()
         hist = run.history
-        last = (lambda key: hist[key][-1] if hist[key] else None)
+
+        def last(key: str) -> float | None:
+            return hist[key][-1] if hist[key] else None
+
         elapsed, eta = run.elapsed(), run.eta()
         return Status(
             is_training=run.state.active, current_epoch=len(hist["train_losses"]),

@@ -444,8 +444,8 @@ def test_panel_fits_the_width(lab, browser, width):
                                arg=error.element_handle(), timeout=10_000)
         assert panel.locator(".eegtrain-field-n_epochs.eegtrain-invalid").count() == 1
         start = panel.locator("button.eegtrain-start")
-        assert start.is_disabled() and "N Epochs" in (start.get_attribute("title") or "")
-        assert "N Epochs" in panel.locator(".eegtrain-start-hint").inner_text()
+        assert start.is_disabled() and "Epochs" in (start.get_attribute("title") or "")
+        assert "Epochs" in panel.locator(".eegtrain-start-hint").inner_text()
         assert_fits(panel, width)
         screenshot(panel, f"panel-{width}.png")
         set_field(panel, "n_epochs", "2", settle=1.0)

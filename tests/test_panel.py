@@ -120,7 +120,7 @@ def test_text_that_is_not_a_number_is_reported_not_reverted(tmp_path, make_panel
     panel.start_button.click()
     assert panel.last_status["state"] == "idle"
     panel._on_start()  # the handler itself (as a stale click would) says what to fix
-    assert "N Epochs, Batch Size, Seed" in panel.error.value
+    assert "Epochs, Batch size, Seed" in panel.error.value
 
 
 def test_preset_fills_the_form(client, make_panel):
@@ -432,8 +432,8 @@ def test_form_is_the_next_run_and_the_run_line_is_the_shown_run(tmp_path, make_p
     wait_for(lambda: panel.last_status["run_id"] and not panel.last_status["is_training"], 120,
              what="the other run to end")
     text = panel.run_config.value
-    assert "N Epochs <b>1</b>" in text and "N Samples Per Class <b>100</b>" in text
-    assert "Save Dir <b>other</b>" in text
+    assert "Epochs <b>1</b>" in text and "Windows per class <b>100</b>" in text
+    assert "Save folder <b>other</b>" in text
     assert "differs in" in text and "Seed" in text
     assert panel.form.value("seed") == 3  # the draft is kept ...
     assert not panel.use_run_config_button.disabled
