@@ -18,14 +18,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import (
-    AlreadyTraining,
-    ClientError,
-    ConnectionFailed,
-    TrainingClient,
-    ValidationFailed,
-    connect,
-)
+from ..client import AlreadyTraining, ClientError, ConnectionFailed, TrainingClient, ValidationFailed, connect
 from ..config import json_schema
 from .cost import cost_html, estimate_duration
 from .form import ConfigForm
