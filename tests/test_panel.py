@@ -1,17 +1,20 @@
 """The notebook panel driven as a user would (no browser), on both backends.
 
 ``local``: an in-process TrainingManager; ``remote``: a real ``jupyter server`` subprocess
-with the extension. Training is the real LaBraM on tiny configs.
+with the extension. Training is the real LaBraM on tiny configs. What the form and the panel do
+with a status, and no trainer is needed for, runs on :class:`support.FakeClient` (the service's
+own status shapes, validated by its pydantic models).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 import requests
+from configs import TINY
+from support import FakeClient, wait_for
 
 from eegtrain_jupyter.client import (
     AlreadyTraining,
@@ -22,23 +25,15 @@ from eegtrain_jupyter.client import (
     ValidationFailed,
     connect,
 )
-from eegtrain_jupyter.config import default_config, json_schema
+from eegtrain_jupyter.config import default_config
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
 from eegtrain_jupyter.widgets import TrainingPanel
 from eegtrain_jupyter.widgets.form import CUSTOM_PRESET
 
-TINY = {"n_samples_per_class": 100, "batch_size": 32, "freeze_backbone": True}
-
-
-def wait_for(condition, timeout=90.0, interval=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+LONG = {**TINY, "freeze_backbone": False, "n_epochs": 100}
+"""A fine-tuning run that is still going when stopped (a frozen backbone runs 100 epochs of cached
+features in under a second)."""
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +70,8 @@ def make_panel():
         panel.close()
 
 
-def test_out_of_range_value_is_shown_and_blocks_start(client, make_panel):
+def test_out_of_range_value_is_shown_and_blocks_start(make_panel):
+    client = FakeClient()
     panel = make_panel(client)
     assert not panel.start_button.disabled and panel.stop_button.disabled
     assert panel.start_hint.value == ""
@@ -92,7 +88,7 @@ def test_out_of_range_value_is_shown_and_blocks_start(client, make_panel):
     for title in ("Epochs", "Learning rate", "Save folder"):
         assert title in panel.start_button.tooltip and title in panel.start_hint.value
     panel.start_button.click()  # a programmatic click on a disabled button still must not start
-    assert client.status()["is_training"] is False
+    assert client.started == [] and panel.last_status["state"] == "idle"
     panel.fields["n_epochs"].value = 3
     panel.fields["learning_rate"].value = 0.001
     assert panel.start_button.disabled  # save_dir still empty
@@ -100,10 +96,15 @@ def test_out_of_range_value_is_shown_and_blocks_start(client, make_panel):
     assert panel.form.errors["n_epochs"].value == ""
     assert "eegtrain-invalid" not in panel.fields["n_epochs"]._dom_classes
     assert not panel.start_button.disabled and panel.start_hint.value == ""
+    panel.start_button.click()  # Start sends the form, as typed, once it is valid
+    assert client.started == [{**default_config().model_dump(mode="json"), "n_epochs": 3, "save_dir": "out"}]
+    assert panel.last_status["state"] == "preparing" and "preparing" in panel.badge.value
+    assert panel.start_button.disabled and not panel.stop_button.disabled
 
 
-def test_text_that_is_not_a_number_is_reported_not_reverted(tmp_path, make_panel):
-    panel = make_panel(LocalClient(TrainingManager(tmp_path)))
+def test_text_that_is_not_a_number_is_reported_not_reverted(make_panel):
+    client = FakeClient()
+    panel = make_panel(client)
     panel.fields["n_epochs"].value = "abc"
     panel.fields["batch_size"].value = ""
     panel.fields["learning_rate"].value = "1e-3"  # a number in any notation is fine
@@ -120,10 +121,11 @@ def test_text_that_is_not_a_number_is_reported_not_reverted(tmp_path, make_panel
     panel.start_button.click()
     assert panel.last_status["state"] == "idle"
     panel._on_start()  # the handler itself (as a stale click would) says what to fix
-    assert "Epochs, Batch size, Seed" in panel.error.value
+    assert "Epochs, Batch size, Seed." in panel.error.value and client.started == []
 
 
-def test_preset_fills_the_form(client, make_panel):
+def test_preset_fills_the_form(make_panel):
+    client = FakeClient()
     panel = make_panel(client)
     assert panel.preset.value == "default"  # the defaults are the "default" preset, not "(custom)"
     panel.fields["save_dir"].value = "mine"
@@ -143,14 +145,15 @@ def test_preset_fills_the_form(client, make_panel):
     assert make_panel(client, preset="quick").form.value("n_epochs") == 2
 
 
-def test_labels_and_help_come_from_the_schema(tmp_path, make_panel):
-    client = LocalClient(TrainingManager(tmp_path))
+def test_labels_and_help_come_from_the_schema(make_panel):
+    client = FakeClient(backend="local")
     panel = make_panel(client)
     schema = client.schema()
     for name, prop in schema["properties"].items():
         assert panel.fields[name].description == prop["title"], name
         assert prop["description"] in panel.form.helps[name].value, name  # every field, not only numbers
-    assert "1–100" in panel.form.helps["n_epochs"].value and "default 15" in panel.form.helps["n_epochs"].value
+    help_line = panel.form.helps["n_epochs"].value
+    assert "1–100" in help_line and "default 15" in help_line
     assert panel.backend.value.count("local") == 1
     assert "epoch 0 / 0" not in panel.progress_label.value and panel.progress_label.value == "no run yet"
 
@@ -177,7 +180,7 @@ def test_server_side_validation_is_shown_next_to_the_field(client, make_panel, t
 def test_start_follow_and_stop(client, make_panel):
     panel = make_panel(client)
     # a trainable backbone: with a frozen one, 100 epochs on cached features take < 1 s
-    panel.form.set_values({**TINY, "freeze_backbone": False, "n_epochs": 100, "save_dir": "panel-run"})
+    panel.form.set_values({**LONG, "save_dir": "panel-run"})
     panel.start_button.click()
     assert panel.error.value == ""
     started = panel.last_status
@@ -371,14 +374,14 @@ def test_client_errors_are_typed(client):
     assert client.default_config()["n_epochs"] == 15
 
 
-def test_close_stops_the_poller(tmp_path):
-    panel = TrainingPanel(LocalClient(TrainingManager(tmp_path)), poll_interval=0.05)
+def test_close_stops_the_poller():
+    panel = TrainingPanel(FakeClient(), poll_interval=0.05)
     assert panel.polling
     panel.close()
     assert not panel.polling
 
 
-def test_rerunning_the_panel_cell_leaves_one_poller_and_no_orphan_widgets(tmp_path):
+def test_rerunning_the_panel_cell_leaves_one_poller_and_no_orphan_widgets():
     from ipywidgets.widgets.widget import _instances
 
     from eegtrain_jupyter.widgets.panel import POLLER_THREAD_NAME
@@ -386,7 +389,7 @@ def test_rerunning_the_panel_cell_leaves_one_poller_and_no_orphan_widgets(tmp_pa
     def pollers():
         return [t for t in threading.enumerate() if t.name == POLLER_THREAD_NAME and t.is_alive()]
 
-    client = LocalClient(TrainingManager(tmp_path))
+    client = FakeClient()
     before = len(_instances)
     panels = [TrainingPanel(client, poll_interval=0.05)]
     one = len(_instances) - before
@@ -414,7 +417,7 @@ def test_stale_message_clears_when_the_state_changes(tmp_path, make_panel):
     panel = make_panel(client)
     # the panel shows idle; a run starts elsewhere (curl, the CLI, another notebook) before the next poll
     panel.form.set_values(TINY)
-    client.start({**TINY, "freeze_backbone": False, "n_epochs": 100, "save_dir": "elsewhere"})
+    client.start({**LONG, "save_dir": "elsewhere"})
     panel._on_start()  # pressed before the poller noticed
     assert "already in progress" in panel.error.value
     run_id = client.status()["run_id"]
@@ -428,7 +431,7 @@ def test_form_is_the_next_run_and_the_run_line_is_the_shown_run(tmp_path, make_p
     client = LocalClient(TrainingManager(tmp_path))
     panel = make_panel(client)
     panel.fields["seed"].value = 3  # the user's draft
-    client.start({**TINY, "n_epochs": 1, "save_dir": "other"})  # someone else's run
+    client.start({**TINY, "save_dir": "other"})  # someone else's run
     wait_for(lambda: panel.last_status["run_id"] and not panel.last_status["is_training"], 120,
              what="the other run to end")
     text = panel.run_config.value
@@ -445,59 +448,66 @@ def test_form_is_the_next_run_and_the_run_line_is_the_shown_run(tmp_path, make_p
     assert "on this machine" in panel.cost_hint.value and client.status()["run_id"] in panel.cost_hint.value
 
 
-class FakeClient(TrainingClient):
-    """Answers a fixed status: for rendering shapes the trainer does not produce (yet)."""
-
-    backend = "server"
-
-    def __init__(self, status):
-        self._status = status
-
-    def status(self):
-        return self._status
-
-    def schema(self):
-        return json_schema()
-
-    def runs(self):
-        return []
-
-    def describe(self):
-        return "server http://example.invalid/ (survives kernel restarts)"
+RUN = "20250101-000000-abcdef"
+RUN_DIR = f"/r/models/runs/{RUN}"
 
 
-def _finished_status(**extra):
-    return {"is_training": False, "state": "stopped", "run_id": "20250101-000000-abcdef",
-            "current_epoch": 2, "total_epochs": 5, "best_val_acc": 62.5,
-            "config": default_config().model_dump(), "run_dir": "/r/runs/20250101-000000-abcdef",
-            "save_dir": "/r", "history": {"train_losses": [0.7, 0.6], "val_losses": [0.69, 0.65],
-                                          "train_accs": [55.0, 66.0], "val_accs": [62.5, 60.0]},
-            "batch": None, "phase": None, "error": None, **extra}
+def _finished(**extra):
+    """A run's status after 2 of 5 epochs, in the service's shape (validated by ``Status``)."""
+    return {"state": "stopped", "run_id": RUN, "current_epoch": 2, "total_epochs": 5,
+            "best_val_acc": 62.5, "best_epoch": 1, "device": "cpu", "precision": "fp32",
+            "started_at": "2025-01-01T00:00:00", "finished_at": "2025-01-01T00:01:00",
+            "run_dir": RUN_DIR, "save_dir": "/r/models",
+            "files": {"checkpoint": f"{RUN_DIR}/best_synthetic_model.pth",
+                      "history": f"{RUN_DIR}/training_history.json",
+                      "curves": f"{RUN_DIR}/training_curves.png"},
+            "history": {"train_losses": [0.7, 0.6], "val_losses": [0.69, 0.65],
+                        "train_accs": [55.0, 66.0], "val_accs": [62.5, 60.0]}, **extra}
 
 
-def test_outputs_name_published_files_epoch_and_score(make_panel):
-    published = {"best_synthetic_model.pth": "/r/best_synthetic_model.pth",
-                 "training_history.json": "/r/training_history.json",
-                 "best_epoch": 1, "best_val_acc": 62.5, "run_dir": "/r/runs/20250101-000000-abcdef"}
-    panel = make_panel(FakeClient(_finished_status(published=published)))
-    text = panel.outputs.value
-    assert "/r/best_synthetic_model.pth" in text and "/r/training_history.json" in text
-    assert "checkpoint: epoch 1, val acc 62.5%" in text and "/r/runs/20250101-000000-abcdef" in text
-    assert panel.backend.value.count("server") == 1  # not "server — server http://..."
-    # without `published` (today's status) the panel still says which epoch and where
-    bare = make_panel(FakeClient(_finished_status()))
-    assert "checkpoint: epoch 1, val acc 62.5%" in bare.outputs.value
-    assert "/r/runs/20250101-000000-abcdef" in bare.outputs.value
+def test_fake_client_is_a_training_client():
+    assert isinstance(FakeClient(), TrainingClient)
+    # a shape the service never sends is refused, not shown
+    with pytest.raises(ValueError, match="published"):
+        FakeClient(**_finished(published={"best_epoch": 1}))
+
+
+def test_outputs_name_files_epoch_score_and_what_was_published(make_panel):
+    # a completed run replaced the top-level files in save_dir
+    published = {name: f"/r/models/{name}" for name in
+                 ("best_synthetic_model.pth", "training_history.json", "training_curves.png")}
+    done = make_panel(FakeClient(**_finished(state="completed", current_epoch=5, published=published)))
+    text = done.outputs.value
+    for path in _finished()["files"].values():
+        assert f"<code>{path}</code>" in text
+    assert "checkpoint: epoch 1, val acc 62.5%" in text and "so far" not in text
+    assert "replaced the top-level files in <code>/r/models</code>" in text and "unchanged" not in text
+    assert f"this run's folder <code>{RUN_DIR}</code>" in text
+    assert done.backend.value.count("server") == 1  # not "server — server http://..."
+    # a stopped run wrote its own files but left the top-level ones alone (published is empty)
+    stopped = make_panel(FakeClient(**_finished()))
+    assert "checkpoint: epoch 1, val acc 62.5%" in stopped.outputs.value
+    assert "the top-level files in <code>/r/models</code> are unchanged" in stopped.outputs.value
+    # a run stopped before its first epoch ended wrote no checkpoint
+    early = make_panel(FakeClient(**_finished(current_epoch=0, best_epoch=None, best_val_acc=None, files={},
+                                              history={"train_losses": [], "val_losses": [],
+                                                       "train_accs": [], "val_accs": []})))
+    assert "no epoch finished, so no checkpoint was written" in early.outputs.value
+    # while a run is going, the checkpoint is the best so far and nothing is said about publishing
+    running = make_panel(FakeClient(**_finished(state="training", is_training=True, phase="training")))
+    assert "best checkpoint so far: epoch 1, val acc 62.5%" in running.outputs.value
+    assert "top-level" not in running.outputs.value
 
 
 def test_running_metrics_and_folded_errors(make_panel):
-    batch = {"epoch": 3, "batch": 4, "n_batches": 10, "phase": "train", "train_loss": 0.5123, "train_acc": 71.25}
-    running = make_panel(FakeClient(_finished_status(is_training=True, state="training", phase="training",
-                                                     batch=batch)))
+    batch = {"epoch": 3, "batch": 4, "n_batches": 10, "phase": "train", "train_loss": 0.5123,
+             "train_acc": 71.25}
+    running = make_panel(FakeClient(**_finished(is_training=True, state="training", phase="training",
+                                                batch=batch)))
     assert running.progress_label.value == "epoch 3 / 5"
     assert running.batch_label.value == "epoch 3 train: batch 4 / 10 · running train loss 0.5123, acc 71.2%"
     error = "UnpicklingError: Weights only load failed.\nline 2\nline 3 weights_only=False"
-    failed = make_panel(FakeClient(_finished_status(state="failed", error=error)))
+    failed = make_panel(FakeClient(**_finished(state="failed", error=error)))
     first, _, rest = failed.error.value.partition("<details>")
     assert "Weights only load failed." in first and "weights_only" not in first
     assert "weights_only=False" in rest
@@ -537,5 +547,6 @@ def test_cost_estimate_scales_a_measured_run():
     assert estimate_duration(base, runs) is None  # no comparable (frozen, auto device) run measured
     stopped = {"run_id": "cut", "state": "stopped", "config": runs[1]["config"], "duration": 9.0,
                "epoch_times": [5.0]}
-    assert estimate_duration(runs[1]["config"], [stopped, {**runs[1], "state": "completed"}])[1]["run_id"] == "ft"
+    completed = {**runs[1], "state": "completed"}
+    assert estimate_duration(runs[1]["config"], [stopped, completed])[1]["run_id"] == "ft"
     assert estimate_duration(runs[1]["config"], [stopped])[1]["run_id"] == "cut"

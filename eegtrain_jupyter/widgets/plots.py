@@ -122,7 +122,6 @@ class CurvesFigure:
         self._shown: tuple | None = None
         self._last_draw = 0.0
         self._n = 0
-        self.draws = 0
 
     def update(self, train: Sequence[float], val: Sequence[float], total_epochs: int = 0) -> bool:
         """Show these per-epoch values; True if the figure was redrawn now."""
@@ -153,7 +152,6 @@ class CurvesFigure:
             self.lines.x = x
             self.lines.y = y
         self._shown, self._last_draw, self._n = data, now, n
-        self.draws += 1
         return True
 
     @property
