@@ -45,6 +45,7 @@ class TqdmListener(TrainingListener):
             label = phase if phase == "caching features" else f"epoch {epoch} {phase}"
             self.batches = tqdm(total=n_batches, desc=label, unit="batch", leave=False, file=self.file)
             self._key = key
+        assert self.batches is not None
         self.batches.update(batch - self.batches.n)
 
     def on_epoch_end(self, result, history) -> None:

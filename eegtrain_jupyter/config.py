@@ -40,10 +40,24 @@ MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
 A model without a backbone trains end to end, so ``freeze_backbone`` left at its default turns off."""
 
 
+_TITLES = {
+    "n_epochs": "Epochs", "n_samples_per_class": "Windows per class", "val_split": "Validation fraction",
+    "freeze_backbone": "Freeze backbone", "learning_rate": "Learning rate", "batch_size": "Batch size",
+    "weight_decay": "Weight decay", "save_dir": "Save folder", "seed": "Seed",
+    "pretrained_weights": "Pretrained weights", "device": "Device", "precision": "Precision",
+}
+"""Labels for forms and docs; a field not listed gets its name in sentence case."""
+
+
+def _title(name: str, _info: object) -> str:
+    return _TITLES.get(name) or name.replace("_", " ").capitalize()
+
+
 class TrainingConfig(BaseModel):
     """Parameters of one training run (the seed's fields plus seed, weights and device)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              field_title_generator=_title)
 
     model: ModelName = Field(
         "labram", description="Classifier: LaBraM, or braindecode's ShallowFBCSPNet, EEGNet or EEGConformer"

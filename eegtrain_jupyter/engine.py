@@ -185,14 +185,20 @@ class StandardizedHead(nn.Module):
     plain ``Labram`` state_dict: ``W' = W / sd``, ``b' = b - W' @ mu``.
     """
 
-    def __init__(self, linear: nn.Linear, mean: torch.Tensor, std: torch.Tensor):
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, linear: nn.Module, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"the head must be nn.Linear, not {type(linear).__name__}")
         self.linear = linear
         self.register_buffer("mean", mean.detach().clone())
         self.register_buffer("std", std.detach().clamp_min(1e-6))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features - self.mean) / self.std)
+        out: torch.Tensor = self.linear((features - self.mean) / self.std)
+        return out
 
     @torch.no_grad()
     def folded(self) -> dict[str, torch.Tensor]:

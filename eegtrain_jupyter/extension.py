@@ -69,6 +69,7 @@ class TrainingExtension(ExtensionApp):
     search: SearchManager | None = None
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None
         self.manager = TrainingManager(
             self.serverapp.root_dir, confine_to_root=True, min_free_memory_mb=self.min_free_memory_mb,
             thread_settings={"num_threads": self.num_threads, "nice": self.nice,

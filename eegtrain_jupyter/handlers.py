@@ -64,7 +64,7 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def manager(self) -> TrainingManager:
-        return self.extensionapp.manager  # type: ignore[attr-defined,no-any-return]
+        return self.extensionapp.manager  # type: ignore[attr-defined]
 
     @property
     def search(self) -> SearchManager:
@@ -74,7 +74,7 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
     def max_body_bytes(self) -> int:
         return int(self.extensionapp.max_body_bytes)  # type: ignore[attr-defined]
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         self._chunks: list[bytes] = []
         self._size = 0

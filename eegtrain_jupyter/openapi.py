@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from pydantic.json_schema import models_json_schema
 
@@ -48,7 +50,8 @@ def _errors(*errors: type[EegtrainError]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
-    models = [(TrainingConfig, "validation"), *((m, "serialization") for m in RESPONSE_MODELS.values())]
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (TrainingConfig, "validation"), *((m, "serialization") for m in RESPONSE_MODELS.values())]
     _, defs = models_json_schema(models, ref_template=_REF)
     schemas = defs["$defs"]
     body = {

@@ -117,7 +117,7 @@ class Run:
         now = time.monotonic()
         b, spent = self.batch, now - (self.t_phase or now)
         if self.state is TrainingState.PREPARING and b and b["phase"] == "caching features":
-            return max(0.0, spent * (b["n_batches"] - b["batch"]) / b["batch"])
+            return max(0.0, spent * float(b["n_batches"] - b["batch"]) / float(b["batch"]))
         if self.state is not TrainingState.TRAINING:
             return None
         total, done = self.config.n_epochs, len(self.epoch_times)
@@ -125,7 +125,7 @@ class Run:
             per_epoch = sum(self.epoch_times) / done
             return max(0.0, per_epoch * (total - done) - min(spent, per_epoch))
         if b and b["phase"] == "train" and b["batch"]:
-            per_epoch = spent * b["n_batches"] / b["batch"]
+            per_epoch = spent * float(b["n_batches"]) / float(b["batch"])
             return max(0.0, per_epoch * total - spent)
         return None
 

@@ -98,14 +98,15 @@ class Metrics(_Shape):
 
 
 class BatchProgress(_Shape):
-    """The batch in flight; ``loss``/``acc`` are the running means of this epoch's training batches."""
+    """The batch in flight; ``train_loss``/``train_acc`` (%) are the running means over this epoch's
+    training batches, kept while its validation batches run."""
 
     epoch: int
     batch: int
     n_batches: int
     phase: str
-    loss: float | None = None
-    acc: float | None = None
+    train_loss: float | None = None
+    train_acc: float | None = None
 
 
 class Backbone(_Shape):
@@ -161,7 +162,7 @@ class Status(_Shape):
     @classmethod
     def idle(cls) -> Status:
         """Before any run: zeros, the default config, no run facts."""
-        nothing = dict.fromkeys(
+        nothing: dict[str, Any] = dict.fromkeys(
             ("train_loss", "val_loss", "train_acc", "val_acc", "best_val_acc", "elapsed_time",
              "elapsed_time_formatted", "eta", "eta_formatted", "phase", "batch", "error", "run_id",
              "device", "precision", "backbone", "started_at", "finished_at", "run_dir", "save_dir"))

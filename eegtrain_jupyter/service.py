@@ -27,12 +27,13 @@ from .compare import RunQuery, compare, parse_run_ids, select
 from .errors import AlreadyTrainingError, ConfigError, FieldError, NotFound
 from .events import EpochResult, TrainingListener
 from .feature_cache import FeatureCache
-from .model import BackboneInfo
+from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
-    Backbone, BatchProgress, Comparison, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
+    Backbone, BatchProgress, Comparison, FieldErrorBody, History, Metrics, RunRecord, Status, TrainingState,
+    ValidationBody, empty_history,
 )
 from .tuning import configure_training_thread
 
@@ -76,9 +77,15 @@ class _RunListener(TrainingListener):
             self.run.backbone = Backbone.model_validate(backbone.to_dict())
             self.run.save()
 
-    def on_batch(self, **batch: Any) -> None:
+    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str,
+                 loss: float | None = None, acc: float | None = None) -> None:
         with self.lock:
-            self.run.batch = batch
+            before = self.run.batch or {}
+            if phase != "train":  # validation keeps the epoch's running training metrics
+                loss, acc = (before.get("train_loss"), before.get("train_acc")) if before.get("epoch") == epoch \
+                    else (None, None)
+            self.run.batch = {"epoch": epoch, "batch": batch, "n_batches": n_batches, "phase": phase,
+                              "train_loss": loss, "train_acc": acc}
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         with self.lock:
@@ -118,7 +125,7 @@ class TrainingManager:
 
     def __init__(
         self,
-        root_dir: str | os.PathLike = ".",
+        root_dir: str | os.PathLike[str] = ".",
         *,
         confine_to_root: bool = False,
         min_free_memory_mb: float = 256.0,
@@ -188,7 +195,7 @@ class TrainingManager:
                 self._resolve_paths(result.config)
             except ConfigError as exc:
                 errors = exc.errors
-        return ValidationBody(valid=not errors, errors=[e.to_dict() for e in errors],
+        return ValidationBody(valid=not errors, errors=[FieldErrorBody(**e.to_dict()) for e in errors],
                               config=None if errors else result.config)
 
     def stop(self) -> Status:
@@ -306,19 +313,37 @@ class TrainingManager:
 
     # -- internals -------------------------------------------------------------------
     def _resolve_paths(self, cfg: TrainingConfig) -> TrainingConfig:
-        """``cfg`` with its paths resolved against the root (so the thread ignores the cwd)."""
-        self.paths.directory(cfg.save_dir, "save_dir")
-        if cfg.pretrained_weights is None:
-            return cfg
-        weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
-        return cfg.model_copy(update={"pretrained_weights": str(weights)})
+        """``cfg`` with its paths resolved against the root (so the thread ignores the cwd).
+
+        Raises one :class:`ConfigError` naming every path field that cannot be used.
+        """
+        errors, update = [], {}
+        try:
+            self.paths.directory(cfg.save_dir, "save_dir")
+        except ConfigError as exc:
+            errors += exc.errors
+        if cfg.pretrained_weights is not None:
+            try:
+                weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
+                check_weights_file(weights)
+                update["pretrained_weights"] = str(weights)
+            except ConfigError as exc:
+                errors += exc.errors
+            except PretrainedWeightsError as exc:
+                errors.append(FieldError("pretrained_weights", str(exc)))
+        if errors:
+            raise ConfigError(errors)
+        return cfg.model_copy(update=update) if update else cfg
 
     def _work(self, run: Run, run_listeners: Sequence[TrainingListener] = ()) -> None:
         if self.thread_settings is not None:
             configure_training_thread(**self.thread_settings)
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
-        state, error, published, files = TrainingState.FAILED, "training ended unexpectedly", {}, {}
+        state = TrainingState.FAILED
+        error: str | None = "training ended unexpectedly"
+        published: dict[str, str] = {}
+        files: dict[str, str] = {}
         tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
             listener = _RunListener(self._lock, run)
@@ -359,7 +384,10 @@ class TrainingManager:
         if run is None:
             return Status.idle()
         hist = run.history
-        last = (lambda key: hist[key][-1] if hist[key] else None)
+
+        def last(key: str) -> float | None:
+            return hist[key][-1] if hist[key] else None
+
         elapsed, eta = run.elapsed(), run.eta()
         return Status(
             is_training=run.state.active, current_epoch=len(hist["train_losses"]),
