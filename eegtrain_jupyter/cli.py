@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--space", type=Path, required=True,
                         help='JSON file: {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": true}, '
                              '"model": {"choices": ["labram", "eegnet"]}, ...}')
-    search.add_argument("--config", type=Path, help="JSON file with the (partial) config every trial starts from")
+    search.add_argument("--config", type=Path,
+                        help="JSON file with the (partial) config every trial starts from")
     search.add_argument("--n-trials", type=int, default=20, help="trials to run (default: 20)")
     search.add_argument("--timeout-s", type=float, help="start no trial after this many seconds")
     search.add_argument("--metric", choices=["val_acc", "val_loss"], default="val_acc")

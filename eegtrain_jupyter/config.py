@@ -60,7 +60,7 @@ class TrainingConfig(BaseModel):
                               field_title_generator=_title)
 
     model: ModelName = Field(
-        "labram", description="Classifier: LaBraM, or braindecode's ShallowFBCSPNet, EEGNet or EEGConformer"
+        "labram", description="Classifier: LaBraM, or the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer"
     )
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(

@@ -351,7 +351,8 @@ class TrainingManager:
             data = load_windows(run.config)
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             extra = [tensorboard] if tensorboard is not None else []
-            result = train(run.config, data, run.run_dir, listeners=[listener, *extra, *self.listeners, *run_listeners],
+            listeners: list[TrainingListener] = [listener, *extra, *self.listeners, *run_listeners]
+            result = train(run.config, data, run.run_dir, listeners=listeners,
                            should_stop=self._stop_event.is_set, feature_cache=self.feature_cache)
             files = result.files
             state, error = (TrainingState.STOPPED, None) if result.stopped else (TrainingState.COMPLETED, None)

@@ -73,6 +73,7 @@ class SearchView:
                                       bq.Axis(scale=ys, label="value", side="left")],
                                 layout={"width": "440px", "height": "260px"})
         self.status: dict[str, Any] | None = None
+        self._refresh_lock = threading.Lock()
         self.start_button.on_click(lambda _: self.start())
         self.apply_button.on_click(lambda _: self.apply_best())
         self.widget = w.VBox([self.space, w.HBox([self.n_trials, self.start_button, self.apply_button]),
@@ -109,13 +110,16 @@ class SearchView:
             self.refresh()
 
     def refresh(self) -> dict[str, Any] | None:
-        try:
-            status = self.client.search_status()
-        except Exception as exc:
-            self.message.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
-            return None
-        self._show(status)
-        return status
+        """Fetch and show the search's status (fetch and show under one lock, so the follower
+        thread never draws an older status over a newer one)."""
+        with self._refresh_lock:
+            try:
+                status = self.client.search_status()
+            except Exception as exc:
+                self.message.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
+                return None
+            self._show(status)
+            return status
 
     def _show(self, status: dict[str, Any]) -> None:
         self.status = status
