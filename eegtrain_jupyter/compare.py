@@ -13,11 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import ModelName, _field_errors
-from .errors import ConfigError
-from .runs import Run
+from .errors import ConfigError, FieldError, NotFound
+from .runs import Run, RunStore
 from .schemas import AlignedHistory, Comparison, RunRecord, TrainingState, empty_history
 
-__all__ = ["IGNORED_ARGS", "MAX_COMPARED", "RunQuery", "compare", "parse_run_ids", "select"]
+__all__ = ["IGNORED_ARGS", "MAX_COMPARED", "RunQuery", "compare", "compare_runs", "parse_run_ids", "select"]
 
 IGNORED_ARGS = frozenset({"token", "_xsrf"})
 """Query arguments Jupyter itself may add to any URL; never a filter."""
@@ -96,3 +96,27 @@ def compare(runs: Sequence[Run]) -> Comparison:
                       runs=[r.record() for r in runs], histories=histories, config_diff=diff,
                       config_common=common)
 
+
+
+def compare_runs(store: RunStore, current: Run | None, run_ids: str | Sequence[str] | None) -> Comparison:
+    """:func:`compare` of the runs ``run_ids`` names: ``current`` (the live run) from memory, the
+    others from ``store``.
+
+    Raises
+    ------
+    ConfigError
+        No ids, or too many (field ``runs``).
+    NotFound
+        An id that is not a recorded run (each named).
+    """
+    ids = parse_run_ids(run_ids)
+    found: dict[str, Run] = {}
+    for rid in ids:
+        run = current if current is not None and current.run_id == rid else store.find(rid)
+        if run is not None:
+            found[rid] = run
+    missing = [rid for rid in ids if rid not in found]
+    if missing:
+        raise NotFound(f"no such run: {', '.join(missing)}",
+                       [FieldError("runs", f"no run {rid!r}") for rid in missing])
+    return compare([found[rid] for rid in ids])

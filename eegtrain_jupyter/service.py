@@ -23,8 +23,8 @@ from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
 from .data import load_windows
 from .engine import train
-from .compare import RunQuery, compare, parse_run_ids, select
-from .errors import AlreadyTrainingError, ConfigError, FieldError, NotFound
+from .compare import RunQuery, compare_runs, select
+from .errors import AlreadyTrainingError, ConfigError, FieldError
 from .events import EpochResult, TrainingListener
 from .feature_cache import FeatureCache
 from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
@@ -246,24 +246,9 @@ class TrainingManager:
         NotFound
             An id that is not a recorded run (each named).
         """
-        ids = parse_run_ids(run_ids)
         with self._lock:
             current = self._run
-        found = {}
-        for rid in ids:
-            if current is not None and current.run_id == rid:
-                with self._lock:
-                    found[rid] = current
-                continue
-            run = self.store.find(rid)
-            if run is not None:
-                found[rid] = run
-        missing = [rid for rid in ids if rid not in found]
-        if missing:
-            raise NotFound(f"no such run: {', '.join(missing)}",
-                           [FieldError("runs", f"no run {rid!r}") for rid in missing])
-        with self._lock:
-            return compare([found[rid] for rid in ids])
+            return compare_runs(self.store, current, run_ids)
 
     def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
         """Hold the trainer for a job of several runs (a search): until :meth:`release`, only
