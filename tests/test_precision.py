@@ -1,11 +1,11 @@
-"""``precision: auto`` (bf16 autocast where the CPU/GPU runs it natively) and what a bf16 run keeps in fp32."""
+"""``precision: auto`` (bf16 autocast where the hardware runs it natively); what a bf16 run keeps in fp32."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-
 from configs import TINY
+
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.config import parse_config
 from eegtrain_jupyter.engine import PinnedStaging, train
