@@ -55,8 +55,8 @@ class TrainingConfig(BaseModel):
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="Numeric precision; auto uses bf16 autocast on CUDA and on CPUs with native bf16 "
-        "(AVX512-BF16 or AMX), fp32 otherwise",
+        description="Numeric precision; auto uses bf16 autocast on CUDA and, with a frozen backbone, "
+        "on CPUs with native bf16 (AVX512-BF16 or AMX); fp32 otherwise",
     )
 
 

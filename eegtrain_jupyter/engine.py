@@ -88,7 +88,7 @@ def train(
         listeners = [ArtifactWriter(output_dir, config), *listeners]
     events = Events(listeners)
     device = resolve_device(config.device)
-    chosen = resolve_precision(config.precision, device)  # auto: bf16 where native (precision.py)
+    chosen = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)
     precision = chosen.name
     loop = _Loop(device, precision, events, should_stop)
     history = empty_history()
@@ -120,6 +120,7 @@ def train(
             head = StandardizedHead(model.head, tr_feats.mean(0), tr_feats.std(0))
             step_module: nn.Module = head
             inputs, labels = feats, y.to(device, non_blocking=loop.pin)
+            loop = _Loop(device, "fp32", events, should_stop)  # the linear head: fp32, nothing to gain
         else:
             step_module, inputs, labels = model, X, y
         tr, va = torch.from_numpy(train_idx), torch.from_numpy(val_idx)

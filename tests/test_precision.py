@@ -42,6 +42,14 @@ def test_auto_follows_the_probe_it_is_given(feature):
     assert (told_no.name, told_no.reason) == ("fp32", "fp32 (cpu: no native bf16)")
 
 
+def test_auto_keeps_cpu_fine_tuning_in_fp32():
+    """bf16 fine-tuning missed the accuracy-parity bar (bench row 10), so auto does not pick it."""
+    chosen = resolve_precision("auto", CPU, fine_tune=True, cpu_bf16=lambda: "avx512_bf16")
+    assert (chosen.name, chosen.reason) == ("fp32", "fp32 (cpu fine-tuning: bf16 missed accuracy parity)")
+    assert resolve_precision("bf16", CPU, fine_tune=True).name == "bf16"
+    assert resolve_precision("auto", CUDA, fine_tune=True).name == "bf16"
+
+
 def test_explicit_choices_and_cuda_do_not_ask_the_cpu():
     def never() -> str | None:
         raise AssertionError("the CPU probe was consulted")
