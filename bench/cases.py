@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from eegtrain_jupyter import engine, synthetic
+from eegtrain_jupyter.artifacts import CHECKPOINT_NAME
 from eegtrain_jupyter.config import TrainingConfig, parse_config
 from eegtrain_jupyter.data import stratified_split
 from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.artifacts import CHECKPOINT_NAME
 from eegtrain_jupyter.model import build_classifier, load_checkpoint
 
 __all__ = [
@@ -99,7 +99,8 @@ def train_with_accuracy(config: TrainingConfig, n_per_class: int | None = None,
             "val_acc": result.best_val_acc, "fresh_acc": fresh}
 
 
-def fresh_accuracy(checkpoint: Path, precision: str, n_per_class: int, seed: int, batch_size: int = 32) -> float:
+def fresh_accuracy(checkpoint: Path, precision: str, n_per_class: int, seed: int,
+                   batch_size: int = 32) -> float:
     """Accuracy (%) of a saved model on ``2 * n_per_class`` fresh windows, under ``precision``'s autocast."""
     model, _ = load_checkpoint(checkpoint)
     data = synthetic.generate(n_per_class, seed=seed)
@@ -144,7 +145,7 @@ def time_naive_epochs(config: TrainingConfig, n_epochs: int = 1, n_per_class: in
 # -- fine-tune throughput: a fixed number of steps after warm-up -----------------------
 
 def finetune_setup(n_per_class: int, batch_size: int = 32, seed: int = 42):
-    """The fine-tune preset in bf16 (opt-in on CPU) for one epoch on ``2 * n_per_class`` windows, and that data."""
+    """The fine-tune preset in bf16 (opt-in on CPU), 1 epoch on ``2 * n_per_class`` windows; and that data."""
     config = parse_config({"n_epochs": 1, "seed": seed, "device": "cpu", "batch_size": batch_size,
                            "precision": "bf16"}, preset="fine-tune")
     return config, synthetic.generate(n_per_class, seed=seed)
@@ -158,7 +159,7 @@ def _rate(stamps: list[float], warmup: int, steps: int, batch_size: int) -> floa
 
 
 def finetune_engine(config: TrainingConfig, data, warmup: int, steps: int) -> float:
-    """Candidate 3/4: ``engine.train`` fine-tuning (``config.precision``), samples/s over ``steps`` train batches."""
+    """Candidate 3/4: ``engine.train`` fine-tuning (``config.precision``): samples/s over ``steps`` batches."""
     stamps: list[float] = []
 
     class Clock(TrainingListener):

@@ -80,8 +80,9 @@ def _parity_row(id_: int, what: str, cand: dict, fp32: dict, fresh_n: int, quick
     return Row(id_, f"accuracy parity, {what}: {cand['precision_reason']} vs fp32, same seed",
                fmt(cand), f"{fmt(fp32)} (fp32)", d_val, "Δ val <= 1, Δ fresh <= 1.5 pts (abs.)",
                None if quick else (d_val <= 1.0 and d_fresh <= 1.5),
-               note=f"ratio column: abs. Δ val acc in points; abs. Δ fresh acc = {d_fresh:.2f} on 2x{fresh_n} "
-                    "new windows (seed + 1000), best-epoch checkpoint", raw={"candidate": cand, "fp32": fp32})
+               note=f"ratio column: abs. Δ val acc in points; abs. Δ fresh acc = {d_fresh:.2f} on "
+                    f"2x{fresh_n} new windows (seed + 1000), best-epoch checkpoint",
+               raw={"candidate": cand, "fp32": fp32})
 
 
 def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
@@ -102,15 +103,15 @@ def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
                    else cases.time_forward_all(config, n))
 
     def train():  # always a fresh process: it also gives the run's peak RSS (row 7)
-        res = _worker("frozen_train", {**s["frozen_cfg"], "_fresh_per_class": 0 if acc.get("auto") else s["fresh_n"]},
-                      n, threads)
+        fresh = 0 if acc.get("auto") else s["fresh_n"]  # row 9: accuracies from the first run
+        res = _worker("frozen_train", {**s["frozen_cfg"], "_fresh_per_class": fresh}, n, threads)
         trn.append(res["seconds"])
         rss.append(res["max_rss_mb"])
         acc.setdefault("auto", res)
 
     def train_fp32():  # row 8's baseline and row 9's reference: the same run in fp32
-        res = _worker("frozen_train", {**fp32_cfg, "_fresh_per_class": 0 if acc.get("fp32") else s["fresh_n"]},
-                      n, threads)
+        fresh = 0 if acc.get("fp32") else s["fresh_n"]
+        res = _worker("frozen_train", {**fp32_cfg, "_fresh_per_class": fresh}, n, threads)
         trn32.append(res["seconds"])
         acc.setdefault("fp32", res)
 
@@ -128,7 +129,7 @@ def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
     naive = cases.median(naive_ep) * config.n_epochs
     r1 = cases.median([t / f for t, f in zip(trn, fwd)])  # ratios of same-repeat pairs
     r2 = cases.median([e * config.n_epochs / t for e, t in zip(naive_ep, trn)])
-    r8 = cases.median([a / b for a, b in zip(trn, trn32)])
+    r8 = cases.median([a / b for a, b in zip(trn, trn32, strict=True)])
     n_windows = 2 * (n or config.n_samples_per_class)
     size = f"2x{n_windows // 2} windows, {config.n_epochs} epochs"
     peak = max(rss)
@@ -147,8 +148,8 @@ def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
         Row(8, f"frozen engine.train wall time, precision auto ({acc['auto']['precision_reason']}) vs fp32 "
             f"({size})", f"{t_trn:.2f} s", f"{cases.median(trn32):.2f} s (fp32)", r8, "<= 0.8",
             None if quick else r8 <= 0.8, note="median of per-repeat ratios", raw={"fp32_train_s": trn32}),
-        _parity_row(9, f"default frozen config, precision auto ({size})", acc["auto"], acc["fp32"], s["fresh_n"],
-                    quick),
+        _parity_row(9, f"default frozen config, precision auto ({size})", acc["auto"], acc["fp32"],
+                    s["fresh_n"], quick),
     ]
 
 
@@ -174,7 +175,8 @@ def bench_finetune(s: dict, quick: bool) -> list[Row]:
     steps = f"{k} batches of {config.batch_size} after {w} warm-up"
     cand = f"precision {config.precision}"
     return [
-        Row(3, f"fine-tune samples/s, {cand} (opt-in; auto: fp32, row 10) vs bare fp32 PyTorch loop ({steps})",
+        Row(3, f"fine-tune samples/s, {cand} (opt-in; auto: fp32, row 10) vs bare fp32 PyTorch loop "
+            f"({steps})",
             f"{e:.1f} /s",
             f"{b:.1f} /s", r3, ">= 1.35x", None if quick else r3 >= 1.35, note="median of per-repeat ratios",
             raw={"engine": eng, "bare": bare}),
@@ -366,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         write_results(out, info, rows, args.quick, wall, command)
         _log(f"wrote {out}")
-    if args.out is None and not args.quick and update_readme(HERE.parent / "README.md", info, rows, wall, command):
+    readme = HERE.parent / "README.md"
+    if args.out is None and not args.quick and update_readme(readme, info, rows, wall, command):
         _log("updated the README's performance table")
     missed = [r.id for r in rows if r.ok is False]
     if missed:
