@@ -57,6 +57,7 @@ class Run:
         self.batch: dict[str, Any] | None = None
         self.device: str | None = None
         self.precision: str | None = None
+        self.precision_reason: str | None = None
         self.backbone: Backbone | None = None
         self.files: dict[str, str] = {}
         self.published: dict[str, str] = {}
@@ -76,6 +77,7 @@ class Run:
             best_val_acc=self.best_val_acc, best_epoch=self.best_epoch, error=self.error,
             device=self.device, precision=self.precision, backbone=self.backbone,
             epoch_times=list(self.epoch_times), files=dict(self.files), published=dict(self.published),
+            precision_reason=self.precision_reason,
         )
 
     @classmethod
@@ -85,7 +87,7 @@ class Run:
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
         for key in ("state", "started_at", "finished_at", "error", "device", "precision", "backbone",
-                    "best_val_acc", "best_epoch", "duration", "files", "published"):
+                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
         run.owner = rec.get("owner")

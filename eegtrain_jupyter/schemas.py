@@ -146,6 +146,8 @@ class Status(_Shape):
     """This run's outputs by kind (``checkpoint``, ``history``, ``curves``), in its run folder."""
     published: dict[str, str] = {}
     """The top-level files in ``save_dir`` this run replaced, by file name (only a completed run does)."""
+    precision_reason: str | None = None
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)`` or ``fp32 (requested)``."""
 
     @classmethod
     def idle(cls) -> Status:
@@ -191,6 +193,8 @@ class RunRecord(_Shape):
     epoch_times: list[float]
     files: dict[str, str] = {}
     published: dict[str, str] = {}
+    precision_reason: str | None = None
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)``."""
 
 
 class Runs(_Shape):

@@ -15,7 +15,8 @@ SEED_STATUS_KEYS = {
     "best_val_acc", "elapsed_time", "elapsed_time_formatted", "eta", "eta_formatted", "config", "history",
 }
 EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
-              "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published"}
+              "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published",
+              "precision_reason"}
 HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs"}
 
 
