@@ -165,6 +165,8 @@ def _summary(status: Status) -> None:
           f"epochs in {status.elapsed_time_formatted} on {status.device}")
     if status.backbone:
         print(f"backbone: {status.backbone.message}")
+    if status.precision_reason:
+        print(f"precision: {status.precision_reason}")
     if status.error:
         print(f"error: {status.error}")
     if status.best_val_acc is not None:

@@ -84,7 +84,9 @@ class TrainingConfig(BaseModel):
         "auto", description="Compute device; auto picks CUDA when available"
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Numeric precision; auto uses bf16 autocast on CUDA, fp32 on CPU"
+        "auto",
+        description="Numeric precision; auto uses bf16 autocast on CUDA and, with a frozen backbone, "
+        "on CPUs with native bf16 (AVX512-BF16 or AMX); fp32 otherwise",
     )
 
     @model_validator(mode="before")

@@ -30,9 +30,11 @@ from .data import Windows, stratified_split
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
 from .model import HEAD_NAME, BackboneInfo, LabramClassifier
+from .precision import Precision, resolve_precision
 from .schemas import empty_history
 
 __all__ = [
+    "PinnedStaging",
     "StandardizedHead",
     "inference_batch_size",
     "resolve_device",
@@ -48,13 +50,6 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' requested but no CUDA GPU is available")
     return torch.device(requested)
-
-
-def resolve_precision(requested: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on CUDA, ``fp32`` on CPU."""
-    if requested == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return requested
 
 
 def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[Any]:
@@ -99,10 +94,12 @@ def train(
         listeners = [ArtifactWriter(output_dir, config), *listeners]
     events = Events(listeners)
     device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
+    chosen = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)
+    precision = chosen.name
     loop = _Loop(device, precision, events, should_stop)
     history = empty_history()
-    result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"))
+    result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"),
+                            precision_reason=chosen.reason)
     try:
         train_idx, val_idx = stratified_split(data.y, config.val_split, config.seed)
         events.on_phase("building model")
@@ -116,7 +113,7 @@ def train(
         if loop.pin:
             X, y = X.pin_memory(), y.pin_memory()
         events.on_setup(device=str(device), precision=precision, backbone=backbone,
-                        n_train=len(train_idx), n_val=len(val_idx))
+                        n_train=len(train_idx), n_val=len(val_idx), precision_reason=chosen.reason)
         loop.check_stop()
 
         eval_bs = inference_batch_size(config, device)
@@ -129,6 +126,7 @@ def train(
             head = StandardizedHead(model.head, tr_feats.mean(0), tr_feats.std(0))
             step_module: nn.Module = head
             inputs, labels = feats, y.to(device, non_blocking=loop.pin)
+            loop = _Loop(device, "fp32", events, should_stop)  # the linear head: fp32, nothing to gain
         else:
             step_module, inputs, labels = model, X, y
         tr, va = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
@@ -155,7 +153,7 @@ def train(
             result.epochs_completed = epoch
             if result.best_val_acc is None or val_acc > result.best_val_acc:
                 result.best_val_acc, result.best_epoch = val_acc, epoch
-                events.on_best(res, _checkpoint(model, data, config, backbone, res, history, head))
+                events.on_best(res, _checkpoint(model, data, config, backbone, res, history, head, chosen))
             events.on_epoch_end(res, {k: list(v) for k, v in history.items()})
     except StopRequested:
         result.stopped = True
@@ -227,6 +225,16 @@ class _Loop:
     def __post_init__(self) -> None:
         self.pin = self.device.type == "cuda"
         self.loss_fn = nn.CrossEntropyLoss()
+        self._staging: dict[int, PinnedStaging] = {}
+
+    def gather(self, source: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """``source[idx]`` on the device; host rows go through pinned staging on CUDA."""
+        if not (self.pin and source.device.type == "cpu"):
+            return source[idx].to(self.device, non_blocking=True)
+        stage = self._staging.get(id(source))
+        if stage is None or stage.source is not source or stage.capacity < len(idx):
+            stage = self._staging[id(source)] = PinnedStaging(source, len(idx), self.device)
+        return stage.gather(idx)
 
     def autocast(self) -> AbstractContextManager[Any]:
         if self.precision == "bf16":
@@ -261,8 +269,7 @@ class _Loop:
         with nullcontext() if training else torch.inference_mode():
             for i, idx in enumerate(_batches(len(order), batch_size, order)):
                 self.check_stop()
-                xb = inputs[idx].to(self.device, non_blocking=True)
-                yb = labels[idx].to(self.device, non_blocking=True)
+                xb, yb = self.gather(inputs, idx), self.gather(labels, idx)
                 with self.autocast():
                     logits = module(xb)
                     loss = self.loss_fn(logits.float(), yb)
@@ -278,13 +285,57 @@ class _Loop:
         return total_loss / seen, 100.0 * correct / seen
 
 
+class PinnedStaging:
+    """Gathers rows of a host tensor into pinned buffers, so their copy to the GPU is asynchronous.
+
+    ``source[idx]`` (fancy indexing) lands in pageable memory, whose ``non_blocking`` copy is
+    synchronous. Here the rows are gathered straight into one of two pinned buffers
+    (``index_select(out=...)``), which is then copied with ``non_blocking=True``; while the GPU
+    computes on one batch the next one is gathered into the other buffer. A buffer is reused
+    only after its previous copy has finished (a CUDA event), so a copy never reads a buffer
+    being overwritten. With ``device`` a CPU (tests) the buffers are plain memory and no events
+    are recorded.
+
+    Parameters
+    ----------
+    source : torch.Tensor, shape (n, ...)
+        Host tensor to gather rows from.
+    capacity : int
+        Largest number of rows per call.
+    device : torch.device
+    """
+
+    def __init__(self, source: torch.Tensor, capacity: int, device: torch.device):
+        self.source, self.capacity, self.device = source, capacity, device
+        cuda = device.type == "cuda"
+        shape = (capacity, *source.shape[1:])
+        self.buffers = [torch.empty(shape, dtype=source.dtype, pin_memory=cuda) for _ in range(2)]
+        self.copied: list[Any] = [None, None]  # torch.cuda.Event per buffer, once used
+        self.turn = 0
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        """``source[idx]`` on ``device``, shape ``(len(idx), ...)``."""
+        k, self.turn = self.turn, 1 - self.turn
+        if self.copied[k] is not None:
+            self.copied[k].synchronize()  # the copy that last read this buffer has finished
+        buf = self.buffers[k][: len(idx)]
+        torch.index_select(self.source, 0, idx, out=buf)
+        out = buf.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            self.copied[k] = torch.cuda.Event()  # type: ignore[no-untyped-call]
+            self.copied[k].record()
+        return out
+
+
 def _checkpoint(model: Any, data: Windows, config: TrainingConfig, backbone: BackboneInfo,
                 res: EpochResult, history: dict[str, list[float]],
-                head: StandardizedHead | None = None) -> dict[str, Any]:
+                head: StandardizedHead | None = None, precision: Precision | None = None) -> dict[str, Any]:
     """Everything needed to reload and use the model with plain torch + braindecode.
 
     ``model`` is a registry classifier: ``net`` (the braindecode network), ``model_class``,
-    ``model_kwargs``, ``input_scale``, ``ch_names``.
+    ``model_kwargs``, ``input_scale``, ``ch_names``. The weights are fp32 whatever the run's
+    precision (autocast keeps parameters in fp32); ``precision``/``precision_reason`` record what
+    the run computed in.
     """
     state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
     if head is not None:
@@ -305,4 +356,6 @@ def _checkpoint(model: Any, data: Windows, config: TrainingConfig, backbone: Bac
                     "val_loss": res.val_loss, "val_acc": res.val_acc},
         "history": {k: list(v) for k, v in history.items()},
         "backbone": backbone.to_dict(),
+        "precision": precision.name if precision else None,
+        "precision_reason": precision.reason if precision else None,
     }

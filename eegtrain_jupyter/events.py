@@ -42,6 +42,8 @@ class TrainingResult:
     backbone: BackboneInfo
     files: dict[str, str] = field(default_factory=dict)
     """Outputs by kind (``checkpoint``, ``history``, ``curves``) when an output folder was given."""
+    precision_reason: str = ""
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)`` (see :mod:`~eegtrain_jupyter.precision`)."""
 
 
 class StopRequested(Exception):
@@ -58,8 +60,8 @@ class TrainingListener:
         """The model is built: its registry name and parameter counts (all, and trainable)."""
 
     def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
-                 n_val: int) -> None:
-        """Data and model are ready."""
+                 n_val: int, precision_reason: str = "") -> None:
+        """Data and model are ready; ``precision_reason`` says why ``precision`` was chosen."""
 
     def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str,
                  loss: float | None = None, acc: float | None = None) -> None:

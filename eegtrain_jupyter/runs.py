@@ -57,6 +57,7 @@ class Run:
         self.batch: dict[str, Any] | None = None
         self.device: str | None = None
         self.precision: str | None = None
+        self.precision_reason: str | None = None
         self.backbone: Backbone | None = None
         self.model: str | None = None
         self.n_parameters: int | None = None
@@ -80,6 +81,7 @@ class Run:
             device=self.device, precision=self.precision, backbone=self.backbone,
             epoch_times=list(self.epoch_times), files=dict(self.files), published=dict(self.published),
             model=self.model, n_parameters=self.n_parameters, n_trainable=self.n_trainable,
+            precision_reason=self.precision_reason,
         )
 
     @classmethod
@@ -89,8 +91,8 @@ class Run:
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
         for key in ("state", "started_at", "finished_at", "error", "device", "precision", "backbone",
-                    "best_val_acc", "best_epoch", "duration", "files", "published", "model", "n_parameters",
-                    "n_trainable"):
+                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason", "model",
+                    "n_parameters", "n_trainable"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
         run.owner = rec.get("owner")

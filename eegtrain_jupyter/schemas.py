@@ -158,6 +158,8 @@ class Status(_Shape):
     n_parameters: int | None = None
     """Its parameter count (all; with a frozen backbone only the head's train)."""
     n_trainable: int | None = None
+    precision_reason: str | None = None
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)`` or ``fp32 (requested)``."""
 
     @classmethod
     def idle(cls) -> Status:
@@ -206,6 +208,8 @@ class RunRecord(_Shape):
     model: str | None = None
     n_parameters: int | None = None
     n_trainable: int | None = None
+    precision_reason: str | None = None
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)``."""
 
 
 class Runs(_Shape):

@@ -71,9 +71,10 @@ class _RunListener(TrainingListener):
             self.run.model, self.run.n_parameters, self.run.n_trainable = name, n_parameters, n_trainable
 
     def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
-                 n_val: int) -> None:
+                 n_val: int, precision_reason: str = "") -> None:
         with self.lock:
             self.run.device, self.run.precision = device, precision
+            self.run.precision_reason = precision_reason or None
             self.run.backbone = Backbone.model_validate(backbone.to_dict())
             self.run.save()
 
@@ -384,6 +385,7 @@ class TrainingManager:
             config=run.config, history=Metrics(**hist), state=run.state, phase=run.phase,
             batch=BatchProgress(**run.batch) if run.batch else None, error=run.error, run_id=run.run_id,
             device=run.device, precision=run.precision, backbone=run.backbone,
+            precision_reason=run.precision_reason,
             started_at=run.started_at, finished_at=run.finished_at, run_dir=str(run.run_dir),
             save_dir=str(run.save_dir), files=dict(run.files), published=dict(run.published),
             model=run.model, n_parameters=run.n_parameters, n_trainable=run.n_trainable,

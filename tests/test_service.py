@@ -16,7 +16,7 @@ SEED_STATUS_KEYS = {
 }
 EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
               "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published",
-              "model", "n_parameters", "n_trainable"}
+              "precision_reason", "model", "n_parameters", "n_trainable"}
 HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs"}
 
 
