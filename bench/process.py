@@ -1,4 +1,4 @@
-"""Rows 8 and 9: what the training worker process costs and what it saves (issue 14).
+"""Rows 11 and 12: what the training worker process costs and what it saves (issue 14).
 
 Each measurement runs in a fresh interpreter (``python -m bench.process TASK CONFIG_JSON``, one
 JSON line out), so one side's imports, allocator caches or fork server never flatter the other.

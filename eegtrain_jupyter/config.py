@@ -9,11 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError, FieldError
 
 __all__ = [
+    "MODEL_NAMES",
+    "MODEL_ONLY_FIELDS",
     "PRESETS",
     "ConfigError",
     "FieldError",
@@ -26,12 +37,39 @@ __all__ = [
     "validate_config",
 ]
 
+ModelName = Literal["labram", "shallow_fbcsp", "eegnet", "eegconformer"]
+MODEL_NAMES: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
+"""The classifiers a run can train (:mod:`~eegtrain_jupyter.models` builds each)."""
+MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
+    "freeze_backbone": ("labram",),
+    "pretrained_weights": ("labram",),
+}
+"""Fields that apply only to some models: a non-default value with another model is refused.
+A model without a backbone trains end to end, so ``freeze_backbone`` left at its default turns off."""
+
+
+_TITLES = {
+    "n_epochs": "Epochs", "n_samples_per_class": "Windows per class", "val_split": "Validation fraction",
+    "freeze_backbone": "Freeze backbone", "learning_rate": "Learning rate", "batch_size": "Batch size",
+    "weight_decay": "Weight decay", "save_dir": "Save folder", "seed": "Seed",
+    "pretrained_weights": "Pretrained weights", "device": "Device", "precision": "Precision",
+}
+"""Labels for forms and docs; a field not listed gets its name in sentence case."""
+
+
+def _title(name: str, _info: object) -> str:
+    return _TITLES.get(name) or name.replace("_", " ").capitalize()
+
 
 class TrainingConfig(BaseModel):
     """Parameters of one training run (the seed's fields plus seed, weights and device)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              field_title_generator=_title)
 
+    model: ModelName = Field(
+        "labram", description="Classifier: LaBraM, or the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer"
+    )
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(
         1500, ge=100, le=5000, description="Synthetic EEG windows generated per class"
@@ -54,7 +92,9 @@ class TrainingConfig(BaseModel):
         "auto", description="Compute device; auto picks CUDA when available"
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Numeric precision; auto uses bf16 autocast on CUDA, fp32 on CPU"
+        "auto",
+        description="Numeric precision; auto uses bf16 autocast on CUDA and, with a frozen backbone, "
+        "on CPUs with native bf16 (AVX512-BF16 or AMX); fp32 otherwise",
     )
     # -- several processes (torchrun; see docs/distributed.md) --
     devices: str = Field(
@@ -82,6 +122,28 @@ class TrainingConfig(BaseModel):
         if value is None and info.data.get("nnodes", 1) > 1:
             raise ValueError("required when nnodes > 1 (host:port of node 0)")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_only_fields(cls, data: Any) -> Any:
+        """LaBraM-only options with another model: a per-field error (``model_option``), or,
+        for ``freeze_backbone`` left unset, ``False`` (such a model trains end to end)."""
+        if not isinstance(data, dict):
+            return data
+        model = data.get("model", "labram")
+        if model not in MODEL_NAMES:
+            return data  # the field's own validation names it
+        data = dict(data)
+        if model != "labram" and "freeze_backbone" not in data:
+            data["freeze_backbone"] = False
+        for name, models in MODEL_ONLY_FIELDS.items():
+            value = data.get(name)
+            if model not in models and value not in (None, False):
+                raise PydanticCustomError(
+                    "model_option", "{message}",
+                    {"field": name, "message": f"applies only to model {' or '.join(models)}, not {model}"},
+                )
+        return data
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -120,6 +182,8 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field"
+        elif err["type"] == "model_option":  # raised for the whole model, about one field
+            name = str(err["ctx"]["field"])
         errors.append(FieldError(name, message))
     return errors
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import CHECKPOINT_NAME, remove_orphan_temp_files
-from .events import EpochResult, TrainingListener, TrainingResult
+from .events import EpochResult, StopRequested, TrainingListener, TrainingResult
 from .launcher import start_worker
 from .model import BackboneInfo
 from .worker import FAULT_ENV, decode, encode
@@ -136,6 +136,7 @@ class _Dispatch:
         self.result: TrainingResult | None = None
         self.error: str | None = None  # the engine's, as the worker reported it
         self.listener_error: str | None = None
+        self.listener_stop = False  # a listener raised StopRequested
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
         for listener in self.listeners:
@@ -148,12 +149,16 @@ class _Dispatch:
             return
         try:
             self._deliver(kind, msg)
+        except StopRequested:  # a listener ends the run as stopped (a search pruning its trial)
+            self.listener_stop = True
+            self.reply({"ack": True, "stop": True, "stop_now": True})
+            return
         except Exception as exc:  # a listener here raised: the run fails with its error
             log.exception("a training listener raised on %s", kind)
             self.listener_error = f"{type(exc).__name__}: {exc}"
             self.reply({"abort": self.listener_error})
             return
-        self.reply({"ack": True, "stop": self.stop_event.is_set()})
+        self.reply({"ack": True, "stop": self.stop_event.is_set() or self.listener_stop})
 
     def reply(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):  # the worker is gone; its exit is handled by the caller
@@ -162,6 +167,8 @@ class _Dispatch:
     def _deliver(self, kind: str | None, msg: dict[str, Any]) -> None:
         if kind == "phase":
             self._call("on_phase", msg["phase"])
+        elif kind == "model":
+            self._call("on_model", **msg)
         elif kind == "setup":
             self._call(
                 "on_setup",
@@ -170,6 +177,7 @@ class _Dispatch:
                 backbone=BackboneInfo(**msg["backbone"]),
                 n_train=msg["n_train"],
                 n_val=msg["n_val"],
+                precision_reason=msg.get("precision_reason", ""),
             )
         elif kind == "batch":
             self._call("on_batch", **msg)
@@ -196,6 +204,7 @@ def supervise(
     thread_settings: Mapping[str, int | None] | None = None,
     grace: tuple[float, float] = (10.0, 5.0),
     on_start: Any = None,
+    feature_cache: Path | None = None,
 ) -> Outcome:
     """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
@@ -214,6 +223,8 @@ def supervise(
         :func:`~.tuning.configure_training_thread` arguments for the worker (None: torch's own).
     on_start : callable, optional
         Called with the worker's pid (torchrun's, for a job) once it runs.
+    feature_cache : Path, optional
+        Folder of the :class:`~.feature_cache.FeatureCache` the worker's engine uses.
 
     Returns
     -------
@@ -227,6 +238,7 @@ def supervise(
         "env": dict(os.environ),
         "fault": os.environ.get(FAULT_ENV),
         "thread_settings": None if thread_settings is None else dict(thread_settings),
+        "feature_cache": None if feature_cache is None else str(feature_cache),
     }
     worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}")
     outcome = Outcome(pid=worker.pid)
@@ -241,7 +253,8 @@ def supervise(
             conn = worker.accept() if conn_open else None
             if conn is not None and dispatch is None:
                 dispatch = _Dispatch(conn, listeners, stop_event, run_dir)
-            if stop_event.is_set() or (dispatch is not None and dispatch.listener_error):
+            asked = dispatch is not None and (dispatch.listener_error or dispatch.listener_stop)
+            if stop_event.is_set() or asked:
                 if stop_sent is None:
                     if dispatch is not None:
                         dispatch.reply({"stop": True})
@@ -288,7 +301,7 @@ def supervise(
         outcome.error = dispatch.error
     elif outcome.result is not None:
         outcome.stopped = outcome.result.stopped
-    elif stop_event.is_set():
+    elif stop_event.is_set() or (dispatch is not None and dispatch.listener_stop):
         outcome.stopped = True  # ended by SIGTERM/SIGKILL after the stop message
     else:
         outcome.error = describe_exit(outcome.exitcode, outcome.pid, log_path)

@@ -35,7 +35,7 @@ import traceback
 from dataclasses import asdict
 from typing import Any
 
-from .events import EpochResult, TrainingListener, TrainingResult
+from .events import EpochResult, StopRequested, TrainingListener, TrainingResult
 
 __all__ = ["FAULT_ENV", "Aborted", "Relay", "decode", "encode", "run_in_child"]
 
@@ -75,6 +75,11 @@ class Relay(TrainingListener):
             self.stop = True
         if message.get("abort"):
             raise Aborted(message["abort"])
+        if message.get("stop_now") and _single_process():
+            # a listener there raised StopRequested (a search pruning its trial): end the run
+            # here as it would in process; under torchrun the stop lands at the next batch instead,
+            # where every rank agrees on it
+            raise StopRequested
 
     def send(self, message: dict[str, Any]) -> None:
         self.conn.send_bytes(encode(message))
@@ -97,7 +102,11 @@ class Relay(TrainingListener):
     def on_phase(self, phase: str) -> None:
         self.emit("phase", phase=phase)
 
-    def on_setup(self, *, device: str, precision: str, backbone: Any, n_train: int, n_val: int) -> None:
+    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
+        self.emit("model", name=name, n_parameters=n_parameters, n_trainable=n_trainable)
+
+    def on_setup(self, *, device: str, precision: str, backbone: Any, n_train: int, n_val: int,
+                 precision_reason: str = "") -> None:
         self.emit(
             "setup",
             device=device,
@@ -105,6 +114,7 @@ class Relay(TrainingListener):
             backbone=asdict(backbone),
             n_train=n_train,
             n_val=n_val,
+            precision_reason=precision_reason,
         )
 
     def on_batch(self, **batch: Any) -> None:
@@ -118,6 +128,12 @@ class Relay(TrainingListener):
 
     def on_end(self, result: TrainingResult) -> None:
         self.emit("end", result=asdict(result))
+
+
+def _single_process() -> bool:
+    from .distributed import current
+
+    return current().world == 1
 
 
 class _Fault(TrainingListener):
@@ -239,6 +255,7 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
     from .config import TrainingConfig
     from .data import load_windows
     from .engine import train
+    from .feature_cache import FeatureCache
     from .launcher import processes_per_node
     from .resources import check_gpu_memory
     from .tuning import configure_training_thread
@@ -262,6 +279,7 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
         spec["run_dir"] if relay is not None else None,
         listeners=listeners,
         should_stop=relay.should_stop if relay is not None else (lambda: False),
+        feature_cache=FeatureCache(spec["feature_cache"]) if spec.get("feature_cache") else None,
     )
 
 

@@ -1,7 +1,7 @@
 """``python -m bench --quick`` runs end to end and produces a table with numeric ratios.
 
 Benchmark 5 (a real jupyter server) is left out here: the server tests cover it, and the
-server's start-up would double this test's time on a small CI machine. Benchmarks 8 and 9 (the
+server's start-up would double this test's time on a small CI machine. Benchmarks 11 and 12 (the
 worker process) each start fresh interpreters with a fork server; tests/test_worker.py checks the
 same properties (memory stays in the worker) directly.
 """
@@ -24,18 +24,18 @@ def test_quick_bench_writes_a_table_of_ratios(tmp_path):
     out = tmp_path / "RESULTS.md"
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--skip", "5,8,9", "--threads", "1", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--skip", "5,11,12", "--threads", "1", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=290,
     )
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     assert "cores" in text and "torch" in text and "device" in text
-    rows = {int(m.group(1)): m.group(0) for m in re.finditer(r"^\| (\d) \|.*$", text, re.M)}
-    assert set(rows) == {1, 2, 3, 4, 6, 7}, text
-    for row in rows.values():
-        ratio = row.split("|")[5].strip()
-        assert float(ratio) > 0, row  # a number, not "skipped"/nan
+    rows = {int(m.group(1)): m.group(0) for m in re.finditer(r"^\| (\d+) \|.*$", text, re.M)}
+    assert set(rows) == {1, 2, 3, 4, 6, 7, 8, 9, 10}, text
+    for number, row in rows.items():
+        ratio = float(row.split("|")[5].strip())  # a number, not "skipped"
+        assert ratio >= 0 if number in (9, 10) else ratio > 0, row  # rows 9/10: accuracy Δ, may be 0
         assert row.rstrip().endswith("| - |")  # quick mode checks no thresholds
-    assert rows.keys() <= {int(m) for m in re.findall(r"^\| (\d) \|", proc.stdout, re.M)}
+    assert rows.keys() <= {int(m) for m in re.findall(r"^\| (\d+) \|", proc.stdout, re.M)}
     print(f"bench --quick took {wall:.0f} s")  # < 60 s on an idle 2-core machine
