@@ -138,7 +138,7 @@ class _Dispatch:
         self.listener_error: str | None = None
         self.listener_stop = False  # a listener raised StopRequested
 
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
+    def _call(self, name: str, /, *args: Any, **kwargs: Any) -> None:
         for listener in self.listeners:
             getattr(listener, name)(*args, **kwargs)
 
