@@ -23,7 +23,7 @@ import pytest
 from configs import FINETUNE_TINY, TINY
 
 from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.events import TrainingListener
+from eegtrain_jupyter.events import StopRequested, TrainingListener
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.worker import FAULT_ENV
 
@@ -140,6 +140,38 @@ def test_a_stop_during_the_feature_pass_lands_within_one_batch(tmp_path):
     assert status["state"] == "stopped" and status["current_epoch"] == 0, status
     assert sum(1 for t in reached.times if t > t_stop) <= 1
     assert not os.path.exists(os.path.join(status["run_dir"], artifacts.CHECKPOINT_NAME))
+
+
+class Prune(TrainingListener):
+    """A per-run listener that ends the run after epoch ``at`` (as a search prunes a trial)."""
+
+    def __init__(self, at: int):
+        self.at, self.epochs, self.models, self.ended = at, [], [], None
+
+    def on_model(self, *, name, n_parameters, n_trainable) -> None:
+        self.models.append(name)
+
+    def on_epoch_end(self, result, history) -> None:
+        self.epochs.append(result.epoch)
+        if result.epoch >= self.at:
+            raise StopRequested
+
+    def on_end(self, result) -> None:
+        self.ended = result
+
+
+@pytest.mark.parametrize(("n_epochs", "at"), [(3, 1), (2, 2)])  # mid-run, and after the last epoch
+def test_a_per_run_listener_raising_stop_ends_the_worker_run_as_stopped(tmp_path, n_epochs, at):
+    manager = TrainingManager(tmp_path)
+    prune = Prune(at)
+    manager.start({**TINY, "n_epochs": n_epochs, "save_dir": "out"}, listeners=[prune])
+    assert manager.wait(180)
+    status = manager.status().to_json()
+    assert status["state"] == "stopped" and status["error"] is None, status
+    assert prune.epochs == [*range(1, at + 1)] and prune.models == ["labram"]
+    assert prune.ended is not None and prune.ended.stopped and prune.ended.epochs_completed == at
+    assert len(status["history"]["train_losses"]) == at
+    assert manager.worker_pid is None and _workers() == []
 
 
 def test_a_worker_deaf_to_stop_and_sigterm_is_killed_and_the_run_is_stopped(tmp_path, monkeypatch):
