@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import mne
 
     from .config import TrainingConfig
+    from .preprocess import Preprocessing
 
 __all__ = ["Windows", "load_windows", "stratified_split"]
 
@@ -38,6 +39,9 @@ class Windows:
         Label ``i`` means ``class_names[i]``.
     subjects : ndarray, shape (n_windows,), or None
         Subject id of each window, when known.
+    preprocessing : Preprocessing or None
+        How the windows were made from recordings (stored in the checkpoint so prediction
+        repeats it); ``None`` means "nothing to apply" (see :meth:`prep`).
     """
 
     X: np.ndarray
@@ -46,6 +50,7 @@ class Windows:
     sfreq: float
     class_names: tuple[str, ...]
     subjects: np.ndarray | None = field(default=None)
+    preprocessing: Preprocessing | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.X.ndim != 3:
@@ -71,6 +76,15 @@ class Windows:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def prep(self) -> Preprocessing:
+        """``preprocessing``, or the identity one for windows already at the model's input format."""
+        from .preprocess import Preprocessing
+
+        if self.preprocessing is not None:
+            return self.preprocessing
+        return Preprocessing(ch_names=list(self.ch_names), sfreq=self.sfreq,
+                             window_s=self.n_times / self.sfreq)
 
     def to_mne(self) -> mne.EpochsArray:
         """The windows as :class:`mne.EpochsArray` (data in volts, event ids by class name)."""
