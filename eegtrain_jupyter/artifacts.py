@@ -210,9 +210,23 @@ class ArtifactWriter(TrainingListener):
         self._curves_at: float | None = None
         self._curves_epoch = 0
         self._epochs = 0
+        self._checkpoint: dict[str, Any] | None = None
+        self._history_doc: dict[str, Any] | None = None
+        self._test_report: dict[str, Any] | None = None
+
+    def on_test(self, report: dict[str, Any]) -> None:
+        """The test report joins the best checkpoint and the history file."""
+        if self._checkpoint is not None:
+            self._checkpoint["test_report"] = report
+            self.files["checkpoint"] = str(save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint))
+        self._test_report = report
+        if self._history_doc is not None:
+            self._history_doc["test_report"] = report
+            self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, self._history_doc))
 
     def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
         self._best = (result.val_acc, result.epoch)
+        self._checkpoint = checkpoint
         self.files["checkpoint"] = str(save_checkpoint(self.output_dir / CHECKPOINT_NAME, checkpoint))
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
@@ -220,6 +234,7 @@ class ArtifactWriter(TrainingListener):
         best_acc, best_epoch = self._best or (None, None)
         doc = {**history, "best_val_acc": best_acc, "best_epoch": best_epoch,
                "epochs_completed": result.epoch, "config": self.config.model_dump()}
+        self._history_doc = doc
         self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, doc))
         last = result.epoch == self.config.n_epochs
         if last or self._curves_at is None or time.perf_counter() - self._curves_at >= self.curves_interval:

@@ -27,6 +27,8 @@ __all__ = [
     "Status",
     "History",
     "RunRecord",
+    "TestReport",
+    "ClassScores",
     "Runs",
     "RESPONSE_MODELS",
     "empty_history",
@@ -119,12 +121,42 @@ def empty_history() -> dict[str, list[float]]:
 
 
 class Metrics(_Shape):
-    """Per-epoch metrics, the seed's ``training_history.json`` keys."""
+    """Per-epoch metrics, the seed's ``training_history.json`` keys, then the validation scores
+    of :mod:`~eegtrain_jupyter.evaluation` (percent; ROC AUC None where one class only)."""
 
     train_losses: list[float]
     val_losses: list[float]
     train_accs: list[float]
     val_accs: list[float]
+    val_balanced_accs: list[float] = []
+    val_macro_f1s: list[float] = []
+    val_roc_aucs: list[float | None] = []
+
+
+class ClassScores(_Shape):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class TestReport(_Shape):
+    """The held-out test split, scored once at the end with the best checkpoint (percent)."""
+
+    n: int
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    roc_auc: float | None
+    per_class: dict[str, ClassScores]
+    confusion_matrix: list[list[int]]
+    """Rows: true class, columns: predicted class, both in ``class_names`` order."""
+    class_names: list[str]
+    epoch: int | None
+    """The best (validation) epoch whose weights were tested."""
+    split: str
+    subjects: list[str] = []
+    """The test subjects (a subject-wise split)."""
 
 
 class BatchProgress(_Shape):
@@ -182,6 +214,10 @@ class Status(_Shape):
     """This run's outputs by kind (``checkpoint``, ``history``, ``curves``), in its run folder."""
     published: dict[str, str] = {}
     """The top-level files in ``save_dir`` this run replaced, by file name (only a completed run does)."""
+    split: str | None = None
+    """How the windows were split: by subject (held-out people) or by window, with the counts."""
+    early_stopped: bool = False
+    test_report: TestReport | None = None
 
     @classmethod
     def idle(cls) -> Status:
@@ -201,6 +237,10 @@ class History(_Shape):
     val_losses: list[float]
     train_accs: list[float]
     val_accs: list[float]
+    val_balanced_accs: list[float] = []
+    val_macro_f1s: list[float] = []
+    val_roc_aucs: list[float | None] = []
+    test_report: TestReport | None = None
     epoch_times: list[float]
     best_val_acc: float | None
     best_epoch: int | None
@@ -227,6 +267,9 @@ class RunRecord(_Shape):
     epoch_times: list[float]
     files: dict[str, str] = {}
     published: dict[str, str] = {}
+    split: str | None = None
+    early_stopped: bool = False
+    test_report: TestReport | None = None
 
 
 class Runs(_Shape):

@@ -20,7 +20,7 @@ from typing import Any
 
 from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
-from .data import load_windows
+from .data import Windows, load_windows, scan
 from .engine import train
 from .errors import AlreadyTrainingError, ConfigError
 from .events import EpochResult, TrainingListener
@@ -28,6 +28,7 @@ from .model import BackboneInfo
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
+from .splits import check_split
 from .schemas import (
     Backbone, BatchProgress, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
 )
@@ -72,6 +73,15 @@ class _RunListener(TrainingListener):
     def on_batch(self, **batch: Any) -> None:
         with self.lock:
             self.run.batch = batch
+
+    def on_split(self, split: Any) -> None:
+        with self.lock:
+            self.run.split = split.describe()
+
+    def on_test(self, report: dict[str, Any]) -> None:
+        with self.lock:
+            self.run.test_report = report
+            self.run.save()
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         with self.lock:
@@ -127,8 +137,13 @@ class TrainingManager:
         self._run: Run | None = self.store.recover()
 
     # -- public API ------------------------------------------------------------------
-    def start(self, config: dict[str, Any] | TrainingConfig | None = None) -> Status:
+    def start(self, config: dict[str, Any] | TrainingConfig | None = None, *,
+              data: Windows | None = None) -> Status:
         """Validate, check resources and start a run in the background; return its status.
+
+        A ``files``/``epochs`` source is read (or taken from the windows cache) here, before the
+        run exists, so bad data is refused with nothing written. ``data`` trains on windows the
+        caller already has (``config.data`` is then only recorded).
 
         Raises
         ------
@@ -140,6 +155,19 @@ class TrainingManager:
             Not enough memory (or GPU memory) for this config.
         """
         cfg = self._resolve_paths(parse_config(config))
+        with self._lock:
+            if self._run is not None and self._run.state.active:
+                raise AlreadyTrainingError(self._run.run_id)
+        if data is None and cfg.data.source != "synthetic":
+            data = self._scan(cfg)[0]
+        elif data is not None:
+            from .preprocess import check_windows
+
+            check_windows(data.X, data.prep())
+            check_split(data, split_by=cfg.split_by, test_split=cfg.test_split)
+        elif cfg.split_by == "subject" and getattr(cfg.data, "n_subjects", 0) < (3 if cfg.test_split else 2):
+            raise ConfigError.field("split_by", "a subject-wise split needs at least "
+                                                f"{3 if cfg.test_split else 2} subjects (data.n_subjects)")
         with self._lock:
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
@@ -155,7 +183,7 @@ class TrainingManager:
             self.store.add(run)
             self._run = run
             self._stop_event.clear()
-            self._thread = threading.Thread(target=self._work, args=(run,), name=f"eegtrain-{run_id}",
+            self._thread = threading.Thread(target=self._work, args=(run, data), name=f"eegtrain-{run_id}",
                                             daemon=True)
             self._thread.start()
             return self._status(run)
@@ -164,13 +192,17 @@ class TrainingManager:
         """Per-field validation as :func:`~.config.validate_config`, plus the path rules of :meth:`start`."""
         result = validate_config(config)
         errors = list(result.errors)
+        summary = None
         if result.config is not None:
             try:
-                self._resolve_paths(result.config)
+                cfg = self._resolve_paths(result.config)
+                if cfg.data.source != "synthetic":
+                    summary = self._scan(cfg)[1]
             except ConfigError as exc:
                 errors = exc.errors
         return ValidationBody(valid=not errors, errors=[e.to_dict() for e in errors],
-                              config=None if errors else result.config)
+                              config=None if errors else result.config,
+                              data_summary=None if errors else summary)
 
     def stop(self) -> Status:
         """Ask the active run to stop (it ends within one batch); a no-op when idle."""
@@ -193,6 +225,7 @@ class TrainingManager:
                 run_id=run.run_id if run else None,
                 state=run.state if run else TrainingState.IDLE,
                 **(run.history if run else empty_history()),
+                test_report=run.test_report if run else None,
                 epoch_times=list(run.epoch_times) if run else [],
                 best_val_acc=run.best_val_acc if run else None,
                 best_epoch=run.best_epoch if run else None,
@@ -228,6 +261,12 @@ class TrainingManager:
         self.wait(timeout)
 
     # -- internals -------------------------------------------------------------------
+    def _scan(self, cfg: TrainingConfig) -> tuple[Windows, Any]:
+        """Read ``cfg.data`` (through the windows cache) and check that its split can be made."""
+        windows, summary = scan(cfg, self.paths, self.root_dir / ".eegtrain" / "cache")
+        check_split(windows, split_by=cfg.split_by, test_split=cfg.test_split)
+        return windows, summary
+
     def _resolve_paths(self, cfg: TrainingConfig) -> TrainingConfig:
         """``cfg`` with its paths resolved against the root (so the thread ignores the cwd)."""
         self.paths.directory(cfg.save_dir, "save_dir")
@@ -236,7 +275,7 @@ class TrainingManager:
         weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
         return cfg.model_copy(update={"pretrained_weights": str(weights)})
 
-    def _work(self, run: Run) -> None:
+    def _work(self, run: Run, data: Windows | None = None) -> None:
         if self.thread_settings is not None:
             configure_training_thread(**self.thread_settings)
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
@@ -245,10 +284,13 @@ class TrainingManager:
         try:
             listener = _RunListener(self._lock, run)
             listener.on_phase("loading data")
-            data = load_windows(run.config)
+            if data is None:
+                data = load_windows(run.config, self.paths)
             result = train(run.config, data, run.run_dir, listeners=[listener, *self.listeners],
                            should_stop=self._stop_event.is_set)
             files = result.files
+            with self._lock:
+                run.early_stopped = result.early_stopped
             state, error = (TrainingState.STOPPED, None) if result.stopped else (TrainingState.COMPLETED, None)
             if state is TrainingState.COMPLETED:
                 try:  # outside the lock: status() stays responsive while the checkpoint copies
@@ -290,5 +332,6 @@ class TrainingManager:
             device=run.device, precision=run.precision, backbone=run.backbone,
             started_at=run.started_at, finished_at=run.finished_at, run_dir=str(run.run_dir),
             save_dir=str(run.save_dir), files=dict(run.files), published=dict(run.published),
+            split=run.split, early_stopped=run.early_stopped, test_report=run.test_report,
         )
 
