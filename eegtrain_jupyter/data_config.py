@@ -39,13 +39,15 @@ class SignalOptions(_Section):
         default_factory=dict, description="Recording channel name -> LaBraM name (e.g. 'EEG Fp1-REF': 'FP1')")
     l_freq: float | None = Field(None, gt=0, le=100, description="High-pass edge in Hz (unset: off)")
     h_freq: float | None = Field(None, gt=0, lt=100, description="Low-pass edge in Hz (unset: off)")
-    window_s: float = Field(4.0, ge=1, le=60, description="Window length in seconds (whole seconds: "
+    window_s: float = Field(4.0, gt=0, le=60, description="Window length in seconds (whole seconds: "
                                                           "LaBraM reads 1 s patches)")
 
 
     @field_validator("window_s")
     @classmethod
     def _whole_seconds(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError(f"window_s is {value} s; LaBraM needs windows of at least 1 s (one patch)")
         if not float(value).is_integer():
             raise ValueError(f"window_s is {value} s; LaBraM reads whole 1 s patches (use 1, 2, 3 ...)")
         return value
