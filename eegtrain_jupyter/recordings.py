@@ -26,7 +26,7 @@ from .schemas import DataSummary, FileSummary
 if TYPE_CHECKING:
     import mne
 
-__all__ = ["load_files", "load_epochs", "read_raw", "make_preprocessing"]
+__all__ = ["load_epochs", "load_epochs_object", "load_files", "make_preprocessing", "read_raw", "summarize"]
 
 _RAW_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".eeg")
 
@@ -244,19 +244,28 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
                 subjects = arrays["subjects"].astype(str)
         else:
             epochs = mne.read_epochs(path, preload=True, verbose="error")
-            if epochs.metadata is not None and "subject" in epochs.metadata:
-                subjects = epochs.metadata["subject"].astype(str).to_numpy()
     except ConfigError:
         raise
     except Exception as exc:
         raise ConfigError.field(field, f"cannot read {path.name} as epochs: {type(exc).__name__}: {exc}") from None
+    return load_epochs_object(cfg, epochs, path.name, subjects, str(path))
+
+
+def load_epochs_object(cfg: EpochsData, epochs: mne.BaseEpochs, name: str,
+                       subjects: np.ndarray | None = None, path: str | None = None) -> tuple[Windows, DataSummary]:
+    """Windows from in-memory epochs (classes from event names through ``cfg.labels``).
+
+    ``subjects`` (one per epoch) defaults to ``epochs.metadata["subject"]`` when there is one.
+    """
+    if subjects is None and epochs.metadata is not None and "subject" in epochs.metadata:
+        subjects = epochs.metadata["subject"].astype(str).to_numpy()
     code_to_name = {code: name for name, code in epochs.event_id.items()}
     labels = cfg.labels or {name: name for name in epochs.event_id}
     event_names = [code_to_name[c] for c in epochs.events[:, 2]]
     keep = np.array([n in labels for n in event_names])
     if not keep.any():
         raise ConfigError.field("data.labels", f"no event named in labels ({', '.join(labels)}); "
-                                               f"{path.name} has: {', '.join(epochs.event_id)}")
+                                               f"{name} has: {', '.join(epochs.event_id)}")
     classes = list(dict.fromkeys(labels.values()))
     prep = make_preprocessing(list(epochs.ch_names), cfg)
     X = epochs_to_windows(epochs[np.flatnonzero(keep)], prep)
@@ -265,7 +274,7 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
     _require_every_class(y, classes, cfg)
     windows = Windows(X=X, y=y, ch_names=tuple(prep.ch_names), sfreq=prep.sfreq, class_names=tuple(classes),
                       subjects=None if subjects is None else subjects[keep], preprocessing=prep)
-    info_ = FileSummary(path=str(path), subject=None, sfreq=float(epochs.info["sfreq"]),
+    info_ = FileSummary(path=path or name, subject=None, sfreq=float(epochs.info["sfreq"]),
                         n_channels=len(epochs.ch_names), duration_s=len(epochs) * len(epochs.times) / float(epochs.info["sfreq"]),
                         n_windows=len(y), annotations=dict(Counter(event_names)))
     renamed = {s: d for s, d in _renames(epochs.ch_names, prep).items() if s != d}

@@ -93,6 +93,7 @@ def test_bad_preprocessing_is_refused(kw, match):
         Preprocessing(**{"ch_names": ["C3"], "window_s": 4.0, **kw})
 
 
+@pytest.mark.slow
 def test_checkpoint_carries_the_preprocessing(tmp_path):
     data = synthetic.generate(100, seed=1)
     engine.train(parse_config(TINY), data, tmp_path)
