@@ -90,8 +90,8 @@ class Windows:
 
         if self.preprocessing is not None:
             return self.preprocessing
-        return Preprocessing(ch_names=list(self.ch_names), sfreq=self.sfreq,
-                             window_s=self.n_times / self.sfreq)
+        return Preprocessing.model_construct(ch_names=list(self.ch_names), sfreq=self.sfreq,
+                                             window_s=self.n_times / self.sfreq)
 
     def to_mne(self) -> mne.EpochsArray:
         """The windows as :class:`mne.EpochsArray` (data in volts, event ids by class name)."""

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DataSource", "EpochsData", "FilesData", "SyntheticData", "SignalOptions"]
+__all__ = ["DataSource", "EpochsData", "FilesData", "SignalOptions", "SyntheticData"]
 
 
 class _Section(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EPOCH_KEYS", "epoch_scores", "report", "balanced_class_weights"]
+__all__ = ["EPOCH_KEYS", "balanced_class_weights", "epoch_scores", "report"]
 
 EPOCH_KEYS = {"balanced_accuracy": "val_balanced_accs", "macro_f1": "val_macro_f1s",
               "roc_auc": "val_roc_aucs"}

@@ -57,7 +57,8 @@ def as_windows(data: Any, *, ch_names: Sequence[str] | None = None, sfreq: float
         info = mne.create_info(list(ch_names), float(sfreq), "eeg")
         events = np.column_stack([np.arange(len(y)), np.zeros(len(y), int), codes + 1]).astype(int)
         present = sorted(set(codes.tolist()))
-        data = mne.EpochsArray(X.astype(np.float64) * (scale * 1e-6), info, events, event_id={names[c]: c + 1 for c in present}, verbose="error")
+        data = mne.EpochsArray(X.astype(np.float64) * (scale * 1e-6), info, events,
+                               event_id={names[c]: c + 1 for c in present}, verbose="error")
         if subjects is not None:
             import pandas as pd
 

@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from .data import Windows
 from .data_config import EpochsData, FilesData, SignalOptions
 from .errors import ConfigError, FieldError
 from .preprocess import (
-    Preprocessing, apply_to_raw, check_windows, epochs_to_windows, labram_channel_names, suggest_channel_map,
+    Preprocessing,
+    apply_to_raw,
+    check_windows,
+    epochs_to_windows,
+    labram_channel_names,
+    suggest_channel_map,
 )
 from .schemas import DataSummary, FileSummary
 
@@ -42,7 +48,8 @@ def read_raw(path: Path, field: str) -> mne.io.BaseRaw:
                                        f"{type(exc).__name__}: {exc}") from None
 
 
-def make_preprocessing(rec_names: list[str], opts: SignalOptions, field: str = "data.ch_names") -> Preprocessing:
+def make_preprocessing(rec_names: list[str], opts: SignalOptions,
+                       field: str = "data.ch_names") -> Preprocessing:
     """The :class:`Preprocessing` for ``opts``: its ``ch_names``, or every recording channel LaBraM knows."""
     names = opts.ch_names
     if names is None:
@@ -57,10 +64,10 @@ def make_preprocessing(rec_names: list[str], opts: SignalOptions, field: str = "
     try:
         return Preprocessing(ch_names=names, channel_map=opts.channel_map, l_freq=opts.l_freq,
                              h_freq=opts.h_freq, window_s=opts.window_s)
-    except ValueError as exc:  # pydantic: unknown channel names, l_freq >= h_freq
-        errors = getattr(exc, "errors", lambda: [{"loc": (), "msg": str(exc)}])()
+    except ValidationError as exc:  # unknown channel names, l_freq >= h_freq
         raise ConfigError([FieldError(f"data.{'.'.join(map(str, e['loc']))}".rstrip("."),
-                                      e["msg"].removeprefix("Value error, ")) for e in errors]) from None
+                                      e["msg"].removeprefix("Value error, "))
+                           for e in exc.errors()]) from None
 
 
 def _subject(path: Path, cfg: FilesData, field: str) -> str | None:
@@ -117,7 +124,7 @@ def _cut(raw: mne.io.BaseRaw, cfg: FilesData, prep: Preprocessing,
             span = list(range(first, last + 1, step))
         else:
             span = [first]
-        span = [s for s in span if 0 <= s and s + n_times <= data.shape[1]]
+        span = [s for s in span if s >= 0 and s + n_times <= data.shape[1]]
         starts += span
         labels += [classes.index(cfg.labels[desc])] * len(span)
     if not starts:
@@ -156,7 +163,8 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
         try:
             proc = apply_to_raw(raw, prep)
         except ConfigError as exc:
-            raise ConfigError([FieldError(e.field, f"{path.name}: {e.message}") for e in exc.errors]) from None
+            raise ConfigError([FieldError(e.field, f"{path.name}: {e.message}")
+                               for e in exc.errors]) from None
         except Exception as exc:  # truncated data, a reader failing on load
             raise ConfigError.field(field, f"cannot read the samples of {path.name}: "
                                            f"{type(exc).__name__}: {exc}") from None
@@ -169,7 +177,8 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
         ys.append(y)
         subjects += [subject] * len(y)
         infos.append(FileSummary(path=str(path), subject=subject, sfreq=float(raw.info["sfreq"]),
-                                 n_channels=len(raw.ch_names), duration_s=raw.n_times / float(raw.info["sfreq"]),
+                                 n_channels=len(raw.ch_names),
+                                 duration_s=raw.n_times / float(raw.info["sfreq"]),
                                  n_windows=len(y), annotations=dict(counts)))
         renamed.update({src: dst for src, dst in _renames(raw.ch_names, prep).items() if src != dst})
     assert prep is not None
@@ -218,7 +227,11 @@ def summarize(windows: Windows, source: str, files: list[FileSummary] = (),  # t
 
 
 def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
-    """Windows from an MNE ``-epo.fif`` file or an ``.npz`` (X volts, y, ch_names, sfreq[, class_names, subjects])."""
+    """Windows from an MNE ``-epo.fif`` file or an ``.npz``.
+
+    The ``.npz`` holds ``X`` (volts), ``y``, ``ch_names``, ``sfreq`` and optionally ``class_names``
+    and ``subjects``; an ``-epo.fif`` file's subjects come from ``metadata["subject"]``.
+    """
     import mne
 
     field = "data.path"
@@ -247,12 +260,14 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError.field(field, f"cannot read {path.name} as epochs: {type(exc).__name__}: {exc}") from None
+        raise ConfigError.field(field, f"cannot read {path.name} as epochs: "
+                                       f"{type(exc).__name__}: {exc}") from None
     return load_epochs_object(cfg, epochs, path.name, subjects, str(path))
 
 
 def load_epochs_object(cfg: EpochsData, epochs: mne.BaseEpochs, name: str,
-                       subjects: np.ndarray | None = None, path: str | None = None) -> tuple[Windows, DataSummary]:
+                       subjects: np.ndarray | None = None,
+                       path: str | None = None) -> tuple[Windows, DataSummary]:
     """Windows from in-memory epochs (classes from event names through ``cfg.labels``).
 
     ``subjects`` (one per epoch) defaults to ``epochs.metadata["subject"]`` when there is one.
@@ -275,7 +290,8 @@ def load_epochs_object(cfg: EpochsData, epochs: mne.BaseEpochs, name: str,
     windows = Windows(X=X, y=y, ch_names=tuple(prep.ch_names), sfreq=prep.sfreq, class_names=tuple(classes),
                       subjects=None if subjects is None else subjects[keep], preprocessing=prep)
     info_ = FileSummary(path=path or name, subject=None, sfreq=float(epochs.info["sfreq"]),
-                        n_channels=len(epochs.ch_names), duration_s=len(epochs) * len(epochs.times) / float(epochs.info["sfreq"]),
+                        n_channels=len(epochs.ch_names),
+                        duration_s=len(epochs) * len(epochs.times) / float(epochs.info["sfreq"]),
                         n_windows=len(y), annotations=dict(Counter(event_names)))
     renamed = {s: d for s, d in _renames(epochs.ch_names, prep).items() if s != d}
     return windows, summarize(windows, "epochs", [info_], renamed)

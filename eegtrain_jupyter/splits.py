@@ -14,7 +14,7 @@ import numpy as np
 from .data import Windows
 from .errors import ConfigError
 
-__all__ = ["Split", "split_windows", "check_split"]
+__all__ = ["Split", "check_split", "split_windows"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def check_split(data: Windows, *, split_by: str, test_split: float) -> None:
         what = "no subject ids (set data.subject_pattern or data.subjects)" if data.subjects is None \
             else f"{n} subject{'s' * (n != 1)}"
         raise ConfigError.field("split_by", f"a subject-wise split needs at least {need} subjects "
-                                            f"(train, val{', test' if need == 3 else ''}); the data has {what}")
+                                            f"(train, val{', test' if need == 3 else ''}); "
+                                            f"the data has {what}")
 
 
 def split_windows(data: Windows, *, val_split: float, test_split: float, split_by: str = "auto",
@@ -121,7 +122,8 @@ def _subject_split(data: Windows, ids: np.ndarray, val_split: float, test_split:
     best = None
     for _ in range(50):  # prefer a draw where every split holds every class
         order = rng.permutation(ids)
-        groups = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+        groups = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
+                  "train": order[n_test + n_val:]}
         idx = {k: np.flatnonzero(np.isin(data.subjects, g)) for k, g in groups.items()}
         missing = sum(len(np.setdiff1d(np.unique(data.y), data.y[i])) for k, i in idx.items() if len(i))
         if best is None or missing < best[0]:

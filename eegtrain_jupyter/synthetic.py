@@ -204,6 +204,8 @@ def generate(
             make_chunk(k, seq)
     from .preprocess import Preprocessing
 
-    prep = Preprocessing(ch_names=list(CH_NAMES), sfreq=sfreq, window_s=n_times / sfreq)
+    # model_construct: known-valid values, and no braindecode import (for the channel check) in
+    # the training thread, where a concurrent import of braindecode can deadlock
+    prep = Preprocessing.model_construct(ch_names=list(CH_NAMES), sfreq=sfreq, window_s=n_times / sfreq)
     return Windows(X=X, y=y, ch_names=CH_NAMES, sfreq=sfreq, class_names=CLASS_NAMES,
                    subjects=subject.astype(np.int64), preprocessing=prep)

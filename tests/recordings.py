@@ -15,7 +15,7 @@ FORMATS = {"edf": ".edf", "brainvision": ".vhdr", "eeglab": ".set", "fif": "_raw
 
 def make_raw(subject: int, *, sfreq: float = 200.0, n_blocks: int = 4, block_s: float = 8.0,
              names: list[str] | None = None, seed: int = 0) -> mne.io.RawArray:
-    """Alternating ``eyes_closed`` (posterior 10 Hz alpha) / ``task`` (frontal 20 Hz beta) blocks, in volts."""
+    """Alternating ``eyes_closed`` (posterior alpha) / ``task`` (frontal 21 Hz beta) blocks, volts."""
     rng = np.random.default_rng(seed * 1000 + subject)
     n = int(n_blocks * block_s * sfreq)
     t = np.arange(n) / sfreq

@@ -6,13 +6,13 @@ from __future__ import annotations
 import mne
 import numpy as np
 import pytest
+from configs import TINY
+from recordings import CHANNELS, make_raw
 
 from eegtrain_jupyter.client import LocalClient
 from eegtrain_jupyter.errors import ConfigError
 from eegtrain_jupyter.inputs import as_windows
 from eegtrain_jupyter.service import TrainingManager
-from configs import TINY
-from recordings import CHANNELS, make_raw
 
 
 def _epochs(n_subjects: int = 4) -> mne.Epochs:
@@ -20,7 +20,8 @@ def _epochs(n_subjects: int = 4) -> mne.Epochs:
     for s in range(n_subjects):
         raw = make_raw(s + 1, sfreq=250.0, n_blocks=6)
         ev, ids = mne.events_from_annotations(raw, chunk_duration=4.0, verbose="error")
-        ep = mne.Epochs(raw, ev, ids, tmin=0, tmax=4.0 - 1 / 250, baseline=None, preload=True, verbose="error")
+        ep = mne.Epochs(raw, ev, ids, tmin=0, tmax=4.0 - 1 / 250, baseline=None, preload=True,
+                        verbose="error")
         import pandas as pd
 
         ep.metadata = pd.DataFrame({"subject": [f"s{s}"] * len(ep)})

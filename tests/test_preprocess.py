@@ -6,6 +6,7 @@ import mne
 import numpy as np
 import pytest
 import torch
+from configs import TINY
 from pydantic import ValidationError
 
 from eegtrain_jupyter import engine, synthetic
@@ -19,8 +20,6 @@ from eegtrain_jupyter.preprocess import (
     raw_to_windows,
     suggest_channel_map,
 )
-
-from configs import TINY
 
 NAMES = ["Fp1", "Fp2", "EEG C3-REF", "C4", "P7", "P8", "O1", "O2", "ECG"]
 
@@ -82,7 +81,7 @@ def test_check_windows_names_the_problem():
         check_windows(X, prep)
 
 
-@pytest.mark.parametrize("kw, match", [
+@pytest.mark.parametrize(("kw", "match"), [
     ({"window_s": 0.5}, "at least 1 s"),
     ({"window_s": 2.5}, "whole number"),
     ({"ch_names": ["C3", "XX"]}, "not LaBraM channel names: XX"),
@@ -98,4 +97,5 @@ def test_checkpoint_carries_the_preprocessing(tmp_path):
     data = synthetic.generate(100, seed=1)
     engine.train(parse_config(TINY), data, tmp_path)
     ckpt = torch.load(tmp_path / "best_synthetic_model.pth", weights_only=False)
-    assert ckpt["preprocessing"] == Preprocessing(ch_names=list(synthetic.CH_NAMES), window_s=4.0).model_dump()
+    expected = Preprocessing(ch_names=list(synthetic.CH_NAMES), window_s=4.0)
+    assert ckpt["preprocessing"] == expected.model_dump()

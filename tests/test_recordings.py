@@ -4,18 +4,17 @@ windows cache (a second load is memory-mapped and at least 10x faster)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import mne
 import numpy as np
 import pytest
+from recordings import CHANNELS, LABELS, make_raw, write, write_set
 
 from eegtrain_jupyter.config import parse_config
 from eegtrain_jupyter.data import scan
 from eegtrain_jupyter.errors import ConfigError
 from eegtrain_jupyter.paths import PathPolicy
 from eegtrain_jupyter.splits import split_windows
-from recordings import CHANNELS, LABELS, make_raw, write, write_set
 
 
 def _files(**data):
@@ -34,7 +33,8 @@ def test_windows_cache_is_memory_mapped_and_ten_times_faster(tmp_path):
     second, s2 = scan(cfg, policy, cache)
     t2 = time.perf_counter()
     assert not s1.cached and s2.cached
-    assert isinstance(second.X, np.memmap) and second.X.shape == first.X.shape == (4 * 16 * 5, 8, 800)  # 16 blocks of 5 windows per file
+    assert isinstance(second.X, np.memmap)
+    assert second.X.shape == first.X.shape == (4 * 16 * 5, 8, 800)  # 16 blocks of 5 windows per file
     np.testing.assert_array_equal(np.asarray(second.X), np.asarray(first.X))
     np.testing.assert_array_equal(second.subjects, first.subjects)
     print(f"first load {t1 - t0:.3f} s, cached {t2 - t1:.4f} s")
@@ -74,7 +74,8 @@ def test_epochs_sources_fif_and_npz(tmp_path):
     epochs.event_id = {"relaxed": 1, "anxious": 2}
     epochs.save(tmp_path / "x-epo.fif", verbose="error")
     w, summary = scan(parse_config({"data": {"source": "epochs", "path": "x-epo.fif"}}), PathPolicy(tmp_path))
-    assert w.X.shape == (8, 8, 800) and w.sfreq == 200.0 and summary.windows_per_class == {"relaxed": 4, "anxious": 4}
+    assert w.X.shape == (8, 8, 800) and w.sfreq == 200.0
+    assert summary.windows_per_class == {"relaxed": 4, "anxious": 4}
     np.savez(tmp_path / "x.npz", X=epochs.get_data(), y=np.array(["a", "b"] * 4), ch_names=CHANNELS,
              sfreq=250.0, subjects=np.repeat(["s1", "s2", "s3", "s4"], 2))
     w2, s2 = scan(parse_config({"data": {"source": "epochs", "path": "x.npz"}}), PathPolicy(tmp_path))

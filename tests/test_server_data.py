@@ -9,11 +9,11 @@ from pathlib import Path
 import mne
 import numpy as np
 import torch
-
-from eegtrain_jupyter.schemas import RESPONSE_MODELS
 from configs import TINY
 from recordings import LABELS, make_raw, write, write_set
 from support import wait_for_async
+
+from eegtrain_jupyter.schemas import RESPONSE_MODELS
 
 O2_MAP = {"EEG O2-REF": "O2"}
 
@@ -78,8 +78,10 @@ def _nan_recording(folder: Path) -> None:
 BAD = {
     # name: (data overrides, top-level overrides, files to make, field, words in the message)
     "missing file": ({"paths": ["rec/nope.edf"]}, {}, None, "data.paths[0]", "no such file"),
-    "outside the root": ({"paths": ["../elsewhere/*.edf"]}, {}, None, "data.paths[0]", "inside the server root"),
-    "unreadable file": ({"paths": ["bad/sub-01.edf"]}, {}, "garbage", "data.paths[0]", "cannot read sub-01.edf"),
+    "outside the root": ({"paths": ["../elsewhere/*.edf"]}, {}, None, "data.paths[0]",
+                         "inside the server root"),
+    "unreadable file": ({"paths": ["bad/sub-01.edf"]}, {}, "garbage", "data.paths[0]",
+                        "cannot read sub-01.edf"),
     "no matching annotation": ({"labels": {"blink": "relaxed", "task": "anxious"}}, {}, None,
                                "data.labels", "'blink'"),
     "class without windows": ({"window_s": 10}, {}, None, "data.labels", "has no windows"),

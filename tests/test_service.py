@@ -15,8 +15,10 @@ SEED_STATUS_KEYS = {
     "best_val_acc", "elapsed_time", "elapsed_time_formatted", "eta", "eta_formatted", "config", "history",
 }
 EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
-              "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published"}
-HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs"}
+              "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published",
+              "split", "early_stopped", "test_report"}
+HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs",  # the seed's, then issue 11's
+                "val_balanced_accs", "val_macro_f1s", "val_roc_aucs"}
 
 
 def check_shape(status):
