@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -23,7 +24,8 @@ from .service import TrainingManager
 
 __all__ = ["main", "build_parser"]
 
-_TYPES = {"integer": int, "number": float, "string": str, "object": json.loads}
+_TYPES: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "string": str,
+                                           "object": json.loads}
 
 
 class TqdmListener(TrainingListener):

@@ -107,13 +107,13 @@ class Windows:
 
 
 def load_windows(config: TrainingConfig, paths: PathPolicy | None = None,
-                 cache_dir: str | os.PathLike | None = None) -> Windows:
+                 cache_dir: str | os.PathLike[str] | None = None) -> Windows:
     """The windows ``config.data`` asks for (see :func:`scan`)."""
     return scan(config, paths, cache_dir)[0]
 
 
 def scan(config: TrainingConfig, paths: PathPolicy | None = None,
-         cache_dir: str | os.PathLike | None = None) -> tuple[Windows, DataSummary | None]:
+         cache_dir: str | os.PathLike[str] | None = None) -> tuple[Windows, DataSummary | None]:
     """Load the windows of ``config.data`` and say what they hold.
 
     Parameters

@@ -97,7 +97,7 @@ def train(
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     loop = _Loop(device, precision, events, should_stop)
-    history = empty_history()
+    history: dict[str, list[Any]] = empty_history()
     result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"))
     try:
         split = split_windows(data, val_split=config.val_split, test_split=config.test_split,

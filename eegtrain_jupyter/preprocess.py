@@ -232,7 +232,7 @@ def epochs_to_windows(epochs: mne.BaseEpochs, prep: Preprocessing) -> np.ndarray
         raise ConfigError.field(
             "data.window_s", f"epochs are {data.shape[-1] / prep.sfreq:g} s long; windows need "
                              f"{prep.window_s:g} s")
-    return (data[..., :prep.n_times] * prep.scale).astype(np.float32)
+    return np.asarray(data[..., :prep.n_times] * prep.scale, dtype=np.float32)
 
 
 def check_windows(X: np.ndarray, prep: Preprocessing) -> None:

@@ -246,10 +246,9 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
                 arrays: dict[str, Any] = {k: npz[k] for k in npz.files}
             y_raw = arrays["y"]
             names = [str(c) for c in arrays.get("class_names", np.unique(y_raw))]
-            names_of = (lambda v: names[int(v)]) if y_raw.dtype.kind in "iu" and "class_names" in arrays \
-                else (lambda v: str(v))
-            events = np.column_stack([np.arange(len(y_raw)), np.zeros(len(y_raw), int),
-                                      [names.index(names_of(v)) + 1 for v in y_raw]]).astype(int)
+            by_index = y_raw.dtype.kind in "iu" and "class_names" in arrays
+            codes = np.array([names.index(names[int(v)] if by_index else str(v)) + 1 for v in y_raw], int)
+            events = np.column_stack([np.arange(len(y_raw)), np.zeros(len(y_raw), int), codes])
             info = mne.create_info([str(c) for c in arrays["ch_names"]], float(arrays["sfreq"]), "eeg")
             epochs = mne.EpochsArray(np.asarray(arrays["X"], np.float64), info, events,
                                      event_id={n: i + 1 for i, n in enumerate(names)}, verbose="error")

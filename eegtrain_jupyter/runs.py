@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from . import artifacts
 from .config import TrainingConfig
-from .schemas import Backbone, Metrics, RunRecord, TrainingState, empty_history
+from .schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
 
 __all__ = ["Run", "RunStore", "now_iso", "PUBLISH_MARKER"]
 
@@ -79,7 +79,8 @@ class Run:
             best_val_acc=self.best_val_acc, best_epoch=self.best_epoch, error=self.error,
             device=self.device, precision=self.precision, backbone=self.backbone,
             epoch_times=list(self.epoch_times), files=dict(self.files), published=dict(self.published),
-            split=self.split, early_stopped=self.early_stopped, test_report=self.test_report,
+            split=self.split, early_stopped=self.early_stopped,
+            test_report=TestReport.model_validate(self.test_report) if self.test_report else None,
         )
 
     @classmethod

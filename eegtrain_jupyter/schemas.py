@@ -7,6 +7,7 @@ is no second, hand-written copy of any shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -130,7 +131,7 @@ class Metrics(_Shape):
     val_accs: list[float]
     val_balanced_accs: list[float] = []
     val_macro_f1s: list[float] = []
-    val_roc_aucs: list[float | None] = []
+    val_roc_aucs: Sequence[float | None] = []
 
 
 class ClassScores(_Shape):
@@ -239,7 +240,7 @@ class History(_Shape):
     val_accs: list[float]
     val_balanced_accs: list[float] = []
     val_macro_f1s: list[float] = []
-    val_roc_aucs: list[float | None] = []
+    val_roc_aucs: Sequence[float | None] = []
     test_report: TestReport | None = None
     epoch_times: list[float]
     best_val_acc: float | None

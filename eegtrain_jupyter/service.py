@@ -30,13 +30,18 @@ from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .splits import check_split
 from .schemas import (
-    Backbone, BatchProgress, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
+    Backbone, BatchProgress, History, Metrics, RunRecord, Status, TestReport, TrainingState, ValidationBody,
+    empty_history,
 )
 from .tuning import configure_training_thread
 
 __all__ = ["TrainingManager", "TrainingListener", "TrainingState", "format_duration"]
 
 log = logging.getLogger(__name__)
+
+
+def _report(report: dict[str, Any] | None) -> TestReport | None:
+    return TestReport.model_validate(report) if report else None
 
 
 def format_duration(seconds: float | None) -> str | None:
@@ -225,7 +230,7 @@ class TrainingManager:
                 run_id=run.run_id if run else None,
                 state=run.state if run else TrainingState.IDLE,
                 **(run.history if run else empty_history()),
-                test_report=run.test_report if run else None,
+                test_report=_report(run.test_report if run else None),
                 epoch_times=list(run.epoch_times) if run else [],
                 best_val_acc=run.best_val_acc if run else None,
                 best_epoch=run.best_epoch if run else None,
@@ -332,6 +337,6 @@ class TrainingManager:
             device=run.device, precision=run.precision, backbone=run.backbone,
             started_at=run.started_at, finished_at=run.finished_at, run_dir=str(run.run_dir),
             save_dir=str(run.save_dir), files=dict(run.files), published=dict(run.published),
-            split=run.split, early_stopped=run.early_stopped, test_report=run.test_report,
+            split=run.split, early_stopped=run.early_stopped, test_report=_report(run.test_report),
         )
 

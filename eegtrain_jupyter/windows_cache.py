@@ -56,7 +56,7 @@ def _companions(path: Path) -> list[Path]:
 class WindowsCache:
     """Preprocessed windows under ``folder`` (one sub-folder per key)."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder)
 
     def key(self, files: list[Path], params: dict[str, Any]) -> str:
