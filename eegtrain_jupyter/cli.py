@@ -9,8 +9,8 @@ import argparse
 import json
 import signal
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm

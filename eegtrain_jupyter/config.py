@@ -72,6 +72,14 @@ class TrainingConfig(BaseModel):
                                      "score (0: run every epoch)")
     class_weight: Literal["none", "balanced"] = Field(
         "none", description="balanced: weight the loss by inverse class frequency (training split)")
+    # -- the fine-tuning recipe (issue 11) --
+    lr_schedule: Literal["constant", "warmup_cosine"] = Field(
+        "constant", description="Learning rate over the run: constant, or linear warmup then cosine decay")
+    warmup_epochs: int = Field(1, ge=0, le=20, description="Warmup length for warmup_cosine (epochs)")
+    label_smoothing: float = Field(0.0, ge=0.0, le=0.5, description="Cross-entropy label smoothing")
+    layer_decay: float = Field(
+        1.0, ge=0.5, le=1.0, description="Layer-wise learning-rate decay for a fine-tuned backbone "
+                                         "(1: same rate everywhere)")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

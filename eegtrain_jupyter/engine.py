@@ -22,12 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import evaluation
 from .artifacts import ArtifactWriter
 from .config import TrainingConfig
-from . import evaluation
 from .data import Windows
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
 from .model import HEAD_NAME, INPUT_SCALE, BackboneInfo, LabramClassifier, build_classifier
+from .recipe import make_optimizer, make_schedule
 from .schemas import empty_history
 from .splits import split_windows
 
@@ -105,9 +106,11 @@ def train(
         train_idx, val_idx = split.train, split.val
         result.split = split.describe()
         events.on_split(split)
+        weight = None
         if config.class_weight == "balanced":
             weights = evaluation.balanced_class_weights(data.y[train_idx], data.n_classes)
-            loop.loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
+            weight = torch.tensor(weights, dtype=torch.float32, device=device)
+        loop.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
         for key in evaluation.EPOCH_KEYS.values():
             history[key] = []
         events.on_phase("building model")
@@ -139,10 +142,8 @@ def train(
         tr, va = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
 
         events.on_phase("training")
-        params = [p for p in step_module.parameters() if p.requires_grad]
-        # fused: one kernel over all tensors (CPU and CUDA); ~3x faster steps than the per-tensor loop
-        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                      fused=device.type in ("cpu", "cuda"))
+        optimizer = make_optimizer(step_module, config, device)
+        loop.schedule = make_schedule(optimizer, config, math.ceil(len(train_idx) / config.batch_size))
         shuffle = torch.Generator().manual_seed(config.seed)
         best_state: dict[str, torch.Tensor] | None = None
         for epoch in range(1, config.n_epochs + 1):
@@ -232,6 +233,7 @@ class _Loop:
     def __post_init__(self) -> None:
         self.pin = self.device.type == "cuda"
         self.loss_fn = nn.CrossEntropyLoss()
+        self.schedule: torch.optim.lr_scheduler.LambdaLR | None = None
 
     def autocast(self) -> AbstractContextManager[Any]:
         if self.precision == "bf16":
@@ -276,6 +278,8 @@ class _Loop:
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                    if self.schedule is not None:
+                        self.schedule.step()
                 if collect is not None:  # class probabilities, in ``order``
                     collect.append(torch.softmax(logits.detach().float(), 1).cpu())
                 total_loss += float(loss.detach()) * len(yb)
