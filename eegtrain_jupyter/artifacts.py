@@ -240,7 +240,8 @@ class ArtifactWriter(TrainingListener):
         """The test report joins the best checkpoint and the history file."""
         if self._checkpoint is not None:
             self._checkpoint["test_report"] = report
-            self.files["checkpoint"] = str(save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint))
+            path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint)
+            self.files["checkpoint"] = str(path)
         self._test_report = report
         if self._history_doc is not None:
             self._history_doc["test_report"] = report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -40,7 +41,7 @@ def test_warmup_then_cosine_to_zero():
         opt.step()
         schedule.step()
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)  # linear warmup
-    assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))  # then only down
+    assert all(a >= b for a, b in itertools.pairwise(rates[9:]))  # then only down
     assert rates[-1] < 0.01 and math.isclose(rates[24], 0.5 * (1 + math.cos(math.pi * 14 / 30)))
     assert make_schedule(opt, parse_config({}), 10) is None
 
