@@ -157,9 +157,11 @@ def resolve_channels(rec_names: list[str] | tuple[str, ...], prep: Preprocessing
 
 
 def _apply(inst: Any, prep: Preprocessing) -> Any:
-    """Rename/pick/order, band-pass and resample an MNE Raw or Epochs copy (volts stay volts)."""
+    """Rename/pick/order, band-pass and resample an MNE Raw or Epochs copy (volts stay volts).
+
+    Picks before loading, so only the model's channels are read and copied."""
     picks = resolve_channels(list(inst.ch_names), prep)
-    inst = inst.copy().pick(list(picks))
+    inst = inst.copy().pick(list(picks)).load_data(verbose="error")
     inst.rename_channels(picks)
     inst.reorder_channels(list(prep.ch_names))
     if prep.l_freq is not None or prep.h_freq is not None:
@@ -175,7 +177,7 @@ def apply_to_raw(raw: mne.io.BaseRaw, prep: Preprocessing) -> mne.io.BaseRaw:
 
     Loads the data (``raw.load_data`` on the copy); ``raw`` itself is left as it was.
     """
-    return _apply(raw.copy().load_data(verbose="error"), prep)
+    return _apply(raw, prep)
 
 
 def raw_to_windows(raw: mne.io.BaseRaw, prep: Preprocessing, step_s: float | None = None,
@@ -226,7 +228,7 @@ def epochs_to_windows(epochs: mne.BaseEpochs, prep: Preprocessing) -> np.ndarray
     ConfigError
         Epochs shorter than ``prep.window_s`` after resampling.
     """
-    epochs = _apply(epochs.copy().load_data(), prep)
+    epochs = _apply(epochs, prep)
     data = epochs.get_data(copy=False)
     if data.shape[-1] < prep.n_times:
         raise ConfigError.field(
