@@ -10,7 +10,9 @@ not fit the model (shape, NaN/inf) with a :class:`~eegtrain_jupyter.errors.Confi
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,9 +39,14 @@ PATCH_SIZE = 200
 """Samples per LaBraM patch: a window is a whole number of them (1 s at 200 Hz)."""
 
 
+_import_lock = threading.Lock()
+
+
+@functools.cache
 def labram_channel_names() -> tuple[str, ...]:
     """The channel names LaBraM has position embeddings for (upper case, 10-20/10-10)."""
-    from braindecode.models.labram import LABRAM_CHANNEL_ORDER
+    with _import_lock:  # braindecode's first import is not safe from two threads at once
+        from braindecode.models.labram import LABRAM_CHANNEL_ORDER
 
     return tuple(LABRAM_CHANNEL_ORDER)
 
