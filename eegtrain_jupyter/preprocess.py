@@ -167,8 +167,13 @@ def _apply(inst: Any, prep: Preprocessing) -> Any:
     """Rename/pick/order, band-pass and resample an MNE Raw or Epochs copy (volts stay volts).
 
     Picks before loading, so only the model's channels are read and copied."""
+    import mne
+
     picks = resolve_channels(list(inst.ch_names), prep)
-    inst = inst.copy().pick(list(picks)).load_data(verbose="error")
+    if isinstance(inst, mne.io.BaseRaw):  # a Raw picks before loading: only these channels are read
+        inst = inst.copy().pick(list(picks)).load_data(verbose="error")
+    else:  # Epochs must be loaded to drop channels
+        inst = inst.copy().load_data().pick(list(picks))
     inst.rename_channels(picks)
     inst.reorder_channels(list(prep.ch_names))
     if prep.l_freq is not None or prep.h_freq is not None:
