@@ -18,7 +18,7 @@ from .data import Windows
 from .data_config import EpochsData
 from .recordings import load_epochs_object
 
-__all__ = ["as_windows"]
+__all__ = ["as_windows", "save_npz"]
 
 
 def as_windows(data: Any, *, ch_names: Sequence[str] | None = None, sfreq: float | None = None,
@@ -69,6 +69,21 @@ def as_windows(data: Any, *, ch_names: Sequence[str] | None = None, sfreq: float
     signal.setdefault("window_s", float(max(1, int(len(data.times) / data.info["sfreq"]))))
     cfg = EpochsData(source="epochs", path="<memory>", **signal)
     return load_epochs_object(cfg, data, "<memory>")[0]
+
+
+def save_npz(data: Any, path: str, **options: Any) -> str:
+    """Write ``data`` (anything :func:`as_windows` takes) as an ``.npz`` an ``epochs`` source reads.
+
+    The windows are stored preprocessed (LaBraM channel names, 200 Hz, in volts), so the server
+    applies nothing further; returns ``path``.
+    """
+    w = as_windows(data, **options)
+    arrays: dict[str, Any] = {"X": np.asarray(w.X, np.float32) * 1e-6, "y": w.y, "ch_names": list(w.ch_names),
+                              "sfreq": w.sfreq, "class_names": list(w.class_names)}
+    if w.subjects is not None:
+        arrays["subjects"] = np.asarray(w.subjects).astype(str)
+    np.savez(path, **arrays)
+    return path
 
 
 def _is_braindecode(data: Any) -> bool:

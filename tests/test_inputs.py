@@ -58,3 +58,33 @@ def test_local_client_trains_on_epochs_with_a_subject_split(tmp_path):
     assert status["state"] == "completed", status["error"]
     assert status["split"].startswith("by subject: 2 / 1 / 1 subjects")
     assert status["test_report"]["n"] > 0 and status["test_report"]["subjects"]
+
+
+def test_save_npz_round_trips_through_an_epochs_source(tmp_path):
+    from eegtrain_jupyter.config import parse_config
+    from eegtrain_jupyter.data import scan
+    from eegtrain_jupyter.inputs import save_npz
+    from eegtrain_jupyter.paths import PathPolicy
+
+    epochs = _epochs(2)
+    w = as_windows(epochs, window_s=4)
+    save_npz(epochs, str(tmp_path / "mine.npz"), window_s=4)
+    config = parse_config({"data": {"source": "epochs", "path": "mine.npz"}})
+    back, summary = scan(config, PathPolicy(tmp_path))
+    np.testing.assert_allclose(back.X, w.X, atol=1e-3)
+    assert back.class_names == w.class_names and summary.subjects == ["s0", "s1"]
+
+
+@pytest.mark.slow
+def test_panel_trains_on_data_given_in_python(tmp_path):
+    from eegtrain_jupyter.widgets import TrainingPanel
+
+    client = LocalClient(TrainingManager(tmp_path))
+    panel = TrainingPanel(client, data=_epochs(4), poll_interval=0.2)
+    try:
+        assert panel._start({**TINY, "save_dir": "m", "batch_size": 16}) is not None
+        status = client.wait(timeout=300)
+        assert status["state"] == "completed", status["error"]
+        assert status["test_report"]["n"] > 0
+    finally:
+        panel.close()

@@ -65,6 +65,10 @@ class TrainingPanel(w.VBox):
         Seconds between status polls of the background thread.
     preset : str or None
         Preset to fill the form with (else the last run's config, or the defaults).
+    data : mne.Epochs, (X, y), braindecode dataset or Windows, optional
+        Train on this instead of the config's ``data`` section
+        (:func:`~eegtrain_jupyter.inputs.as_windows`). With the server backend, save it under the
+        server root first (:func:`~eegtrain_jupyter.inputs.save_npz`) and use an ``epochs`` source.
 
     Attributes
     ----------
@@ -82,8 +86,9 @@ class TrainingPanel(w.VBox):
     """
 
     def __init__(self, client: TrainingClient | None = None, *, poll_interval: float = 0.5,
-                 preset: str | None = None, **kwargs):
+                 preset: str | None = None, data: Any = None, **kwargs):
         super().__init__(**kwargs)
+        self.data = data
         self.add_class("eegtrain-panel")
         self.client = client if client is not None else connect()
         self.poll_interval = poll_interval
@@ -252,6 +257,13 @@ class TrainingPanel(w.VBox):
             if not result["valid"]:
                 self._show_refusal("The server refused this configuration", result["errors"])
                 return None
+            if self.data is not None:
+                if getattr(self.client, "backend", None) != "local":
+                    self._action_error = ("data= needs the in-kernel trainer; with a server, save the data "
+                                          "under its root (inputs.save_npz) and use an epochs source.")
+                    self.refresh()
+                    return None
+                return self.client.start(config, data=self.data)  # type: ignore[call-arg]
             return self.client.start(config)
         except ValidationFailed as exc:
             self._show_refusal("The server refused this configuration", [e.to_dict() for e in exc.errors])
