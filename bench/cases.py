@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,11 @@ import torch
 from torch import nn
 
 from eegtrain_jupyter import engine, synthetic
+from eegtrain_jupyter.artifacts import CHECKPOINT_NAME
 from eegtrain_jupyter.config import TrainingConfig, parse_config
 from eegtrain_jupyter.data import stratified_split
 from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.model import build_classifier
+from eegtrain_jupyter.model import build_classifier, load_checkpoint
 
 __all__ = [
     "time_generate",
@@ -30,8 +32,13 @@ __all__ = [
     "finetune_bare",
     "finetune_skorch",
     "finetune_setup",
+    "fresh_accuracy",
+    "train_with_accuracy",
     "median",
 ]
+
+FRESH_SEED_OFFSET = 1000
+"""Fresh data for accuracy checks: ``synthetic.generate(n, seed=config.seed + FRESH_SEED_OFFSET)``."""
 
 
 def _model(data, seed: int, freeze: bool = False):
@@ -64,15 +71,47 @@ def time_forward_all(config: TrainingConfig, n_per_class: int | None = None) -> 
 
 
 def time_frozen_train(config: TrainingConfig, n_per_class: int | None = None) -> float:
-    """Candidate 1/2: wall seconds of ``engine.train`` (data generation and file writes included).
+    """Candidate 1/2/8: wall seconds of ``engine.train`` (data generation and file writes included).
 
     ``n_per_class`` (quick mode) passes smaller data than the config allows, generated in the timing.
+    """
+    return train_with_accuracy(config, n_per_class)["seconds"]
+
+
+def train_with_accuracy(config: TrainingConfig, n_per_class: int | None = None,
+                        fresh_per_class: int = 0) -> dict:
+    """Timed ``engine.train`` (as :func:`time_frozen_train`), then, untimed, its accuracies.
+
+    Returns ``{"seconds", "precision", "precision_reason", "val_acc", "fresh_acc"}``: ``val_acc``
+    is the best validation accuracy (%, the checkpoint's epoch); ``fresh_acc`` (None when
+    ``fresh_per_class`` is 0) is that checkpoint's accuracy on ``2 * fresh_per_class`` newly
+    generated windows (another seed), computed in the run's precision.
     """
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         data = synthetic.generate(n_per_class or config.n_samples_per_class, seed=config.seed)
-        engine.train(config, data, Path(out))
-        return time.perf_counter() - t0
+        result = engine.train(config, data, Path(out))
+        seconds = time.perf_counter() - t0
+        fresh = (fresh_accuracy(Path(out) / CHECKPOINT_NAME, result.precision, fresh_per_class,
+                                config.seed + FRESH_SEED_OFFSET, config.batch_size)
+                 if fresh_per_class else None)
+    return {"seconds": seconds, "precision": result.precision, "precision_reason": result.precision_reason,
+            "val_acc": result.best_val_acc, "fresh_acc": fresh}
+
+
+def fresh_accuracy(checkpoint: Path, precision: str, n_per_class: int, seed: int,
+                   batch_size: int = 32) -> float:
+    """Accuracy (%) of a saved model on ``2 * n_per_class`` fresh windows, under ``precision``'s autocast."""
+    model, _ = load_checkpoint(checkpoint)
+    data = synthetic.generate(n_per_class, seed=seed)
+    X = torch.from_numpy(data.X)
+    cast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    correct = 0
+    with torch.inference_mode(), cast:
+        for start in range(0, len(X), batch_size):
+            pred = model(X[start:start + batch_size]).argmax(1).numpy()
+            correct += int((pred == data.y[start:start + batch_size]).sum())
+    return 100.0 * correct / len(X)
 
 
 def time_naive_epochs(config: TrainingConfig, n_epochs: int = 1, n_per_class: int | None = None) -> float:
@@ -106,9 +145,9 @@ def time_naive_epochs(config: TrainingConfig, n_epochs: int = 1, n_per_class: in
 # -- fine-tune throughput: a fixed number of steps after warm-up -----------------------
 
 def finetune_setup(n_per_class: int, batch_size: int = 32, seed: int = 42):
-    """The fine-tune preset for one epoch on ``2 * n_per_class`` windows, and that data."""
-    config = parse_config({"n_epochs": 1, "seed": seed, "device": "cpu", "batch_size": batch_size},
-                          preset="fine-tune")
+    """The fine-tune preset in bf16 (opt-in on CPU), 1 epoch on ``2 * n_per_class`` windows; and that data."""
+    config = parse_config({"n_epochs": 1, "seed": seed, "device": "cpu", "batch_size": batch_size,
+                           "precision": "bf16"}, preset="fine-tune")
     return config, synthetic.generate(n_per_class, seed=seed)
 
 
@@ -120,7 +159,7 @@ def _rate(stamps: list[float], warmup: int, steps: int, batch_size: int) -> floa
 
 
 def finetune_engine(config: TrainingConfig, data, warmup: int, steps: int) -> float:
-    """Candidate 3/4: ``engine.train`` fine-tuning, samples/s over ``steps`` train batches."""
+    """Candidate 3/4: ``engine.train`` fine-tuning (``config.precision``): samples/s over ``steps`` batches."""
     stamps: list[float] = []
 
     class Clock(TrainingListener):

@@ -120,7 +120,7 @@ def remove_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
     """
     import psutil
 
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(Path(folder).glob(".*.tmp"))
     except OSError:

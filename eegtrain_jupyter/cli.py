@@ -47,6 +47,7 @@ class TqdmListener(TrainingListener):
             label = phase if phase == "caching features" else f"epoch {epoch} {phase}"
             self.batches = tqdm(total=n_batches, desc=label, unit="batch", leave=False, file=self.file)
             self._key = key
+        assert self.batches is not None
         self.batches.update(batch - self.batches.n)
 
     def on_epoch_end(self, result, history) -> None:
@@ -91,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the config's JSON Schema (ranges, defaults, presets)")
     validate = sub.add_parser("validate", help="check a JSON config file; exit 1 when invalid")
     validate.add_argument("file", type=Path)
+
+    search = sub.add_parser("search", help="hyper-parameter search with Optuna (trials one after another)")
+    search.add_argument("--space", type=Path, required=True,
+                        help='JSON file: {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": true}, '
+                             '"model": {"choices": ["labram", "eegnet"]}, ...}')
+    search.add_argument("--config", type=Path,
+                        help="JSON file with the (partial) config every trial starts from")
+    search.add_argument("--n-trials", type=int, default=20, help="trials to run (default: 20)")
+    search.add_argument("--timeout-s", type=float, help="start no trial after this many seconds")
+    search.add_argument("--metric", choices=["val_acc", "val_loss"], default="val_acc")
+    search.add_argument("--pruner", choices=["median", "none"], default="median")
+    search.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
     return parser
 
 
@@ -154,6 +167,8 @@ def _summary(status: Status) -> None:
           f"epochs in {status.elapsed_time_formatted} on {status.device}")
     if status.backbone:
         print(f"backbone: {status.backbone.message}")
+    if status.precision_reason:
+        print(f"precision: {status.precision_reason}")
     if status.error:
         print(f"error: {status.error}")
     if status.best_val_acc is not None:
@@ -171,6 +186,53 @@ def _summary(status: Status) -> None:
         print(f"test split ({r.n} windows, epoch {r.epoch} weights): accuracy {r.accuracy:.1f}%, "
               f"balanced accuracy {r.balanced_accuracy:.1f}%, macro F1 {r.macro_f1:.1f}%{auc}")
         print(f"confusion matrix (rows true {', '.join(r.class_names)}): {r.confusion_matrix}")
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .search import SearchManager
+
+    body: dict[str, Any] = {"space": _load_json(args.space), "n_trials": args.n_trials, "metric": args.metric,
+                            "pruner": args.pruner, "timeout_s": args.timeout_s, "seed": args.seed}
+    if args.config is not None:
+        body["config"] = _load_json(args.config)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    manager = TrainingManager(".", thread_settings=None)
+    search = SearchManager(manager)
+    try:
+        status = search.start(body)
+    except ConfigError as exc:
+        print("eegtrain: invalid search:", file=sys.stderr)
+        _print_errors(exc.errors)
+        return 2
+    except EegtrainError as exc:
+        print(f"eegtrain: {exc}", file=sys.stderr)
+        return 2
+    print(f"search {status.search_id}: {args.n_trials} trials; optuna-dashboard {status.storage}")
+    shown = 0
+    try:
+        while not search.wait(1.0):
+            shown = _print_trials(search.status().trials, shown)
+    except KeyboardInterrupt:
+        print("stopping the search (the running trial stops within a batch)...", file=sys.stderr)
+        search.stop()
+        search.wait()
+    status = search.status()
+    _print_trials(status.trials, shown)
+    print(f"search {status.search_id}: {status.state.value}" + (f" ({status.error})" if status.error else ""))
+    if status.best is not None:
+        print(f"best: trial {status.best.number}, {args.metric} {status.best.value:.4g} (validation split), "
+              f"run {status.best.run_id}")
+        print(json.dumps(status.best.config.model_dump(), indent=2))
+    return {"completed": 0, "stopped": 130}.get(status.state.value, 1)
+
+
+def _print_trials(trials: list[Any], shown: int) -> int:
+    done = [t for t in trials if t.state != "running"]
+    for t in done[shown:]:
+        value = f"{t.value:.4g}" if t.value is not None else "-"
+        print(f"  trial {t.number}: {t.state:<9} value {value:<8} {json.dumps(t.params)}")
+    return max(shown, len(done))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.file}: invalid", file=sys.stderr)
         _print_errors(body.errors)
         return 1
+    if args.command == "search":
+        return _search(args)
     return _train(args)
 
 

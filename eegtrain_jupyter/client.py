@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from typing import Any, Protocol, runtime_checkable
 
 from .config import default_config, json_schema
@@ -181,8 +182,26 @@ class RemoteClient(_WaitMixin):
     def history(self):
         return self._request("GET", "history")
 
-    def runs(self):
-        return self._request("GET", "runs")["runs"]
+    def runs(self, **query: Any) -> list[dict[str, Any]]:
+        """Recorded runs; ``query``: ``state``, ``model``, ``sort``, ``order``, ``limit``."""
+        from urllib.parse import urlencode
+
+        suffix = "?" + urlencode({k: v for k, v in query.items() if v is not None}) if query else ""
+        return self._request("GET", "runs" + suffix)["runs"]
+
+    def compare(self, run_ids: list[str] | str) -> dict[str, Any]:
+        """Runs side by side (the ``Comparison`` shape)."""
+        from urllib.parse import quote
+
+        ids = run_ids if isinstance(run_ids, str) else ",".join(run_ids)
+        return self._request("GET", "compare?runs=" + quote(ids, safe=","))
+
+    def start_search(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Start a hyper-parameter search (``SearchRequest`` body); returns ``SearchStatus``."""
+        return self._request("POST", "search", request)
+
+    def search_status(self) -> dict[str, Any]:
+        return self._request("GET", "search")
 
     def default_config(self):
         return self._request("GET", "config")
@@ -199,6 +218,7 @@ class RemoteClient(_WaitMixin):
 
 _local_lock = threading.Lock()
 _local_managers: dict[str, Any] = {}
+_local_searches: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # by manager
 
 
 def local_manager(root_dir: str | os.PathLike | None = None):
@@ -252,8 +272,29 @@ class LocalClient(_WaitMixin):
     def history(self):
         return self.manager.history().to_json()
 
-    def runs(self):
-        return [run.to_json() for run in self.manager.runs()]
+    def runs(self, **query: Any) -> list[dict[str, Any]]:
+        """Recorded runs; ``query``: ``state``, ``model``, ``sort``, ``order``, ``limit``."""
+        args = {k: str(v) for k, v in query.items() if v is not None}
+        return [run.to_json() for run in self.manager.runs(args or None)]
+
+    def compare(self, run_ids: list[str] | str) -> dict[str, Any]:
+        return self.manager.compare(run_ids).to_json()
+
+    @property
+    def search(self) -> Any:
+        """This manager's :class:`~.search.SearchManager` (one per manager, created on first use)."""
+        from .search import SearchManager
+
+        with _local_lock:
+            if self.manager not in _local_searches:
+                _local_searches[self.manager] = SearchManager(self.manager)
+            return _local_searches[self.manager]
+
+    def start_search(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.search.start(request).to_json()
+
+    def search_status(self) -> dict[str, Any]:
+        return self.search.status().to_json()
 
     def default_config(self):
         return default_config().model_dump()

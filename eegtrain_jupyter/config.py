@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from .data_config import DataSource, SyntheticData
 from .errors import ConfigError, FieldError
@@ -25,14 +26,43 @@ __all__ = [
     "parse_config",
     "json_schema",
     "field_specs",
+    "MODEL_NAMES",
+    "MODEL_ONLY_FIELDS",
 ]
+
+ModelName = Literal["labram", "shallow_fbcsp", "eegnet", "eegconformer"]
+MODEL_NAMES: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
+"""The classifiers a run can train (:mod:`~eegtrain_jupyter.models` builds each)."""
+MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
+    "freeze_backbone": ("labram",),
+    "pretrained_weights": ("labram",),
+}
+"""Fields that apply only to some models: a non-default value with another model is refused.
+A model without a backbone trains end to end, so ``freeze_backbone`` left at its default turns off."""
+
+
+_TITLES = {
+    "n_epochs": "Epochs", "n_samples_per_class": "Windows per class", "val_split": "Validation fraction",
+    "freeze_backbone": "Freeze backbone", "learning_rate": "Learning rate", "batch_size": "Batch size",
+    "weight_decay": "Weight decay", "save_dir": "Save folder", "seed": "Seed",
+    "pretrained_weights": "Pretrained weights", "device": "Device", "precision": "Precision",
+}
+"""Labels for forms and docs; a field not listed gets its name in sentence case."""
+
+
+def _title(name: str, _info: object) -> str:
+    return _TITLES.get(name) or name.replace("_", " ").capitalize()
 
 
 class TrainingConfig(BaseModel):
     """Parameters of one training run (the seed's fields plus seed, weights and device)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              field_title_generator=_title)
 
+    model: ModelName = Field(
+        "labram", description="Classifier: LaBraM, or the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer"
+    )
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(
         1500, ge=100, le=5000, description="Synthetic EEG windows generated per class"
@@ -55,7 +85,9 @@ class TrainingConfig(BaseModel):
         "auto", description="Compute device; auto picks CUDA when available"
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Numeric precision; auto uses bf16 autocast on CUDA, fp32 on CPU"
+        "auto",
+        description="Numeric precision; auto uses bf16 autocast on CUDA and, with a frozen backbone, "
+        "on CPUs with native bf16 (AVX512-BF16 or AMX); fp32 otherwise",
     )
     # -- data and evaluation (issue 11) --
     data: DataSource = Field(
@@ -80,6 +112,28 @@ class TrainingConfig(BaseModel):
     layer_decay: float = Field(
         1.0, ge=0.5, le=1.0, description="Layer-wise learning-rate decay for a fine-tuned backbone "
                                          "(1: same rate everywhere)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_only_fields(cls, data: Any) -> Any:
+        """LaBraM-only options with another model: a per-field error (``model_option``), or,
+        for ``freeze_backbone`` left unset, ``False`` (such a model trains end to end)."""
+        if not isinstance(data, dict):
+            return data
+        model = data.get("model", "labram")
+        if model not in MODEL_NAMES:
+            return data  # the field's own validation names it
+        data = dict(data)
+        if model != "labram" and "freeze_backbone" not in data:
+            data["freeze_backbone"] = False
+        for name, models in MODEL_ONLY_FIELDS.items():
+            value = data.get(name)
+            if model not in models and value not in (None, False):
+                raise PydanticCustomError(
+                    "model_option", "{message}",
+                    {"field": name, "message": f"applies only to model {' or '.join(models)}, not {model}"},
+                )
+        return data
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -124,6 +178,8 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
+        elif err["type"] == "model_option":  # raised for the whole model, about one field
+            name = str(err["ctx"]["field"])
         errors.append(FieldError(name, message))
     return errors
 

@@ -19,25 +19,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from . import evaluation
+from . import evaluation, models
 from .artifacts import ArtifactWriter
 from .config import TrainingConfig
 from .data import Windows
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
-from .model import HEAD_NAME, INPUT_SCALE, BackboneInfo, LabramClassifier, build_classifier
+from .feature_cache import FeatureCache
+from .model import HEAD_NAME, BackboneInfo, LabramClassifier
+from .precision import Precision, resolve_precision
 from .recipe import make_optimizer, make_schedule
 from .schemas import empty_history
 from .splits import split_windows
 
 __all__ = [
+    "PinnedStaging",
+    "StandardizedHead",
+    "inference_batch_size",
     "resolve_device",
     "resolve_precision",
-    "StandardizedHead",
     "train",
-    "inference_batch_size",
 ]
 
 
@@ -48,13 +52,6 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' requested but no CUDA GPU is available")
     return torch.device(requested)
-
-
-def resolve_precision(requested: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on CUDA, ``fp32`` on CPU."""
-    if requested == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return requested
 
 
 def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> Iterator[Any]:
@@ -70,8 +67,9 @@ def train(
     *,
     listeners: Sequence[TrainingListener] = (),
     should_stop: Callable[[], bool] = lambda: False,
+    feature_cache: FeatureCache | None = None,
 ) -> TrainingResult:
-    """Train a LaBraM classifier on ``data`` per ``config``.
+    """Train ``config.model`` (LaBraM by default) on ``data`` per ``config``.
 
     Parameters
     ----------
@@ -87,6 +85,8 @@ def train(
         Progress receivers, called in order after the writer.
     should_stop : callable
         Polled before every batch; when true the run ends, keeping finished epochs.
+    feature_cache : FeatureCache, optional
+        With a frozen backbone, reuse (or store) the backbone features of these windows.
 
     Returns
     -------
@@ -96,10 +96,12 @@ def train(
         listeners = [ArtifactWriter(output_dir, config), *listeners]
     events = Events(listeners)
     device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
+    chosen = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)
+    precision = chosen.name
     loop = _Loop(device, precision, events, should_stop)
     history: dict[str, list[Any]] = empty_history()
-    result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"))
+    result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"),
+                            precision_reason=chosen.reason)
     try:
         split = split_windows(data, val_split=config.val_split, test_split=config.test_split,
                               split_by=config.split_by, seed=config.seed)
@@ -110,36 +112,37 @@ def train(
         if config.class_weight == "balanced":
             weights = evaluation.balanced_class_weights(data.y[train_idx], data.n_classes)
             weight = torch.tensor(weights, dtype=torch.float32, device=device)
-        loop.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
         for key in evaluation.EPOCH_KEYS.values():
             history[key] = []
         events.on_phase("building model")
-        model, backbone = build_classifier(
-            data.ch_names, data.n_times, data.sfreq, n_outputs=data.n_classes, seed=config.seed,
-            pretrained_weights=config.pretrained_weights, freeze_backbone=config.freeze_backbone,
-        )
+        model, backbone = models.build(config, data.ch_names, data.n_times, data.sfreq, data.n_classes)
         result.backbone = backbone
+        n_params, n_trainable = models.count_parameters(model)
+        events.on_model(name=config.model, n_parameters=n_params, n_trainable=n_trainable)
         model.to(device)
         X = torch.from_numpy(data.X)
         y = torch.from_numpy(data.y)
         if loop.pin:
             X, y = X.pin_memory(), y.pin_memory()
         events.on_setup(device=str(device), precision=precision, backbone=backbone,
-                        n_train=len(train_idx), n_val=len(val_idx))
+                        n_train=len(train_idx), n_val=len(val_idx), precision_reason=chosen.reason)
         loop.check_stop()
 
         eval_bs = inference_batch_size(config, device)
         head: StandardizedHead | None = None
-        if config.freeze_backbone:
+        # only a model with a backbone/head split (LaBraM) has the frozen-feature path
+        if config.freeze_backbone and isinstance(model, LabramClassifier):
             events.on_phase("caching features")
-            feats = loop.cache_features(model, X, eval_bs)
+            feats = _features(loop, model, data, X, eval_bs, feature_cache)
             tr_feats = feats[torch.from_numpy(train_idx).to(device)]
             head = StandardizedHead(model.head, tr_feats.mean(0), tr_feats.std(0))
             step_module: nn.Module = head
             inputs, labels = feats, y.to(device, non_blocking=loop.pin)
+            loop = _Loop(device, "fp32", events, should_stop)  # the linear head: fp32, nothing to gain
         else:
             step_module, inputs, labels = model, X, y
         tr, va = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+        loop.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
 
         events.on_phase("training")
         optimizer = make_optimizer(step_module, config, device)
@@ -168,7 +171,7 @@ def train(
             if result.best_val_acc is None or val_acc > result.best_val_acc:
                 result.best_val_acc, result.best_epoch = val_acc, epoch
                 best_state = {k: v.detach().clone() for k, v in step_module.state_dict().items()}
-                events.on_best(res, _checkpoint(model, data, config, backbone, res, history, head))
+                events.on_best(res, _checkpoint(model, data, config, backbone, res, history, head, chosen))
             events.on_epoch_end(res, {k: list(v) for k, v in history.items()})
             if config.early_stopping_patience and result.best_epoch is not None \
                     and epoch - result.best_epoch >= config.early_stopping_patience:
@@ -190,6 +193,21 @@ def train(
     return result
 
 
+def _features(loop: _Loop, model: LabramClassifier, data: Windows, X: torch.Tensor, batch_size: int,
+              cache: FeatureCache | None) -> torch.Tensor:
+    """The backbone features of every window: from ``cache`` when it holds them, else computed
+    (and stored there)."""
+    if cache is None:
+        return loop.cache_features(model, X, batch_size)
+    key = cache.key(data.X, model.labram, head=HEAD_NAME, precision=loop.precision, device=loop.device.type)
+    cached = cache.get(key)
+    if cached is not None:
+        return torch.from_numpy(np.array(cached)).to(loop.device)
+    feats = loop.cache_features(model, X, batch_size)
+    cache.put(key, feats.cpu().numpy())
+    return feats
+
+
 class StandardizedHead(nn.Module):
     """The linear head trained on standardised cached features (a faster, better-conditioned fit).
 
@@ -197,14 +215,20 @@ class StandardizedHead(nn.Module):
     plain ``Labram`` state_dict: ``W' = W / sd``, ``b' = b - W' @ mu``.
     """
 
-    def __init__(self, linear: nn.Linear, mean: torch.Tensor, std: torch.Tensor):
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, linear: nn.Module, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"the head must be nn.Linear, not {type(linear).__name__}")
         self.linear = linear
         self.register_buffer("mean", mean.detach().clone())
         self.register_buffer("std", std.detach().clamp_min(1e-6))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features - self.mean) / self.std)
+        out: torch.Tensor = self.linear((features - self.mean) / self.std)
+        return out
 
     @torch.no_grad()
     def folded(self) -> dict[str, torch.Tensor]:
@@ -234,6 +258,16 @@ class _Loop:
         self.pin = self.device.type == "cuda"
         self.loss_fn = nn.CrossEntropyLoss()
         self.schedule: torch.optim.lr_scheduler.LambdaLR | None = None
+        self._staging: dict[int, PinnedStaging] = {}
+
+    def gather(self, source: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """``source[idx]`` on the device; host rows go through pinned staging on CUDA."""
+        if not (self.pin and source.device.type == "cpu"):
+            return source[idx].to(self.device, non_blocking=True)
+        stage = self._staging.get(id(source))
+        if stage is None or stage.source is not source or stage.capacity < len(idx):
+            stage = self._staging[id(source)] = PinnedStaging(source, len(idx), self.device)
+        return stage.gather(idx)
 
     def autocast(self) -> AbstractContextManager[Any]:
         if self.precision == "bf16":
@@ -269,8 +303,7 @@ class _Loop:
         with nullcontext() if training else torch.inference_mode():
             for i, idx in enumerate(_batches(len(order), batch_size, order)):
                 self.check_stop()
-                xb = inputs[idx].to(self.device, non_blocking=True)
-                yb = labels[idx].to(self.device, non_blocking=True)
+                xb, yb = self.gather(inputs, idx), self.gather(labels, idx)
                 with self.autocast():
                     logits = module(xb)
                     loss = self.loss_fn(logits.float(), yb)
@@ -290,28 +323,78 @@ class _Loop:
         return total_loss / seen, 100.0 * correct / seen
 
 
-def _checkpoint(model: LabramClassifier, data: Windows, config: TrainingConfig, backbone: BackboneInfo,
+class PinnedStaging:
+    """Gathers rows of a host tensor into pinned buffers, so their copy to the GPU is asynchronous.
+
+    ``source[idx]`` (fancy indexing) lands in pageable memory, whose ``non_blocking`` copy is
+    synchronous. Here the rows are gathered straight into one of two pinned buffers
+    (``index_select(out=...)``), which is then copied with ``non_blocking=True``; while the GPU
+    computes on one batch the next one is gathered into the other buffer. A buffer is reused
+    only after its previous copy has finished (a CUDA event), so a copy never reads a buffer
+    being overwritten. With ``device`` a CPU (tests) the buffers are plain memory and no events
+    are recorded.
+
+    Parameters
+    ----------
+    source : torch.Tensor, shape (n, ...)
+        Host tensor to gather rows from.
+    capacity : int
+        Largest number of rows per call.
+    device : torch.device
+    """
+
+    def __init__(self, source: torch.Tensor, capacity: int, device: torch.device):
+        self.source, self.capacity, self.device = source, capacity, device
+        cuda = device.type == "cuda"
+        shape = (capacity, *source.shape[1:])
+        self.buffers = [torch.empty(shape, dtype=source.dtype, pin_memory=cuda) for _ in range(2)]
+        self.copied: list[Any] = [None, None]  # torch.cuda.Event per buffer, once used
+        self.turn = 0
+
+    def gather(self, idx: torch.Tensor) -> torch.Tensor:
+        """``source[idx]`` on ``device``, shape ``(len(idx), ...)``."""
+        k, self.turn = self.turn, 1 - self.turn
+        if self.copied[k] is not None:
+            self.copied[k].synchronize()  # the copy that last read this buffer has finished
+        buf = self.buffers[k][: len(idx)]
+        torch.index_select(self.source, 0, idx, out=buf)
+        out = buf.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            self.copied[k] = torch.cuda.Event()  # type: ignore[no-untyped-call]
+            self.copied[k].record()
+        return out
+
+
+def _checkpoint(model: Any, data: Windows, config: TrainingConfig, backbone: BackboneInfo,
                 res: EpochResult, history: dict[str, list[float]],
-                head: StandardizedHead | None = None) -> dict[str, Any]:
-    """Everything needed to reload and use the model with plain torch + braindecode."""
-    state = {k: v.detach().cpu() for k, v in model.labram.state_dict().items()}
+                head: StandardizedHead | None = None, precision: Precision | None = None) -> dict[str, Any]:
+    """Everything needed to reload and use the model with plain torch + braindecode.
+
+    ``model`` is a registry classifier: ``net`` (the braindecode network), ``model_class``,
+    ``model_kwargs``, ``input_scale``, ``ch_names``. The weights are fp32 whatever the run's
+    precision (autocast keeps parameters in fp32); ``precision``/``precision_reason`` record what
+    the run computed in.
+    """
+    state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
     if head is not None:
         state.update({f"{HEAD_NAME}.{k}": v.cpu() for k, v in head.folded().items()})
     return {
+        "model": config.model,
         "model_state_dict": state,
-        "model_class": "braindecode.models.Labram",
-        "model_kwargs": {"n_chans": len(model.ch_names), "n_times": model.n_times,
-                         "n_outputs": data.n_classes, "sfreq": model.sfreq},
+        "model_class": model.model_class,
+        "model_kwargs": dict(model.model_kwargs),
         "config": config.model_dump(),
         "ch_names": list(data.ch_names),
         "sfreq": float(data.sfreq),
         "n_times": data.n_times,
         "class_names": list(data.class_names),
-        "input_scale": INPUT_SCALE,
+        "input_scale": model.input_scale,
         "preprocessing": data.prep().model_dump(),
         "epoch": res.epoch,
         "metrics": {"train_loss": res.train_loss, "train_acc": res.train_acc,
                     "val_loss": res.val_loss, "val_acc": res.val_acc},
         "history": {k: list(v) for k, v in history.items()},
         "backbone": backbone.to_dict(),
+        "precision": precision.name if precision else None,
+        "precision_reason": precision.reason if precision else None,
     }

@@ -48,6 +48,8 @@ class TrainingResult:
     """The run ended before ``n_epochs`` because validation stopped improving."""
     test_report: dict[str, Any] | None = None
     """The test split's scores with the best checkpoint (:func:`~.evaluation.report`)."""
+    precision_reason: str = ""
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)`` (see :mod:`~eegtrain_jupyter.precision`)."""
 
 
 class StopRequested(Exception):
@@ -60,9 +62,12 @@ class TrainingListener:
     def on_phase(self, phase: str) -> None:
         """A phase began: ``loading data``, ``building model``, ``caching features``, ``training``."""
 
+    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
+        """The model is built: its registry name and parameter counts (all, and trainable)."""
+
     def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
-                 n_val: int) -> None:
-        """Data and model are ready."""
+                 n_val: int, precision_reason: str = "") -> None:
+        """Data and model are ready; ``precision_reason`` says why ``precision`` was chosen."""
 
     def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str,
                  loss: float | None = None, acc: float | None = None) -> None:

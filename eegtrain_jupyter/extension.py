@@ -25,6 +25,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, default
 
 from . import tuning
+from .search import SearchManager
 from .service import TrainingManager
 
 __all__ = ["TrainingExtension"]
@@ -65,13 +66,16 @@ class TrainingExtension(ExtensionApp):
         return tuning.default_switch_interval_ms()
 
     manager: TrainingManager | None = None
+    search: SearchManager | None = None
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None
         self.manager = TrainingManager(
             self.serverapp.root_dir, confine_to_root=True, min_free_memory_mb=self.min_free_memory_mb,
             thread_settings={"num_threads": self.num_threads, "nice": self.nice,
                              "switch_interval_ms": self.switch_interval_ms},
         )
+        self.search = SearchManager(self.manager)
         self.log.info("eegtrain: training REST API at %straining/ (root %s)",
                       self.serverapp.base_url, self.manager.root_dir)
 
@@ -85,6 +89,9 @@ class TrainingExtension(ExtensionApp):
         if self.manager is not None and self.manager.is_active():
             status = self.manager.status()
             return [{"run_id": status.run_id, "state": status.state.value}]
+        if self.search is not None and self.search.is_active():  # between two trials
+            search = self.search.status()
+            return [{"search_id": search.search_id, "state": search.state.value}]
         return None
 
     async def stop_extension(self) -> None:
@@ -94,6 +101,8 @@ class TrainingExtension(ExtensionApp):
             return
         if manager.is_active():
             self.log.info("eegtrain: server stopping; stopping training run %s", manager.status().run_id)
+        if self.search is not None:
+            await asyncio.to_thread(self.search.shutdown, self.shutdown_timeout)
         await asyncio.to_thread(manager.shutdown, self.shutdown_timeout)
         if manager.is_active():
             self.log.warning("eegtrain: training did not stop within %.0fs", self.shutdown_timeout)

@@ -28,6 +28,7 @@ from .config import TrainingConfig, json_schema
 from .errors import ConfigError, EegtrainError, FieldError, NotFound, PayloadTooLarge, UnsupportedMediaType
 from .openapi import openapi_document
 from .schemas import Runs
+from .search import SearchManager
 from .service import TrainingManager
 
 __all__ = ["AUTH_RESOURCE", "route_table"]
@@ -63,13 +64,17 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def manager(self) -> TrainingManager:
-        return self.extensionapp.manager  # type: ignore[attr-defined,no-any-return]
+        return self.extensionapp.manager  # type: ignore[attr-defined]
+
+    @property
+    def search(self) -> SearchManager:
+        return self.extensionapp.search  # type: ignore[attr-defined]
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.extensionapp.max_body_bytes)  # type: ignore[attr-defined]
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         self._chunks: list[bytes] = []
         self._size = 0
@@ -85,6 +90,10 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a service call in a worker thread (it may take the manager's lock)."""
         return await asyncio.to_thread(fn, *args)
+
+    def query(self) -> dict[str, str]:
+        """The query arguments (the last value of each), for the service to validate."""
+        return {name: self.get_query_argument(name) for name in self.request.query_arguments}
 
     def send(self, body: Any) -> None:
         if isinstance(body, BaseModel):
@@ -176,7 +185,26 @@ class RunsHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send(Runs(runs=await self.call(self.manager.runs)))
+        self.send(Runs(runs=await self.call(self.manager.runs, self.query())))
+
+
+class CompareHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.manager.compare, self.get_query_argument("runs", None)))
+
+
+class SearchHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.search.status))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.send(await self.call(self.search.start, self.json_object()))
 
 
 class ConfigHandler(TrainingAPIHandler):
@@ -250,6 +278,8 @@ def route_table() -> list[tuple[str, type[TrainingAPIHandler]]]:
         (r"/training/status", StatusHandler),
         (r"/training/history", HistoryHandler),
         (r"/training/runs", RunsHandler),
+        (r"/training/compare", CompareHandler),
+        (r"/training/search", SearchHandler),
         (r"/training/config", ConfigHandler),
         (r"/training/config/schema", SchemaHandler),
         (r"/training/config/validate", ValidateHandler),

@@ -6,12 +6,16 @@ window length) so callers pass only ``x`` of shape ``(batch, n_chans, n_times)``
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "INPUT_SCALE",
@@ -20,6 +24,8 @@ __all__ = [
     "PretrainedWeightsError",
     "LabramClassifier",
     "build_classifier",
+    "check_weights_file",
+    "read_state_dict",
     "load_checkpoint",
 ]
 
@@ -72,6 +78,10 @@ class LabramClassifier(nn.Module):
         Number of classes.
     """
 
+    name = "labram"
+    model_class = "braindecode.models.Labram"
+    input_scale = INPUT_SCALE
+
     def __init__(self, ch_names, n_times: int, sfreq: float, n_outputs: int = 2):
         super().__init__()
         from braindecode.models import Labram
@@ -80,6 +90,8 @@ class LabramClassifier(nn.Module):
         self.ch_names = list(ch_names)
         self.n_times = int(n_times)
         self.sfreq = float(sfreq)
+        self.model_kwargs = {"n_chans": len(self.ch_names), "n_times": self.n_times,
+                             "n_outputs": int(n_outputs), "sfreq": self.sfreq}
         self.labram = Labram(
             n_chans=len(self.ch_names), n_times=self.n_times, n_outputs=n_outputs, sfreq=self.sfreq
         )
@@ -90,6 +102,11 @@ class LabramClassifier(nn.Module):
             torch.tensor([0] + [order.index(n.upper()) + 1 for n in self.ch_names]),
             persistent=False,
         )
+
+    @property
+    def net(self) -> nn.Module:
+        """The ``braindecode`` network (its state_dict is what a checkpoint holds)."""
+        return self.labram
 
     @property
     def head(self) -> nn.Module:
@@ -121,18 +138,7 @@ class LabramClassifier(nn.Module):
         backbone's tensors is refused.
         """
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise PretrainedWeightsError(f"pretrained_weights file not found: {path}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle, zip or format errors
-            raise PretrainedWeightsError(f"cannot read pretrained_weights {path}: {exc}") from exc
-        for key in ("model_state_dict", "state_dict", "model"):
-            if isinstance(state, dict) and isinstance(state.get(key), dict):
-                state = state[key]
-        if not isinstance(state, dict):
-            raise PretrainedWeightsError(f"{path} does not hold a state_dict")
-        state = {_strip_prefixes(k): v for k, v in state.items() if torch.is_tensor(v)}
+        state = read_state_dict(path)
         own = self.labram.state_dict()
         backbone = {k for k in own if not k.startswith(HEAD_NAME + ".")}
         usable, unexpected = {}, []
@@ -148,6 +154,67 @@ class LabramClassifier(nn.Module):
         result = self.labram.load_state_dict(usable, strict=False)
         missing = sorted(k for k in result.missing_keys if k in backbone)
         return BackboneInfo("pretrained", path, missing, sorted(unexpected))
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a local weights file, keys without wrapper prefixes.
+
+    Accepts a bare state_dict or one nested under ``model``/``state_dict``/``model_state_dict``,
+    with optional ``module.``/``model.``/``student.``/``labram.`` prefixes. Loaded with
+    ``weights_only=True`` (no code runs). Raises :class:`PretrainedWeightsError` with a short
+    message naming the file (torch's own explanation goes to the log, not to the user).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise PretrainedWeightsError(f"pretrained_weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip or format errors
+        log.info("cannot read %s: %s", path, exc)
+        raise PretrainedWeightsError(f"not a PyTorch state_dict: {path}") from None
+    for key in ("model_state_dict", "state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not any(torch.is_tensor(v) for v in state.values()):
+        raise PretrainedWeightsError(f"not a PyTorch state_dict: {path}")
+    return {_strip_prefixes(k): v for k, v in state.items() if torch.is_tensor(v)}
+
+
+@functools.lru_cache(maxsize=1)
+def _labram_backbone_keys() -> frozenset[str]:
+    from braindecode.models import Labram
+
+    with torch.random.fork_rng(devices=[]):
+        keys = Labram(n_chans=2, n_times=200, n_outputs=2, sfreq=200.0).state_dict().keys()
+    return frozenset(k for k in keys if not k.startswith(HEAD_NAME + "."))
+
+
+def check_weights_file(path: str | os.PathLike) -> None:
+    """Refuse, before any run starts, a file that is not a LaBraM state_dict.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        ``not a PyTorch state_dict: <path>`` or ``not a LaBraM checkpoint: <path> (...)``.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise PretrainedWeightsError(f"pretrained_weights file not found: {path}") from None
+    _check_weights(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _check_weights(path: str, mtime_ns: int, size: int) -> None:
+    """:func:`check_weights_file` once per version of a file (the panel validates often)."""
+    names = set(read_state_dict(path))
+    backbone = _labram_backbone_keys()
+    found = len(names & backbone)
+    if found < len(backbone) / 2:
+        raise PretrainedWeightsError(
+            f"not a LaBraM checkpoint: {os.fspath(path)} "
+            f"(it has {found} of the {len(backbone)} LaBraM backbone tensors)")
 
 
 def _strip_prefixes(key: str) -> str:
@@ -173,9 +240,17 @@ def build_classifier(
     return model, info
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[LabramClassifier, dict]:
-    """Rebuild a trained classifier from ``best_synthetic_model.pth``; returns ``(model, checkpoint)``."""
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a trained classifier from ``best_synthetic_model.pth``; returns ``(model, checkpoint)``.
+
+    The checkpoint's ``model`` names the classifier (missing in older ones: LaBraM); every model
+    takes ``(batch, n_chans, n_times)`` in microvolts.
+    """
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if ckpt.get("model", "labram") != "labram":
+        from .models import rebuild
+
+        return rebuild(ckpt), ckpt
     model = LabramClassifier(ckpt["ch_names"], ckpt["n_times"], ckpt["sfreq"], len(ckpt["class_names"]))
     model.labram.load_state_dict(ckpt["model_state_dict"])
     model.eval()

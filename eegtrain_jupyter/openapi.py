@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from pydantic.json_schema import models_json_schema
 
 from . import __version__
 from .config import TrainingConfig
+from .compare import MAX_COMPARED, RunQuery
 from .errors import (
-    AlreadyTrainingError, ConfigError, EegtrainError, PayloadTooLarge, ResourceError,
+    AlreadyTrainingError, ConfigError, EegtrainError, NotFound, PayloadTooLarge, ResourceError,
     UnsupportedMediaType,
 )
 from .schemas import RESPONSE_MODELS
@@ -47,7 +50,8 @@ def _errors(*errors: type[EegtrainError]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
-    models = [(TrainingConfig, "validation"), *((m, "serialization") for m in RESPONSE_MODELS.values())]
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (TrainingConfig, "validation"), *((m, "serialization") for m in RESPONSE_MODELS.values())]
     _, defs = models_json_schema(models, ref_template=_REF)
     schemas = defs["$defs"]
     body = {
@@ -65,16 +69,45 @@ def _document() -> dict[str, Any]:
             out["requestBody"] = body
         return out
 
+    def query_params(model: type[RunQuery]) -> list[dict[str, Any]]:
+        props = model.model_json_schema()["properties"]
+        out = []
+        for name, prop in props.items():
+            schema = next((p for p in prop.get("anyOf", []) if p.get("type") != "null"), prop)
+            if "$ref" in schema:  # an enum (TrainingState)
+                schema = model.model_json_schema()["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+            schema = {k: v for k, v in schema.items() if k in ("type", "enum", "minimum", "maximum")}
+            out.append({"name": name, "in": "query", "required": False, "schema": schema,
+                        "description": prop.get("description", "")})
+        return out
+
+    search_body = {"required": True, "description": "The search: base config, space, trials, metric, pruner.",
+                   "content": {"application/json": {"schema": _ref("SearchRequest")}}}
+    search_ok = _json(_ref("SearchStatus"), "The current/last search, its trials and the best so far")
+    compare_op = op("Runs side by side: aligned histories and config differences",
+                    _json(_ref("Comparison"), "Comparison"), ConfigError, NotFound)
+    ids = {"type": "string", "pattern": rf"^\s*[^,\s][^,]*(,[^,]*){{0,{MAX_COMPARED - 1}}}$"}
+    compare_op["parameters"] = [{"name": "runs", "in": "query", "required": True, "schema": ids,
+                                 "description": f"Comma-separated run ids (1 to {MAX_COMPARED})"}]
+    runs_op = op("Recorded runs, newest first; filtered and sorted by the query",
+                 _json(_ref("Runs"), "Run records"), ConfigError)
+    runs_op["parameters"] = query_params(RunQuery)
+    search_post = op("Start a hyper-parameter search (Optuna); trials run one after another", search_ok,
+                     *body_errors, AlreadyTrainingError, ResourceError)
+    search_post["requestBody"] = search_body
+
     paths = {
         "/training/start": {"post": op(
             "Validate the config and start a training run in the background", status_ok,
             *body_errors, AlreadyTrainingError, ResourceError, request=True)},
-        "/training/stop": {"post": op("Ask the active run to stop (a no-op when idle)", status_ok)},
+        "/training/stop": {"post": op(
+            "Ask the active run to stop, ending a search too (a no-op when idle)", status_ok)},
         "/training/status": {"get": op("Status of the current/last run", status_ok)},
         "/training/history": {"get": op(
             "Per-epoch metrics of the current/last run", _json(_ref("History"), "Metrics"))},
-        "/training/runs": {"get": op(
-            "Every recorded run, newest first", _json(_ref("Runs"), "Run records"))},
+        "/training/runs": {"get": runs_op},
+        "/training/compare": {"get": compare_op},
+        "/training/search": {"get": op("The current/last search", search_ok), "post": search_post},
         "/training/config": {"get": op(
             "The default configuration", _json(_ref("TrainingConfig"), "Defaults"))},
         "/training/config/schema": {"get": op(

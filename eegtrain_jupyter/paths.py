@@ -25,7 +25,7 @@ class PathPolicy:
     it helps, the resolved path.
     """
 
-    def __init__(self, root_dir: str | os.PathLike, *, confine: bool = False):
+    def __init__(self, root_dir: str | os.PathLike[str], *, confine: bool = False):
         self.root_dir = Path(root_dir).resolve()
         self.confine = confine
 

@@ -57,7 +57,11 @@ class Run:
         self.batch: dict[str, Any] | None = None
         self.device: str | None = None
         self.precision: str | None = None
+        self.precision_reason: str | None = None
         self.backbone: Backbone | None = None
+        self.model: str | None = None
+        self.n_parameters: int | None = None
+        self.n_trainable: int | None = None
         self.files: dict[str, str] = {}
         self.published: dict[str, str] = {}
         self.started_at = now_iso()
@@ -81,6 +85,8 @@ class Run:
             epoch_times=list(self.epoch_times), files=dict(self.files), published=dict(self.published),
             split=self.split, early_stopped=self.early_stopped,
             test_report=TestReport.model_validate(self.test_report) if self.test_report else None,
+            model=self.model, n_parameters=self.n_parameters, n_trainable=self.n_trainable,
+            precision_reason=self.precision_reason,
         )
 
     @classmethod
@@ -90,8 +96,8 @@ class Run:
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
         for key in ("state", "started_at", "finished_at", "error", "device", "precision", "backbone",
-                    "best_val_acc", "best_epoch", "duration", "files", "published", "split",
-                    "early_stopped"):
+                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason", "model",
+                    "n_parameters", "n_trainable", "split", "early_stopped"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
         run.test_report = record.test_report.model_dump() if record.test_report else None
@@ -120,7 +126,7 @@ class Run:
         now = time.monotonic()
         b, spent = self.batch, now - (self.t_phase or now)
         if self.state is TrainingState.PREPARING and b and b["phase"] == "caching features":
-            return max(0.0, spent * (b["n_batches"] - b["batch"]) / b["batch"])
+            return max(0.0, spent * float(b["n_batches"] - b["batch"]) / float(b["batch"]))
         if self.state is not TrainingState.TRAINING:
             return None
         total, done = self.config.n_epochs, len(self.epoch_times)
@@ -128,7 +134,7 @@ class Run:
             per_epoch = sum(self.epoch_times) / done
             return max(0.0, per_epoch * (total - done) - min(spent, per_epoch))
         if b and b["phase"] == "train" and b["batch"]:
-            per_epoch = spent * b["n_batches"] / b["batch"]
+            per_epoch = spent * float(b["n_batches"]) / float(b["batch"])
             return max(0.0, per_epoch * total - spent)
         return None
 
@@ -160,6 +166,16 @@ class RunStore:
 
     def load(self, run_dir: str | Path) -> Run:
         return Run.from_record(artifacts.read_json(Path(run_dir) / "run.json"))
+
+    def find(self, run_id: str) -> Run | None:
+        """The indexed run ``run_id`` from disk; ``None`` when unknown, deleted or damaged."""
+        for entry in reversed(self.read_index()):
+            if entry["run_id"] == run_id:
+                try:
+                    return self.load(entry["run_dir"])
+                except (OSError, ValueError, KeyError, TypeError, ValidationError):
+                    return None
+        return None
 
     def records(self, current: Run | None = None) -> list[RunRecord]:
         """Every indexed run, newest first; ``current`` from memory; damaged or deleted ones skipped."""

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .config import TrainingConfig
+from .search_space import SearchRequest
 
 __all__ = [
     "TrainingState",
@@ -31,6 +32,12 @@ __all__ = [
     "TestReport",
     "ClassScores",
     "Runs",
+    "AlignedHistory",
+    "Comparison",
+    "SearchState",
+    "TrialInfo",
+    "BestTrial",
+    "SearchStatus",
     "RESPONSE_MODELS",
     "empty_history",
 ]
@@ -161,14 +168,15 @@ class TestReport(_Shape):
 
 
 class BatchProgress(_Shape):
-    """The batch in flight; ``loss``/``acc`` are the running means of this epoch's training batches."""
+    """The batch in flight; ``train_loss``/``train_acc`` (%) are the running means over this epoch's
+    training batches, kept while its validation batches run."""
 
     epoch: int
     batch: int
     n_batches: int
     phase: str
-    loss: float | None = None
-    acc: float | None = None
+    train_loss: float | None = None
+    train_acc: float | None = None
 
 
 class Backbone(_Shape):
@@ -219,11 +227,18 @@ class Status(_Shape):
     """How the windows were split: by subject (held-out people) or by window, with the counts."""
     early_stopped: bool = False
     test_report: TestReport | None = None
+    model: str | None = None
+    """The classifier (the config's ``model``), once the run has built it."""
+    n_parameters: int | None = None
+    """Its parameter count (all; with a frozen backbone only the head's train)."""
+    n_trainable: int | None = None
+    precision_reason: str | None = None
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)`` or ``fp32 (requested)``."""
 
     @classmethod
     def idle(cls) -> Status:
         """Before any run: zeros, the default config, no run facts."""
-        nothing = dict.fromkeys(
+        nothing: dict[str, Any] = dict.fromkeys(
             ("train_loss", "val_loss", "train_acc", "val_acc", "best_val_acc", "elapsed_time",
              "elapsed_time_formatted", "eta", "eta_formatted", "phase", "batch", "error", "run_id",
              "device", "precision", "backbone", "started_at", "finished_at", "run_dir", "save_dir"))
@@ -271,13 +286,100 @@ class RunRecord(_Shape):
     split: str | None = None
     early_stopped: bool = False
     test_report: TestReport | None = None
+    model: str | None = None
+    n_parameters: int | None = None
+    n_trainable: int | None = None
+    precision_reason: str | None = None
+    """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)``."""
 
 
 class Runs(_Shape):
     runs: list[RunRecord]
 
 
+class AlignedHistory(_Shape):
+    """One run's per-epoch metrics padded with ``null`` to the longest run compared (epoch ``i+1``
+    at index ``i``); accuracies in %, on the training and validation splits."""
+
+    train_losses: list[float | None]
+    val_losses: list[float | None]
+    train_accs: list[float | None]
+    val_accs: list[float | None]
+
+
+class Comparison(_Shape):
+    """``GET /training/compare?runs=a,b``: runs side by side, in the order asked."""
+
+    run_ids: list[str]
+    epochs: list[int]
+    """1 .. the most epochs any compared run finished (the x axis of every history)."""
+    runs: list[RunRecord]
+    histories: dict[str, AlignedHistory]
+    """By run id."""
+    config_diff: dict[str, dict[str, Any]]
+    """Config fields whose values differ: field -> run id -> value."""
+    config_common: dict[str, Any]
+    """Config fields every compared run shares, with their value."""
+
+
+class SearchState(str, Enum):
+    """Life cycle of a hyper-parameter search; ``idle`` only when none was ever started."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def active(self) -> bool:
+        return self in (SearchState.RUNNING, SearchState.STOPPING)
+
+
+class TrialInfo(_Shape):
+    """One trial: Optuna's state (``running``, ``complete``, ``pruned``, ``fail``) or ours when it
+    says more (``stopped`` by the user, ``interrupted`` by a restart); ``value`` is the metric of
+    its best epoch (validation split)."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None
+    run_id: str | None
+    error: str | None = None
+
+
+class BestTrial(_Shape):
+    number: int
+    value: float
+    params: dict[str, Any]
+    run_id: str | None
+    config: TrainingConfig
+    """The full config of the best trial (``POST /training/start`` it to train it again)."""
+
+
+class SearchStatus(_Shape):
+    """``GET /training/search``: the current/last search, its trials and the best so far."""
+
+    search_id: str | None
+    state: SearchState
+    request: SearchRequest | None
+    storage: str | None
+    """Optuna storage URL (open it with ``optuna-dashboard <storage>``); the study is ``search_id``."""
+    direction: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    current_run_id: str | None
+    n_finished: int
+    trials: list[TrialInfo]
+    best: BestTrial | None
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord)
+    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord, Comparison,
+                            SearchRequest, SearchStatus)
 }
 """Response models by schema name (the OpenAPI document and the tests use them)."""

@@ -14,24 +14,27 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from . import tensorboard_writer
 from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
 from .data import Windows, load_windows, scan
 from .engine import train
-from .errors import AlreadyTrainingError, ConfigError
+from .compare import RunQuery, compare_runs, select
+from .errors import AlreadyTrainingError, ConfigError, FieldError
 from .events import EpochResult, TrainingListener
-from .model import BackboneInfo
+from .feature_cache import FeatureCache
+from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .splits import check_split
 from .schemas import (
-    Backbone, BatchProgress, History, Metrics, RunRecord, Status, TestReport, TrainingState, ValidationBody,
-    empty_history,
+    Backbone, BatchProgress, Comparison, FieldErrorBody, History, Metrics, RunRecord, Status, TestReport, TrainingState,
+    ValidationBody, empty_history,
 )
 from .tuning import configure_training_thread
 
@@ -68,16 +71,27 @@ class _RunListener(TrainingListener):
             if phase == "training" and self.run.state is TrainingState.PREPARING:
                 self.run.state = TrainingState.TRAINING
 
+    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
+        with self.lock:
+            self.run.model, self.run.n_parameters, self.run.n_trainable = name, n_parameters, n_trainable
+
     def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
-                 n_val: int) -> None:
+                 n_val: int, precision_reason: str = "") -> None:
         with self.lock:
             self.run.device, self.run.precision = device, precision
+            self.run.precision_reason = precision_reason or None
             self.run.backbone = Backbone.model_validate(backbone.to_dict())
             self.run.save()
 
-    def on_batch(self, **batch: Any) -> None:
+    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str,
+                 loss: float | None = None, acc: float | None = None) -> None:
         with self.lock:
-            self.run.batch = batch
+            before = self.run.batch or {}
+            if phase != "train":  # validation keeps the epoch's running training metrics
+                loss, acc = (before.get("train_loss"), before.get("train_acc")) if before.get("epoch") == epoch \
+                    else (None, None)
+            self.run.batch = {"epoch": epoch, "batch": batch, "n_batches": n_batches, "phase": phase,
+                              "train_loss": loss, "train_acc": acc}
 
     def on_split(self, split: Any) -> None:
         with self.lock:
@@ -119,16 +133,20 @@ class TrainingManager:
         (:func:`~.tuning.configure_training_thread`; missing ones come from ``EEGTRAIN_*``), so
         callers sharing the process (a server's IO loop, a kernel) stay responsive. ``None`` (the
         CLI) lets training take every core at normal priority.
+    feature_cache : bool
+        Keep frozen-backbone features in ``root_dir/.eegtrain/features`` and reuse them for runs
+        on the same windows and backbone (:class:`~.feature_cache.FeatureCache`).
     """
 
     def __init__(
         self,
-        root_dir: str | os.PathLike = ".",
+        root_dir: str | os.PathLike[str] = ".",
         *,
         confine_to_root: bool = False,
         min_free_memory_mb: float = 256.0,
         listeners: Sequence[TrainingListener] = (),
         thread_settings: Mapping[str, int | None] | None = MappingProxyType({}),
+        feature_cache: bool = True,
     ):
         self.paths = PathPolicy(root_dir, confine=confine_to_root)
         self.root_dir = self.paths.root_dir
@@ -136,19 +154,24 @@ class TrainingManager:
         self.listeners = list(listeners)
         self.thread_settings = thread_settings
         self.store = RunStore(self.root_dir)
+        self.feature_cache = FeatureCache(self.root_dir / ".eegtrain" / "features") if feature_cache else None
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._run: Run | None = self.store.recover()
+        self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
 
     # -- public API ------------------------------------------------------------------
     def start(self, config: dict[str, Any] | TrainingConfig | None = None, *,
+              listeners: Sequence[TrainingListener] = (), owner: str | None = None,
               data: Windows | None = None) -> Status:
         """Validate, check resources and start a run in the background; return its status.
 
-        A ``files``/``epochs`` source is read (or taken from the windows cache) here, before the
-        run exists, so bad data is refused with nothing written. ``data`` trains on windows the
-        caller already has (``config.data`` is then only recorded).
+        ``listeners`` receive this run's events (after the manager's own); ``owner`` is the job
+        (a search, see :meth:`reserve`) that holds the trainer, if any. A ``files``/``epochs``
+        source is read (or taken from the windows cache) here, before the run exists, so bad data
+        is refused with nothing written. ``data`` trains on windows the caller already has
+        (``config.data`` is then only recorded).
 
         Raises
         ------
@@ -176,6 +199,8 @@ class TrainingManager:
         with self._lock:
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
+            if self._job is not None and owner != self._job[0]:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
             check_resources(cfg, min_free_memory_mb=self.min_free_memory_mb)
             run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
             run = Run(run_id, cfg, self.paths.resolve(cfg.save_dir, "save_dir"))
@@ -188,8 +213,8 @@ class TrainingManager:
             self.store.add(run)
             self._run = run
             self._stop_event.clear()
-            self._thread = threading.Thread(target=self._work, args=(run, data), name=f"eegtrain-{run_id}",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._work, args=(run, list(listeners), data),
+                                            name=f"eegtrain-{run_id}", daemon=True)
             self._thread.start()
             return self._status(run)
 
@@ -205,13 +230,16 @@ class TrainingManager:
                     summary = self._scan(cfg)[1]
             except ConfigError as exc:
                 errors = exc.errors
-        return ValidationBody(valid=not errors, errors=[e.to_dict() for e in errors],
+        return ValidationBody(valid=not errors, errors=[FieldErrorBody(**e.to_dict()) for e in errors],
                               config=None if errors else result.config,
                               data_summary=None if errors else summary)
 
     def stop(self) -> Status:
-        """Ask the active run to stop (it ends within one batch); a no-op when idle."""
+        """Ask the active run to stop (it ends within one batch), and end a search holding the
+        trainer; a no-op when idle."""
         with self._lock:
+            if self._job is not None:
+                self._job[1]()
             if self._run is not None and self._run.state.active:
                 self._stop_event.set()
                 self._run.state = TrainingState.STOPPING
@@ -236,10 +264,50 @@ class TrainingManager:
                 best_epoch=run.best_epoch if run else None,
             )
 
-    def runs(self) -> list[RunRecord]:
-        """Every recorded run, newest first."""
+    def runs(self, query: Mapping[str, str] | None = None) -> list[RunRecord]:
+        """Every recorded run, newest first; or filtered and sorted by ``query`` (the query
+        arguments of ``GET /training/runs``: state, model, sort, order, limit; see
+        :class:`~.compare.RunQuery`; a bad one is a ConfigError naming it)."""
+        parsed = RunQuery.parse(query) if query else None
         with self._lock:
-            return self.store.records(self._run)
+            records = self.store.records(self._run)
+        return select(records, parsed) if parsed is not None else records
+
+    def compare(self, run_ids: str | Sequence[str] | None) -> Comparison:
+        """Runs side by side (``"a,b,c"`` or a list of ids): aligned histories and config diffs.
+
+        Raises
+        ------
+        ConfigError
+            No ids, or too many (field ``runs``).
+        NotFound
+            An id that is not a recorded run (each named).
+        """
+        with self._lock:
+            current = self._run
+            return compare_runs(self.store, current, run_ids)
+
+    def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
+        """Hold the trainer for a job of several runs (a search): until :meth:`release`, only
+        ``start(..., owner=owner)`` may start runs, and :meth:`stop` also calls ``on_stop``.
+
+        Raises
+        ------
+        AlreadyTrainingError
+            A run is active or another job holds the trainer.
+        """
+        with self._lock:
+            if self._job is not None:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+            if self._run is not None and self._run.state.active:
+                raise AlreadyTrainingError(self._run.run_id)
+            self._job = (owner, on_stop)
+
+    def release(self, owner: str) -> None:
+        """End ``owner``'s hold on the trainer (a no-op when it holds none)."""
+        with self._lock:
+            if self._job is not None and self._job[0] == owner:
+                self._job = None
 
     def is_active(self) -> bool:
         with self._lock:
@@ -273,26 +341,49 @@ class TrainingManager:
         return windows, summary
 
     def _resolve_paths(self, cfg: TrainingConfig) -> TrainingConfig:
-        """``cfg`` with its paths resolved against the root (so the thread ignores the cwd)."""
-        self.paths.directory(cfg.save_dir, "save_dir")
-        if cfg.pretrained_weights is None:
-            return cfg
-        weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
-        return cfg.model_copy(update={"pretrained_weights": str(weights)})
+        """``cfg`` with its paths resolved against the root (so the thread ignores the cwd).
 
-    def _work(self, run: Run, data: Windows | None = None) -> None:
+        Raises one :class:`ConfigError` naming every path field that cannot be used.
+        """
+        errors, update = [], {}
+        try:
+            self.paths.directory(cfg.save_dir, "save_dir")
+        except ConfigError as exc:
+            errors += exc.errors
+        if cfg.pretrained_weights is not None:
+            try:
+                weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
+                check_weights_file(weights)
+                update["pretrained_weights"] = str(weights)
+            except ConfigError as exc:
+                errors += exc.errors
+            except PretrainedWeightsError as exc:
+                errors.append(FieldError("pretrained_weights", str(exc)))
+        if errors:
+            raise ConfigError(errors)
+        return cfg.model_copy(update=update) if update else cfg
+
+    def _work(self, run: Run, run_listeners: Sequence[TrainingListener] = (),
+              data: Windows | None = None) -> None:
         if self.thread_settings is not None:
             configure_training_thread(**self.thread_settings)
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
-        state, error, published, files = TrainingState.FAILED, "training ended unexpectedly", {}, {}
+        state = TrainingState.FAILED
+        error: str | None = "training ended unexpectedly"
+        published: dict[str, str] = {}
+        files: dict[str, str] = {}
+        tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
             listener = _RunListener(self._lock, run)
             listener.on_phase("loading data")
             if data is None:
                 data = load_windows(run.config, self.paths)
-            result = train(run.config, data, run.run_dir, listeners=[listener, *self.listeners],
-                           should_stop=self._stop_event.is_set)
+            tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
+            extra = [tensorboard] if tensorboard is not None else []
+            listeners: list[TrainingListener] = [listener, *extra, *self.listeners, *run_listeners]
+            result = train(run.config, data, run.run_dir, listeners=listeners,
+                           should_stop=self._stop_event.is_set, feature_cache=self.feature_cache)
             files = result.files
             with self._lock:
                 run.early_stopped = result.early_stopped
@@ -309,6 +400,8 @@ class TrainingManager:
             log.exception("training run %s failed", run.run_id)
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            if tensorboard is not None:
+                tensorboard.close()
             with self._lock:
                 run.duration = time.monotonic() - run.t_start
                 run.state, run.error, run.phase, run.batch = state, error, None, None
@@ -324,7 +417,10 @@ class TrainingManager:
         if run is None:
             return Status.idle()
         hist = run.history
-        last = (lambda key: hist[key][-1] if hist[key] else None)
+
+        def last(key: str) -> float | None:
+            return hist[key][-1] if hist[key] else None
+
         elapsed, eta = run.elapsed(), run.eta()
         return Status(
             is_training=run.state.active, current_epoch=len(hist["train_losses"]),
@@ -335,8 +431,10 @@ class TrainingManager:
             config=run.config, history=Metrics(**hist), state=run.state, phase=run.phase,
             batch=BatchProgress(**run.batch) if run.batch else None, error=run.error, run_id=run.run_id,
             device=run.device, precision=run.precision, backbone=run.backbone,
+            precision_reason=run.precision_reason,
             started_at=run.started_at, finished_at=run.finished_at, run_dir=str(run.run_dir),
             save_dir=str(run.save_dir), files=dict(run.files), published=dict(run.published),
             split=run.split, early_stopped=run.early_stopped, test_report=_report(run.test_report),
+            model=run.model, n_parameters=run.n_parameters, n_trainable=run.n_trainable,
         )
 

@@ -68,13 +68,13 @@ def _standard_normal(rng: np.random.Generator, size: int) -> np.ndarray:
     return u.reshape(-1)[:size]
 
 
-def _complex_normal(rng: np.random.Generator, shape) -> np.ndarray:
+def _complex_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """complex64 array of ``shape`` with independent N(0, 1) real and imaginary parts."""
     n = int(np.prod(shape))
     return _standard_normal(rng, 2 * n).view(np.complex64).reshape(shape)
 
 
-def _normal(rng: np.random.Generator, shape) -> np.ndarray:
+def _normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """float32 standard normals of ``shape``."""
     return _standard_normal(rng, int(np.prod(shape))).reshape(shape)
 

@@ -2,8 +2,10 @@
 
 * :class:`JupyterLab` starts ``jupyter lab`` on loopback in an isolated temp root (its own
   runtime, config, settings and workspaces folders, no network look-ups) and stops it.
-* :func:`launch_chromium` starts Debian's ``/usr/bin/chromium`` (Playwright cannot download
-  its own browser here).
+* :func:`launch_chromium` starts the system's Chromium (``chromium`` on ``PATH``, or
+  ``$EEGTRAIN_CHROMIUM``; Playwright cannot download its own browser here).
+  :func:`chromium_mark` skips a module without it, except under CI (``$CI`` set), where a
+  missing browser is a broken install and its tests fail.
 * :func:`open_notebook`, :func:`run_all_cells`, :func:`run_cell` and
   :func:`wait_kernel_idle` drive a notebook through the real UI.
 """
@@ -13,14 +15,30 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from eegtrain_jupyter.testing import ServerProcess
 
-CHROMIUM = os.environ.get("EEGTRAIN_CHROMIUM", "/usr/bin/chromium")
+
+def find_chromium() -> str | None:
+    """``$EEGTRAIN_CHROMIUM`` (when it is an executable), else ``chromium`` (or
+    ``chromium-browser``) on ``PATH``; None when there is none."""
+    override = os.environ.get("EEGTRAIN_CHROMIUM")
+    if override:
+        return override if os.path.isfile(override) and os.access(override, os.X_OK) else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+CHROMIUM = find_chromium()
+_NO_CHROMIUM = ("needs Chromium: `chromium` on PATH (apt-get install -y chromium) or $EEGTRAIN_CHROMIUM"
+                + (f" (not an executable: {os.environ['EEGTRAIN_CHROMIUM']})"
+                   if os.environ.get("EEGTRAIN_CHROMIUM") else ""))
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -36,8 +54,10 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 
 
-def chromium_available() -> bool:
-    return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
+def chromium_mark() -> pytest.MarkDecorator:
+    """Skip the module when Chromium is missing, except under CI (``$CI`` set): there the tests
+    run and :func:`launch_chromium` fails them (the rule of ``support.require``)."""
+    return pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason=_NO_CHROMIUM)
 
 
 class JupyterLab(ServerProcess):
@@ -113,6 +133,8 @@ def copy_notebooks(src: Path, dst: Path) -> Path:
 
 
 def launch_chromium(playwright):
+    if CHROMIUM is None:
+        pytest.fail(_NO_CHROMIUM)
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 

@@ -1,5 +1,5 @@
 """Helpers the tests import: one ``wait_for`` (sync and async fronts), a REST client for the
-in-process server, and the live training threads."""
+in-process server, the live training threads, and :class:`FakeClient` for form/panel logic."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
-__all__ = ["Api", "wait_for", "wait_for_async", "training_threads"]
+__all__ = ["Api", "FakeClient", "require", "status_shape", "training_threads", "wait_for", "wait_for_async"]
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ class Api:
         self.client = AsyncHTTPClient(force_instance=True, max_clients=64)
 
     async def raw(self, method: str, path: str, body: bytes | str | None = None, *,
-                  headers: dict[str, str] | None = None, token: str | None | bool = True,
+                  headers: dict[str, str] | None = None, token: str | bool | None = True,
                   prefix: str = "training/") -> HTTPResponse:
         hdrs = dict(headers or {})
         if token is True:
@@ -102,3 +102,114 @@ def require(module: str):
     if os.environ.get("CI"):
         return importlib.import_module(module)
     return pytest.importorskip(module)
+
+
+def status_shape(**fields: Any) -> dict[str, Any]:
+    """A status as the service sends it: :meth:`Status.idle` with ``fields`` set, validated by the
+    real pydantic model (an unknown key or a wrong type fails here, not in the panel)."""
+    from eegtrain_jupyter.schemas import Status
+
+    return Status.model_validate({**Status.idle().to_json(), **fields}).to_json()
+
+
+class FakeClient:
+    """A :class:`~eegtrain_jupyter.client.TrainingClient` that trains nothing: for testing what the
+    form and the panel do with a status, without a trainer.
+
+    Statuses are the service's own shapes (:func:`status_shape`); configs are checked by the real
+    :func:`~eegtrain_jupyter.config.validate_config`, and ``start`` raises the real errors.
+
+    Parameters
+    ----------
+    backend : str
+        ``"server"`` or ``"local"``.
+    runs : list of dict
+        What :meth:`runs` lists (run records, newest first).
+    **status : Any
+        Fields of the first status (default: idle).
+
+    Attributes
+    ----------
+    started : list of dict
+        The configs :meth:`start` accepted, in order.
+    """
+
+    survives_kernel = True
+    notice: str | None = None
+
+    def __init__(self, *, backend: str = "server", runs: list[dict[str, Any]] | None = None, **status: Any):
+        self.backend = backend
+        self._runs = list(runs or [])
+        self._status = status_shape(**status)
+        self.started: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"FakeClient(backend={self.backend!r})"
+
+    def set_status(self, **fields: Any) -> dict[str, Any]:
+        """Replace the status (fields on top of idle); returns it."""
+        self._status = status_shape(**fields)
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._status))  # a fresh copy, as each REST answer is
+
+    def start(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        from eegtrain_jupyter.errors import AlreadyTrainingError, ConfigError
+
+        if self._status["is_training"]:
+            raise AlreadyTrainingError(self._status["run_id"])
+        result = self._validation(config or {})
+        if not result.valid:
+            raise ConfigError(result.errors)
+        assert result.config is not None
+        self.started.append(result.config.model_dump(mode="json"))
+        return self.set_status(is_training=True, state="preparing", phase="preparing data",
+                               run_id=f"20250101-000000-{len(self.started):06x}",
+                               config=result.config.model_dump(mode="json"),
+                               total_epochs=result.config.n_epochs)
+
+    def stop(self) -> dict[str, Any]:
+        if self._status["is_training"]:
+            self.set_status(**{**self._status, "is_training": False, "state": "stopped", "phase": None,
+                               "batch": None})
+        return self.status()
+
+    def history(self) -> dict[str, Any]:
+        from eegtrain_jupyter.schemas import History
+
+        return History(run_id=self._status["run_id"], state=self._status["state"], epoch_times=[],
+                       best_val_acc=self._status["best_val_acc"], best_epoch=self._status["best_epoch"],
+                       **self._status["history"]).to_json()
+
+    def runs(self) -> list[dict[str, Any]]:
+        return list(self._runs)
+
+    def default_config(self) -> dict[str, Any]:
+        from eegtrain_jupyter.config import default_config
+
+        return default_config().model_dump(mode="json")
+
+    def schema(self) -> dict[str, Any]:
+        from eegtrain_jupyter.config import json_schema
+
+        return json_schema()
+
+    def validate(self, config: dict[str, Any]) -> dict[str, Any]:
+        from eegtrain_jupyter.schemas import ValidationBody
+
+        result = self._validation(config)
+        return ValidationBody(valid=result.valid, errors=[e.to_dict() for e in result.errors],
+                              config=result.config).to_json()
+
+    def describe(self) -> str:
+        return f"{self.backend} http://example.invalid/ (survives kernel restarts)"
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
+        return self.status()  # nothing runs: the status changes only by set_status/start/stop
+
+    @staticmethod
+    def _validation(config: dict[str, Any]):
+        from eegtrain_jupyter.config import validate_config
+
+        return validate_config(config)

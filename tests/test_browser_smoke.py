@@ -8,7 +8,7 @@ import pytest
 
 from browser_support import (
     JupyterLab,
-    chromium_available,
+    chromium_mark,
     launch_chromium,
     open_notebook,
     run_all_cells,
@@ -17,7 +17,7 @@ from browser_support import (
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"),
+    chromium_mark(),
 ]
 
 SMOKE_CELLS = [

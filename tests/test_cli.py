@@ -66,6 +66,7 @@ def test_train_then_ctrl_c_keeps_history(tmp_path):
     assert proc.returncode == 130, err
     assert "stopping after the current batch" in err
     assert ": stopped after " in out and "best validation accuracy" in out
+    assert "\nprecision: " in out  # what the run computed in, and why
     (run_dir,) = runs.iterdir()
     history = json.loads((run_dir / artifacts.HISTORY_NAME).read_text())
     assert 1 <= len(history["train_losses"]) < 20

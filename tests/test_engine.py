@@ -15,6 +15,7 @@ from eegtrain_jupyter.splits import split_windows
 from eegtrain_jupyter.engine import train
 from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import HEAD_NAME, build_classifier, load_checkpoint
+from eegtrain_jupyter.precision import resolve_precision
 from eegtrain_jupyter.synthetic import generate
 
 
@@ -69,7 +70,9 @@ def test_frozen_run_reports_every_epoch_and_batch(frozen_run):
     for key in ("train_losses", "val_losses", "train_accs", "val_accs"):
         assert len(result.history[key]) == 2 and all(math.isfinite(v) for v in result.history[key])
     assert all(0 <= a <= 100 for a in result.history["val_accs"])
-    assert result.device == "cpu" and result.precision == "fp32" and result.backbone.origin == "random"
+    auto = resolve_precision("auto", torch.device("cpu"))  # bf16 on CPUs with native bf16 (test_precision)
+    assert result.device == "cpu" and result.precision == auto.name and result.backbone.origin == "random"
+    assert result.precision_reason == auto.reason
 
 
 def test_outputs_valid_after_each_epoch(frozen_run):

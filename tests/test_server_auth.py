@@ -112,7 +112,7 @@ async def test_unknown_paths_are_authorized_per_verb(api, manager):
     code, body = await api("GET", "no/such/endpoint")
     assert code == 404 and body["type"] == "NotFound" and "training/no/such/endpoint" in body["error"]
     for method in ("POST", "PUT", "PATCH", "DELETE"):
-        code, body = await api(method, "no/such/endpoint", {})
+        code, body = await api(method, "no/such/endpoint")
         assert code == 403, (method, code, body)
     code, _ = await api("GET", "no/such/endpoint")
     assert code == 404

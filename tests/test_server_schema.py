@@ -18,7 +18,7 @@ from schemathesis import GenerationMode, checks  # noqa: E402
 # start is left out: every accepted body would launch a training run
 FUZZED = [("POST", "/training/config/validate"), ("GET", "/training/status"),
           ("GET", "/training/history"), ("GET", "/training/runs"), ("GET", "/training/config"),
-          ("POST", "/training/stop")]
+          ("POST", "/training/stop"), ("GET", "/training/compare"), ("GET", "/training/search")]
 
 
 def fuzz(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:

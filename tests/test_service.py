@@ -16,7 +16,7 @@ SEED_STATUS_KEYS = {
 }
 EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
               "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published",
-              "split", "early_stopped", "test_report"}
+              "precision_reason", "model", "n_parameters", "n_trainable", "split", "early_stopped", "test_report"}
 HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs",  # the seed's, then issue 11's
                 "val_balanced_accs", "val_macro_f1s", "val_roc_aucs"}
 
@@ -120,3 +120,26 @@ def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny)
     assert final["state"] == "completed", final["error"]
     assert final["backbone"]["origin"] == "pretrained"
     assert final["backbone"]["weights_path"] == str(root / "weights" / "labram.pth")
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    (b"this is not a checkpoint", "not a PyTorch state_dict"),
+    ("tensors", "not a LaBraM checkpoint"),
+])
+def test_a_bad_weights_file_is_refused_before_the_run_starts(tmp_path, tiny, content, words):
+    import torch
+
+    path = tmp_path / "weights.pth"
+    if content == "tensors":
+        torch.save({"conv.weight": torch.zeros(3, 3), "fc.bias": torch.zeros(2)}, path)
+    else:
+        path.write_bytes(content)
+    manager = TrainingManager(tmp_path, confine_to_root=True)
+    result = manager.validate({**tiny, "pretrained_weights": "weights.pth"})
+    assert not result.valid and result.errors[0].field == "pretrained_weights"
+    message = result.errors[0].message
+    assert message.startswith(words) and str(path) in message and "weights_only" not in message
+    with pytest.raises(ConfigError) as info:
+        manager.start({**tiny, "pretrained_weights": "weights.pth", "save_dir": "out"})
+    assert info.value.errors[0].message == message
+    assert manager.status().state == "idle" and not (tmp_path / "out").exists()

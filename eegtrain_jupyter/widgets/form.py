@@ -1,70 +1,40 @@
 """A config form generated from the training config's JSON Schema.
 
-Numbers use unbounded ``IntText``/``FloatText`` so an out-of-range value stays visible
-and is reported next to its field instead of being silently clamped.
+Numbers are typed into text boxes (:class:`NumberText`): what was typed stays as typed
+("500", "abc", an empty box) and the form says what is wrong with it next to the field,
+instead of the browser silently clamping or reverting it. Labels are the schema's
+``title``s, help lines its ``description``s with the range and default.
 """
 
 from __future__ import annotations
 
-import math
+import functools
+import html
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
-__all__ = ["ConfigForm", "CUSTOM_PRESET", "PRESET_KEEPS", "check_value"]
+from .fields import NumberText, check_value, format_number, help_text, kind_of, parse_value, same_value
+
+__all__ = [
+    "CUSTOM_PRESET",
+    "PRESET_KEEPS",
+    "ConfigForm",
+    "NumberText",
+    "check_value",
+    "format_number",
+    "help_text",
+    "parse_value",
+]
 
 CUSTOM_PRESET = "(custom)"
 PRESET_KEEPS = ("save_dir", "pretrained_weights")
 """Fields a preset leaves as they are (paths, not hyper-parameters)."""
 
-_DESCRIPTION_STYLE = {"description_width": "170px"}
-_WIDTH = "330px"
-
-
-def _kind(prop: dict[str, Any]) -> tuple[str, bool]:
-    """(type, nullable) of a schema property."""
-    if "anyOf" in prop:
-        kinds = [p.get("type") for p in prop["anyOf"]]
-        return next(k for k in kinds if k != "null"), "null" in kinds
-    return prop.get("type", "string"), False
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-def check_value(prop: dict[str, Any], value: Any) -> str | None:
-    """The message for ``value`` breaking the property's schema, or None when it is fine."""
-    kind, nullable = _kind(prop)
-    if value is None:
-        return None if nullable else "required"
-    if kind in ("integer", "number"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "must be a number"
-        if isinstance(value, float) and not math.isfinite(value):
-            return "must be a finite number"
-        if kind == "integer" and int(value) != value:
-            return "must be a whole number"
-        lo, hi = prop.get("minimum"), prop.get("maximum")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            if lo is not None and hi is not None:
-                return f"must be between {_fmt(lo)} and {_fmt(hi)}"
-            return f"must be ≥ {_fmt(lo)}" if lo is not None else f"must be ≤ {_fmt(hi)}"
-        if "exclusiveMinimum" in prop and value <= prop["exclusiveMinimum"]:
-            return f"must be > {_fmt(prop['exclusiveMinimum'])}"
-        if "exclusiveMaximum" in prop and value >= prop["exclusiveMaximum"]:
-            return f"must be < {_fmt(prop['exclusiveMaximum'])}"
-    if kind == "string":
-        if not isinstance(value, str):
-            return "must be text"
-        if len(value) < prop.get("minLength", 0):
-            return "must not be empty" if prop.get("minLength") == 1 else f"needs ≥ {prop['minLength']} characters"
-        if "maxLength" in prop and len(value) > prop["maxLength"]:
-            return f"needs ≤ {prop['maxLength']} characters"
-    if "enum" in prop and value not in prop["enum"]:
-        return f"must be one of {', '.join(map(str, prop['enum']))}"
-    return None
+_DESCRIPTION_STYLE = {"description_width": "150px"}
+_CELL_MIN = "300px"
+"""Narrowest form column: a 150 px label plus a usable input."""
 
 
 class ConfigForm:
@@ -80,13 +50,18 @@ class ConfigForm:
     Attributes
     ----------
     fields : dict[str, Widget]
-        The input widget of each field, by config name.
+        The input widget of each field, by config name (:class:`NumberText` for numbers).
     errors : dict[str, HTML]
-        The error line next to each field.
+        The error line under each field (empty when the field is fine).
+    helps : dict[str, HTML]
+        The help line under each field: description, range, default.
     preset : Dropdown
-        Preset names; choosing one fills the form (except :data:`PRESET_KEEPS`).
+        Preset names; choosing one fills the form (except :data:`PRESET_KEEPS`). It always
+        names the preset the form's values equal, or ``(custom)``.
+    grid : GridBox
+        The fields (with help and error lines) in as many columns as the width allows.
     widget : VBox
-        Everything, to be displayed.
+        The preset dropdown and the grid, to be displayed on their own.
     """
 
     def __init__(self, schema: dict[str, Any], on_change: Callable[[], None] | None = None):
@@ -101,59 +76,65 @@ class ConfigForm:
         self.server_errors: dict[str, str] = {}
         self.fields: dict[str, w.Widget] = {}
         self.errors: dict[str, w.HTML] = {}
+        self.helps: dict[str, w.HTML] = {}
         rows = []
         for name, prop in self.properties.items():
             field = self._make_field(name, prop)
             field.add_class(f"eegtrain-field-{name}")
             field.observe(self._changed, names="value")
-            error = w.HTML(layout={"margin": "0 0 2px 174px"})
+            helpline = w.HTML(f"<span class='eegtrain-help'>{html.escape(help_text(prop))}</span>",
+                              layout={"margin": "0 0 0 4px"})
+            helpline.add_class("eegtrain-field-help")
+            error = w.HTML(layout={"margin": "0 0 0 4px"})
             error.add_class("eegtrain-field-error")
-            self.fields[name], self.errors[name] = field, error
-            rows.append(w.VBox([field, error]))  # the message sits under its field
+            self.fields[name], self.errors[name], self.helps[name] = field, error, helpline
+            row = w.VBox([field, helpline, error], layout={"min_width": "0", "margin": "0 0 4px 0"})
+            row.add_class("eegtrain-form-row")
+            rows.append(row)
         self.preset = w.Dropdown(
-            options=[CUSTOM_PRESET, *self.presets], value=CUSTOM_PRESET, description="preset",
-            style=_DESCRIPTION_STYLE, layout={"width": _WIDTH},
+            options=[CUSTOM_PRESET, *self.presets], value=CUSTOM_PRESET, description="Preset",
+            style=_DESCRIPTION_STYLE, layout={"width": "300px", "max_width": "100%"},
             tooltip="Fill the form with a named configuration",
         )
         self.preset.add_class("eegtrain-preset")
         self.preset.observe(self._preset_chosen, names="value")
-        grid = w.GridBox(rows, layout=w.Layout(
-            grid_template_columns="repeat(2, 345px)", grid_gap="0 20px"))
-        self.widget = w.VBox([self.preset, grid])
-        self.widget.add_class("eegtrain-form")
+        self.grid = w.GridBox(rows, layout=w.Layout(
+            grid_template_columns=f"repeat(auto-fill, minmax(min({_CELL_MIN}, 100%), 1fr))",
+            grid_gap="0 20px", width="100%"))
+        self.grid.add_class("eegtrain-form-grid")
+        self._match_preset()
+
+    @functools.cached_property
+    def widget(self) -> w.VBox:
+        """The preset dropdown over the fields (made on first use: the panel lays them out itself)."""
+        box = w.VBox([self.preset, self.grid], layout={"width": "100%"})
+        box.add_class("eegtrain-form")
+        return box
 
     # -- building ----------------------------------------------------------------------
     def _make_field(self, name: str, prop: dict[str, Any]) -> w.Widget:
-        kind, _ = _kind(prop)
+        kind, _ = kind_of(prop)
         default = prop.get("default")
-        common = dict(
-            description=name, tooltip=prop.get("description", ""),
-            style=_DESCRIPTION_STYLE, layout={"width": _WIDTH},
-        )
+        common = {
+            "description": prop.get("title") or name, "tooltip": f"{name}: {help_text(prop)}",
+            "style": _DESCRIPTION_STYLE, "layout": {"width": "auto"},
+        }
         if "enum" in prop:
             return w.Dropdown(options=list(prop["enum"]), value=default, **common)
         if kind == "boolean":
-            common["layout"] = {"width": _WIDTH}
             return w.Checkbox(value=bool(default), indent=True, **common)
-        if kind == "integer":
-            return w.IntText(value=default if default is not None else 0, **common)
-        if kind == "number":
-            return w.FloatText(value=default if default is not None else 0.0, **common)
+        if kind in ("integer", "number"):
+            return NumberText(value="" if default is None else default, **common)
         return w.Text(value="" if default is None else str(default), placeholder="(none)", **common)
 
     # -- values ------------------------------------------------------------------------
+    def value(self, name: str) -> Any:
+        """The config value of one field (a typed number parsed; unparsable text as typed)."""
+        return parse_value(self.properties[name], self.fields[name].value)
+
     def values(self) -> dict[str, Any]:
         """The form as a config dict (an empty text of a nullable field means None)."""
-        out = {}
-        for name, field in self.fields.items():
-            value = field.value
-            kind, nullable = _kind(self.properties[name])
-            if kind == "string" and nullable and value == "":
-                value = None
-            elif kind == "number":
-                value = float(value)
-            out[name] = value
-        return out
+        return {name: self.value(name) for name in self.fields}
 
     def set_values(self, config: dict[str, Any]) -> None:
         """Fill the fields named in ``config`` (unknown names are ignored)."""
@@ -161,14 +142,30 @@ class ConfigForm:
         try:
             for name, value in config.items():
                 if name in self.fields:
-                    self.fields[name].value = "" if value is None and isinstance(self.fields[name], w.Text) else value
+                    field = self.fields[name]
+                    field.value = "" if value is None and isinstance(field, w.Text) else value
         finally:
             self._filling = False
         self.server_errors.clear()
+        self._match_preset()
         self.refresh_errors()
 
+    def differences(self, config: dict[str, Any]) -> list[str]:
+        """Names of the fields whose form value differs from ``config`` (fields it names)."""
+        values = self.values()
+        return [n for n in self.fields if n in config and not same_value(values[n], config[n])]
+
+    def matching_preset(self) -> str:
+        """The first preset every hyper-parameter of the form equals, else :data:`CUSTOM_PRESET`."""
+        values = self.values()
+        for name, preset in self.presets.items():
+            wanted = {k: v for k, v in preset.items() if k not in PRESET_KEEPS and k in values}
+            if all(same_value(values[k], v) for k, v in wanted.items()):
+                return name
+        return CUSTOM_PRESET
+
     def check(self) -> dict[str, str]:
-        """Client-side validation against the schema: ``{field: message}``."""
+        """Client-side validation against the schema: ``{field: message}``, every field at once."""
         values = self.values()
         problems = {}
         for name, prop in self.properties.items():
@@ -186,25 +183,31 @@ class ConfigForm:
         for err in errors:
             name = str(err.get("field", "")).split(".")[0]
             if name in self.fields:
-                self.server_errors[name] = str(err.get("message", ""))
+                message = str(err.get("message", ""))
+                previous = self.server_errors.get(name)
+                self.server_errors[name] = f"{previous}; {message}" if previous else message
             else:
                 orphans.append(f"{err.get('field')}: {err.get('message')}")
         self.refresh_errors()
         return orphans
 
+    def problems(self) -> dict[str, str]:
+        """Every error shown now: the server's (until that field changes) and the schema's."""
+        return {**self.server_errors, **self.check()}
+
     def refresh_errors(self) -> dict[str, str]:
-        """Redraw every field's error line; returns the errors shown."""
-        shown = {**self.server_errors, **self.check()}
+        """Redraw every field's error line and red mark; returns the errors shown."""
+        shown = self.problems()
         for name, label in self.errors.items():
             message = shown.get(name)
-            label.value = f"<span style='color:#c62828'>⚠ {_escape(message)}</span>" if message else ""
+            text = f"<span class='eegtrain-error-text'>⚠ {html.escape(message)}</span>" if message else ""
+            label.value = text
             field = self.fields[name]
             (field.add_class if message else field.remove_class)("eegtrain-invalid")
         return shown
 
-    @property
-    def valid(self) -> bool:
-        return not self.check() and not self.server_errors
+    def title(self, name: str) -> str:
+        return str(self.properties[name].get("title") or name)
 
     @property
     def disabled(self) -> bool:
@@ -217,17 +220,21 @@ class ConfigForm:
             field.disabled = value
 
     # -- events ------------------------------------------------------------------------
+    def _match_preset(self) -> None:
+        match = self.matching_preset()
+        if self.preset.value != match:
+            filling, self._filling = self._filling, True
+            try:
+                self.preset.value = match
+            finally:
+                self._filling = filling
+
     def _changed(self, change) -> None:
         if self._filling:
             return
-        name = next((n for n, f in self.fields.items() if f is change["owner"]), None)
+        name = next((n for n, f in self.fields.items() if f is change["owner"]), "")
         self.server_errors.pop(name, None)
-        if self.preset.value != CUSTOM_PRESET:
-            self._filling = True
-            try:
-                self.preset.value = CUSTOM_PRESET
-            finally:
-                self._filling = False
+        self._match_preset()
         self.refresh_errors()
         if self.on_change:
             self.on_change()
@@ -239,9 +246,3 @@ class ConfigForm:
         self.set_values(config)
         if self.on_change:
             self.on_change()
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)

@@ -1,0 +1,70 @@
+"""``python -m bench.search_bench [--trials 20]``: a head-only hyper-parameter search (learning rate,
+weight decay, batch size over a frozen LaBraM backbone) against one frozen run of the same config.
+
+Both go through a :class:`~eegtrain_jupyter.service.TrainingManager` on a fresh root (so the feature
+cache starts empty): the baseline is one run, the candidate a search of ``--trials`` trials whose
+first trial computes the backbone features and the rest reuse them
+(:class:`~eegtrain_jupyter.feature_cache.FeatureCache`). Goal: the search costs <= 2x the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import torch
+
+from eegtrain_jupyter.search import SearchManager
+from eegtrain_jupyter.service import TrainingManager
+
+SPACE = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True},
+         "weight_decay": {"low": 0.0, "high": 0.001},
+         "batch_size": {"choices": [16, 32, 64, 128]}}
+
+
+def one_run(config: dict) -> float:
+    with tempfile.TemporaryDirectory() as root:
+        manager = TrainingManager(root, thread_settings=None)
+        t0 = time.perf_counter()
+        manager.start(config)
+        manager.wait()
+        elapsed = time.perf_counter() - t0
+        assert manager.status().state.value == "completed", manager.status().error
+        return elapsed
+
+
+def search(config: dict, n_trials: int) -> tuple[float, dict]:
+    with tempfile.TemporaryDirectory() as root:
+        manager = TrainingManager(root, thread_settings=None)
+        searcher = SearchManager(manager)
+        t0 = time.perf_counter()
+        searcher.start({"config": config, "space": SPACE, "n_trials": n_trials, "pruner": "none"})
+        searcher.wait()
+        elapsed = time.perf_counter() - t0
+        status = searcher.status()
+        assert status.state.value == "completed", status.error
+        states = [t.state for t in status.trials]
+        return elapsed, {"trials": len(states), "complete": states.count("complete"),
+                         "best_val_acc": status.best.value if status.best else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--n-samples-per-class", type=int, default=1500)
+    parser.add_argument("--n-epochs", type=int, default=15)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = {"n_samples_per_class": args.n_samples_per_class, "n_epochs": args.n_epochs, "device": "cpu",
+              "freeze_backbone": True}
+    run_s = one_run(config)
+    search_s, facts = search(config, args.trials)
+    ratio = search_s / run_s
+    print(json.dumps({"one_frozen_run_s": round(run_s, 2), "search_s": round(search_s, 2),
+                      "ratio": round(ratio, 2), "goal": "<= 2x", "met": ratio <= 2.0, **facts}))
+
+
+if __name__ == "__main__":
+    main()

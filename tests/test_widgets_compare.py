@@ -1,0 +1,72 @@
+"""RunsView and SearchView on an in-process client: selected runs overlay their curves (one line
+per run, labelled with its id) with their config differences; a search from the view finishes and
+its best config is applied."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from configs import QUICK
+from support import require, wait_for
+
+from eegtrain_jupyter.client import LocalClient
+from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.widgets.runs import RunsView
+from eegtrain_jupyter.widgets.search import SearchView, best_so_far
+
+pytestmark = pytest.mark.slow  # trains four tiny runs (a few seconds each on a busy CPU)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    client = LocalClient(TrainingManager(tmp_path_factory.mktemp("widgets"), thread_settings=None))
+    yield client
+    client.manager.shutdown(60)
+    torch.set_num_threads(before)
+
+
+def test_runs_view_overlays_selected_runs(client):
+    ids = []
+    for extra in ({"model": "shallow_fbcsp"}, {"model": "eegnet", "n_epochs": 1}):
+        ids.append(client.start({**QUICK, **extra})["run_id"])
+        assert client.wait(120)["state"] == "completed"
+    loaded = []
+    view = RunsView(client, on_load_config=loaded.append)
+    assert [rid for _, rid in view.table.options] == ids[::-1]
+    view.select(ids)
+    _, lines = view.figures["val_accs"]
+    assert list(lines.labels) == ids and len(set(lines.colors)) == 2
+    y = np.asarray(lines.y)
+    assert y.shape == (2, 2) and np.isnan(y[1, 1]) and not np.isnan(y[0]).any()
+    diff = view.diff.value
+    assert "model" in diff and "n_epochs" in diff and "batch_size" not in diff
+    view.load_button.click()
+    assert loaded and loaded[0]["model"] == "shallow_fbcsp"
+    view.model.value = "eegnet"  # filter -> refresh
+    assert [rid for _, rid in view.table.options] == [ids[1]]
+
+
+def test_search_view_runs_a_search_and_applies_the_best(client):
+    require("optuna")
+    applied = []
+    base = {**QUICK, "model": "eegnet", "n_epochs": 1}
+    view = SearchView(client, base_config=base, on_apply=applied.append)
+    assert view.status["state"] == "idle" and view.apply_button.disabled
+    view.space.value = "{not json"
+    assert view.start() is None and "not JSON" in view.message.value
+    view.space.value = json.dumps({"learning_rate": {"low": 0.00001, "high": 0.001}})
+    assert view.start() is None and "space.learning_rate" in view.message.value
+    view.space.value = json.dumps({"learning_rate": {"low": 0.0003, "high": 0.003, "log": True}})
+    view.n_trials.value = 2
+    assert view.start()["state"] == "running"
+    wait_for(lambda: (view.refresh() or {}).get("state") == "completed", timeout=180, what="the search")
+    assert view.progress.value == 2 and not view.apply_button.disabled
+    x, best = best_so_far(view.status["trials"])
+    assert len(x) == len(best) >= 1 and list(best) == sorted(best)
+    view.apply_button.click()
+    assert applied and applied[0]["learning_rate"] == view.status["best"]["params"]["learning_rate"]
