@@ -241,6 +241,8 @@ def parse_config(
 def json_schema() -> dict[str, Any]:
     """JSON Schema of :class:`TrainingConfig` (from pydantic) with the presets attached."""
     schema = TrainingConfig.model_json_schema()
+    # a default_factory has no "default" in pydantic's schema: state it, as for every other field
+    schema["properties"]["data"]["default"] = TrainingConfig().data.model_dump()
     schema["presets"] = {name: parse_config(preset=name).model_dump() for name in PRESETS}
     return schema
 
