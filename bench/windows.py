@@ -18,12 +18,12 @@ import mne
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from recordings import CHANNELS, LABELS, make_raw, write  # noqa: E402
+from recordings import CHANNELS, LABELS, make_raw, write
 
-from eegtrain_jupyter.config import parse_config  # noqa: E402
-from eegtrain_jupyter.data import scan  # noqa: E402
-from eegtrain_jupyter.paths import PathPolicy  # noqa: E402
-from eegtrain_jupyter.preprocess import labram_channel_names  # noqa: E402
+from eegtrain_jupyter.config import parse_config
+from eegtrain_jupyter.data import scan
+from eegtrain_jupyter.paths import PathPolicy
+from eegtrain_jupyter.preprocess import labram_channel_names
 
 
 def braindecode_windows(files: list[Path]) -> np.ndarray:
@@ -72,7 +72,8 @@ def main() -> None:
         scan(cfg, policy, root / "cache")
         t_cached = time.perf_counter() - t0
     n = len(ours)
-    print(f"{args.n_files} EDF files x {args.minutes:g} min at 250 Hz -> {n} windows (braindecode: {len(theirs)})")
+    print(f"{args.n_files} EDF files x {args.minutes:g} min at 250 Hz -> {n} windows "
+          f"(braindecode: {len(theirs)})")
     print("| pipeline | windows/s | ratio |")
     print("|---|---|---|")
     print(f"| eegtrain `data.scan` (no cache) | {n / best_ours:.0f} | {best_bd / best_ours:.2f}x |")

@@ -96,8 +96,8 @@ class Run:
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
         for key in ("state", "started_at", "finished_at", "error", "device", "precision", "backbone",
-                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason", "model",
-                    "n_parameters", "n_trainable", "split", "early_stopped"):
+                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason",
+                    "model", "n_parameters", "n_trainable", "split", "early_stopped"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
         run.test_report = record.test_report.model_dump() if record.test_report else None

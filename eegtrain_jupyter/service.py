@@ -20,10 +20,10 @@ from typing import Any
 
 from . import tensorboard_writer
 from .artifacts import OUTPUT_KINDS
+from .compare import RunQuery, compare_runs, select
 from .config import TrainingConfig, parse_config, validate_config
 from .data import Windows, load_windows, scan
 from .engine import train
-from .compare import RunQuery, compare_runs, select
 from .errors import AlreadyTrainingError, ConfigError, FieldError
 from .events import EpochResult, TrainingListener
 from .feature_cache import FeatureCache
@@ -31,11 +31,21 @@ from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
-from .splits import check_split
 from .schemas import (
-    Backbone, BatchProgress, Comparison, FieldErrorBody, History, Metrics, RunRecord, Status, TestReport, TrainingState,
-    ValidationBody, empty_history,
+    Backbone,
+    BatchProgress,
+    Comparison,
+    FieldErrorBody,
+    History,
+    Metrics,
+    RunRecord,
+    Status,
+    TestReport,
+    TrainingState,
+    ValidationBody,
+    empty_history,
 )
+from .splits import check_split
 from .tuning import configure_training_thread
 
 __all__ = ["TrainingManager", "TrainingListener", "TrainingState", "format_duration"]

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.splits import split_windows
 from eegtrain_jupyter.engine import train
 from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import HEAD_NAME, build_classifier, load_checkpoint
 from eegtrain_jupyter.precision import resolve_precision
+from eegtrain_jupyter.splits import split_windows
 from eegtrain_jupyter.synthetic import generate
-
 
 
 class Recorder(TrainingListener):
