@@ -11,9 +11,9 @@ REST schema, the panel and the CLI get every field, default and range from here:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 __all__ = ["DataSource", "EpochsData", "FilesData", "SignalOptions", "SyntheticData"]
 
@@ -93,5 +93,18 @@ class EpochsData(SignalOptions):
         default_factory=dict, description="Event name -> class name; unset: every event name is a class")
 
 
-DataSource = Annotated[SyntheticData | FilesData | EpochsData, Field(discriminator="source")]
-"""One of the sources, chosen by its ``source`` field."""
+def _source(value: Any) -> str | None:
+    """The tag of a data section; a missing ``source`` means ``synthetic`` (its default, as the
+    JSON Schema says)."""
+    if isinstance(value, dict):
+        return str(value.get("source", "synthetic"))
+    return getattr(value, "source", None)
+
+
+DataSource = Annotated[
+    Annotated[SyntheticData, Tag("synthetic")] | Annotated[FilesData, Tag("files")]
+    | Annotated[EpochsData, Tag("epochs")],
+    Discriminator(_source, custom_error_type="invalid_source",
+                  custom_error_message="source must be one of synthetic, files, epochs"),
+]
+"""One of the sources, chosen by its ``source`` field (default ``synthetic``)."""
