@@ -167,12 +167,17 @@ def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return Path(dst)
 
 
-def save_curves(path: str | os.PathLike, history: dict[str, list[float]], title: str = "") -> Path:
-    """Plot loss and accuracy per epoch to a PNG (matplotlib's Agg backend, no display)."""
+def save_curves(path: str | os.PathLike, history: dict[str, list[float]], title: str = "",
+                test_report: dict[str, Any] | None = None) -> Path:
+    """Plot loss and accuracy per epoch to a PNG (matplotlib's Agg backend, no display); with a
+    ``test_report``, a third panel shows the test split's confusion matrix."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    ax_loss, ax_acc = fig.subplots(1, 2)
+    fig = Figure(figsize=(15 if test_report else 10, 4), layout="constrained")
+    axes = fig.subplots(1, 3 if test_report else 2)
+    ax_loss, ax_acc = axes[0], axes[1]
+    if test_report:
+        _confusion(axes[2], test_report)
     epochs = range(1, len(history["train_losses"]) + 1)
     for ax, key, label in ((ax_loss, "losses", "Loss"), (ax_acc, "accs", "Accuracy (%)")):
         ax.plot(epochs, history[f"train_{key}"], "o-", label="train")
@@ -184,6 +189,23 @@ def save_curves(path: str | os.PathLike, history: dict[str, list[float]], title:
     if title:
         fig.suptitle(title)
     return _write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100))
+
+
+def _confusion(ax: Any, report: dict[str, Any]) -> None:
+    """The test split's confusion matrix (rows: true class) with counts in the cells."""
+    import numpy as np
+
+    cm = np.asarray(report["confusion_matrix"])
+    names = report["class_names"]
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), n in np.ndenumerate(cm):
+        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > cm.max() / 2 else "black")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"test: accuracy {report['accuracy']:.1f}%, balanced {report['balanced_accuracy']:.1f}%",
+                 fontsize=10)
 
 
 class ArtifactWriter(TrainingListener):
@@ -210,9 +232,26 @@ class ArtifactWriter(TrainingListener):
         self._curves_at: float | None = None
         self._curves_epoch = 0
         self._epochs = 0
+        self._checkpoint: dict[str, Any] | None = None
+        self._history_doc: dict[str, Any] | None = None
+        self._test_report: dict[str, Any] | None = None
+
+    def on_test(self, report: dict[str, Any]) -> None:
+        """The test report joins the best checkpoint and the history file."""
+        if self._checkpoint is not None:
+            self._checkpoint["test_report"] = report
+            path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint)
+            self.files["checkpoint"] = str(path)
+        self._test_report = report
+        if self._history_doc is not None:
+            self._history_doc["test_report"] = report
+            self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, self._history_doc))
+        if self._epochs:
+            self._write_curves()
 
     def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
         self._best = (result.val_acc, result.epoch)
+        self._checkpoint = checkpoint
         self.files["checkpoint"] = str(save_checkpoint(self.output_dir / CHECKPOINT_NAME, checkpoint))
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
@@ -220,6 +259,7 @@ class ArtifactWriter(TrainingListener):
         best_acc, best_epoch = self._best or (None, None)
         doc = {**history, "best_val_acc": best_acc, "best_epoch": best_epoch,
                "epochs_completed": result.epoch, "config": self.config.model_dump()}
+        self._history_doc = doc
         self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, doc))
         last = result.epoch == self.config.n_epochs
         if last or self._curves_at is None or time.perf_counter() - self._curves_at >= self.curves_interval:
@@ -232,5 +272,6 @@ class ArtifactWriter(TrainingListener):
 
     def _write_curves(self) -> None:
         title = f"LaBraM, {'frozen' if self.config.freeze_backbone else 'fine-tuned'} backbone"
-        self.files["curves"] = str(save_curves(self.output_dir / CURVES_NAME, self.history, title=title))
+        self.files["curves"] = str(save_curves(self.output_dir / CURVES_NAME, self.history, title=title,
+                                               test_report=self._test_report))
         self._curves_at, self._curves_epoch = time.perf_counter(), self._epochs

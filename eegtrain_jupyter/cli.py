@@ -9,13 +9,14 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from . import __version__
-from .config import PRESETS, field_specs, parse_config, validate_config
+from .config import PRESETS, field_specs, parse_config
 from .errors import ConfigError, EegtrainError
 from .events import TrainingListener
 from .schemas import Status
@@ -23,7 +24,8 @@ from .service import TrainingManager
 
 __all__ = ["build_parser", "main"]
 
-_TYPES = {"integer": int, "number": float, "string": str}
+_TYPES: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "string": str,
+                                           "object": json.loads}
 
 
 class TqdmListener(TrainingListener):
@@ -183,6 +185,15 @@ def _summary(status: Status) -> None:
         where = (f"published to {status.save_dir}" if status.published
                  else f"top-level files in {status.save_dir} left as they were (only a completed run replaces them)")
         print(f"outputs in {status.run_dir}; {where}")
+    if status.split:
+        print(f"split: {status.split}" + ("; stopped early (no better validation score)"
+                                          if status.early_stopped else ""))
+    if status.test_report:
+        r = status.test_report
+        auc = f", ROC AUC {r.roc_auc:.1f}%" if r.roc_auc is not None else ""
+        print(f"test split ({r.n} windows, epoch {r.epoch} weights): accuracy {r.accuracy:.1f}%, "
+              f"balanced accuracy {r.balanced_accuracy:.1f}%, macro F1 {r.macro_f1:.1f}%{auc}")
+        print(f"confusion matrix (rows true {', '.join(r.class_names)}): {r.confusion_matrix}")
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -243,12 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(json_schema(), indent=2))
         return 0
     if args.command == "validate":
-        result = validate_config(_load_json(args.file))
-        if result.valid:
+        # the manager's validate also reads a files/epochs data source and summarises it
+        body = TrainingManager(".").validate(_load_json(args.file))
+        if body.valid:
             print(f"{args.file}: valid")
+            if body.data_summary is not None:
+                print(body.data_summary.model_dump_json(indent=2, exclude={"files"}))
             return 0
         print(f"{args.file}: invalid", file=sys.stderr)
-        _print_errors(result.errors)
+        _print_errors(body.errors)
         return 1
     if args.command == "worker":
         return _join(args)

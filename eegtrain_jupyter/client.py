@@ -259,8 +259,14 @@ class LocalClient(_WaitMixin):
     def __repr__(self) -> str:
         return f"LocalClient(root_dir={str(self.manager.root_dir)!r})"
 
-    def start(self, config=None):
-        return self.manager.start(config or {}).to_json()
+    def start(self, config=None, *, data=None, **data_options):
+        """Start a run; ``data`` (``mne.Epochs``, numpy ``(X, y)``, a braindecode dataset or
+        ``Windows``; see :func:`~eegtrain_jupyter.inputs.as_windows`) replaces ``config.data``."""
+        if data is not None:
+            from .inputs import as_windows
+
+            data = as_windows(data, **data_options)
+        return self.manager.start(config or {}, data=data).to_json()
 
     def stop(self):
         return self.manager.stop().to_json()

@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .data_config import DataSource, SyntheticData
 from .errors import ConfigError, FieldError
 
 __all__ = [
@@ -107,6 +108,29 @@ class TrainingConfig(BaseModel):
         None, pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
         description="host:port of node 0's rendezvous store (required when nnodes > 1)",
     )
+    # -- data and evaluation (issue 11) --
+    data: DataSource = Field(
+        default_factory=SyntheticData, description="Where the windows come from (source: synthetic, "
+                                                   "files or epochs)")
+    split_by: Literal["auto", "subject", "window"] = Field(
+        "auto", description="Split train/val/test by subject (no subject in two splits) or by window; "
+                            "auto: by subject when subjects are known")
+    test_split: float = Field(
+        0.2, ge=0.0, le=0.5, description="Held-out test fraction, scored once at the end with the "
+                                         "best checkpoint (0: no test split)")
+    early_stopping_patience: int = Field(
+        0, ge=0, le=100, description="Stop after this many epochs without a better validation "
+                                     "score (0: run every epoch)")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weight the loss by inverse class frequency (training split)")
+    # -- the fine-tuning recipe (issue 11) --
+    lr_schedule: Literal["constant", "warmup_cosine"] = Field(
+        "constant", description="Learning rate over the run: constant, or linear warmup then cosine decay")
+    warmup_epochs: int = Field(1, ge=0, le=20, description="Warmup length for warmup_cosine (epochs)")
+    label_smoothing: float = Field(0.0, ge=0.0, le=0.5, description="Cross-entropy label smoothing")
+    layer_decay: float = Field(
+        1.0, ge=0.5, le=1.0, description="Layer-wise learning-rate decay for a fine-tuned backbone "
+                                         "(1: same rate everywhere)")
 
 
     @field_validator("node_rank")
@@ -175,11 +199,17 @@ def default_config() -> TrainingConfig:
     return TrainingConfig()
 
 
+_SOURCES = ("synthetic", "files", "epochs")
+
+
 def _field_errors(exc: ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "config"
-        message = err["msg"]
+        loc = list(err["loc"])
+        if len(loc) > 1 and loc[0] == "data" and loc[1] in _SOURCES:  # the union's tag: not a field
+            del loc[1]
+        name = ".".join(str(p) for p in loc) or "config"
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         elif err["type"] == "model_option":  # raised for the whole model, about one field
@@ -245,8 +275,14 @@ def parse_config(
 def json_schema() -> dict[str, Any]:
     """JSON Schema of :class:`TrainingConfig` (from pydantic) with the presets attached."""
     schema = TrainingConfig.model_json_schema()
+    # a default_factory has no "default" in pydantic's schema: state it, as for every other field
+    schema["properties"]["data"]["default"] = TrainingConfig().data.model_dump()
     schema["presets"] = {name: parse_config(preset=name).model_dump() for name in PRESETS}
     return schema
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def field_specs() -> dict[str, dict[str, Any]]:
@@ -257,10 +293,12 @@ def field_specs() -> dict[str, dict[str, Any]]:
         prop = props[name]
         kind = prop.get("type")
         if kind is None and "anyOf" in prop:  # Optional[str]
-            kind = next(p["type"] for p in prop["anyOf"] if p.get("type") != "null")
+            kind = next((p["type"] for p in prop["anyOf"] if p.get("type") != "null"), "object")
+        if kind is None:  # a nested section (data): a JSON object
+            kind = "object"
         specs[name] = {
             "type": kind,
-            "default": info.default,
+            "default": _plain(info.get_default(call_default_factory=True)),
             "minimum": prop.get("minimum"),
             "maximum": prop.get("maximum"),
             "choices": prop.get("enum"),

@@ -42,6 +42,12 @@ class TrainingResult:
     backbone: BackboneInfo
     files: dict[str, str] = field(default_factory=dict)
     """Outputs by kind (``checkpoint``, ``history``, ``curves``) when an output folder was given."""
+    split: str | None = None
+    """How the windows were split (``Split.describe()``)."""
+    early_stopped: bool = False
+    """The run ended before ``n_epochs`` because validation stopped improving."""
+    test_report: dict[str, Any] | None = None
+    """The test split's scores with the best checkpoint (:func:`~.evaluation.report`)."""
     precision_reason: str = ""
     """Why ``precision`` was used, e.g. ``bf16 (cpu: avx512_bf16)`` (see :mod:`~eegtrain_jupyter.precision`)."""
 
@@ -67,6 +73,12 @@ class TrainingListener:
                  loss: float | None = None, acc: float | None = None) -> None:
         """A batch finished (``phase``: ``train``, ``val`` or ``caching features``; ``epoch`` 1-based,
         0 while caching). ``loss``/``acc`` are the running means over this epoch's training batches."""
+
+    def on_split(self, split: Any) -> None:
+        """The data was split (a :class:`~eegtrain_jupyter.splits.Split`)."""
+
+    def on_test(self, report: dict[str, Any]) -> None:
+        """The test split was scored once with the best checkpoint (:func:`~.evaluation.report`)."""
 
     def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
         """A new best validation accuracy; ``checkpoint`` holds everything to reload the model."""

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from . import artifacts
 from .config import TrainingConfig
-from .schemas import Backbone, RunRecord, TrainingState, empty_history
+from .schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
 
 __all__ = ["PUBLISH_MARKER", "Run", "RunStore", "now_iso"]
 
@@ -71,6 +71,9 @@ class Run:
         self.duration: float | None = None  # set when the run ends (or from disk)
         self.owner: dict[str, Any] | None = None  # the process training it (kept in run.json only)
         self.done = threading.Event()  # this run's thread has recorded its end
+        self.split: str | None = None
+        self.early_stopped = False
+        self.test_report: dict[str, Any] | None = None
 
     def record(self) -> RunRecord:
         return RunRecord(
@@ -80,6 +83,8 @@ class Run:
             best_val_acc=self.best_val_acc, best_epoch=self.best_epoch, error=self.error,
             device=self.device, precision=self.precision, backbone=self.backbone,
             epoch_times=list(self.epoch_times), files=dict(self.files), published=dict(self.published),
+            split=self.split, early_stopped=self.early_stopped,
+            test_report=TestReport.model_validate(self.test_report) if self.test_report else None,
             model=self.model, n_parameters=self.n_parameters, n_trainable=self.n_trainable,
             precision_reason=self.precision_reason,
         )
@@ -91,15 +96,17 @@ class Run:
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
         for key in ("state", "started_at", "finished_at", "error", "device", "precision", "backbone",
-                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason", "model",
-                    "n_parameters", "n_trainable"):
+                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason",
+                    "model", "n_parameters", "n_trainable", "split", "early_stopped"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
+        run.test_report = record.test_report.model_dump() if record.test_report else None
         run.owner = rec.get("owner")
         hist_path = run.run_dir / artifacts.HISTORY_NAME
         if hist_path.exists():
             doc = artifacts.read_json(hist_path)
-            run.history = {k: list(doc.get(k, [])) for k in empty_history()}
+            run.history = {k: list(v) for k, v in doc.items() if k in Metrics.model_fields}
+            run.history.update({k: list(doc.get(k, [])) for k in empty_history()})
         run.done.set()
         return run
 

@@ -7,6 +7,7 @@ is no second, hand-written copy of any shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -18,6 +19,8 @@ from .search_space import SearchRequest
 __all__ = [
     "RESPONSE_MODELS",
     "AlignedHistory",
+    "DataSummary",
+    "FileSummary",
     "Backbone",
     "BatchProgress",
     "BestTrial",
@@ -27,6 +30,8 @@ __all__ = [
     "History",
     "Metrics",
     "RunRecord",
+    "TestReport",
+    "ClassScores",
     "Runs",
     "SearchState",
     "SearchStatus",
@@ -77,10 +82,45 @@ class ErrorBody(_Shape):
     run_id: str | None = None
 
 
+class FileSummary(_Shape):
+    """One recording as the data scan found it."""
+
+    path: str
+    subject: str | None
+    sfreq: float
+    n_channels: int
+    duration_s: float
+    n_windows: int
+    annotations: dict[str, int] = {}
+    """Annotation/event names in the file and how often each occurs (labelled or not)."""
+
+
+class DataSummary(_Shape):
+    """What a ``files``/``epochs`` source holds, before any training (``POST /training/config/validate``)."""
+
+    source: str
+    n_windows: int
+    window_s: float
+    sfreq: float
+    ch_names: list[str]
+    """Model-input channels, in order (LaBraM names)."""
+    renamed: dict[str, str] = {}
+    """Recording channel -> LaBraM name, where they differ."""
+    class_names: list[str]
+    windows_per_class: dict[str, int]
+    windows_per_subject: dict[str, int] = {}
+    subjects: list[str] = []
+    files: list[FileSummary] = []
+    cached: bool = False
+    """The windows came from the on-disk cache."""
+
+
 class ValidationBody(_Shape):
     valid: bool
     errors: list[FieldErrorBody]
     config: TrainingConfig | None
+    data_summary: DataSummary | None = None
+    """For ``files``/``epochs`` sources, the scan of the data (None when invalid or synthetic)."""
 
 
 def empty_history() -> dict[str, list[float]]:
@@ -89,12 +129,42 @@ def empty_history() -> dict[str, list[float]]:
 
 
 class Metrics(_Shape):
-    """Per-epoch metrics, the seed's ``training_history.json`` keys."""
+    """Per-epoch metrics, the seed's ``training_history.json`` keys, then the validation scores
+    of :mod:`~eegtrain_jupyter.evaluation` (percent; ROC AUC None where one class only)."""
 
     train_losses: list[float]
     val_losses: list[float]
     train_accs: list[float]
     val_accs: list[float]
+    val_balanced_accs: list[float] = []
+    val_macro_f1s: list[float] = []
+    val_roc_aucs: Sequence[float | None] = []
+
+
+class ClassScores(_Shape):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class TestReport(_Shape):
+    """The held-out test split, scored once at the end with the best checkpoint (percent)."""
+
+    n: int
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    roc_auc: float | None
+    per_class: dict[str, ClassScores]
+    confusion_matrix: list[list[int]]
+    """Rows: true class, columns: predicted class, both in ``class_names`` order."""
+    class_names: list[str]
+    epoch: int | None
+    """The best (validation) epoch whose weights were tested."""
+    split: str
+    subjects: list[str] = []
+    """The test subjects (a subject-wise split)."""
 
 
 class BatchProgress(_Shape):
@@ -153,6 +223,10 @@ class Status(_Shape):
     """This run's outputs by kind (``checkpoint``, ``history``, ``curves``), in its run folder."""
     published: dict[str, str] = {}
     """The top-level files in ``save_dir`` this run replaced, by file name (only a completed run does)."""
+    split: str | None = None
+    """How the windows were split: by subject (held-out people) or by window, with the counts."""
+    early_stopped: bool = False
+    test_report: TestReport | None = None
     model: str | None = None
     """The classifier (the config's ``model``), once the run has built it."""
     n_parameters: int | None = None
@@ -179,6 +253,10 @@ class History(_Shape):
     val_losses: list[float]
     train_accs: list[float]
     val_accs: list[float]
+    val_balanced_accs: list[float] = []
+    val_macro_f1s: list[float] = []
+    val_roc_aucs: Sequence[float | None] = []
+    test_report: TestReport | None = None
     epoch_times: list[float]
     best_val_acc: float | None
     best_epoch: int | None
@@ -205,6 +283,9 @@ class RunRecord(_Shape):
     epoch_times: list[float]
     files: dict[str, str] = {}
     published: dict[str, str] = {}
+    split: str | None = None
+    early_stopped: bool = False
+    test_report: TestReport | None = None
     model: str | None = None
     n_parameters: int | None = None
     n_trainable: int | None = None

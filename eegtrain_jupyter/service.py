@@ -22,8 +22,9 @@ from . import tensorboard_writer
 from .artifacts import OUTPUT_KINDS
 from .compare import RunQuery, compare_runs, select
 from .config import TrainingConfig, parse_config, validate_config
+from .data import Windows, scan
 from .errors import AlreadyTrainingError, ConfigError, FieldError
-from .events import EpochResult, TrainingListener
+from .events import EpochResult, TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
 from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
 from .paths import PathPolicy, os_reason
@@ -38,16 +39,22 @@ from .schemas import (
     Metrics,
     RunRecord,
     Status,
+    TestReport,
     TrainingState,
     ValidationBody,
     empty_history,
 )
+from .splits import check_split
 from .supervisor import supervise
-from .tuning import resolve_thread_settings
+from .tuning import configure_training_thread, resolve_thread_settings
 
 __all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_duration"]
 
 log = logging.getLogger(__name__)
+
+
+def _report(report: dict[str, Any] | None) -> TestReport | None:
+    return TestReport.model_validate(report) if report else None
 
 
 def format_duration(seconds: float | None) -> str | None:
@@ -59,6 +66,10 @@ def format_duration(seconds: float | None) -> str | None:
     if seconds < 3600:
         return f"{seconds / 60:.1f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+class _WorkerFailed(Exception):
+    """The worker process ended the run with an error (its message says how it died)."""
 
 
 class _RunListener(TrainingListener):
@@ -95,6 +106,15 @@ class _RunListener(TrainingListener):
                     else (None, None)
             self.run.batch = {"epoch": epoch, "batch": batch, "n_batches": n_batches, "phase": phase,
                               "train_loss": loss, "train_acc": acc}
+
+    def on_split(self, split: Any) -> None:
+        with self.lock:
+            self.run.split = split.describe()
+
+    def on_test(self, report: dict[str, Any]) -> None:
+        with self.lock:
+            self.run.test_report = report
+            self.run.save()
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         with self.lock:
@@ -168,11 +188,15 @@ class TrainingManager:
 
     # -- public API ------------------------------------------------------------------
     def start(self, config: dict[str, Any] | TrainingConfig | None = None, *,
-              listeners: Sequence[TrainingListener] = (), owner: str | None = None) -> Status:
+              listeners: Sequence[TrainingListener] = (), owner: str | None = None,
+              data: Windows | None = None) -> Status:
         """Validate, check resources and start a run in the background; return its status.
 
         ``listeners`` receive this run's events (after the manager's own); ``owner`` is the job
-        (a search, see :meth:`reserve`) that holds the trainer, if any.
+        (a search, see :meth:`reserve`) that holds the trainer, if any. A ``files``/``epochs``
+        source is read (or taken from the windows cache) here, before the run exists, so bad data
+        is refused with nothing written. ``data`` trains on windows the caller already has
+        (``config.data`` is then only recorded).
 
         Raises
         ------
@@ -184,6 +208,19 @@ class TrainingManager:
             Not enough memory (or GPU memory) for this config.
         """
         cfg = self._resolve_paths(parse_config(config))
+        with self._lock:
+            if self._run is not None and self._run.state.active:
+                raise AlreadyTrainingError(self._run.run_id)
+        if data is None and cfg.data.source != "synthetic":
+            data = self._scan(cfg)[0]
+        elif data is not None:
+            from .preprocess import check_windows
+
+            check_windows(data.X, data.prep())
+            check_split(data, split_by=cfg.split_by, test_split=cfg.test_split)
+        elif cfg.split_by == "subject" and getattr(cfg.data, "n_subjects", 0) < (3 if cfg.test_split else 2):
+            raise ConfigError.field("split_by", "a subject-wise split needs at least "
+                                                f"{3 if cfg.test_split else 2} subjects (data.n_subjects)")
         with self._lock:
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
@@ -201,7 +238,7 @@ class TrainingManager:
             self.store.add(run)
             self._run = run
             self._stop_event.clear()
-            self._thread = threading.Thread(target=self._work, args=(run, list(listeners)),
+            self._thread = threading.Thread(target=self._work, args=(run, list(listeners), data),
                                             name=f"eegtrain-{run_id}", daemon=True)
             self._thread.start()
             return self._status(run)
@@ -210,13 +247,17 @@ class TrainingManager:
         """Per-field validation as :func:`~.config.validate_config`, plus the path rules of :meth:`start`."""
         result = validate_config(config)
         errors = list(result.errors)
+        summary = None
         if result.config is not None:
             try:
-                self._resolve_paths(result.config)
+                cfg = self._resolve_paths(result.config)
+                if cfg.data.source != "synthetic":
+                    summary = self._scan(cfg)[1]
             except ConfigError as exc:
                 errors = exc.errors
         return ValidationBody(valid=not errors, errors=[FieldErrorBody(**e.to_dict()) for e in errors],
-                              config=None if errors else result.config)
+                              config=None if errors else result.config,
+                              data_summary=None if errors else summary)
 
     def stop(self) -> Status:
         """Ask the active run to stop (it ends within one batch), and end a search holding the
@@ -242,6 +283,7 @@ class TrainingManager:
                 run_id=run.run_id if run else None,
                 state=run.state if run else TrainingState.IDLE,
                 **(run.history if run else empty_history()),
+                test_report=_report(run.test_report if run else None),
                 epoch_times=list(run.epoch_times) if run else [],
                 best_val_acc=run.best_val_acc if run else None,
                 best_epoch=run.best_epoch if run else None,
@@ -323,6 +365,12 @@ class TrainingManager:
         self.wait(timeout)
 
     # -- internals -------------------------------------------------------------------
+    def _scan(self, cfg: TrainingConfig) -> tuple[Windows, Any]:
+        """Read ``cfg.data`` (through the windows cache) and check that its split can be made."""
+        windows, summary = scan(cfg, self.paths, self.root_dir / ".eegtrain" / "cache")
+        check_split(windows, split_by=cfg.split_by, test_split=cfg.test_split)
+        return windows, summary
+
     def _resolve_paths(self, cfg: TrainingConfig) -> TrainingConfig:
         """``cfg`` with its paths resolved against the root (so the thread ignores the cwd).
 
@@ -346,7 +394,8 @@ class TrainingManager:
             raise ConfigError(errors)
         return cfg.model_copy(update=update) if update else cfg
 
-    def _work(self, run: Run, run_listeners: Sequence[TrainingListener] = ()) -> None:
+    def _work(self, run: Run, run_listeners: Sequence[TrainingListener] = (),
+              data: Windows | None = None) -> None:
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
         state = TrainingState.FAILED
@@ -359,17 +408,26 @@ class TrainingManager:
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             extra = [tensorboard] if tensorboard is not None else []
             listeners: list[TrainingListener] = [listener, *extra, *self.listeners, *run_listeners]
-            # the engine (data, precision, feature cache) runs in the worker; these listeners here
-            outcome = supervise(run.config, run.run_dir, listeners, self._stop_event,
-                                thread_settings=resolve_thread_settings(self.thread_settings),
-                                grace=self.stop_grace, on_start=self._worker_started,
-                                feature_cache=self.feature_cache.folder if self.feature_cache else None)
-            if outcome.error is not None:
-                error = outcome.error
+            if data is not None:
+                # windows handed over in Python (numpy, mne.Epochs) train in this thread: only a
+                # config's data source can be loaded by a worker process
+                result = self._train_here(run, data, listeners)
             else:
-                files = outcome.result.files if outcome.result is not None else self._files_on_disk(run)
-                state = TrainingState.STOPPED if outcome.stopped else TrainingState.COMPLETED
-                error = None
+                # the engine (data loading, precision, feature cache) runs in the worker; these
+                # listeners run here, one event at a time
+                outcome = supervise(run.config, run.run_dir, listeners, self._stop_event,
+                                    thread_settings=resolve_thread_settings(self.thread_settings),
+                                    grace=self.stop_grace, on_start=self._worker_started,
+                                    feature_cache=self.feature_cache.folder if self.feature_cache else None,
+                                    root_dir=self.root_dir, confine=self.paths.confine)
+                if outcome.error is not None:
+                    raise _WorkerFailed(outcome.error)
+                result = outcome.result
+            files = result.files if result is not None else self._files_on_disk(run)
+            with self._lock:
+                run.early_stopped = bool(result and result.early_stopped)
+            stopped = result.stopped if result is not None else True
+            state, error = (TrainingState.STOPPED, None) if stopped else (TrainingState.COMPLETED, None)
             if state is TrainingState.COMPLETED:
                 try:  # outside the lock: status() stays responsive while the checkpoint copies
                     published = self.store.publish(run)
@@ -378,6 +436,8 @@ class TrainingManager:
                     state = TrainingState.FAILED
                     error = (f"training finished but its outputs could not be copied into "
                              f"{run.save_dir} ({type(exc).__name__}: {exc}); they are in {run.run_dir}")
+        except _WorkerFailed as exc:  # the worker's own account (signal, exit code, last log lines)
+            error = str(exc)
         except Exception as exc:  # captured into status; the process lives on
             log.exception("training run %s failed", run.run_id)
             error = f"{type(exc).__name__}: {exc}"
@@ -395,6 +455,15 @@ class TrainingManager:
                 except OSError:
                     log.exception("could not record run %s", run.run_id)
             run.done.set()
+
+    def _train_here(self, run: Run, data: Windows, listeners: list[TrainingListener]) -> TrainingResult:
+        """Train windows given in Python in this thread (a worker process cannot receive them)."""
+        from .engine import train
+
+        if self.thread_settings is not None:
+            configure_training_thread(**self.thread_settings)
+        return train(run.config, data, run.run_dir, listeners=listeners,
+                     should_stop=self._stop_event.is_set, feature_cache=self.feature_cache)
 
     def _worker_started(self, pid: int) -> None:
         with self._lock:
@@ -426,6 +495,7 @@ class TrainingManager:
             precision_reason=run.precision_reason,
             started_at=run.started_at, finished_at=run.finished_at, run_dir=str(run.run_dir),
             save_dir=str(run.save_dir), files=dict(run.files), published=dict(run.published),
+            split=run.split, early_stopped=run.early_stopped, test_report=_report(run.test_report),
             model=run.model, n_parameters=run.n_parameters, n_trainable=run.n_trainable,
         )
 

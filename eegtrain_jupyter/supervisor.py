@@ -187,6 +187,8 @@ class _Dispatch:
             )
         elif kind == "epoch_end":
             self._call("on_epoch_end", EpochResult(**msg["result"]), msg["history"])
+        elif kind == "test":
+            self._call("on_test", msg["report"])
         elif kind == "end":
             data = msg["result"]
             self.result = TrainingResult(**{**data, "backbone": BackboneInfo(**data["backbone"])})
@@ -205,6 +207,8 @@ def supervise(
     grace: tuple[float, float] = (10.0, 5.0),
     on_start: Any = None,
     feature_cache: Path | None = None,
+    root_dir: Path | None = None,
+    confine: bool = False,
 ) -> Outcome:
     """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
@@ -225,6 +229,8 @@ def supervise(
         Called with the worker's pid (torchrun's, for a job) once it runs.
     feature_cache : Path, optional
         Folder of the :class:`~.feature_cache.FeatureCache` the worker's engine uses.
+    root_dir, confine : Path, bool
+        The :class:`~.paths.PathPolicy` the worker resolves the config's data paths with.
 
     Returns
     -------
@@ -239,6 +245,8 @@ def supervise(
         "fault": os.environ.get(FAULT_ENV),
         "thread_settings": None if thread_settings is None else dict(thread_settings),
         "feature_cache": None if feature_cache is None else str(feature_cache),
+        "root_dir": None if root_dir is None else str(root_dir),
+        "confine": confine,
     }
     worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}")
     outcome = Outcome(pid=worker.pid)

@@ -126,6 +126,9 @@ class Relay(TrainingListener):
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         self.emit("epoch_end", result=asdict(result), history=history)
 
+    def on_test(self, report: dict[str, Any]) -> None:
+        self.emit("test", report=report)
+
     def on_end(self, result: TrainingResult) -> None:
         self.emit("end", result=asdict(result))
 
@@ -271,7 +274,10 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
         relay.on_phase("loading data")
     if spec.get("fault"):
         listeners.append(_Fault(spec["fault"]))
-    data = load_windows(config)
+    from .paths import PathPolicy
+
+    paths = PathPolicy(spec["root_dir"], confine=spec["confine"]) if spec.get("root_dir") else None
+    data = load_windows(config, paths)
     check_gpu_memory(config)
     train(
         config,

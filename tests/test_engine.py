@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.data import stratified_split
 from eegtrain_jupyter.engine import train
 from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import HEAD_NAME, build_classifier, load_checkpoint
 from eegtrain_jupyter.precision import resolve_precision
+from eegtrain_jupyter.splits import split_windows
 from eegtrain_jupyter.synthetic import generate
-
 
 
 class Recorder(TrainingListener):
@@ -60,8 +58,10 @@ def frozen_run(tmp_path_factory, tiny):
 def test_frozen_run_reports_every_epoch_and_batch(frozen_run):
     config, out, rec, result = frozen_run
     assert not result.stopped and result.epochs_completed == 2
-    assert rec.phases == ["building model", "caching features", "training"]
-    n_train = len(stratified_split(np.repeat([0, 1], 100), config.val_split, config.seed)[0])
+    assert rec.phases == ["building model", "caching features", "training", "testing"]
+    data = generate(100, seed=config.seed)
+    n_train = len(split_windows(data, val_split=config.val_split, test_split=config.test_split,
+                                split_by=config.split_by, seed=config.seed).train)
     train_batches = {b["n_batches"] for b in rec.batches if b["phase"] == "train"}
     assert train_batches == {math.ceil(n_train / config.batch_size)}
     assert [e.epoch for e in rec.epochs] == [1, 2]
@@ -97,7 +97,8 @@ def test_checkpoint_reproduces_best_val_accuracy(frozen_run):
     config, out, _, result = frozen_run
     model, ckpt = load_checkpoint(out / artifacts.CHECKPOINT_NAME)
     data = generate(config.n_samples_per_class, seed=config.seed)
-    _, val_idx = stratified_split(data.y, config.val_split, config.seed)
+    val_idx = split_windows(data, val_split=config.val_split, test_split=config.test_split,
+                            split_by=config.split_by, seed=config.seed).val
     with torch.inference_mode():
         pred = model(torch.from_numpy(data.X[val_idx])).argmax(1).numpy()
     acc = 100 * (pred == data.y[val_idx]).mean()
@@ -125,7 +126,10 @@ def test_stop_takes_effect_within_one_batch(tmp_path, tiny):
     rec = Recorder(stop_after_batches=2)
     result = train(config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop)
     assert result.stopped and result.epochs_completed == 0
-    assert len(rec.batches) == 2 and rec.batches[-1]["batch"] == 2 and rec.batches[-1]["n_batches"] == 10
+    n_train = len(split_windows(generate(100, seed=config.seed), val_split=config.val_split,
+                                test_split=config.test_split, seed=config.seed).train)
+    assert len(rec.batches) == 2 and rec.batches[-1]["batch"] == 2
+    assert rec.batches[-1]["n_batches"] == math.ceil(n_train / 16) > 2
     assert not (tmp_path / artifacts.CHECKPOINT_NAME).exists()
 
 

@@ -16,8 +16,9 @@ SEED_STATUS_KEYS = {
 }
 EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
               "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published",
-              "precision_reason", "model", "n_parameters", "n_trainable"}
-HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs"}
+              "precision_reason", "model", "n_parameters", "n_trainable", "split", "early_stopped", "test_report"}
+HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs",  # the seed's, then issue 11's
+                "val_balanced_accs", "val_macro_f1s", "val_roc_aucs"}
 
 
 def check_shape(status):

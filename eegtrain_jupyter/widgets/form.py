@@ -66,7 +66,13 @@ class ConfigForm:
 
     def __init__(self, schema: dict[str, Any], on_change: Callable[[], None] | None = None):
         self.schema = schema
-        self.properties: dict[str, dict[str, Any]] = dict(schema["properties"])
+        # nested sections (``data``) are not form fields: they pass through as last set (the shown
+        # run's, else the schema's default), so "the form is the next run" holds for them too
+        nested = {name for name, prop in schema["properties"].items()
+                  if "$ref" in prop or "oneOf" in prop or prop.get("type") == "object"}
+        self.properties: dict[str, dict[str, Any]] = {
+            name: prop for name, prop in schema["properties"].items() if name not in nested}
+        self.sections: dict[str, Any] = {name: schema["properties"][name].get("default") for name in nested}
         self.presets: dict[str, dict[str, Any]] = dict(schema.get("presets") or {})
         self.on_change = on_change
         self._filling = False
@@ -131,13 +137,15 @@ class ConfigForm:
 
     def values(self) -> dict[str, Any]:
         """The form as a config dict (an empty text of a nullable field means None)."""
-        return {name: self.value(name) for name in self.fields}
+        return {**self.sections, **{name: self.value(name) for name in self.fields}}
 
     def set_values(self, config: dict[str, Any]) -> None:
         """Fill the fields named in ``config`` (unknown names are ignored)."""
         self._filling = True
         try:
             for name, value in config.items():
+                if name in self.sections:
+                    self.sections[name] = value
                 if name in self.fields:
                     field = self.fields[name]
                     field.value = "" if value is None and isinstance(field, w.Text) else value

@@ -41,6 +41,10 @@ class TrainingPanel(w.VBox):
         Seconds between status polls of this panel.
     preset : str or None
         Preset to fill the form with (else the last run's config, or the defaults).
+    data : mne.Epochs, (X, y), braindecode dataset or Windows, optional
+        Train on this instead of the config's ``data`` section
+        (:func:`~eegtrain_jupyter.inputs.as_windows`). With the server backend, save it under the
+        server root first (:func:`~eegtrain_jupyter.inputs.save_npz`) and use an ``epochs`` source.
     replace : bool
         Close the panels created before this one in this kernel (default): re-running the
         panel cell then leaves one panel, one poller thread and no orphaned widget models.
@@ -63,8 +67,9 @@ class TrainingPanel(w.VBox):
     """
 
     def __init__(self, client: TrainingClient | None = None, *, poll_interval: float = 0.5,
-                 preset: str | None = None, replace: bool = True, **kwargs):
+                 preset: str | None = None, replace: bool = True, data: Any = None, **kwargs):
         super().__init__(**kwargs)
+        self.data = data
         if replace:
             for old in POLLER.panels():
                 old.close()
@@ -235,6 +240,13 @@ class TrainingPanel(w.VBox):
             if not result["valid"]:
                 self._show_refusal("The trainer refused this configuration", result["errors"])
                 return None
+            if self.data is not None:
+                if getattr(self.client, "backend", None) != "local":
+                    self._action_error = ("data= needs the in-kernel trainer; with a server, save the data "
+                                          "under its root (inputs.save_npz) and use an epochs source.")
+                    self.refresh()
+                    return None
+                return self.client.start(config, data=self.data)  # type: ignore[call-arg]
             return self.client.start(config)
         except ValidationFailed as exc:
             self._show_refusal("The trainer refused this configuration", [e.to_dict() for e in exc.errors],

@@ -1,0 +1,101 @@
+"""Scores of a classifier on one split (scikit-learn's metrics) and the class weights of the loss.
+
+Per epoch the validation split gets balanced accuracy, macro F1 and ROC AUC (its history keys
+``val_balanced_accs``, ``val_macro_f1s``, ``val_roc_aucs``); the test split gets the full
+:func:`report` once, at the end, with the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EPOCH_KEYS", "balanced_class_weights", "epoch_scores", "report"]
+
+EPOCH_KEYS = {"balanced_accuracy": "val_balanced_accs", "macro_f1": "val_macro_f1s",
+              "roc_auc": "val_roc_aucs"}
+"""Per-epoch validation scores -> their history key (percent, like the seed's accuracies)."""
+
+
+def _auc(y: np.ndarray, proba: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2:  # undefined with one class present
+        return None
+    try:
+        if proba.shape[1] == 2:
+            return float(roc_auc_score(y, proba[:, 1]))
+        return float(roc_auc_score(y, proba, multi_class="ovr", labels=np.arange(proba.shape[1])))
+    except ValueError:
+        return None
+
+
+def epoch_scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
+    """Balanced accuracy, macro F1 and ROC AUC in percent (ROC AUC None where undefined).
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+        True class indices.
+    proba : ndarray, shape (n, n_classes)
+        Predicted class probabilities.
+    """
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    pred = proba.argmax(1)
+    labels = np.arange(proba.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class absent from the split: sklearn warns, we report
+        bal = balanced_accuracy_score(y, pred)
+        f1 = f1_score(y, pred, average="macro", labels=labels, zero_division=0)
+    auc = _auc(y, proba)
+    return {"balanced_accuracy": 100.0 * bal, "macro_f1": 100.0 * f1,
+            "roc_auc": 100.0 * auc if auc is not None else None}
+
+
+def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The full score sheet of one split.
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``roc_auc`` (percent; ``roc_auc``
+        None when one class only), ``per_class`` ``{name: {precision, recall, f1, support}}``,
+        ``confusion_matrix`` (rows: true class, columns: predicted, in ``class_names`` order) and
+        ``class_names``.
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    pred = proba.argmax(1)
+    labels = np.arange(len(class_names))
+    scores = epoch_scores(y, proba)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    return {
+        "n": len(y),
+        "accuracy": 100.0 * float((pred == y).mean()) if len(y) else math.nan,
+        "balanced_accuracy": scores["balanced_accuracy"],
+        "macro_f1": scores["macro_f1"],
+        "roc_auc": scores["roc_auc"],
+        "per_class": {name: {"precision": 100.0 * float(p[i]), "recall": 100.0 * float(r[i]),
+                             "f1": 100.0 * float(f[i]), "support": int(s[i])}
+                      for i, name in enumerate(class_names)},
+        "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
+        "class_names": list(class_names),
+    }
+
+
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """scikit-learn's ``"balanced"`` weights, ``n / (n_classes * count)``; shape ``(n_classes,)``.
+
+    A class absent from ``y`` gets weight 1 (it contributes no loss anyway)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    weights = np.ones(n_classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y)
+    return weights
