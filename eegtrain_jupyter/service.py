@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -22,15 +23,18 @@ from .artifacts import OUTPUT_KINDS
 from .config import TrainingConfig, parse_config, validate_config
 from .data import load_windows
 from .engine import train
-from .errors import AlreadyTrainingError, ConfigError
+from .errors import AlreadyTrainingError, ConfigError, Conflict
 from .events import EpochResult, TrainingListener
 from .model import BackboneInfo
+from .model_card import ModelCardWriter
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
-    Backbone, BatchProgress, History, Metrics, RunRecord, Status, TrainingState, ValidationBody, empty_history,
+    Backbone, BatchProgress, Deleted, ExportResult, History, Metrics, Prediction, RunDetail, RunRecord, Status,
+    TrainingState, ValidationBody, empty_history,
 )
+from .serving import RunServing
 from .tuning import configure_training_thread
 
 __all__ = ["TrainingManager", "TrainingListener", "TrainingState", "format_duration"]
@@ -125,6 +129,7 @@ class TrainingManager:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._run: Run | None = self.store.recover()
+        self.serving = RunServing(self.paths)
 
     # -- public API ------------------------------------------------------------------
     def start(self, config: dict[str, Any] | TrainingConfig | None = None) -> Status:
@@ -203,6 +208,39 @@ class TrainingManager:
         with self._lock:
             return self.store.records(self._run)
 
+    # -- using recorded runs (issue 12): lookup here, the work in serving/predict/export ---------
+    def run(self, run_id: str) -> RunDetail:
+        """One run in full: record, history, checkpoint and test metrics, model card, files (404 when unknown)."""
+        return self.serving.detail(self._find(run_id))
+
+    def run_file(self, run_id: str, name: str) -> Path:
+        """The path of one of the run's own files (``name`` as listed in ``RunDetail.downloads``)."""
+        return self.serving.file(self._find(run_id), name)
+
+    def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
+        """Per-window probabilities and labels from the run's best checkpoint (409 when it has none yet)."""
+        return self.serving.predict(self._find(run_id), request)
+
+    def export(self, run_id: str, request: dict[str, Any] | None) -> ExportResult:
+        """Export the run's best checkpoint (``{"format": "onnx" | "torch_export"}``) with a parity report."""
+        return self.serving.export(self._find(run_id), request)
+
+    def delete_run(self, run_id: str) -> Deleted:
+        """Delete a run's folder and index entry; an active run (here or in another process) is 409."""
+        with self._lock:
+            run = self._find(run_id)
+            if run.state.active:
+                raise Conflict(f"run {run_id} is {run.state.value}; stop it before deleting it")
+            run_dir = self.store.delete(run_id)
+            if self._run is not None and self._run.run_id == run_id:
+                self._run = None
+        self.serving.forget(run)
+        return Deleted(run_id=run_id, run_dir=str(run_dir), deleted=not run_dir.exists())
+
+    def _find(self, run_id: str) -> Run:
+        with self._lock:
+            return self.store.find(run_id, self._run)
+
     def is_active(self) -> bool:
         with self._lock:
             return self._run is not None and self._run.state.active
@@ -246,7 +284,8 @@ class TrainingManager:
             listener = _RunListener(self._lock, run)
             listener.on_phase("loading data")
             data = load_windows(run.config)
-            result = train(run.config, data, run.run_dir, listeners=[listener, *self.listeners],
+            card = ModelCardWriter(run.run_dir, data, run.run_id)
+            result = train(run.config, data, run.run_dir, listeners=[listener, card, *self.listeners],
                            should_stop=self._stop_event.is_set)
             files = result.files
             state, error = (TrainingState.STOPPED, None) if result.stopped else (TrainingState.COMPLETED, None)
