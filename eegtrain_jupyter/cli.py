@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the config's JSON Schema (ranges, defaults, presets)")
     validate = sub.add_parser("validate", help="check a JSON config file; exit 1 when invalid")
     validate.add_argument("file", type=Path)
+    from . import cli_runs  # predict, export, runs, show (issue 12)
+
+    cli_runs.add_parsers(sub)
     return parser
 
 
@@ -180,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.file}: invalid", file=sys.stderr)
         _print_errors(result.errors)
         return 1
+    from . import cli_runs
+
+    if args.command in cli_runs.COMMANDS:
+        return cli_runs.run(args)
     return _train(args)
 
 

@@ -16,10 +16,10 @@ from pydantic.json_schema import models_json_schema
 from . import __version__
 from .config import TrainingConfig
 from .errors import (
-    AlreadyTrainingError, ConfigError, EegtrainError, PayloadTooLarge, ResourceError,
+    AlreadyTrainingError, ConfigError, Conflict, EegtrainError, NotFound, PayloadTooLarge, ResourceError,
     UnsupportedMediaType,
 )
-from .schemas import RESPONSE_MODELS
+from .schemas import REQUEST_MODELS, RESPONSE_MODELS
 
 __all__ = ["openapi_document"]
 
@@ -47,7 +47,8 @@ def _errors(*errors: type[EegtrainError]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
-    models = [(TrainingConfig, "validation"), *((m, "serialization") for m in RESPONSE_MODELS.values())]
+    models = [(TrainingConfig, "validation"), *((m, "validation") for m in REQUEST_MODELS.values()),
+              *((m, "serialization") for m in RESPONSE_MODELS.values())]
     _, defs = models_json_schema(models, ref_template=_REF)
     schemas = defs["$defs"]
     body = {
@@ -75,6 +76,7 @@ def _document() -> dict[str, Any]:
             "Per-epoch metrics of the current/last run", _json(_ref("History"), "Metrics"))},
         "/training/runs": {"get": op(
             "Every recorded run, newest first", _json(_ref("Runs"), "Run records"))},
+        **_run_paths(op, body_errors),
         "/training/config": {"get": op(
             "The default configuration", _json(_ref("TrainingConfig"), "Defaults"))},
         "/training/config/schema": {"get": op(
@@ -106,6 +108,44 @@ def _document() -> dict[str, Any]:
             },
         },
         "security": [{"jupyterToken": []}],
+    }
+
+
+_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "A run id as listed by GET /training/runs"}
+
+
+def _body(model: str, description: str) -> dict[str, Any]:
+    return {"required": False, "description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[str, Any]:
+    """Operations on one recorded run (issue 12)."""
+    def with_params(operation: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
+        return {**operation, "parameters": [_RUN_ID, *extra]}
+
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "A file name from the run's `downloads`"}
+    predict = with_params(op("Class probabilities and labels per window, from windows or a recording path",
+                             _json(_ref("Prediction"), "Per-window prediction"), *body_errors, NotFound, Conflict))
+    predict["requestBody"] = _body("PredictRequest", "Windows (µV) or a recording path inside the root")
+    export = with_params(op("Export the best checkpoint (ONNX or torch.export) and check it against torch",
+                            _json(_ref("ExportResult"), "The file and its parity report"), *body_errors,
+                            NotFound, Conflict))
+    export["requestBody"] = _body("ExportRequest", "The format (default onnx)")
+    return {
+        "/training/runs/{run_id}": {
+            "get": with_params(op("One run in full: record, metrics, model card, downloadable files",
+                                  _json(_ref("RunDetail"), "The run"), NotFound)),
+            "delete": with_params(op("Delete a run's folder (not the active run)",
+                                     _json(_ref("Deleted"), "Deleted"), NotFound, Conflict)),
+        },
+        "/training/runs/{run_id}/files/{name}": {"get": with_params(op(
+            "Download one of the run's own files",
+            {"description": "The file", "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}, NotFound), name)},
+        "/training/runs/{run_id}/predict": {"post": predict},
+        "/training/runs/{run_id}/export": {"post": export},
     }
 
 
