@@ -23,7 +23,7 @@ from .service import TrainingManager
 
 __all__ = ["main", "build_parser"]
 
-_TYPES = {"integer": int, "number": float, "string": str}
+_TYPES = {"integer": int, "number": float, "string": str, "object": json.loads}
 
 
 class TqdmListener(TrainingListener):

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .data_config import DataSource, SyntheticData
 from .errors import ConfigError, FieldError
 
 __all__ = [
@@ -56,6 +57,21 @@ class TrainingConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Numeric precision; auto uses bf16 autocast on CUDA, fp32 on CPU"
     )
+    # -- data and evaluation (issue 11) --
+    data: DataSource = Field(
+        default_factory=SyntheticData, description="Where the windows come from (source: synthetic, "
+                                                   "files or epochs)")
+    split_by: Literal["auto", "subject", "window"] = Field(
+        "auto", description="Split train/val/test by subject (no subject in two splits) or by window; "
+                            "auto: by subject when subjects are known")
+    test_split: float = Field(
+        0.2, ge=0.0, le=0.5, description="Held-out test fraction, scored once at the end with the "
+                                         "best checkpoint (0: no test split)")
+    early_stopping_patience: int = Field(
+        0, ge=0, le=100, description="Stop after this many epochs without a better validation "
+                                     "score (0: run every epoch)")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weight the loss by inverse class frequency (training split)")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -87,11 +103,17 @@ def default_config() -> TrainingConfig:
     return TrainingConfig()
 
 
+_SOURCES = ("synthetic", "files", "epochs")
+
+
 def _field_errors(exc: ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "config"
-        message = err["msg"]
+        loc = list(err["loc"])
+        if len(loc) > 1 and loc[0] == "data" and loc[1] in _SOURCES:  # the union's tag: not a field
+            del loc[1]
+        name = ".".join(str(p) for p in loc) or "config"
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         errors.append(FieldError(name, message))
@@ -159,6 +181,10 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
+def _plain(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
 def field_specs() -> dict[str, dict[str, Any]]:
     """Per-field facts for building forms and CLI flags: type, default, bounds, choices, help."""
     specs: dict[str, dict[str, Any]] = {}
@@ -167,10 +193,12 @@ def field_specs() -> dict[str, dict[str, Any]]:
         prop = props[name]
         kind = prop.get("type")
         if kind is None and "anyOf" in prop:  # Optional[str]
-            kind = next(p["type"] for p in prop["anyOf"] if p.get("type") != "null")
+            kind = next((p["type"] for p in prop["anyOf"] if p.get("type") != "null"), "object")
+        if kind is None:  # a nested section (data): a JSON object
+            kind = "object"
         specs[name] = {
             "type": kind,
-            "default": info.default,
+            "default": _plain(info.get_default(call_default_factory=True)),
             "minimum": prop.get("minimum"),
             "maximum": prop.get("maximum"),
             "choices": prop.get("enum"),

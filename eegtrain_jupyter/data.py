@@ -8,16 +8,24 @@ config, or builds :class:`Windows` from its own arrays, and passes it in. Signal
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .data_config import FilesData, SyntheticData
+
 if TYPE_CHECKING:
+    import os
+
     import mne
 
     from .config import TrainingConfig
+    from .paths import PathPolicy
+    from .preprocess import Preprocessing
+    from .schemas import DataSummary
 
-__all__ = ["Windows", "load_windows", "stratified_split"]
+__all__ = ["Windows", "load_windows", "scan", "stratified_split"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,9 @@ class Windows:
         Label ``i`` means ``class_names[i]``.
     subjects : ndarray, shape (n_windows,), or None
         Subject id of each window, when known.
+    preprocessing : Preprocessing or None
+        How the windows were made from recordings (stored in the checkpoint so prediction
+        repeats it); ``None`` means "nothing to apply" (see :meth:`prep`).
     """
 
     X: np.ndarray
@@ -46,6 +57,7 @@ class Windows:
     sfreq: float
     class_names: tuple[str, ...]
     subjects: np.ndarray | None = field(default=None)
+    preprocessing: Preprocessing | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.X.ndim != 3:
@@ -72,6 +84,15 @@ class Windows:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    def prep(self) -> Preprocessing:
+        """``preprocessing``, or the identity one for windows already at the model's input format."""
+        from .preprocess import Preprocessing
+
+        if self.preprocessing is not None:
+            return self.preprocessing
+        return Preprocessing(ch_names=list(self.ch_names), sfreq=self.sfreq,
+                             window_s=self.n_times / self.sfreq)
+
     def to_mne(self) -> mne.EpochsArray:
         """The windows as :class:`mne.EpochsArray` (data in volts, event ids by class name)."""
         import mne
@@ -85,11 +106,61 @@ class Windows:
                                event_id=event_id, verbose="error")
 
 
-def load_windows(config: TrainingConfig) -> Windows:
-    """The windows ``config`` asks for (today: the synthetic generator, seeded by ``config.seed``)."""
+def load_windows(config: TrainingConfig, paths: PathPolicy | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> Windows:
+    """The windows ``config.data`` asks for (see :func:`scan`)."""
+    return scan(config, paths, cache_dir)[0]
+
+
+def scan(config: TrainingConfig, paths: PathPolicy | None = None,
+         cache_dir: str | os.PathLike | None = None) -> tuple[Windows, DataSummary | None]:
+    """Load the windows of ``config.data`` and say what they hold.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+        ``data.source`` picks the loader: ``synthetic`` (seeded by ``config.seed``, no summary),
+        ``files`` or ``epochs`` (:mod:`.recordings`).
+    paths : PathPolicy, optional
+        Resolves (and, for a server, confines) the data paths; default: relative to the cwd.
+    cache_dir : path, optional
+        Preprocessed windows of ``files``/``epochs`` are cached there (:mod:`.windows_cache`)
+        and memory-mapped on the next load.
+
+    Raises
+    ------
+    ConfigError
+        Any problem with the data, naming the field and the file.
+    """
     from . import synthetic
 
-    return synthetic.generate(config.n_samples_per_class, seed=config.seed)
+    source = config.data
+    if isinstance(source, SyntheticData):
+        windows = synthetic.generate(config.n_samples_per_class, seed=config.seed, n_subjects=source.n_subjects)
+        return windows, None
+    from . import recordings
+    from .paths import PathPolicy
+    from .windows_cache import WindowsCache
+
+    paths = paths or PathPolicy(".")
+    if isinstance(source, FilesData):
+        files = [f for f in paths.files(source.paths, "data.paths") if not _companion(f)]
+        def build() -> tuple[Windows, DataSummary]:
+            return recordings.load_files(source, files)
+    else:
+        files = [paths.file(source.path, "data.path")]
+        def build() -> tuple[Windows, DataSummary]:
+            return recordings.load_epochs(source, files[0])
+    if cache_dir is None:
+        return build()
+    params = source.model_dump(exclude={"paths", "path"})
+    return WindowsCache(cache_dir).load(files, params, build)
+
+
+def _companion(path: Path) -> bool:
+    """A file a recording's header points at (a glob like ``rec/*`` finds them too)."""
+    suffix = path.suffix.lower()
+    return suffix in (".vmrk", ".fdt") or (suffix == ".eeg" and path.with_suffix(".vhdr").exists())
 
 
 def stratified_split(y: np.ndarray, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

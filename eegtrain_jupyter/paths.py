@@ -4,6 +4,7 @@ through one :class:`PathPolicy`, so a REST caller cannot read or write outside t
 
 from __future__ import annotations
 
+import glob as _glob
 import os
 from pathlib import Path
 
@@ -65,3 +66,28 @@ class PathPolicy:
         if not ok:
             raise ConfigError.field(field, f"no such file: {resolved}")
         return resolved
+
+    def files(self, patterns: list[str], field: str) -> list[Path]:
+        """Every file the paths or globs name (``*``, ``?``, ``[...]``, ``**``), sorted, each once.
+
+        A pattern is resolved like :meth:`resolve` (relative to the root, confined when set);
+        each match is checked again, so a symlink out of the root is refused. A plain path that
+        does not exist, or a glob that matches no file, is an error naming it.
+        """
+        out: dict[Path, None] = {}
+        for i, pattern in enumerate(patterns):
+            name = f"{field}[{i}]"
+            if not _glob.has_magic(pattern):
+                out[self.file(pattern, name)] = None
+                continue
+            base = Path(os.path.expanduser(pattern))
+            if not base.is_absolute():
+                base = self.root_dir / base
+            if self.confine:  # the literal part of the pattern must already be inside the root
+                self.resolve(str(base).split("*")[0].split("?")[0].split("[")[0] or "/", name)
+            matches = sorted(m for m in _glob.glob(str(base), recursive=True) if os.path.isfile(m))
+            if not matches:
+                raise ConfigError.field(name, f"no file matches {pattern!r}")
+            for match in matches:
+                out[self.file(match, name)] = None
+        return list(out)

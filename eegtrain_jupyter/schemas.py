@@ -19,6 +19,8 @@ __all__ = [
     "FieldErrorBody",
     "ErrorBody",
     "ValidationBody",
+    "DataSummary",
+    "FileSummary",
     "Metrics",
     "BatchProgress",
     "Backbone",
@@ -78,10 +80,45 @@ class ErrorBody(_Shape):
     run_id: str | None = None
 
 
+class FileSummary(_Shape):
+    """One recording as the data scan found it."""
+
+    path: str
+    subject: str | None
+    sfreq: float
+    n_channels: int
+    duration_s: float
+    n_windows: int
+    annotations: dict[str, int] = {}
+    """Annotation/event names in the file and how often each occurs (labelled or not)."""
+
+
+class DataSummary(_Shape):
+    """What a ``files``/``epochs`` source holds, before any training (``POST /training/config/validate``)."""
+
+    source: str
+    n_windows: int
+    window_s: float
+    sfreq: float
+    ch_names: list[str]
+    """Model-input channels, in order (LaBraM names)."""
+    renamed: dict[str, str] = {}
+    """Recording channel -> LaBraM name, where they differ."""
+    class_names: list[str]
+    windows_per_class: dict[str, int]
+    windows_per_subject: dict[str, int] = {}
+    subjects: list[str] = []
+    files: list[FileSummary] = []
+    cached: bool = False
+    """The windows came from the on-disk cache."""
+
+
 class ValidationBody(_Shape):
     valid: bool
     errors: list[FieldErrorBody]
     config: TrainingConfig | None
+    data_summary: DataSummary | None = None
+    """For ``files``/``epochs`` sources, the scan of the data (None when invalid or synthetic)."""
 
 
 def empty_history() -> dict[str, list[float]]:

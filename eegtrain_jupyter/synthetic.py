@@ -202,5 +202,8 @@ def generate(
     else:
         for k, seq in enumerate(seqs):
             make_chunk(k, seq)
+    from .preprocess import Preprocessing
+
+    prep = Preprocessing(ch_names=list(CH_NAMES), sfreq=sfreq, window_s=n_times / sfreq)
     return Windows(X=X, y=y, ch_names=CH_NAMES, sfreq=sfreq, class_names=CLASS_NAMES,
-                   subjects=subject.astype(np.int64))
+                   subjects=subject.astype(np.int64), preprocessing=prep)

@@ -91,7 +91,10 @@ class ConfigForm:
 
     def __init__(self, schema: dict[str, Any], on_change: Callable[[], None] | None = None):
         self.schema = schema
-        self.properties: dict[str, dict[str, Any]] = dict(schema["properties"])
+        # nested sections (``data``) are not form fields: the panel passes them through as given
+        self.properties: dict[str, dict[str, Any]] = {
+            name: prop for name, prop in schema["properties"].items()
+            if not ("$ref" in prop or "oneOf" in prop or prop.get("type") == "object")}
         self.presets: dict[str, dict[str, Any]] = dict(schema.get("presets") or {})
         self.on_change = on_change
         self._filling = False
