@@ -53,7 +53,7 @@ def data_summary(data: Windows) -> dict[str, Any]:
 
     counts = np.bincount(np.asarray(data.y), minlength=data.n_classes)
     return {
-        "source": str(getattr(data, "source", None) or "synthetic (eegtrain_jupyter.synthetic)"),
+        "source": "synthetic",
         "n_windows": len(data),
         "windows_per_class": {name: int(n) for name, n in zip(data.class_names, counts)},
         "n_subjects": None if data.subjects is None else int(len(np.unique(data.subjects))),
@@ -70,6 +70,9 @@ def build_model_card(checkpoint: dict[str, Any], data: dict[str, Any] | None = N
     from .runs import now_iso
 
     test = checkpoint.get("test_metrics") or checkpoint.get("test")
+    source = ((checkpoint.get("config") or {}).get("data") or {}).get("source")
+    if data is not None and source:
+        data = {**data, "source": source}
     prep = checkpoint.get("preprocessing") or {
         "ch_names": list(checkpoint["ch_names"]), "sfreq": float(checkpoint["sfreq"]),
         "window_s": checkpoint["n_times"] / checkpoint["sfreq"], "scale": 1e6,
@@ -168,4 +171,7 @@ class ModelCardWriter(TrainingListener):
 
     def on_end(self, result: TrainingResult) -> None:
         if self._checkpoint is not None:
+            test = getattr(result, "test_metrics", None)  # when the engine evaluates a test split
+            if test and not self._checkpoint.get("test_metrics"):
+                self._checkpoint["test_metrics"] = test
             result.files.update(write_model_card(self.output_dir, self._checkpoint, self.data, self.run_id))
