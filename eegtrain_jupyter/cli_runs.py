@@ -8,6 +8,7 @@ Errors are one line on stderr and exit code 2; an export that fails its parity c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import sys
@@ -23,11 +24,18 @@ def add_parsers(sub: Any) -> None:
     """Add this module's sub-commands to ``eegtrain``'s sub-parsers."""
     predict = sub.add_parser("predict", help="predict every window of one or more recordings")
     predict.add_argument("model", help="checkpoint file, folder with one, or run id")
-    predict.add_argument("recordings", nargs="+", type=Path,
-                         help="MNE-readable recordings (.fif, .edf, ...), epochs (*-epo.fif) or .npy windows (µV)")
+    predict.add_argument(
+        "recordings",
+        nargs="+",
+        type=Path,
+        help="MNE-readable recordings (.fif, .edf, ...), epochs (*-epo.fif) or .npy windows (µV)",
+    )
     predict.add_argument("--out", type=Path, help="write the CSV here (default: standard output)")
-    predict.add_argument("--step-s", type=float, help="seconds between window starts of a continuous "
-                                                      "recording (default: one window, no overlap)")
+    predict.add_argument(
+        "--step-s",
+        type=float,
+        help="seconds between window starts of a continuous recording (default: one window, no overlap)",
+    )
     export = sub.add_parser("export", help="export a model (ONNX or torch.export) and check it against torch")
     export.add_argument("model", help="checkpoint file, folder with one, or run id")
     export.add_argument("--format", choices=("onnx", "torch_export"), default="onnx")
@@ -36,8 +44,12 @@ def add_parsers(sub: Any) -> None:
     show = sub.add_parser("show", help="one run in full (record, metrics, model card, files) as JSON")
     show.add_argument("run_id")
     for parser in (predict, export, sub.choices["runs"], show):
-        parser.add_argument("--root", type=Path, default=Path("."),
-                            help="folder whose runs are searched and where relative paths start (default: .)")
+        parser.add_argument(
+            "--root",
+            type=Path,
+            default=Path("."),
+            help="folder whose runs are searched and where relative paths start (default: .)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,18 +80,24 @@ def _predict(args: argparse.Namespace) -> int:
         data = read_recording(path)
         X = model.windows(data, step_s=args.step_s)
         proba = model.probabilities(X)
-        starts = window_starts(data, len(X), model, args.step_s) or [None] * len(X)
-        for i, (p, start) in enumerate(zip(proba, starts)):
-            rows.append([str(recording), i, "" if start is None else start, classes[int(p.argmax())],
-                         *(f"{v:.6f}" for v in p)])
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
+        known = window_starts(data, len(X), model, args.step_s)
+        starts: list[float | None] = list(known) if known is not None else [None] * len(X)
+        for i, (p, start) in enumerate(zip(proba, starts, strict=True)):
+            rows.append(
+                [
+                    str(recording),
+                    i,
+                    "" if start is None else start,
+                    classes[int(p.argmax())],
+                    *(f"{v:.6f}" for v in p),
+                ]
+            )
+    header = ["recording", "window", "start_s", "label", *(f"p_{c}" for c in classes)]
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(args.out, "w", newline="")) if args.out else sys.stdout
         writer = csv.writer(out)
-        writer.writerow(["recording", "window", "start_s", "label", *(f"p_{c}" for c in classes)])
+        writer.writerow(header)
         writer.writerows(rows)
-    finally:
-        if args.out:
-            out.close()
     if args.out:
         print(f"{len(rows)} windows from {len(args.recordings)} recording(s) -> {args.out}", file=sys.stderr)
     return 0
@@ -94,8 +112,11 @@ def _export(args: argparse.Namespace) -> int:
     print(json.dumps(result.to_json(), indent=2))
     p = result.parity
     verdict = "passed" if p.passed else "FAILED"
-    print(f"parity {verdict}: max |Δ probability| {p.max_abs_diff:.2e} (tolerance {p.tolerance:g}) over "
-          f"{p.n_windows} windows, {p.runtime}", file=sys.stderr)
+    print(
+        f"parity {verdict}: max |Δ probability| {p.max_abs_diff:.2e} (tolerance {p.tolerance:g}) over "
+        f"{p.n_windows} windows, {p.runtime}",
+        file=sys.stderr,
+    )
     return 0 if p.passed else 1
 
 
@@ -113,8 +134,10 @@ def _runs(args: argparse.Namespace) -> int:
     print(f"{'run_id':<24} {'state':<12} {'epochs':>7} {'best val acc':>13}  started")
     for r in runs:
         acc = "" if r.best_val_acc is None else f"{r.best_val_acc:.1f}% (e{r.best_epoch})"
-        print(f"{r.run_id:<24} {r.state.value:<12} {r.epochs_completed:>3}/{r.config.n_epochs:<3} {acc:>13}  "
-              f"{r.started_at}")
+        print(
+            f"{r.run_id:<24} {r.state.value:<12} {r.epochs_completed:>3}/{r.config.n_epochs:<3} {acc:>13}  "
+            f"{r.started_at}"
+        )
     return 0
 
 

@@ -31,8 +31,7 @@ from .errors import ConfigError
 from .predict import TrainedModel
 from .schemas import ExportResult, Parity
 
-__all__ = ["FORMATS", "TOLERANCE", "N_PARITY_WINDOWS", "export_model", "parity_windows",
-           "probability_module"]
+__all__ = ["FORMATS", "N_PARITY_WINDOWS", "TOLERANCE", "export_model", "parity_windows", "probability_module"]
 
 FORMATS = {"onnx": "model.onnx", "torch_export": "model.pt2"}
 """Export formats and the file each writes in the output folder."""
@@ -75,12 +74,20 @@ def _export_onnx(module: Any, example: Any, path: Path) -> Any:
         import onnxruntime  # noqa: F401  (checked before minutes of export work)
         import onnxscript  # noqa: F401
     except ImportError as exc:
-        raise ConfigError.field("format", f"ONNX export needs the 'export' extra "
-                                          f"(pip install 'eegtrain-jupyter[export]'): {exc}") from None
+        raise ConfigError.field(
+            "format", f"ONNX export needs the 'export' extra (pip install 'eegtrain-jupyter[export]'): {exc}"
+        ) from None
     import torch
 
-    program = torch.onnx.export(_exported_program(module, example), f=None, input_names=["windows"],
-                                output_names=["probabilities"], dynamo=True, verbose=False)
+    program = torch.onnx.export(
+        _exported_program(module, example),
+        f=None,
+        input_names=["windows"],
+        output_names=["probabilities"],
+        dynamo=True,
+        verbose=False,
+    )
+    assert program is not None  # f=None: the program is returned, not written
     with artifacts.atomic_path(path) as tmp:
         program.save(tmp, external_data=False)
 
@@ -100,13 +107,14 @@ def _export_torch(module: Any, example: Any, path: Path) -> Any:
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return loaded(torch.from_numpy(x)).numpy()  # type: ignore[no-any-return]
+            return loaded(torch.from_numpy(x)).numpy()
 
     return run
 
 
-def export_model(model: TrainedModel, fmt: str, out_dir: str | os.PathLike | None = None,
-                 run_id: str | None = None) -> ExportResult:
+def export_model(
+    model: TrainedModel, fmt: str, out_dir: str | os.PathLike | None = None, run_id: str | None = None
+) -> ExportResult:
     """Export ``model`` as ``fmt`` into ``out_dir`` (default: the checkpoint's folder) and check parity.
 
     Parameters
@@ -139,13 +147,29 @@ def export_model(model: TrainedModel, fmt: str, out_dir: str | os.PathLike | Non
         reference = module(torch.from_numpy(X)).numpy()
     got = np.concatenate([run(X[:1]), run(X)[1:]])  # batch 1 and batch 64: the batch axis is dynamic
     diff = float(np.abs(got - reference).max())
-    runtime = "onnxruntime " + _version("onnxruntime") if fmt == "onnx" else "torch.export " + torch.__version__
-    parity = Parity(runtime=runtime, reference=f"torch {torch.__version__} eager (CPU, fp32)",
-                    n_windows=len(X), batch_sizes=[1, len(X)], max_abs_diff=diff, tolerance=TOLERANCE,
-                    passed=diff <= TOLERANCE, same_labels=bool((got.argmax(1) == reference.argmax(1)).all()))
+    runtime = (
+        "onnxruntime " + _version("onnxruntime") if fmt == "onnx" else "torch.export " + torch.__version__
+    )
+    parity = Parity(
+        runtime=runtime,
+        reference=f"torch {torch.__version__} eager (CPU, fp32)",
+        n_windows=len(X),
+        batch_sizes=[1, len(X)],
+        max_abs_diff=diff,
+        tolerance=TOLERANCE,
+        passed=diff <= TOLERANCE,
+        same_labels=bool((got.argmax(1) == reference.argmax(1)).all()),
+    )
     parity_path = artifacts.write_json(path.with_name(path.name + ".parity.json"), parity.to_json())
-    return ExportResult(run_id=run_id, format=fmt, path=str(path), size_bytes=path.stat().st_size,
-                        seconds=seconds, parity=parity, parity_path=str(parity_path))
+    return ExportResult(
+        run_id=run_id,
+        format=fmt,
+        path=str(path),
+        size_bytes=path.stat().st_size,
+        seconds=seconds,
+        parity=parity,
+        parity_path=str(parity_path),
+    )
 
 
 def _version(name: str) -> str:

@@ -20,16 +20,26 @@ from .events import EpochResult, TrainingListener, TrainingResult
 if TYPE_CHECKING:
     from .data import Windows
 
-__all__ = ["MODEL_CARD_JSON", "MODEL_CARD_MD", "MODEL_CARD_NAMES", "ModelCardWriter", "data_summary",
-           "build_model_card", "write_model_card", "package_versions"]
+__all__ = [
+    "MODEL_CARD_JSON",
+    "MODEL_CARD_MD",
+    "MODEL_CARD_NAMES",
+    "ModelCardWriter",
+    "build_model_card",
+    "data_summary",
+    "package_versions",
+    "write_model_card",
+]
 
 MODEL_CARD_JSON = "model_card.json"
 MODEL_CARD_MD = "model_card.md"
 MODEL_CARD_NAMES = (MODEL_CARD_JSON, MODEL_CARD_MD)
 
-_CITATION = ("LaBraM: W.-B. Jiang, L.-M. Zhao, B.-L. Lu, Large Brain Model for Learning Generic "
-             "Representations with Tremendous EEG Data in BCI, ICLR 2024; implementation: braindecode "
-             "(braindecode.models.Labram)")
+_CITATION = (
+    "LaBraM: W.-B. Jiang, L.-M. Zhao, B.-L. Lu, Large Brain Model for Learning Generic "
+    "Representations with Tremendous EEG Data in BCI, ICLR 2024; implementation: braindecode "
+    "(braindecode.models.Labram)"
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -55,8 +65,8 @@ def data_summary(data: Windows) -> dict[str, Any]:
     return {
         "source": "synthetic",
         "n_windows": len(data),
-        "windows_per_class": {name: int(n) for name, n in zip(data.class_names, counts)},
-        "n_subjects": None if data.subjects is None else int(len(np.unique(data.subjects))),
+        "windows_per_class": {name: int(n) for name, n in zip(data.class_names, counts, strict=True)},
+        "n_subjects": None if data.subjects is None else len(np.unique(data.subjects)),
         "ch_names": list(data.ch_names),
         "sfreq": float(data.sfreq),
         "n_times": data.n_times,
@@ -64,8 +74,9 @@ def data_summary(data: Windows) -> dict[str, Any]:
     }
 
 
-def build_model_card(checkpoint: dict[str, Any], data: dict[str, Any] | None = None,
-                     run_id: str | None = None) -> dict[str, Any]:
+def build_model_card(
+    checkpoint: dict[str, Any], data: dict[str, Any] | None = None, run_id: str | None = None
+) -> dict[str, Any]:
     """The card's facts from a checkpoint dict (its weights are not read) and a data summary."""
     from .runs import now_iso
 
@@ -74,9 +85,12 @@ def build_model_card(checkpoint: dict[str, Any], data: dict[str, Any] | None = N
     if data is not None and source:
         data = {**data, "source": source}
     prep = checkpoint.get("preprocessing") or {
-        "ch_names": list(checkpoint["ch_names"]), "sfreq": float(checkpoint["sfreq"]),
-        "window_s": checkpoint["n_times"] / checkpoint["sfreq"], "scale": 1e6,
-        "note": "recorded before preprocessing records existed: channels, rate and window only"}
+        "ch_names": list(checkpoint["ch_names"]),
+        "sfreq": float(checkpoint["sfreq"]),
+        "window_s": checkpoint["n_times"] / checkpoint["sfreq"],
+        "scale": 1e6,
+        "note": "recorded before preprocessing records existed: channels, rate and window only",
+    }
     backbone = checkpoint.get("backbone") or {}
     return {
         "run_id": run_id,
@@ -85,12 +99,19 @@ def build_model_card(checkpoint: dict[str, Any], data: dict[str, Any] | None = N
             "architecture": checkpoint.get("model_class", "braindecode.models.Labram"),
             "kwargs": checkpoint.get("model_kwargs", {}),
             "classes": list(checkpoint["class_names"]),
-            "input": {"shape": ["batch", len(checkpoint["ch_names"]), checkpoint["n_times"]], "unit": "µV",
-                      "ch_names": list(checkpoint["ch_names"]), "sfreq": float(checkpoint["sfreq"])},
+            "input": {
+                "shape": ["batch", len(checkpoint["ch_names"]), checkpoint["n_times"]],
+                "unit": "µV",
+                "ch_names": list(checkpoint["ch_names"]),
+                "sfreq": float(checkpoint["sfreq"]),
+            },
             "output": "logits (softmax gives class probabilities, in `classes` order)",
         },
-        "backbone": {"origin": backbone.get("origin"), "message": backbone.get("message"),
-                     "weights_path": backbone.get("weights_path")},
+        "backbone": {
+            "origin": backbone.get("origin"),
+            "message": backbone.get("message"),
+            "weights_path": backbone.get("weights_path"),
+        },
         "data": data,
         "preprocessing": prep,
         "config": checkpoint.get("config"),
@@ -129,16 +150,22 @@ def _markdown(card: dict[str, Any]) -> str:
     lines += ["", f"## Metrics ({split} split, best epoch {metrics['best_epoch']})"]
     lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in shown.items()]
     if split == "validation":
-        lines.append("- no held-out test split was evaluated; validation accuracy chose this checkpoint, "
-                     "so it is optimistic")
+        lines.append(
+            "- no held-out test split was evaluated; validation accuracy chose this checkpoint, "
+            "so it is optimistic"
+        )
     lines += ["", "## Configuration"] + [f"- {k}: {v}" for k, v in (card["config"] or {}).items()]
     lines += ["", "## Versions"] + [f"- {k}: {v}" for k, v in card["versions"].items()]
     lines += ["", "## Citation", card["citation"], ""]
     return "\n".join(lines)
 
 
-def write_model_card(folder: str | os.PathLike, checkpoint: dict[str, Any], data: dict[str, Any] | None = None,
-                     run_id: str | None = None) -> dict[str, str]:
+def write_model_card(
+    folder: str | os.PathLike,
+    checkpoint: dict[str, Any],
+    data: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> dict[str, str]:
     """Write ``model_card.json`` and ``model_card.md`` into ``folder`` (atomically); return their paths."""
     card = build_model_card(checkpoint, data, run_id)
     folder = Path(folder)

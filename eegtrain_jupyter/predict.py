@@ -26,16 +26,22 @@ from .artifacts import CHECKPOINT_NAME
 from .errors import ConfigError, Conflict, FieldError, NotFound
 
 if TYPE_CHECKING:
-    import mne
-
     from .model import LabramClassifier
     from .preprocess import Preprocessing
 
-__all__ = ["TrainedModel", "load_model", "resolve_checkpoint", "read_recording", "window_starts",
-           "RECORDING_HINT"]
+__all__ = [
+    "RECORDING_HINT",
+    "TrainedModel",
+    "load_model",
+    "read_recording",
+    "resolve_checkpoint",
+    "window_starts",
+]
 
-RECORDING_HINT = ("a recording MNE reads (.fif, .edf, .bdf, .set, .vhdr, ...), epochs (*-epo.fif) "
-                  "or a .npy array of windows (n_windows, n_chans, n_times) in microvolts")
+RECORDING_HINT = (
+    "a recording MNE reads (.fif, .edf, .bdf, .set, .vhdr, ...), epochs (*-epo.fif) "
+    "or a .npy array of windows (n_windows, n_chans, n_times) in microvolts"
+)
 
 
 def _bad(field: str, message: str) -> ConfigError:
@@ -79,8 +85,9 @@ def resolve_checkpoint(path_or_run_id: str | os.PathLike, root: str | os.PathLik
     return checkpoint
 
 
-def load_model(path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None, *,
-               batch_size: int = 64) -> TrainedModel:
+def load_model(
+    path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None, *, batch_size: int = 64
+) -> TrainedModel:
     """Load a trained model for prediction (on the CPU, in eval mode).
 
     Parameters
@@ -94,8 +101,8 @@ def load_model(path_or_run_id: str | os.PathLike, root: str | os.PathLike | None
 
     Examples
     --------
-    >>> model = load_model("trained_models")            # doctest: +SKIP
-    >>> model.predict(X)                                 # X: (n, 8, 800) µV  # doctest: +SKIP
+    >>> model = load_model("trained_models")  # doctest: +SKIP
+    >>> model.predict(X)  # X: (n, 8, 800) µV  # doctest: +SKIP
     array(['relaxed', 'anxious', ...], dtype='<U7')
     """
     return TrainedModel.from_checkpoint(resolve_checkpoint(path_or_run_id, root), batch_size=batch_size)
@@ -122,8 +129,13 @@ class TrainedModel:
         The torch module (CPU, eval mode); ``module(x)`` gives logits for ``x`` in µV.
     """
 
-    def __init__(self, module: LabramClassifier, checkpoint: dict[str, Any], path: Path | None = None,
-                 batch_size: int = 64):
+    def __init__(
+        self,
+        module: LabramClassifier,
+        checkpoint: dict[str, Any],
+        path: Path | None = None,
+        batch_size: int = 64,
+    ):
         self.module = module.eval()
         self.checkpoint = checkpoint
         self.path = path
@@ -142,13 +154,16 @@ class TrainedModel:
         try:
             module, ckpt = load_checkpoint(path)
         except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
-            raise _bad("model", f"{path.name} is not a readable checkpoint: "
-                                             f"{type(exc).__name__}: {exc}") from None
+            raise _bad(
+                "model", f"{path.name} is not a readable checkpoint: {type(exc).__name__}: {exc}"
+            ) from None
         return cls(module, ckpt, path, batch_size)
 
     def __repr__(self) -> str:
-        return (f"TrainedModel(classes={self.classes_.tolist()}, channels={self.ch_names}, "
-                f"sfreq={self.sfreq:g}, n_times={self.n_times}, path={str(self.path)!r})")
+        return (
+            f"TrainedModel(classes={self.classes_.tolist()}, channels={self.ch_names}, "
+            f"sfreq={self.sfreq:g}, n_times={self.n_times}, path={str(self.path)!r})"
+        )
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -161,7 +176,9 @@ class TrainedModel:
         return Preprocessing(ch_names=self.ch_names, sfreq=self.sfreq, window_s=self.n_times / self.sfreq)
 
     # -- input -------------------------------------------------------------------------------
-    def windows(self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None) -> np.ndarray:
+    def windows(
+        self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None
+    ) -> np.ndarray:
         """``data`` as model input, checked.
 
         Parameters
@@ -188,8 +205,11 @@ class TrainedModel:
 
             X = raw_to_windows(data, self.preprocessing, step_s=step_s)
             if len(X) == 0:
-                raise _bad("data", f"the recording ({data.times[-1] + 1 / data.info['sfreq']:.2f} s) "
-                                                f"is shorter than one {self.n_times / self.sfreq:g} s window")
+                raise _bad(
+                    "data",
+                    f"the recording ({data.times[-1] + 1 / data.info['sfreq']:.2f} s) "
+                    f"is shorter than one {self.n_times / self.sfreq:g} s window",
+                )
         else:
             X = self._array(data, ch_names)
         self.check(X)
@@ -202,16 +222,17 @@ class TrainedModel:
             raise _bad("windows", f"not a numeric array: {exc}") from None
         if X.ndim != 3:
             hint = " (one window? pass X[None])" if X.ndim == 2 else ""
-            raise _bad("windows", f"must be 3-D (n_windows, n_chans, n_times), not shape "
-                                               f"{X.shape}{hint}")
+            raise _bad("windows", f"must be 3-D (n_windows, n_chans, n_times), not shape {X.shape}{hint}")
         if ch_names is not None:
             names = [str(n).upper() for n in ch_names]
             if len(names) != X.shape[1]:
                 raise _bad("ch_names", f"{len(names)} names for {X.shape[1]} channels")
             missing = [c for c in self.ch_names if c.upper() not in names]
             if missing:
-                raise _bad("ch_names", f"missing channels {', '.join(missing)} "
-                                                    f"(the model needs {', '.join(self.ch_names)})")
+                raise _bad(
+                    "ch_names",
+                    f"missing channels {', '.join(missing)} (the model needs {', '.join(self.ch_names)})",
+                )
             X = X[:, [names.index(c.upper()) for c in self.ch_names]]
         return np.ascontiguousarray(X)
 
@@ -222,12 +243,22 @@ class TrainedModel:
             errors.append(FieldError("windows", f"must be 3-D (n_windows, n_chans, n_times), not {X.shape}"))
         else:
             if X.shape[1] != len(self.ch_names):
-                errors.append(FieldError("windows", f"{X.shape[1]} channels; the model takes {len(self.ch_names)} "
-                                                    f"({', '.join(self.ch_names)}); name them with ch_names"))
+                errors.append(
+                    FieldError(
+                        "windows",
+                        f"{X.shape[1]} channels; the model takes {len(self.ch_names)} "
+                        f"({', '.join(self.ch_names)}); name them with ch_names",
+                    )
+                )
             if X.shape[2] != self.n_times:
-                errors.append(FieldError("windows", f"windows of {X.shape[2]} samples; the model takes "
-                                                    f"{self.n_times} ({self.n_times / self.sfreq:g} s at "
-                                                    f"{self.sfreq:g} Hz)"))
+                errors.append(
+                    FieldError(
+                        "windows",
+                        f"windows of {X.shape[2]} samples; the model takes "
+                        f"{self.n_times} ({self.n_times / self.sfreq:g} s at "
+                        f"{self.sfreq:g} Hz)",
+                    )
+                )
         if not errors and X.size and not np.isfinite(X).all():
             bad = np.flatnonzero(~np.isfinite(X).reshape(len(X), -1).all(1))
             shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
@@ -236,12 +267,15 @@ class TrainedModel:
             raise ConfigError(errors, "; ".join(e.message for e in errors))
 
     # -- prediction --------------------------------------------------------------------------
-    def predict_proba(self, data: Any, ch_names: Sequence[str] | None = None,
-                      step_s: float | None = None) -> np.ndarray:
+    def predict_proba(
+        self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None
+    ) -> np.ndarray:
         """Class probabilities, shape ``(n_windows, n_classes)`` (columns in :attr:`classes_` order)."""
         return self.probabilities(self.windows(data, ch_names, step_s))
 
-    def predict(self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None) -> np.ndarray:
+    def predict(
+        self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None
+    ) -> np.ndarray:
         """Class names, shape ``(n_windows,)``."""
         return self.classes_[self.predict_proba(data, ch_names, step_s).argmax(1)]
 
@@ -254,7 +288,7 @@ class TrainedModel:
         out = []
         with torch.inference_mode():
             for start in range(0, len(X), self.batch_size):
-                logits = self.module(torch.from_numpy(X[start:start + self.batch_size]))
+                logits = self.module(torch.from_numpy(X[start : start + self.batch_size]))
                 out.append(torch.softmax(logits.float(), dim=1).numpy())
         return np.concatenate(out)
 
@@ -276,7 +310,9 @@ def read_recording(path: str | os.PathLike) -> Any:
         raise _bad("path", f"cannot read {path.name} as {RECORDING_HINT}: {exc}") from None
 
 
-def window_starts(data: Any, n_windows: int, model: TrainedModel, step_s: float | None = None) -> list[float] | None:
+def window_starts(
+    data: Any, n_windows: int, model: TrainedModel, step_s: float | None = None
+) -> list[float] | None:
     """Start time in seconds of each window cut from a Raw (``None`` for arrays and epochs)."""
     import mne
 
@@ -284,4 +320,3 @@ def window_starts(data: Any, n_windows: int, model: TrainedModel, step_s: float 
         return None
     step = step_s or model.n_times / model.sfreq
     return [round(i * step, 6) for i in range(n_windows)]
-

@@ -36,8 +36,12 @@ def parse_request(model: type[BaseModel], body: Any) -> Any:
     except ValidationError as exc:
         errors = _field_errors(exc)
         more = len(errors) - _MAX_FIELD_ERRORS
-        errors = errors[:_MAX_FIELD_ERRORS] + ([FieldError("body", f"... and {more} more")] if more > 0 else [])
-        raise ConfigError(errors, "Invalid request: " + "; ".join(f"{e.field}: {e.message}" for e in errors[:3])) from None
+        errors = errors[:_MAX_FIELD_ERRORS] + (
+            [FieldError("body", f"... and {more} more")] if more > 0 else []
+        )
+        raise ConfigError(
+            errors, "Invalid request: " + "; ".join(f"{e.field}: {e.message}" for e in errors[:3])
+        ) from None
 
 
 class RunServing:
@@ -62,16 +66,24 @@ class RunServing:
         """The run's record plus history, checkpoint metrics, model card and downloadable files."""
         card = _read_json(run.run_dir / MODEL_CARD_JSON)
         metrics = (card or {}).get("metrics") or {}
-        return RunDetail(**run.record().model_dump(), history=Metrics(**run.history),
-                         checkpoint_metrics=metrics.get("validation"), test_metrics=metrics.get("test"),
-                         model_card=card, downloads=self.downloads(run))
+        return RunDetail(
+            **run.record().model_dump(),
+            history=Metrics(**run.history),
+            checkpoint_metrics=metrics.get("validation"),
+            test_metrics=metrics.get("test"),
+            model_card=card,
+            downloads=self.downloads(run),
+        )
 
     @staticmethod
     def downloads(run: Run) -> list[str]:
         """Names of the run's own files (regular files directly in its folder, no temp files)."""
         try:
-            return sorted(p.name for p in run.run_dir.iterdir()
-                          if p.is_file() and not p.is_symlink() and not p.name.startswith("."))
+            return sorted(
+                p.name
+                for p in run.run_dir.iterdir()
+                if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
+            )
         except OSError:
             return []
 
@@ -129,10 +141,15 @@ class RunServing:
                 raise
             raise ConfigError.field("path" if source else "windows", str(exc)) from None
         proba = model.probabilities(X)
-        return Prediction(run_id=run.run_id, classes=list(model.classes_),
-                          labels=[str(c) for c in model.classes_[proba.argmax(1)]] if len(proba) else [],
-                          probabilities=proba.tolist(), n_windows=len(X),
-                          window_starts_s=window_starts(data, len(X), model, req.step_s), source=source)
+        return Prediction(
+            run_id=run.run_id,
+            classes=list(model.classes_),
+            labels=[str(c) for c in model.classes_[proba.argmax(1)]] if len(proba) else [],
+            probabilities=proba.tolist(),
+            n_windows=len(X),
+            window_starts_s=window_starts(data, len(X), model, req.step_s),
+            source=source,
+        )
 
     def export(self, run: Run, body: dict[str, Any] | ExportRequest | None) -> ExportResult:
         """Export the run's model into its folder and check it against torch (see :mod:`~.export`)."""

@@ -13,6 +13,7 @@ import mne
 import numpy as np
 import pytest
 import torch
+from support import require, train_tiny
 
 from eegtrain_jupyter import load_model
 from eegtrain_jupyter.cli import main
@@ -20,7 +21,6 @@ from eegtrain_jupyter.errors import ConfigError, Conflict, NotFound
 from eegtrain_jupyter.model import load_checkpoint
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.synthetic import generate
-from support import require, train_tiny
 
 pytestmark = pytest.mark.slow  # trains a real (tiny) model once: ~30 s on 2 busy cores
 
@@ -86,15 +86,26 @@ def test_channels_by_name_in_any_order(model, fresh):
     assert np.allclose(reordered, model.predict_proba(fresh.X), atol=1e-6)
 
 
-@pytest.mark.parametrize(("bad", "kwargs", "field", "message"), [
-    (lambda X: X[:, :, :400], {}, "windows", "windows of 400 samples; the model takes 800"),
-    (lambda X: X[:, :7], {}, "windows", "7 channels; the model takes 8"),
-    (lambda X: X[:, :7], {"ch_names": ["FP1", "FP2", "C3", "C4", "P7", "P8", "O1"]}, "ch_names",
-     "missing channels O2"),
-    (lambda X: X[0], {}, "windows", "must be 3-D"),
-    (lambda X: np.where(np.arange(X.shape[0])[:, None, None] == 3, np.nan, X), {}, "windows",
-     "NaN or infinite values in 1 window(s): 3"),
-])
+@pytest.mark.parametrize(
+    ("bad", "kwargs", "field", "message"),
+    [
+        (lambda X: X[:, :, :400], {}, "windows", "windows of 400 samples; the model takes 800"),
+        (lambda X: X[:, :7], {}, "windows", "7 channels; the model takes 8"),
+        (
+            lambda X: X[:, :7],
+            {"ch_names": ["FP1", "FP2", "C3", "C4", "P7", "P8", "O1"]},
+            "ch_names",
+            "missing channels O2",
+        ),
+        (lambda X: X[0], {}, "windows", "must be 3-D"),
+        (
+            lambda X: np.where(np.arange(X.shape[0])[:, None, None] == 3, np.nan, X),
+            {},
+            "windows",
+            "NaN or infinite values in 1 window(s): 3",
+        ),
+    ],
+)
 def test_mismatched_input_is_refused_by_name(model, fresh, bad, kwargs, field, message):
     with pytest.raises(ConfigError) as info:
         model.predict(bad(fresh.X), **kwargs)
@@ -132,7 +143,10 @@ def test_model_card_beside_every_checkpoint(run, root):
     assert (save_dir / "model_card.json").read_bytes() == (run_dir / "model_card.json").read_bytes()
     assert card["run_id"] == run.run_id and card["model"]["classes"] == ["relaxed", "anxious"]
     assert card["backbone"]["origin"] == "random"
-    assert card["data"]["n_windows"] == 200 and card["data"]["windows_per_class"] == {"relaxed": 100, "anxious": 100}
+    assert card["data"]["n_windows"] == 200 and card["data"]["windows_per_class"] == {
+        "relaxed": 100,
+        "anxious": 100,
+    }
     assert card["preprocessing"]["ch_names"][0] == "FP1" and card["preprocessing"]["sfreq"] == 200.0
     assert card["config"]["n_samples_per_class"] == 100
     assert card["metrics"]["reported_split"] == "validation"
@@ -160,7 +174,9 @@ def test_run_lookup_conflict_and_delete(run, root):
         load_model(stopped, root)
     deleted = manager.delete_run(stopped)
     assert deleted.deleted and not (root / "models" / "runs" / stopped).exists()
-    assert stopped not in [r.run_id for r in manager.runs()] and run.run_id in [r.run_id for r in manager.runs()]
+    assert stopped not in [r.run_id for r in manager.runs()] and run.run_id in [
+        r.run_id for r in manager.runs()
+    ]
     with pytest.raises(NotFound):
         manager.delete_run(stopped)
 
@@ -170,12 +186,17 @@ def test_cli_predict_runs_show(run, root, fresh, capsys):
     _raw(fresh.X[:3], fresh.ch_names).save(rec, overwrite=True, verbose="error")
     np.save(root / "windows.npy", fresh.X[:2])
     out = root / "preds.csv"
-    assert main(["predict", run.run_id, "rec_raw.fif", "windows.npy", "--out", str(out), "--root", str(root)]) == 0
+    assert (
+        main(["predict", run.run_id, "rec_raw.fif", "windows.npy", "--out", str(out), "--root", str(root)])
+        == 0
+    )
     rows = list(csv.DictReader(out.open()))
     assert [r["recording"] for r in rows] == ["rec_raw.fif"] * 3 + ["windows.npy"] * 2
     assert [r["start_s"] for r in rows[:3]] == ["0.0", "4.0", "8.0"] and rows[3]["start_s"] == ""
     expected = load_model(run.run_id, root).predict_proba(fresh.X[:2])
-    assert np.allclose([[float(r["p_relaxed"]), float(r["p_anxious"])] for r in rows[3:]], expected, atol=1e-5)
+    assert np.allclose(
+        [[float(r["p_relaxed"]), float(r["p_anxious"])] for r in rows[3:]], expected, atol=1e-5
+    )
     assert {r["label"] for r in rows} <= {"relaxed", "anxious"}
 
     assert main(["runs", "--root", str(root)]) == 0
@@ -192,7 +213,9 @@ def test_cli_predict_runs_show(run, root, fresh, capsys):
 def test_cli_export_onnx_parity_with_onnx_runtime(run, root, fresh, capsys):
     ort = require("onnxruntime")
     out_dir = root / "exports"
-    assert main(["export", run.run_id, "--format", "onnx", "--out-dir", str(out_dir), "--root", str(root)]) == 0
+    assert (
+        main(["export", run.run_id, "--format", "onnx", "--out-dir", str(out_dir), "--root", str(root)]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["path"] == str(out_dir / "model.onnx") and result["parity"]["passed"] is True
     assert result["parity"]["n_windows"] == 64 and result["parity"]["max_abs_diff"] <= 1e-4

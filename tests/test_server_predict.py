@@ -13,6 +13,7 @@ import json
 import mne
 import numpy as np
 import pytest
+from support import train_tiny
 
 from eegtrain_jupyter import load_model
 from eegtrain_jupyter.client import LocalClient, RemoteClient
@@ -20,7 +21,6 @@ from eegtrain_jupyter.errors import NotFound
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.synthetic import generate
-from support import train_tiny
 
 BIG_BODY = {"TrainingExtension": {"max_body_bytes": 4_000_000}}
 
@@ -51,17 +51,29 @@ async def test_run_detail_files_and_404(api, run, jp_root_dir):
     RESPONSE_MODELS["RunDetail"].model_validate(detail)
     assert detail["state"] == "completed" and detail["history"]["val_accs"] == [run.best_val_acc]
     assert detail["checkpoint_metrics"]["val_acc"] == run.best_val_acc
-    assert {"best_synthetic_model.pth", "training_history.json", "training_curves.png", "model_card.json",
-            "model_card.md", "run.json"} <= set(detail["downloads"])
+    assert {
+        "best_synthetic_model.pth",
+        "training_history.json",
+        "training_curves.png",
+        "model_card.json",
+        "model_card.md",
+        "run.json",
+    } <= set(detail["downloads"])
 
     resp = await api.raw("GET", f"runs/{run.run_id}/files/training_history.json")
     assert resp.code == 200 and "attachment" in resp.headers["Content-Disposition"]
     assert json.loads(resp.body)["val_accs"] == [run.best_val_acc]
     ckpt = await api.raw("GET", f"runs/{run.run_id}/files/best_synthetic_model.pth")
-    assert ckpt.body == (jp_root_dir / "models" / "runs" / run.run_id / "best_synthetic_model.pth").read_bytes()
+    assert (
+        ckpt.body == (jp_root_dir / "models" / "runs" / run.run_id / "best_synthetic_model.pth").read_bytes()
+    )
 
-    for path in (f"runs/{run.run_id}/files/..%2F..%2F.eegtrain%2Fruns.json", f"runs/{run.run_id}/files/..",
-                 f"runs/{run.run_id}/files/nope.txt", "runs/no-such-run/files/run.json"):
+    for path in (
+        f"runs/{run.run_id}/files/..%2F..%2F.eegtrain%2Fruns.json",
+        f"runs/{run.run_id}/files/..",
+        f"runs/{run.run_id}/files/nope.txt",
+        "runs/no-such-run/files/run.json",
+    ):
         code, body = await api("GET", path)
         assert code == 404 and body["type"] == "NotFound", (path, body)
     code, body = await api("GET", "runs/no-such-run")
@@ -90,20 +102,27 @@ async def test_predict_windows_and_recording_path(api, run, fresh, jp_root_dir):
     assert np.abs(np.array(pred["probabilities"]) - expected).max() < 1e-4
 
 
-@pytest.mark.parametrize(("body", "status", "field", "message"), [
-    ({}, 400, "body", "either windows or path"),
-    ({"windows": [[[0.0] * 800] * 8], "path": "x.fif"}, 400, "body", "either windows or path"),
-    ({"windows": [[[0.0] * 400] * 8]}, 400, "windows", "windows of 400 samples; the model takes 800"),
-    ({"windows": [[[0.0] * 800] * 7]}, 400, "windows", "7 channels"),
-    ({"windows": [[[0.0] * 800] * 7], "ch_names": ["FP1", "FP2", "C3", "C4", "P7", "P8", "O1"]}, 400,
-     "ch_names", "missing channels O2"),
-    ({"windows": [[[0.0] * 800] * 8, [[0.0] * 799] * 8]}, 400, "windows", ""),
-    ({"windows": [[["a"] * 800] * 8]}, 400, "windows.0.0.0", "valid number"),
-    ({"path": "../outside.fif"}, 400, "path", "inside the server root"),
-    ({"path": "missing.edf"}, 400, "path", "no such file"),
-    ({"path": ".eegtrain/runs.json"}, 400, "path", "cannot read runs.json"),
-    ({"windows": [], "nonsense": 1}, 400, "nonsense", "unknown field"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "field", "message"),
+    [
+        ({}, 400, "body", "either windows or path"),
+        ({"windows": [[[0.0] * 800] * 8], "path": "x.fif"}, 400, "body", "either windows or path"),
+        ({"windows": [[[0.0] * 400] * 8]}, 400, "windows", "windows of 400 samples; the model takes 800"),
+        ({"windows": [[[0.0] * 800] * 7]}, 400, "windows", "7 channels"),
+        (
+            {"windows": [[[0.0] * 800] * 7], "ch_names": ["FP1", "FP2", "C3", "C4", "P7", "P8", "O1"]},
+            400,
+            "ch_names",
+            "missing channels O2",
+        ),
+        ({"windows": [[[0.0] * 800] * 8, [[0.0] * 799] * 8]}, 400, "windows", ""),
+        ({"windows": [[["a"] * 800] * 8]}, 400, "windows.0.0.0", "valid number"),
+        ({"path": "../outside.fif"}, 400, "path", "inside the server root"),
+        ({"path": "missing.edf"}, 400, "path", "no such file"),
+        ({"path": ".eegtrain/runs.json"}, 400, "path", "cannot read runs.json"),
+        ({"windows": [], "nonsense": 1}, 400, "nonsense", "unknown field"),
+    ],
+)
 async def test_predict_bad_input_names_the_field(api, run, body, status, field, message):
     code, err = await api("POST", f"runs/{run.run_id}/predict", body)
     assert code == status, err
@@ -112,8 +131,12 @@ async def test_predict_bad_input_names_the_field(api, run, body, status, field, 
 
 async def test_predict_nan_is_refused(api, run):
     # JSON has no NaN: the server refuses the constant itself (400 naming the body)
-    resp = await api.raw("POST", f"runs/{run.run_id}/predict", '{"windows": [[[NaN]]]}',
-                         headers={"Content-Type": "application/json"})
+    resp = await api.raw(
+        "POST",
+        f"runs/{run.run_id}/predict",
+        '{"windows": [[[NaN]]]}',
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.code == 400 and json.loads(resp.body)["errors"][0]["field"] == "body"
 
 
@@ -147,8 +170,16 @@ async def test_export_torch_export_and_download(api, run, fresh, jp_root_dir):
 
 
 async def test_delete_active_run_is_409_and_finished_run_goes(api, manager, run, jp_root_dir):
-    manager.start({"n_epochs": 20, "n_samples_per_class": 100, "freeze_backbone": False, "device": "cpu",
-                   "batch_size": 16, "save_dir": "models"})
+    manager.start(
+        {
+            "n_epochs": 20,
+            "n_samples_per_class": 100,
+            "freeze_backbone": False,
+            "device": "cpu",
+            "batch_size": 16,
+            "save_dir": "models",
+        }
+    )
     active = manager.status().run_id
     code, err = await api("DELETE", f"runs/{active}")
     assert code == 409 and err["type"] == "Conflict"
@@ -174,11 +205,13 @@ async def test_openapi_lists_the_run_endpoints(api):
     assert set(paths["/training/runs/{run_id}"]) == {"get", "delete"}
     assert "409" in paths["/training/runs/{run_id}"]["delete"]["responses"]
     assert paths["/training/runs/{run_id}/predict"]["post"]["requestBody"]["content"]["application/json"][
-        "schema"] == {"$ref": "#/components/schemas/PredictRequest"}
+        "schema"
+    ] == {"$ref": "#/components/schemas/PredictRequest"}
     assert {"404", "409", "413"} <= set(paths["/training/runs/{run_id}/export"]["post"]["responses"])
     assert "/training/runs/{run_id}/files/{name}" in paths
     assert {"RunDetail", "Prediction", "ExportResult", "Parity", "Deleted", "PredictRequest"} <= set(
-        doc["components"]["schemas"])
+        doc["components"]["schemas"]
+    )
 
 
 async def test_remote_and_local_clients_match(api, jp_serverapp, run, fresh, jp_root_dir):
