@@ -226,3 +226,33 @@ def test_cli_export_onnx_parity_with_onnx_runtime(run, root, fresh, capsys):
     got = session.run(None, {"windows": fresh.X})[0]
     assert got.shape == (20, 2) and np.abs(got - expected).max() <= 1e-4
     assert np.abs(session.run(None, {"windows": fresh.X[:1]})[0] - expected[:1]).max() <= 1e-4
+
+
+def test_checkpoint_without_preprocessing_record_is_described_by_its_shape(model, fresh, tmp_path):
+    """Checkpoints written before ``preprocessing`` existed: channels, rate and window length suffice."""
+    ckpt = torch.load(model.path, weights_only=True)
+    del ckpt["preprocessing"]
+    old = tmp_path / "old.pth"
+    torch.save(ckpt, old)
+    legacy = load_model(old)
+    assert legacy.preprocessing.ch_names == model.ch_names and legacy.preprocessing.window_s == 4.0
+    raw = _raw(fresh.X[:2], fresh.ch_names)
+    assert np.abs(legacy.predict_proba(raw) - model.predict_proba(fresh.X[:2])).max() < 1e-4
+
+
+def test_import_stays_light_and_load_model_is_top_level():
+    import subprocess
+    import sys
+
+    code = "import sys, eegtrain_jupyter as e; assert 'torch' not in sys.modules; e.load_model; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match=r"broken\.pth is not a readable checkpoint"):
+        load_model(bad)
+    with pytest.raises(NotFound, match=r"no best_synthetic_model\.pth"):
+        load_model(tmp_path)
