@@ -16,6 +16,7 @@ Input the model cannot take (a missing channel, another window length, NaN) is r
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,7 @@ class TrainedModel:
         path = Path(path)
         try:
             module, ckpt = load_checkpoint(path)
-        except (OSError, RuntimeError, KeyError, ValueError, EOFError) as exc:
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
             raise _bad(
                 "model", f"{path.name} is not a readable checkpoint: {type(exc).__name__}: {exc}"
             ) from None
