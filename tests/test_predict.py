@@ -13,7 +13,7 @@ import mne
 import numpy as np
 import pytest
 import torch
-from support import require, train_tiny
+from support import require, train_tiny, wait_for
 
 from eegtrain_jupyter import load_model
 from eegtrain_jupyter.cli import main
@@ -256,3 +256,22 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
         load_model(bad)
     with pytest.raises(NotFound, match=r"no best_synthetic_model\.pth"):
         load_model(tmp_path)
+
+
+def test_model_area_widget_shows_metrics_predicts_and_exports(run, root, fresh):
+    from eegtrain_jupyter.client import LocalClient
+    from eegtrain_jupyter.widgets.model_area import ModelArea
+
+    area = ModelArea(LocalClient(TrainingManager(root)), run.run_id)
+    assert "validation" in area.metrics.value and f"{run.best_val_acc:.4g}" in area.metrics.value
+    np.save(root / "area.npy", fresh.X[:3])
+    area.path.value = "area.npy"
+    area.predict_button.click()
+    assert "<td>3</td>" in area.prediction.value and area.error.value == ""
+    area.path.value = "missing.edf"
+    area.predict_button.click()
+    assert "no such file" in area.error.value
+    area.export_buttons["torch_export"].click()  # in a daemon thread
+    assert area.export_buttons["onnx"].disabled
+    wait_for(lambda: not area.export_buttons["onnx"].disabled, timeout=600, what="the export")
+    assert "passed" in area.export_result.value and "model.pt2" in area.export_result.value
