@@ -241,9 +241,12 @@ def _predict_body(windows: Any, path: str | None, ch_names: list[str] | None,
     body: dict[str, Any] = {}
     if windows is not None:
         body["windows"] = windows.tolist() if hasattr(windows, "tolist") else windows
-    for key, value in (("path", path), ("ch_names", ch_names), ("step_s", step_s)):
-        if value is not None:
-            body[key] = list(value) if key == "ch_names" else value
+    if ch_names is not None:
+        body["ch_names"] = [str(n) for n in ch_names]
+    if path is not None:
+        body["path"] = str(path)
+    if step_s is not None:
+        body["step_s"] = step_s
     return body
 
 

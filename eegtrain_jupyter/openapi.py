@@ -11,7 +11,8 @@ import copy
 from functools import lru_cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import __version__
 from .config import TrainingConfig
@@ -47,8 +48,9 @@ def _errors(*errors: type[EegtrainError]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
-    models = [(TrainingConfig, "validation"), *((m, "validation") for m in REQUEST_MODELS.values()),
-              *((m, "serialization") for m in RESPONSE_MODELS.values())]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (TrainingConfig, "validation"), *((m, "validation") for m in REQUEST_MODELS.values()),
+        *((m, "serialization") for m in RESPONSE_MODELS.values())]
     _, defs = models_json_schema(models, ref_template=_REF)
     schemas = defs["$defs"]
     body = {
@@ -116,18 +118,21 @@ _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": 
 
 
 def _body(model: str, description: str) -> dict[str, Any]:
-    return {"required": False, "description": description, "content": {"application/json": {"schema": _ref(model)}}}
+    content = {"application/json": {"schema": _ref(model)}}
+    return {"required": False, "description": description, "content": content}
 
 
 def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[str, Any]:
     """Operations on one recorded run (issue 12)."""
+
     def with_params(operation: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
         return {**operation, "parameters": [_RUN_ID, *extra]}
 
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "A file name from the run's `downloads`"}
     predict = with_params(op("Class probabilities and labels per window, from windows or a recording path",
-                             _json(_ref("Prediction"), "Per-window prediction"), *body_errors, NotFound, Conflict))
+                             _json(_ref("Prediction"), "Per-window prediction"), *body_errors, NotFound,
+                             Conflict))
     predict["requestBody"] = _body("PredictRequest", "Windows (µV) or a recording path inside the root")
     export = with_params(op("Export the best checkpoint (ONNX or torch.export) and check it against torch",
                             _json(_ref("ExportResult"), "The file and its parity report"), *body_errors,

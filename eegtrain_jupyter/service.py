@@ -211,7 +211,8 @@ class TrainingManager:
     # -- using recorded runs (issue 12): lookup here, the work in serving/predict/export ---------
     def run(self, run_id: str) -> RunDetail:
         """One run in full: record, history, checkpoint and test metrics, model card, files (404 when unknown)."""
-        return self.serving.detail(self._find(run_id))
+        with self._lock:  # the current run's record and history change under this lock
+            return self.serving.detail(self._find(run_id))
 
     def run_file(self, run_id: str, name: str) -> Path:
         """The path of one of the run's own files (``name`` as listed in ``RunDetail.downloads``)."""
