@@ -12,6 +12,22 @@ except PackageNotFoundError:  # a source tree on sys.path that was never install
     __version__ = "0+unknown"
 
 
+__all__ = ["__version__", "load_model", "TrainedModel"]
+
+_LAZY = {"load_model": "predict", "TrainedModel": "predict"}
+"""Top-level names imported on first use, so ``import eegtrain_jupyter`` stays light (no torch)."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _jupyter_server_extension_points():
     from .extension import TrainingExtension  # imported only by the Jupyter server
 

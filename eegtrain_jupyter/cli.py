@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--metric", choices=["val_acc", "val_loss"], default="val_acc")
     search.add_argument("--pruner", choices=["median", "none"], default="median")
     search.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
+    from . import cli_runs  # predict, export, runs, show (issue 12)
+
+    cli_runs.add_parsers(sub)
     return parser
 
 
@@ -268,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         return _join(args)
     if args.command == "search":
         return _search(args)
+    from . import cli_runs
+
+    if args.command in cli_runs.COMMANDS:
+        return cli_runs.run(args)
     return _train(args)
 
 

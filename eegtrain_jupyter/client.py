@@ -96,6 +96,14 @@ class TrainingClient(Protocol):
         """One line for humans: where training runs and whether it outlives the kernel."""
         ...
 
+    # using a recorded run (issue 12)
+    def run(self, run_id: str) -> dict[str, Any]: ...
+    def run_file(self, run_id: str, name: str) -> bytes: ...
+    def predict(self, run_id: str, windows: Any = None, *, path: str | None = None,
+                ch_names: list[str] | None = None, step_s: float | None = None) -> dict[str, Any]: ...
+    def export(self, run_id: str, format: str = "onnx") -> dict[str, Any]: ...
+    def delete_run(self, run_id: str) -> dict[str, Any]: ...
+
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
         """Poll until no run is active (or ``timeout`` seconds pass); return the last status."""
         ...
@@ -153,14 +161,17 @@ class RemoteClient(_WaitMixin):
                 session.headers["Authorization"] = f"token {self.token}"
         return session
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None,
+                 binary: bool = False) -> Any:
         import requests
 
         url = f"{self.url}training/{path}"
         try:
-            resp = self._session().request(method, url, json=body, timeout=self.timeout)
+            resp = self._session().request(method, url, json=body, timeout=timeout or self.timeout)
         except requests.RequestException as exc:
             raise ConnectionFailed(f"cannot reach {self.url}: {type(exc).__name__}") from exc
+        if binary and resp.status_code == 200:
+            return resp.content
         try:
             data = resp.json()
         except ValueError:
@@ -219,6 +230,48 @@ class RemoteClient(_WaitMixin):
 
     def describe(self) -> str:
         return f"server {self.url} (survives kernel restarts)"
+
+    def run(self, run_id):
+        return self._request("GET", f"runs/{_quote(run_id)}")
+
+    def run_file(self, run_id, name):
+        """The file's bytes (checkpoint, history, curves, model card, exports)."""
+        return self._request("GET", f"runs/{_quote(run_id)}/files/{_quote(name)}", binary=True,
+                             timeout=max(self.timeout, 120))
+
+    def predict(self, run_id, windows=None, *, path=None, ch_names=None, step_s=None):
+        """Per-window ``probabilities`` and ``labels``: ``windows`` (n, n_chans, n_times) µV, or a ``path``
+        inside the server root. The body must fit the server's ``max_body_bytes``."""
+        return self._request("POST", f"runs/{_quote(run_id)}/predict",
+                             _predict_body(windows, path, ch_names, step_s), timeout=max(self.timeout, 120))
+
+    def export(self, run_id, format="onnx"):
+        """Export the run's model on the server (takes tens of seconds on a CPU); the file and its parity."""
+        return self._request("POST", f"runs/{_quote(run_id)}/export", {"format": format},
+                             timeout=max(self.timeout, 600))
+
+    def delete_run(self, run_id):
+        return self._request("DELETE", f"runs/{_quote(run_id)}")
+
+
+def _quote(part: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(part), safe="")
+
+
+def _predict_body(windows: Any, path: str | None, ch_names: list[str] | None,
+                  step_s: float | None) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if windows is not None:
+        body["windows"] = windows.tolist() if hasattr(windows, "tolist") else windows
+    if ch_names is not None:
+        body["ch_names"] = [str(n) for n in ch_names]
+    if path is not None:
+        body["path"] = str(path)
+    if step_s is not None:
+        body["step_s"] = step_s
+    return body
 
 
 _local_lock = threading.Lock()
@@ -312,6 +365,21 @@ class LocalClient(_WaitMixin):
 
     def describe(self) -> str:
         return f"in this kernel, root {self.manager.root_dir} (stops with the kernel)"
+
+    def run(self, run_id):
+        return self.manager.run(run_id).to_json()
+
+    def run_file(self, run_id, name):
+        return self.manager.run_file(run_id, name).read_bytes()
+
+    def predict(self, run_id, windows=None, *, path=None, ch_names=None, step_s=None):
+        return self.manager.predict(run_id, _predict_body(windows, path, ch_names, step_s)).to_json()
+
+    def export(self, run_id, format="onnx"):
+        return self.manager.export(run_id, {"format": format}).to_json()
+
+    def delete_run(self, run_id):
+        return self.manager.delete_run(run_id).to_json()
 
 
 def find_server(parent_pid: int | None = None, runtime_dir: str | None = None) -> dict[str, Any] | None:

@@ -112,9 +112,10 @@ def compare_runs(store: RunStore, current: Run | None, run_ids: str | Sequence[s
     ids = parse_run_ids(run_ids)
     found: dict[str, Run] = {}
     for rid in ids:
-        run = current if current is not None and current.run_id == rid else store.find(rid)
-        if run is not None:
-            found[rid] = run
+        try:
+            found[rid] = store.find(rid, current)
+        except NotFound:
+            continue  # named below, with every other missing id
     missing = [rid for rid in ids if rid not in found]
     if missing:
         raise NotFound(f"no such run: {', '.join(missing)}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import mimetypes
 from collections.abc import Callable
 from http.client import responses
 from typing import Any
@@ -235,6 +236,50 @@ class OpenAPIHandler(TrainingAPIHandler):
         self.send(openapi_document(self.base_url))
 
 
+class RunHandler(TrainingAPIHandler):
+    """``GET`` one run in full; ``DELETE`` it (409 while it is active)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        self.send(await self.call(self.manager.run, run_id))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, run_id: str) -> None:
+        self.send(await self.call(self.manager.delete_run, run_id))
+
+
+class RunFileHandler(TrainingAPIHandler):
+    """Download one of a run's own files (checkpoint, history, curves, model card, exports)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        path = await self.call(self.manager.run_file, run_id, name)
+        self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
+        self.set_header("Content-Disposition", f'attachment; filename="{path.name}"')
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
+class PredictHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        self.send(await self.call(self.manager.predict, run_id, self.json_object()))
+
+
+class ExportHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        self.send(await self.call(self.manager.export, run_id, self.json_object()))
+
+
 class NotFoundHandler(TrainingAPIHandler):
     """Unknown ``training/...`` paths: a JSON 404 (after authentication).
 
@@ -280,6 +325,10 @@ def route_table() -> list[tuple[str, type[TrainingAPIHandler]]]:
         (r"/training/runs", RunsHandler),
         (r"/training/compare", CompareHandler),
         (r"/training/search", SearchHandler),
+        (r"/training/runs/([^/]+)", RunHandler),
+        (r"/training/runs/([^/]+)/files/([^/]+)", RunFileHandler),
+        (r"/training/runs/([^/]+)/predict", PredictHandler),
+        (r"/training/runs/([^/]+)/export", ExportHandler),
         (r"/training/config", ConfigHandler),
         (r"/training/config/schema", SchemaHandler),
         (r"/training/config/validate", ValidateHandler),

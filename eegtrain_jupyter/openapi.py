@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import __version__
 from .compare import MAX_COMPARED, RunQuery
@@ -24,9 +24,10 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     ResourceError,
+    Conflict,
     UnsupportedMediaType,
 )
-from .schemas import RESPONSE_MODELS
+from .schemas import REQUEST_MODELS, RESPONSE_MODELS
 
 __all__ = ["openapi_document"]
 
@@ -54,8 +55,9 @@ def _errors(*errors: type[EegtrainError]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
-    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (TrainingConfig, "validation"), *((m, "serialization") for m in RESPONSE_MODELS.values())]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (TrainingConfig, "validation"), *((m, "validation") for m in REQUEST_MODELS.values()),
+        *((m, "serialization") for m in RESPONSE_MODELS.values())]
     _, defs = models_json_schema(models, ref_template=_REF)
     schemas = defs["$defs"]
     body = {
@@ -112,6 +114,7 @@ def _document() -> dict[str, Any]:
         "/training/runs": {"get": runs_op},
         "/training/compare": {"get": compare_op},
         "/training/search": {"get": op("The current/last search", search_ok), "post": search_post},
+        **_run_paths(op, body_errors),
         "/training/config": {"get": op(
             "The default configuration", _json(_ref("TrainingConfig"), "Defaults"))},
         "/training/config/schema": {"get": op(
@@ -143,6 +146,47 @@ def _document() -> dict[str, Any]:
             },
         },
         "security": [{"jupyterToken": []}],
+    }
+
+
+_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "A run id as listed by GET /training/runs"}
+
+
+def _body(model: str, description: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": _ref(model)}}
+    return {"required": False, "description": description, "content": content}
+
+
+def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[str, Any]:
+    """Operations on one recorded run (issue 12)."""
+
+    def with_params(operation: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
+        return {**operation, "parameters": [_RUN_ID, *extra]}
+
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "A file name from the run's `downloads`"}
+    predict = with_params(op("Class probabilities and labels per window, from windows or a recording path",
+                             _json(_ref("Prediction"), "Per-window prediction"), *body_errors, NotFound,
+                             Conflict))
+    predict["requestBody"] = _body("PredictRequest", "Windows (µV) or a recording path inside the root")
+    export = with_params(op("Export the best checkpoint (ONNX or torch.export) and check it against torch",
+                            _json(_ref("ExportResult"), "The file and its parity report"), *body_errors,
+                            NotFound, Conflict))
+    export["requestBody"] = _body("ExportRequest", "The format (default onnx)")
+    return {
+        "/training/runs/{run_id}": {
+            "get": with_params(op("One run in full: record, metrics, model card, downloadable files",
+                                  _json(_ref("RunDetail"), "The run"), NotFound)),
+            "delete": with_params(op("Delete a run's folder (not the active run)",
+                                     _json(_ref("Deleted"), "Deleted"), NotFound, Conflict)),
+        },
+        "/training/runs/{run_id}/files/{name}": {"get": with_params(op(
+            "Download one of the run's own files",
+            {"description": "The file", "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}, NotFound), name)},
+        "/training/runs/{run_id}/predict": {"post": predict},
+        "/training/runs/{run_id}/export": {"post": export},
     }
 
 

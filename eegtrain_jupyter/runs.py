@@ -25,6 +25,8 @@ from pydantic import ValidationError
 
 from . import artifacts
 from .config import TrainingConfig
+from .errors import NotFound
+from .model_card import MODEL_CARD_NAMES
 from .schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
 
 __all__ = ["PUBLISH_MARKER", "Run", "RunStore", "now_iso"]
@@ -167,16 +169,6 @@ class RunStore:
     def load(self, run_dir: str | Path) -> Run:
         return Run.from_record(artifacts.read_json(Path(run_dir) / "run.json"))
 
-    def find(self, run_id: str) -> Run | None:
-        """The indexed run ``run_id`` from disk; ``None`` when unknown, deleted or damaged."""
-        for entry in reversed(self.read_index()):
-            if entry["run_id"] == run_id:
-                try:
-                    return self.load(entry["run_dir"])
-                except (OSError, ValueError, KeyError, TypeError, ValidationError):
-                    return None
-        return None
-
     def records(self, current: Run | None = None) -> list[RunRecord]:
         """Every indexed run, newest first; ``current`` from memory; damaged or deleted ones skipped."""
         out = []
@@ -189,6 +181,44 @@ class RunStore:
             except (OSError, ValueError, KeyError, TypeError, ValidationError):
                 continue  # a run folder deleted by the user, or a damaged run.json
         return out
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of the indexed run ``run_id`` (:class:`~.errors.NotFound` when none)."""
+        for entry in reversed(self.read_index()):
+            if entry["run_id"] == run_id:
+                return Path(entry["run_dir"])
+        raise NotFound(f"no run {run_id!r} under {self.root_dir}")
+
+    def find(self, run_id: str, current: Run | None = None) -> Run:
+        """The run ``run_id``: ``current`` when it is that run, else read from its ``run.json``.
+
+        Raises :class:`~.errors.NotFound` when it is not indexed or its folder is gone or damaged.
+        """
+        if current is not None and current.run_id == run_id:
+            return current
+        run_dir = self.run_dir(run_id)
+        try:
+            return self.load(run_dir)
+        except (OSError, ValueError, KeyError, TypeError, ValidationError):
+            raise NotFound(f"run {run_id!r} has no readable run.json in {run_dir}") from None
+
+    def delete(self, run_id: str) -> Path:
+        """Remove ``run_id`` from the index and delete its folder (the caller checks it is not active).
+
+        The top-level files a completed run published into ``save_dir`` are left alone.
+        """
+        import shutil
+
+        with _file_lock(self.index_path.with_name("runs.lock")):
+            index = self.read_index()
+            entries = [e for e in index if e["run_id"] == run_id]
+            if not entries:
+                raise NotFound(f"no run {run_id!r} under {self.root_dir}")
+            artifacts.write_json(self.index_path, [e for e in index if e["run_id"] != run_id])
+        run_dir = Path(entries[-1]["run_dir"])
+        if (run_dir / "run.json").is_file():  # only ever a run folder, never what a damaged index names
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return run_dir
 
     def recover(self) -> Run | None:
         """The last run, after putting every run a dead process left active right.
@@ -242,7 +272,7 @@ class RunStore:
         orphans, removed on recovery); after it, recovery completes the new set.
         """
         staged: dict[str, str] = {}
-        for name in artifacts.OUTPUT_NAMES:
+        for name in (*artifacts.OUTPUT_NAMES, *MODEL_CARD_NAMES):
             src = run.run_dir / name
             if src.exists():
                 tmp = run.save_dir / f"{artifacts.temp_prefix(name)}publish-{run.run_id}.tmp"

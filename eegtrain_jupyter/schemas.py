@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .config import TrainingConfig
 from .search_space import SearchRequest
@@ -39,6 +39,15 @@ __all__ = [
     "TrainingState",
     "TrialInfo",
     "ValidationBody",
+    "RunDetail",
+    "PredictRequest",
+    "Prediction",
+    "ExportRequest",
+    "Parity",
+    "ExportResult",
+    "Deleted",
+    "RESPONSE_MODELS",
+    "REQUEST_MODELS",
     "empty_history",
 ]
 
@@ -378,8 +387,90 @@ class SearchStatus(_Shape):
     best: BestTrial | None
 
 
+# -- using a trained run: its record, prediction, export (issue 12) -------------------------------
+class RunDetail(RunRecord):
+    """``GET /training/runs/{run_id}``: the run record, its per-epoch metrics, the checkpoint's
+    metrics (validation; test when the run evaluated one), its model card and the names of the
+    files ``GET /training/runs/{run_id}/files/{name}`` serves."""
+
+    history: Metrics
+    checkpoint_metrics: dict[str, Any] | None = None
+    test_metrics: dict[str, Any] | None = None
+    model_card: dict[str, Any] | None = None
+    downloads: list[str] = []
+
+
+class PredictRequest(_Shape):
+    """``POST /training/runs/{run_id}/predict``: ``windows`` or ``path``, not both.
+
+    ``windows``: ``(n_windows, n_chans, n_times)`` in µV, channels in the model's order unless
+    ``ch_names`` names them. ``path``: a recording inside the server root (MNE formats, epochs
+    ``*-epo.fif``, or a ``.npy`` array), preprocessed and windowed as in training (``step_s``: seconds
+    between window starts of a continuous recording; default one window).
+    """
+
+    windows: list[list[list[float]]] | None = None
+    ch_names: list[str] | None = None
+    path: str | None = None
+    step_s: float | None = Field(None, gt=0)
+
+
+class Prediction(_Shape):
+    """Per-window class probabilities (columns in ``classes`` order) and the most probable label."""
+
+    run_id: str | None
+    classes: list[str]
+    labels: list[str]
+    probabilities: list[list[float]]
+    n_windows: int
+    window_starts_s: list[float] | None = None
+    source: str | None = None
+
+
+class ExportRequest(_Shape):
+    """``POST /training/runs/{run_id}/export``."""
+
+    format: Literal["onnx", "torch_export"] = "onnx"
+
+
+class Parity(_Shape):
+    """An export checked against the torch model on the same windows (batch 1 and the rest)."""
+
+    runtime: str
+    reference: str
+    n_windows: int
+    batch_sizes: list[int]
+    max_abs_diff: float
+    """Largest |Δ probability| over every window and class."""
+    tolerance: float
+    passed: bool
+    same_labels: bool
+
+
+class ExportResult(_Shape):
+    run_id: str | None
+    format: str
+    path: str
+    size_bytes: int
+    seconds: float
+    parity: Parity
+    parity_path: str
+
+
+class Deleted(_Shape):
+    """``DELETE /training/runs/{run_id}``: the run folder removed (published top-level files are kept)."""
+
+    run_id: str
+    run_dir: str
+    deleted: bool
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord, Comparison,
-                            SearchRequest, SearchStatus)
+                            SearchStatus, RunDetail, Prediction, ExportResult, Parity, Deleted)
 }
 """Response models by schema name (the OpenAPI document and the tests use them)."""
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    m.__name__: m for m in (SearchRequest, PredictRequest, ExportRequest)}
+"""Request bodies other than the config, by schema name (in the OpenAPI document)."""

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -23,10 +24,11 @@ from .artifacts import OUTPUT_KINDS
 from .compare import RunQuery, compare_runs, select
 from .config import TrainingConfig, parse_config, validate_config
 from .data import Windows, scan
-from .errors import AlreadyTrainingError, ConfigError, FieldError
+from .errors import AlreadyTrainingError, ConfigError, Conflict, FieldError
 from .events import EpochResult, TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
 from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
+from .model_card import ModelCardWriter
 from .paths import PathPolicy, os_reason
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
@@ -43,7 +45,12 @@ from .schemas import (
     TrainingState,
     ValidationBody,
     empty_history,
+    Deleted,
+    ExportResult,
+    Prediction,
+    RunDetail,
 )
+from .serving import RunServing
 from .splits import check_split
 from .supervisor import supervise
 from .tuning import configure_training_thread, resolve_thread_settings
@@ -185,6 +192,7 @@ class TrainingManager:
         self._worker_pid: int | None = None
         self._run: Run | None = self.store.recover()
         self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
+        self.serving = RunServing(self.paths)
 
     # -- public API ------------------------------------------------------------------
     def start(self, config: dict[str, Any] | TrainingConfig | None = None, *,
@@ -340,6 +348,40 @@ class TrainingManager:
         with self._lock:
             return self._worker_pid
 
+    # -- using recorded runs (issue 12): lookup here, the work in serving/predict/export ---------
+    def run(self, run_id: str) -> RunDetail:
+        """One run in full: record, history, checkpoint and test metrics, model card, files (404 when unknown)."""
+        with self._lock:  # the current run's record and history change under this lock
+            return self.serving.detail(self._find(run_id))
+
+    def run_file(self, run_id: str, name: str) -> Path:
+        """The path of one of the run's own files (``name`` as listed in ``RunDetail.downloads``)."""
+        return self.serving.file(self._find(run_id), name)
+
+    def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
+        """Per-window probabilities and labels from the run's best checkpoint (409 when it has none yet)."""
+        return self.serving.predict(self._find(run_id), request)
+
+    def export(self, run_id: str, request: dict[str, Any] | None) -> ExportResult:
+        """Export the run's best checkpoint (``{"format": "onnx" | "torch_export"}``) with a parity report."""
+        return self.serving.export(self._find(run_id), request)
+
+    def delete_run(self, run_id: str) -> Deleted:
+        """Delete a run's folder and index entry; an active run (here or in another process) is 409."""
+        with self._lock:
+            run = self._find(run_id)
+            if run.state.active:
+                raise Conflict(f"run {run_id} is {run.state.value}; stop it before deleting it")
+            run_dir = self.store.delete(run_id)
+            if self._run is not None and self._run.run_id == run_id:
+                self._run = None
+        self.serving.forget(run)
+        return Deleted(run_id=run_id, run_dir=str(run_dir), deleted=not run_dir.exists())
+
+    def _find(self, run_id: str) -> Run:
+        with self._lock:
+            return self.store.find(run_id, self._run)
+
     def is_active(self) -> bool:
         with self._lock:
             return self._run is not None and self._run.state.active
@@ -408,6 +450,7 @@ class TrainingManager:
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             extra = [tensorboard] if tensorboard is not None else []
             listeners: list[TrainingListener] = [listener, *extra, *self.listeners, *run_listeners]
+            result: TrainingResult | None
             if data is not None:
                 # windows handed over in Python (numpy, mne.Epochs) train in this thread: only a
                 # config's data source can be loaded by a worker process
@@ -462,7 +505,8 @@ class TrainingManager:
 
         if self.thread_settings is not None:
             configure_training_thread(**self.thread_settings)
-        return train(run.config, data, run.run_dir, listeners=listeners,
+        card = ModelCardWriter(run.run_dir, data, run.run_id)
+        return train(run.config, data, run.run_dir, listeners=[card, *listeners],
                      should_stop=self._stop_event.is_set, feature_cache=self.feature_cache)
 
     def _worker_started(self, pid: int) -> None:

@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import traceback
+from pathlib import Path
 from dataclasses import asdict
 from typing import Any
 
@@ -279,6 +280,10 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
     paths = PathPolicy(spec["root_dir"], confine=spec["confine"]) if spec.get("root_dir") else None
     data = load_windows(config, paths)
     check_gpu_memory(config)
+    if relay is not None:  # the leader writes the outputs, the model card among them
+        from .model_card import ModelCardWriter
+
+        listeners.append(ModelCardWriter(spec["run_dir"], data, Path(spec["run_dir"]).name))
     train(
         config,
         data,

@@ -213,3 +213,18 @@ class FakeClient:
         from eegtrain_jupyter.config import validate_config
 
         return validate_config(config)
+def train_tiny(root, **overrides: Any):
+    """Train :data:`configs.TINY` (saved under ``root/models``) to completion with a
+    :class:`~eegtrain_jupyter.service.TrainingManager` on ``root``; return its final status.
+
+    For module-scoped fixtures: one real run that every test of a module reads (predict, export...).
+    """
+    from configs import TINY
+    from eegtrain_jupyter.service import TrainingManager
+
+    manager = TrainingManager(root, thread_settings=None)
+    manager.start({**TINY, "save_dir": "models", **overrides})
+    assert manager.wait(600), "the tiny run did not finish in 10 minutes"
+    status = manager.status()
+    assert status.state.value == "completed", status.error
+    return status

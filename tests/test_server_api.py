@@ -69,7 +69,8 @@ async def test_read_endpoints(api, manager, jp_root_dir, jp_base_url):
     assert doc["servers"] == [{"url": jp_base_url}]
     assert {p.removeprefix("/training/") for p in doc["paths"]} == {
         "start", "stop", "status", "history", "runs", "config", "config/schema",
-        "config/validate", "openapi.json", "compare", "search"}
+        "config/validate", "openapi.json", "compare", "search",
+        "runs/{run_id}", "runs/{run_id}/files/{name}", "runs/{run_id}/predict", "runs/{run_id}/export"}
     props = doc["components"]["schemas"]["TrainingConfig"]["properties"]
     assert props["batch_size"]["minimum"] == 16 and props["batch_size"]["maximum"] == 128
     assert_idle(manager, Path(jp_root_dir))
