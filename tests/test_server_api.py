@@ -132,7 +132,7 @@ async def test_validate_valid_partial_config(api):
     code, result = await api("POST", "config/validate", {"n_epochs": 3, "save_dir": "a/b"})
     assert code == 200 and result == {
         "valid": True, "errors": [],
-        "config": TrainingConfig(n_epochs=3, save_dir="a/b").model_dump()}
+        "config": TrainingConfig(n_epochs=3, save_dir="a/b").model_dump(), "data_summary": None}
     RESPONSE_MODELS["ValidationBody"].model_validate(result)
     # an empty body means "all defaults"
     code, result = await api("POST", "config/validate")
