@@ -32,9 +32,10 @@ TINY = {"n_epochs": 3, "n_samples_per_class": 100, "batch_size": 32, "save_dir":
         "device": "cpu"}
 
 
-PATH_FIELDS = {"save_dir", "pretrained_weights", "node_rank", "rdzv_endpoint"}
+PATH_FIELDS = {"save_dir", "pretrained_weights", "node_rank", "rdzv_endpoint", "freeze_backbone"}
 """Checked beyond the schema (inside the root, an existing file; ``node_rank`` below ``nnodes``,
-``rdzv_endpoint`` required when ``nnodes`` > 1): a schema-valid body may get 400 there."""
+``rdzv_endpoint`` required when ``nnodes`` > 1; ``freeze_backbone``/``pretrained_weights`` only for
+``model: labram``): a schema-valid body may get 400 there."""
 
 
 def _fuzz_start(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:
