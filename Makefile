@@ -32,7 +32,7 @@ browser:
 
 ## The whole suite: the wheel smoke test, then unit, server, widget, reliability, browser tests and
 ## the example notebooks under nbval
-test: venv browser dist-check
+test: venv browser lint dist-check
 	$(BIN)/pytest
 
 ## The fast layer (< 60 s): no real server, no browser, no notebooks, no long training

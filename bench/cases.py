@@ -24,17 +24,17 @@ from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import build_classifier, load_checkpoint
 
 __all__ = [
-    "time_generate",
+    "finetune_bare",
+    "finetune_engine",
+    "finetune_setup",
+    "finetune_skorch",
+    "fresh_accuracy",
+    "median",
     "time_forward_all",
     "time_frozen_train",
+    "time_generate",
     "time_naive_epochs",
-    "finetune_engine",
-    "finetune_bare",
-    "finetune_skorch",
-    "finetune_setup",
-    "fresh_accuracy",
     "train_with_accuracy",
-    "median",
 ]
 
 FRESH_SEED_OFFSET = 1000
@@ -42,7 +42,9 @@ FRESH_SEED_OFFSET = 1000
 
 
 def _model(data, seed: int, freeze: bool = False):
-    model, _ = build_classifier(data.ch_names, data.X.shape[-1], data.sfreq, seed=seed, freeze_backbone=freeze)
+    model, _ = build_classifier(
+        data.ch_names, data.X.shape[-1], data.sfreq, seed=seed, freeze_backbone=freeze
+    )
     return model
 
 
@@ -66,7 +68,7 @@ def time_forward_all(config: TrainingConfig, n_per_class: int | None = None) -> 
     t0 = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(X), bs):
-            model.features(X[start:start + bs])
+            model.features(X[start : start + bs])
     return time.perf_counter() - t0
 
 
@@ -78,8 +80,9 @@ def time_frozen_train(config: TrainingConfig, n_per_class: int | None = None) ->
     return train_with_accuracy(config, n_per_class)["seconds"]
 
 
-def train_with_accuracy(config: TrainingConfig, n_per_class: int | None = None,
-                        fresh_per_class: int = 0) -> dict:
+def train_with_accuracy(
+    config: TrainingConfig, n_per_class: int | None = None, fresh_per_class: int = 0
+) -> dict:
     """Timed ``engine.train`` (as :func:`time_frozen_train`), then, untimed, its accuracies.
 
     Returns ``{"seconds", "precision", "precision_reason", "val_acc", "fresh_acc"}``: ``val_acc``
@@ -92,15 +95,29 @@ def train_with_accuracy(config: TrainingConfig, n_per_class: int | None = None,
         data = synthetic.generate(n_per_class or config.n_samples_per_class, seed=config.seed)
         result = engine.train(config, data, Path(out))
         seconds = time.perf_counter() - t0
-        fresh = (fresh_accuracy(Path(out) / CHECKPOINT_NAME, result.precision, fresh_per_class,
-                                config.seed + FRESH_SEED_OFFSET, config.batch_size)
-                 if fresh_per_class else None)
-    return {"seconds": seconds, "precision": result.precision, "precision_reason": result.precision_reason,
-            "val_acc": result.best_val_acc, "fresh_acc": fresh}
+        fresh = (
+            fresh_accuracy(
+                Path(out) / CHECKPOINT_NAME,
+                result.precision,
+                fresh_per_class,
+                config.seed + FRESH_SEED_OFFSET,
+                config.batch_size,
+            )
+            if fresh_per_class
+            else None
+        )
+    return {
+        "seconds": seconds,
+        "precision": result.precision,
+        "precision_reason": result.precision_reason,
+        "val_acc": result.best_val_acc,
+        "fresh_acc": fresh,
+    }
 
 
-def fresh_accuracy(checkpoint: Path, precision: str, n_per_class: int, seed: int,
-                   batch_size: int = 32) -> float:
+def fresh_accuracy(
+    checkpoint: Path, precision: str, n_per_class: int, seed: int, batch_size: int = 32
+) -> float:
     """Accuracy (%) of a saved model on ``2 * n_per_class`` fresh windows, under ``precision``'s autocast."""
     model, _ = load_checkpoint(checkpoint)
     data = synthetic.generate(n_per_class, seed=seed)
@@ -109,8 +126,8 @@ def fresh_accuracy(checkpoint: Path, precision: str, n_per_class: int, seed: int
     correct = 0
     with torch.inference_mode(), cast:
         for start in range(0, len(X), batch_size):
-            pred = model(X[start:start + batch_size]).argmax(1).numpy()
-            correct += int((pred == data.y[start:start + batch_size]).sum())
+            pred = model(X[start : start + batch_size]).argmax(1).numpy()
+            correct += int((pred == data.y[start : start + batch_size]).sum())
     return 100.0 * correct / len(X)
 
 
@@ -124,8 +141,11 @@ def time_naive_epochs(config: TrainingConfig, n_epochs: int = 1, n_per_class: in
     model = _model(data, config.seed, freeze=True)
     X, y = torch.from_numpy(data.X), torch.from_numpy(data.y)
     tr, va = torch.from_numpy(tr), torch.from_numpy(va)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                            lr=config.learning_rate, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+    )
     loss_fn = nn.CrossEntropyLoss()
     t0 = time.perf_counter()
     for _ in range(n_epochs):
@@ -144,10 +164,13 @@ def time_naive_epochs(config: TrainingConfig, n_epochs: int = 1, n_per_class: in
 
 # -- fine-tune throughput: a fixed number of steps after warm-up -----------------------
 
+
 def finetune_setup(n_per_class: int, batch_size: int = 32, seed: int = 42):
     """The fine-tune preset in bf16 (opt-in on CPU), 1 epoch on ``2 * n_per_class`` windows; and that data."""
-    config = parse_config({"n_epochs": 1, "seed": seed, "device": "cpu", "batch_size": batch_size,
-                           "precision": "bf16"}, preset="fine-tune")
+    config = parse_config(
+        {"n_epochs": 1, "seed": seed, "device": "cpu", "batch_size": batch_size, "precision": "bf16"},
+        preset="fine-tune",
+    )
     return config, synthetic.generate(n_per_class, seed=seed)
 
 
@@ -168,8 +191,9 @@ def finetune_engine(config: TrainingConfig, data, warmup: int, steps: int) -> fl
                 stamps.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory() as out:
-        engine.train(config, data, Path(out), listeners=[Clock()],
-                     should_stop=lambda: len(stamps) >= warmup + steps)
+        engine.train(
+            config, data, Path(out), listeners=[Clock()], should_stop=lambda: len(stamps) >= warmup + steps
+        )
     return _rate(stamps, warmup, steps, config.batch_size)
 
 
@@ -211,9 +235,16 @@ def finetune_skorch(config: TrainingConfig, data, warmup: int, steps: int) -> fl
                     raise KeyboardInterrupt  # skorch ends fit() cleanly on this
 
     clf = EEGClassifier(
-        module=_model(data, config.seed), optimizer=torch.optim.AdamW, lr=config.learning_rate,
-        optimizer__weight_decay=config.weight_decay, batch_size=config.batch_size, max_epochs=1,
-        train_split=None, callbacks=[("clock", Clock())], device="cpu", verbose=0,
+        module=_model(data, config.seed),
+        optimizer=torch.optim.AdamW,
+        lr=config.learning_rate,
+        optimizer__weight_decay=config.weight_decay,
+        batch_size=config.batch_size,
+        max_epochs=1,
+        train_split=None,
+        callbacks=[("clock", Clock())],
+        device="cpu",
+        verbose=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -40,14 +40,23 @@ def main() -> None:
     parser.add_argument("--n-per-class", type=int, default=1500)
     parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args()
-    overrides = {"n_samples_per_class": args.n_per_class, "device": "cpu", "test_split": 0.2,
-                 "split_by": "subject"}
+    overrides = {
+        "n_samples_per_class": args.n_per_class,
+        "device": "cpu",
+        "test_split": 0.2,
+        "split_by": "subject",
+    }
     if args.epochs:
         overrides["n_epochs"] = args.epochs
     config = parse_config(overrides, preset=args.preset)
     data = synthetic.generate(config.n_samples_per_class, seed=config.seed, n_subjects=config.data.n_subjects)
-    split = split_windows(data, val_split=config.val_split, test_split=config.test_split,
-                          split_by=config.split_by, seed=config.seed)
+    split = split_windows(
+        data,
+        val_split=config.val_split,
+        test_split=config.test_split,
+        split_by=config.split_by,
+        seed=config.seed,
+    )
     print(f"synthetic, {len(data)} windows, {split.describe()}")
     t0 = time.perf_counter()
     fit = np.concatenate([split.train, split.val])  # the baseline has no epochs to choose
@@ -64,10 +73,14 @@ def main() -> None:
     assert rep is not None
     print("| model | test acc | test balanced acc | test macro F1 | test ROC AUC | time |")
     print("|---|---|---|---|---|---|")
-    for name, r, t in ((f"LaBraM `{args.preset}` (epoch {rep['epoch']} of {result.epochs_completed})",
-                        rep, t_labram), ("band power (24) + LDA", base, t_lda)):
-        print(f"| {name} | {r['accuracy']:.1f} % | {r['balanced_accuracy']:.1f} % | {r['macro_f1']:.1f} % | "
-              f"{r['roc_auc']:.1f} % | {t:.1f} s |")
+    for name, r, t in (
+        (f"LaBraM `{args.preset}` (epoch {rep['epoch']} of {result.epochs_completed})", rep, t_labram),
+        ("band power (24) + LDA", base, t_lda),
+    ):
+        print(
+            f"| {name} | {r['accuracy']:.1f} % | {r['balanced_accuracy']:.1f} % | {r['macro_f1']:.1f} % | "
+            f"{r['roc_auc']:.1f} % | {t:.1f} s |"
+        )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Row", "main", "run_all", "format_table"]
+__all__ = ["Row", "format_table", "main", "run_all"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,21 +42,56 @@ class Row:
 
 def _sizes(quick: bool) -> dict:
     if quick:
-        return dict(frozen_cfg={"n_epochs": 2, "device": "cpu"}, frozen_n=16, repeats=1, ft_repeats=1,
-                    ft_n=32, ft_bs=16, warmup=1, steps=2, gen_n=500, gen_reps=1,
-                    srv_n=20, isolate=False, fresh_n=16, parity_n=16, parity_epochs=1,
-                    proc_repeats=1, proc_ft_n=100)
-    return dict(frozen_cfg={"device": "cpu"}, frozen_n=None, repeats=2, ft_repeats=3,
-                ft_n=500, ft_bs=32, warmup=3, steps=20, gen_n=5000, gen_reps=3,
-                srv_n=300, isolate=True, fresh_n=500, parity_n=500, parity_epochs=3,
-                proc_repeats=3, proc_ft_n=500)
+        return {
+            "frozen_cfg": {"n_epochs": 2, "device": "cpu"},
+            "frozen_n": 16,
+            "repeats": 1,
+            "ft_repeats": 1,
+            "ft_n": 32,
+            "ft_bs": 16,
+            "warmup": 1,
+            "steps": 2,
+            "gen_n": 500,
+            "gen_reps": 1,
+            "srv_n": 20,
+            "isolate": False,
+            "fresh_n": 16,
+            "parity_n": 16,
+            "parity_epochs": 1,
+            "proc_repeats": 1,
+            "proc_ft_n": 100,
+        }
+    return {
+        "frozen_cfg": {"device": "cpu"},
+        "frozen_n": None,
+        "repeats": 2,
+        "ft_repeats": 3,
+        "ft_n": 500,
+        "ft_bs": 32,
+        "warmup": 3,
+        "steps": 20,
+        "gen_n": 5000,
+        "gen_reps": 3,
+        "srv_n": 300,
+        "isolate": True,
+        "fresh_n": 500,
+        "parity_n": 500,
+        "parity_epochs": 3,
+        "proc_repeats": 3,
+        "proc_ft_n": 500,
+    }
 
 
 def _worker(task: str, cfg: dict, n_per_class: int | None, threads: int | None) -> dict:
     """Run a task of :mod:`bench.worker` in a fresh interpreter; returns its JSON line."""
     payload = {**cfg, "_n_per_class": n_per_class, "_threads": threads}
-    out = subprocess.run([sys.executable, "-m", "bench.worker", task, json.dumps(payload)],
-                         cwd=HERE.parent, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.worker", task, json.dumps(payload)],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode:
         raise RuntimeError(f"bench.worker {task} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -79,12 +114,18 @@ def _parity_row(id_: int, what: str, cand: dict, fp32: dict, fresh_n: int, quick
     d_val = abs(cand["val_acc"] - fp32["val_acc"])
     d_fresh = abs(cand["fresh_acc"] - fp32["fresh_acc"])
     fmt = lambda r: f"val {r['val_acc']:.1f} % / fresh {r['fresh_acc']:.1f} %"  # noqa: E731
-    return Row(id_, f"accuracy parity, {what}: {cand['precision_reason']} vs fp32, same seed",
-               fmt(cand), f"{fmt(fp32)} (fp32)", d_val, "Δ val <= 1, Δ fresh <= 1.5 pts (abs.)",
-               None if quick else (d_val <= 1.0 and d_fresh <= 1.5),
-               note=f"ratio column: abs. Δ val acc in points; abs. Δ fresh acc = {d_fresh:.2f} on "
-                    f"2x{fresh_n} new windows (seed + 1000), best-epoch checkpoint",
-               raw={"candidate": cand, "fp32": fp32})
+    return Row(
+        id_,
+        f"accuracy parity, {what}: {cand['precision_reason']} vs fp32, same seed",
+        fmt(cand),
+        f"{fmt(fp32)} (fp32)",
+        d_val,
+        "Δ val <= 1, Δ fresh <= 1.5 pts (abs.)",
+        None if quick else (d_val <= 1.0 and d_fresh <= 1.5),
+        note=f"ratio column: abs. Δ val acc in points; abs. Δ fresh acc = {d_fresh:.2f} on "
+        f"2x{fresh_n} new windows (seed + 1000), best-epoch checkpoint",
+        raw={"candidate": cand, "fp32": fp32},
+    )
 
 
 def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
@@ -101,8 +142,11 @@ def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
     acc: dict[str, dict] = {}
 
     def forward():
-        fwd.append(_worker("forward", s["frozen_cfg"], n, threads)["seconds"] if s["isolate"]
-                   else cases.time_forward_all(config, n))
+        fwd.append(
+            _worker("forward", s["frozen_cfg"], n, threads)["seconds"]
+            if s["isolate"]
+            else cases.time_forward_all(config, n)
+        )
 
     def train():  # always a fresh process: it also gives the run's peak RSS (row 7)
         fresh = 0 if acc.get("auto") else s["fresh_n"]  # row 9: accuracies from the first run
@@ -118,40 +162,80 @@ def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
         acc.setdefault("fp32", res)
 
     def naive():  # one epoch, extrapolated to n_epochs
-        naive_ep.append(_worker("naive_epoch", s["frozen_cfg"], n, threads)["seconds"] if s["isolate"]
-                        else cases.time_naive_epochs(config, 1, n))
+        naive_ep.append(
+            _worker("naive_epoch", s["frozen_cfg"], n, threads)["seconds"]
+            if s["isolate"]
+            else cases.time_naive_epochs(config, 1, n)
+        )
 
     steps = [forward, train, naive, train_fp32]
     for r in range(s["repeats"]):
-        order = steps[r % 4:] + steps[:r % 4]  # rotate, so no side always runs first
+        order = steps[r % 4 :] + steps[: r % 4]  # rotate, so no side always runs first
         _log(f"frozen: {' / '.join(f.__name__ for f in order)}, repeat {r + 1}/{s['repeats']}")
         for step in order:
             step()
     t_fwd, t_trn = cases.median(fwd), cases.median(trn)
     naive = cases.median(naive_ep) * config.n_epochs
-    r1 = cases.median([t / f for t, f in zip(trn, fwd)])  # ratios of same-repeat pairs
-    r2 = cases.median([e * config.n_epochs / t for e, t in zip(naive_ep, trn)])
+    r1 = cases.median([t / f for t, f in zip(trn, fwd, strict=False)])  # ratios of same-repeat pairs
+    r2 = cases.median([e * config.n_epochs / t for e, t in zip(naive_ep, trn, strict=False)])
     r8 = cases.median([a / b for a, b in zip(trn, trn32, strict=True)])
     n_windows = 2 * (n or config.n_samples_per_class)
     size = f"2x{n_windows // 2} windows, {config.n_epochs} epochs"
     peak = max(rss)
     return [
-        Row(1, f"frozen engine.train wall time ({size})", f"{t_trn:.2f} s",
-            f"{t_fwd:.2f} s (one no-grad forward)", r1, "<= 1.3x",
-            None if quick else r1 <= 1.3, note="median of per-repeat ratios",
-            raw={"train_s": trn, "forward_s": fwd}),
-        Row(2, "frozen engine.train vs naive loop (speed-up)", f"{t_trn:.2f} s",
-            f"{naive:.1f} s (naive; 1 epoch measured x {config.n_epochs})", r2, ">= 8x",
-            None if quick else r2 >= 8, note="naive loop: 1 epoch per repeat, extrapolated",
-            raw={"naive_epoch_s": naive_ep}),
-        Row(7, f"peak RSS of a frozen run ({size}, fresh process)", f"{peak / 1024:.2f} GB", "-",
-            peak / 1024, "<= 1.5 GB", None if quick else peak / 1024 <= 1.5,
-            note="ratio column: GB", raw={"max_rss_mb": rss}),
-        Row(8, f"frozen engine.train wall time, precision auto ({acc['auto']['precision_reason']}) vs fp32 "
-            f"({size})", f"{t_trn:.2f} s", f"{cases.median(trn32):.2f} s (fp32)", r8, "<= 0.8",
-            None if quick else r8 <= 0.8, note="median of per-repeat ratios", raw={"fp32_train_s": trn32}),
-        _parity_row(9, f"default frozen config, precision auto ({size})", acc["auto"], acc["fp32"],
-                    s["fresh_n"], quick),
+        Row(
+            1,
+            f"frozen engine.train wall time ({size})",
+            f"{t_trn:.2f} s",
+            f"{t_fwd:.2f} s (one no-grad forward)",
+            r1,
+            "<= 1.3x",
+            None if quick else r1 <= 1.3,
+            note="median of per-repeat ratios",
+            raw={"train_s": trn, "forward_s": fwd},
+        ),
+        Row(
+            2,
+            "frozen engine.train vs naive loop (speed-up)",
+            f"{t_trn:.2f} s",
+            f"{naive:.1f} s (naive; 1 epoch measured x {config.n_epochs})",
+            r2,
+            ">= 8x",
+            None if quick else r2 >= 8,
+            note="naive loop: 1 epoch per repeat, extrapolated",
+            raw={"naive_epoch_s": naive_ep},
+        ),
+        Row(
+            7,
+            f"peak RSS of a frozen run ({size}, fresh process)",
+            f"{peak / 1024:.2f} GB",
+            "-",
+            peak / 1024,
+            "<= 1.5 GB",
+            None if quick else peak / 1024 <= 1.5,
+            note="ratio column: GB",
+            raw={"max_rss_mb": rss},
+        ),
+        Row(
+            8,
+            f"frozen engine.train wall time, precision auto ({acc['auto']['precision_reason']}) vs fp32 "
+            f"({size})",
+            f"{t_trn:.2f} s",
+            f"{cases.median(trn32):.2f} s (fp32)",
+            r8,
+            "<= 0.8",
+            None if quick else r8 <= 0.8,
+            note="median of per-repeat ratios",
+            raw={"fp32_train_s": trn32},
+        ),
+        _parity_row(
+            9,
+            f"default frozen config, precision auto ({size})",
+            acc["auto"],
+            acc["fp32"],
+            s["fresh_n"],
+            quick,
+        ),
     ]
 
 
@@ -166,25 +250,39 @@ def bench_finetune(s: dict, quick: bool) -> list[Row]:
     fns = {"engine": cases.finetune_engine, "bare": cases.finetune_bare, "skorch": cases.finetune_skorch}
     names = list(fns)
     for r in range(s["ft_repeats"]):
-        order = names[r % 3:] + names[:r % 3]  # rotate, so no side always runs first
+        order = names[r % 3 :] + names[: r % 3]  # rotate, so no side always runs first
         _log(f"fine-tune: {' / '.join(order)}, {k} steps after {w}, repeat {r + 1}/{s['ft_repeats']}")
         for name in order:
             res[name].append(fns[name](config, data, w, k))
     eng, bare, sk = res["engine"], res["bare"], res["skorch"]
     e, b, c = cases.median(eng), cases.median(bare), cases.median(sk)
-    r3 = cases.median([x / y for x, y in zip(eng, bare)])
-    r4 = cases.median([x / y for x, y in zip(eng, sk)])
+    r3 = cases.median([x / y for x, y in zip(eng, bare, strict=False)])
+    r4 = cases.median([x / y for x, y in zip(eng, sk, strict=False)])
     steps = f"{k} batches of {config.batch_size} after {w} warm-up"
     cand = f"precision {config.precision}"
     return [
-        Row(3, f"fine-tune samples/s, {cand} (opt-in; auto: fp32, row 10) vs bare fp32 PyTorch loop "
-            f"({steps})",
+        Row(
+            3,
+            f"fine-tune samples/s, {cand} (opt-in; auto: fp32, row 10) vs bare fp32 PyTorch loop ({steps})",
             f"{e:.1f} /s",
-            f"{b:.1f} /s", r3, ">= 1.35x", None if quick else r3 >= 1.35, note="median of per-repeat ratios",
-            raw={"engine": eng, "bare": bare}),
-        Row(4, f"fine-tune samples/s, {cand} vs braindecode EEGClassifier.fit fp32 ({steps})", f"{e:.1f} /s",
-            f"{c:.1f} /s", r4, ">= 1.35x", None if quick else r4 >= 1.35, note="median of per-repeat ratios",
-            raw={"skorch": sk}),
+            f"{b:.1f} /s",
+            r3,
+            ">= 1.35x",
+            None if quick else r3 >= 1.35,
+            note="median of per-repeat ratios",
+            raw={"engine": eng, "bare": bare},
+        ),
+        Row(
+            4,
+            f"fine-tune samples/s, {cand} vs braindecode EEGClassifier.fit fp32 ({steps})",
+            f"{e:.1f} /s",
+            f"{c:.1f} /s",
+            r4,
+            ">= 1.35x",
+            None if quick else r4 >= 1.35,
+            note="median of per-repeat ratios",
+            raw={"skorch": sk},
+        ),
     ]
 
 
@@ -199,15 +297,17 @@ def bench_finetune_parity(s: dict, quick: bool, threads: int | None) -> list[Row
     for precision in ("fp32", "bf16"):
         _log(f"fine-tune parity: {precision}, 2x{n} windows, {epochs} epochs")
         if s["isolate"]:
-            res[precision] = _worker("frozen_train", {**cfg, "precision": precision,
-                                                      "_fresh_per_class": s["fresh_n"]}, n, threads)
+            res[precision] = _worker(
+                "frozen_train", {**cfg, "precision": precision, "_fresh_per_class": s["fresh_n"]}, n, threads
+            )
         else:  # quick: in this process
             from eegtrain_jupyter.config import parse_config
 
             from .cases import train_with_accuracy
 
-            config = parse_config({"device": "cpu", "n_epochs": epochs, "precision": precision},
-                                  preset="fine-tune")
+            config = parse_config(
+                {"device": "cpu", "n_epochs": epochs, "precision": precision}, preset="fine-tune"
+            )
             res[precision] = train_with_accuracy(config, n, s["fresh_n"])
     what = f"fine-tune preset, 2x{n} windows, {epochs} epochs"
     row = _parity_row(10, what, res["bf16"], res["fp32"], s["fresh_n"], quick)
@@ -221,11 +321,19 @@ def bench_server(s: dict, quick: bool) -> list[Row]:
 
     _log(f"server: {s['srv_n']} status calls idle, then {s['srv_n']} during a fine-tune")
     r = status_latency(n=s["srv_n"])
-    return [Row(5, f"GET training/status p50/p99 during fine-tune ({r['n']} calls each)",
-                f"{r['busy_p50']:.1f} / {r['busy_p99']:.1f} ms",
-                f"{r['idle_p50']:.1f} / {r['idle_p99']:.1f} ms (idle)",
-                r["busy_p99"] / r["idle_p99"], "p99 <= 25 ms",
-                None if quick else r["busy_p99"] <= 25.0, note="ratio: busy p99 / idle p99", raw=r)]
+    return [
+        Row(
+            5,
+            f"GET training/status p50/p99 during fine-tune ({r['n']} calls each)",
+            f"{r['busy_p50']:.1f} / {r['busy_p99']:.1f} ms",
+            f"{r['idle_p50']:.1f} / {r['idle_p99']:.1f} ms (idle)",
+            r["busy_p99"] / r["idle_p99"],
+            "p99 <= 25 ms",
+            None if quick else r["busy_p99"] <= 25.0,
+            note="ratio: busy p99 / idle p99",
+            raw=r,
+        )
+    ]
 
 
 def bench_synthetic(s: dict, quick: bool) -> list[Row]:
@@ -235,15 +343,30 @@ def bench_synthetic(s: dict, quick: bool) -> list[Row]:
     _log("synthetic generation")
     times = [cases.time_generate(s["gen_n"]) for _ in range(s["gen_reps"])]
     t = cases.median(times)
-    return [Row(6, f"synthetic.generate 2x{s['gen_n']} windows (median of {len(times)})",
-                f"{t:.2f} s", "-", t, "<= 1 s", None if quick else t <= 1.0,
-                note="ratio column: seconds", raw={"seconds": times})]
+    return [
+        Row(
+            6,
+            f"synthetic.generate 2x{s['gen_n']} windows (median of {len(times)})",
+            f"{t:.2f} s",
+            "-",
+            t,
+            "<= 1 s",
+            None if quick else t <= 1.0,
+            note="ratio column: seconds",
+            raw={"seconds": times},
+        )
+    ]
 
 
 def _process_task(task: str, cfg: dict, *args: str) -> dict:
     """A task of :mod:`bench.process` in a fresh interpreter; returns its JSON line."""
-    out = subprocess.run([sys.executable, "-m", "bench.process", task, json.dumps(cfg), *args],
-                         cwd=HERE.parent, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.process", task, json.dumps(cfg), *args],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode:
         raise RuntimeError(f"bench.process {task} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -256,24 +379,43 @@ def bench_process(s: dict, quick: bool) -> list[Row]:
     frozen = {"n_epochs": 1, "n_samples_per_class": 100, "device": "cpu"}
     _log(f"worker start-up: {s['proc_repeats']} warm runs, each against an in-thread start")
     st = _process_task("startup", frozen, str(s["proc_repeats"]))
-    over = [w - t for w, t in zip(st["worker"], st["thread"])]
+    over = [w - t for w, t in zip(st["worker"], st["thread"], strict=False)]
     overhead = cases.median(over)
-    ft = {"freeze_backbone": False, "n_epochs": 1, "n_samples_per_class": s["proc_ft_n"],
-          "batch_size": 32, "learning_rate": 0.0003, "device": "cpu"}
+    ft = {
+        "freeze_backbone": False,
+        "n_epochs": 1,
+        "n_samples_per_class": s["proc_ft_n"],
+        "batch_size": 32,
+        "learning_rate": 0.0003,
+        "device": "cpu",
+    }
     _log(f"server RSS after a fine-tune of 2x{s['proc_ft_n']} windows: worker, then in-thread")
     worker = _process_task("rss", ft, "worker")
     thread = _process_task("rss", ft, "thread")
     grow = {k: r["after_mb"] - r["before_mb"] for k, r in (("worker", worker), ("thread", thread))}
     return [
-        Row(11, "start to first batch: worker process vs in-thread (warm fork server; frozen, 2x100)",
+        Row(
+            11,
+            "start to first batch: worker process vs in-thread (warm fork server; frozen, 2x100)",
             f"{cases.median(st['worker']):.2f} s (first run, fork server start: {st['worker_cold']:.1f} s)",
-            f"{cases.median(st['thread']):.2f} s (in-thread)", overhead, "<= 3 s over",
-            None if quick else overhead <= 3.0, note="ratio column: seconds over in-thread, median",
-            raw=st),
-        Row(12, f"server RSS growth after a fine-tune run (2x{s['proc_ft_n']} windows, 1 epoch)",
-            f"{grow['worker']:+.0f} MB (worker)", f"{grow['thread']:+.0f} MB (in-thread)", grow["worker"],
-            "<= 100 MB", None if quick else grow["worker"] <= 100, note="ratio column: MB, worker",
-            raw={"worker": worker, "thread": thread}),
+            f"{cases.median(st['thread']):.2f} s (in-thread)",
+            overhead,
+            "<= 3 s over",
+            None if quick else overhead <= 3.0,
+            note="ratio column: seconds over in-thread, median",
+            raw=st,
+        ),
+        Row(
+            12,
+            f"server RSS growth after a fine-tune run (2x{s['proc_ft_n']} windows, 1 epoch)",
+            f"{grow['worker']:+.0f} MB (worker)",
+            f"{grow['thread']:+.0f} MB (in-thread)",
+            grow["worker"],
+            "<= 100 MB",
+            None if quick else grow["worker"] <= 100,
+            note="ratio column: MB, worker",
+            raw={"worker": worker, "thread": thread},
+        ),
     ]
 
 
@@ -292,7 +434,9 @@ def machine_info(threads: int | None) -> dict:
         pass
     return {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "cpu": cpu, "cores": cores, "torch": torch.__version__,
+        "cpu": cpu,
+        "cores": cores,
+        "torch": torch.__version__,
         "torch_threads": threads or torch.get_num_threads(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu (no CUDA device)",
         "python": platform.python_version(),
@@ -307,11 +451,15 @@ def format_table(rows: list[Row]) -> str:
         ratio = "skipped" if r.ratio is None else f"{r.ratio:.3g}"
         met = {True: "yes", False: "NO", None: "-"}[r.ok]
         note = f" ({r.note})" if r.note else ""
-        lines.append(f"| {r.id} | {r.measure}{note} | {r.candidate} | {r.baseline} | {ratio} | {r.goal} | {met} |")
+        lines.append(
+            f"| {r.id} | {r.measure}{note} | {r.candidate} | {r.baseline} | {ratio} | {r.goal} | {met} |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
-def run_all(quick: bool = False, only: set[int] | None = None, threads: int | None = None) -> tuple[dict, list[Row]]:
+def run_all(
+    quick: bool = False, only: set[int] | None = None, threads: int | None = None
+) -> tuple[dict, list[Row]]:
     """Run the selected benchmarks; returns ``(machine info, rows)``."""
     import torch
 
@@ -323,10 +471,14 @@ def run_all(quick: bool = False, only: set[int] | None = None, threads: int | No
     s = _sizes(quick)
     info = machine_info(threads)
     rows: list[Row] = []
-    groups = [({1, 2, 7, 8, 9}, bench_frozen, (s, quick, threads)), ({3, 4}, bench_finetune, (s, quick)),
-              ({10}, bench_finetune_parity, (s, quick, threads)),
-              ({5}, bench_server, (s, quick)), ({6}, bench_synthetic, (s, quick)),
-              ({11, 12}, bench_process, (s, quick))]
+    groups = [
+        ({1, 2, 7, 8, 9}, bench_frozen, (s, quick, threads)),
+        ({3, 4}, bench_finetune, (s, quick)),
+        ({10}, bench_finetune_parity, (s, quick, threads)),
+        ({5}, bench_server, (s, quick)),
+        ({6}, bench_synthetic, (s, quick)),
+        ({11, 12}, bench_process, (s, quick)),
+    ]
     for ids, fn, args in groups:
         if only and not ids & only:
             continue
@@ -366,8 +518,9 @@ def update_readme(path: Path, info: dict, rows: list[Row], wall: float, command:
     return True
 
 
-def write_results(path: Path, info: dict, rows: list[Row], quick: bool, wall: float,
-                  command: str = "python -m bench") -> None:
+def write_results(
+    path: Path, info: dict, rows: list[Row], quick: bool, wall: float, command: str = "python -m bench"
+) -> None:
     text = (
         f"# Benchmark results{' (quick smoke run: tiny sizes, no thresholds)' if quick else ''}\n\n"
         + _header(info, quick, wall, command)
@@ -387,10 +540,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes, no thresholds (CI smoke run)")
     p.add_argument("--only", default="", help="comma-separated benchmark numbers, e.g. 1,2,7")
     p.add_argument("--skip", default="", help="comma-separated benchmark numbers to leave out")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads in the bench and its workers (default: cores - 1, as TrainingManager; 0: torch's own)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="markdown results file (default: bench/RESULTS.md; none with --quick)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads in the bench and its workers (default: cores - 1, as TrainingManager; 0: torch's own)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="markdown results file (default: bench/RESULTS.md; none with --quick)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
     ids = set(range(1, 13))

@@ -19,9 +19,11 @@ import torch
 from eegtrain_jupyter.search import SearchManager
 from eegtrain_jupyter.service import TrainingManager
 
-SPACE = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True},
-         "weight_decay": {"low": 0.0, "high": 0.001},
-         "batch_size": {"choices": [16, 32, 64, 128]}}
+SPACE = {
+    "learning_rate": {"low": 0.0001, "high": 0.01, "log": True},
+    "weight_decay": {"low": 0.0, "high": 0.001},
+    "batch_size": {"choices": [16, 32, 64, 128]},
+}
 
 
 def one_run(config: dict) -> float:
@@ -46,8 +48,11 @@ def search(config: dict, n_trials: int) -> tuple[float, dict]:
         status = searcher.status()
         assert status.state.value == "completed", status.error
         states = [t.state for t in status.trials]
-        return elapsed, {"trials": len(states), "complete": states.count("complete"),
-                         "best_val_acc": status.best.value if status.best else None}
+        return elapsed, {
+            "trials": len(states),
+            "complete": states.count("complete"),
+            "best_val_acc": status.best.value if status.best else None,
+        }
 
 
 def main() -> None:
@@ -57,13 +62,27 @@ def main() -> None:
     parser.add_argument("--n-epochs", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = {"n_samples_per_class": args.n_samples_per_class, "n_epochs": args.n_epochs, "device": "cpu",
-              "freeze_backbone": True}
+    config = {
+        "n_samples_per_class": args.n_samples_per_class,
+        "n_epochs": args.n_epochs,
+        "device": "cpu",
+        "freeze_backbone": True,
+    }
     run_s = one_run(config)
     search_s, facts = search(config, args.trials)
     ratio = search_s / run_s
-    print(json.dumps({"one_frozen_run_s": round(run_s, 2), "search_s": round(search_s, 2),
-                      "ratio": round(ratio, 2), "goal": "<= 2x", "met": ratio <= 2.0, **facts}))
+    print(
+        json.dumps(
+            {
+                "one_frozen_run_s": round(run_s, 2),
+                "search_s": round(search_s, 2),
+                "ratio": round(ratio, 2),
+                "goal": "<= 2x",
+                "met": ratio <= 2.0,
+                **facts,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,14 +30,29 @@ def braindecode_windows(files: list[Path]) -> np.ndarray:
     from braindecode.datasets import BaseConcatDataset, RawDataset
     from braindecode.preprocessing import Preprocessor, create_windows_from_events, preprocess
 
-    ds = BaseConcatDataset([RawDataset(mne.io.read_raw(f, preload=False, verbose="error"),
-                                       description={"subject": i}) for i, f in enumerate(files)])
-    preprocess(ds, [Preprocessor("pick", picks=CHANNELS), Preprocessor("load_data"),
-                    Preprocessor("filter", l_freq=1.0, h_freq=40.0, verbose="error"),
-                    Preprocessor("resample", sfreq=200.0, verbose="error")])
-    windows = create_windows_from_events(ds, window_size_samples=800, window_stride_samples=400,
-                                         mapping={k: i for i, k in enumerate(LABELS)}, preload=True,
-                                         on_last_window="drop")
+    ds = BaseConcatDataset(
+        [
+            RawDataset(mne.io.read_raw(f, preload=False, verbose="error"), description={"subject": i})
+            for i, f in enumerate(files)
+        ]
+    )
+    preprocess(
+        ds,
+        [
+            Preprocessor("pick", picks=CHANNELS),
+            Preprocessor("load_data"),
+            Preprocessor("filter", l_freq=1.0, h_freq=40.0, verbose="error"),
+            Preprocessor("resample", sfreq=200.0, verbose="error"),
+        ],
+    )
+    windows = create_windows_from_events(
+        ds,
+        window_size_samples=800,
+        window_stride_samples=400,
+        mapping={k: i for i, k in enumerate(LABELS)},
+        preload=True,
+        on_last_window="drop",
+    )
     return np.stack([windows[i][0] for i in range(len(windows))]) * 1e6
 
 
@@ -50,11 +65,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         n_blocks = int(args.minutes * 60 / 8)
-        files = [write(make_raw(i, sfreq=250.0, n_blocks=n_blocks), root / "rec", f"sub-{i:02d}", "edf")
-                 for i in range(args.n_files)]
-        cfg = parse_config({"data": {"source": "files", "paths": ["rec/*.edf"], "labels": LABELS,
-                                     "sliding": True, "step_s": 2.0, "l_freq": 1.0, "h_freq": 40.0,
-                                     "subject_pattern": r"sub-(\d+)"}})
+        files = [
+            write(make_raw(i, sfreq=250.0, n_blocks=n_blocks), root / "rec", f"sub-{i:02d}", "edf")
+            for i in range(args.n_files)
+        ]
+        cfg = parse_config(
+            {
+                "data": {
+                    "source": "files",
+                    "paths": ["rec/*.edf"],
+                    "labels": LABELS,
+                    "sliding": True,
+                    "step_s": 2.0,
+                    "l_freq": 1.0,
+                    "h_freq": 40.0,
+                    "subject_pattern": r"sub-(\d+)",
+                }
+            }
+        )
         policy = PathPolicy(root)
         t_ours, t_bd = [], []  # alternate, best of 3 each: the machine is shared and noisy
         for _ in range(3):
@@ -72,8 +100,10 @@ def main() -> None:
         scan(cfg, policy, root / "cache")
         t_cached = time.perf_counter() - t0
     n = len(ours)
-    print(f"{args.n_files} EDF files x {args.minutes:g} min at 250 Hz -> {n} windows "
-          f"(braindecode: {len(theirs)})")
+    print(
+        f"{args.n_files} EDF files x {args.minutes:g} min at 250 Hz -> {n} windows "
+        f"(braindecode: {len(theirs)})"
+    )
     print("| pipeline | windows/s | ratio |")
     print("|---|---|---|")
     print(f"| eegtrain `data.scan` (no cache) | {n / best_ours:.0f} | {best_bd / best_ours:.2f}x |")

@@ -32,7 +32,8 @@ def main(argv: list[str]) -> None:
     # Agg backend: ~5 s on 2 busy cores) happen before any timing, for every task alike.
     import braindecode.models  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401
-    import torch._dynamo  # noqa: F401
+    import torch._dynamo
+
     extra: dict = {}
     if task == "forward":
         seconds = cases.time_forward_all(config, n_per_class)

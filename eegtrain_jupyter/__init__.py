@@ -12,7 +12,7 @@ except PackageNotFoundError:  # a source tree on sys.path that was never install
     __version__ = "0+unknown"
 
 
-__all__ = ["__version__", "load_model", "TrainedModel"]
+__all__ = ["TrainedModel", "__version__", "load_model"]
 
 _LAZY = {"load_model": "predict", "TrainedModel": "predict"}
 """Top-level names imported on first use, so ``import eegtrain_jupyter`` stays light (no torch)."""

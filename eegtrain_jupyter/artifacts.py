@@ -72,6 +72,7 @@ def _file_mode() -> int:
         os.umask(mask)
     return 0o666 & ~mask
 
+
 _TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
@@ -167,8 +168,12 @@ def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return Path(dst)
 
 
-def save_curves(path: str | os.PathLike, history: dict[str, list[float]], title: str = "",
-                test_report: dict[str, Any] | None = None) -> Path:
+def save_curves(
+    path: str | os.PathLike,
+    history: dict[str, list[float]],
+    title: str = "",
+    test_report: dict[str, Any] | None = None,
+) -> Path:
     """Plot loss and accuracy per epoch to a PNG (matplotlib's Agg backend, no display); with a
     ``test_report``, a third panel shows the test split's confusion matrix."""
     from matplotlib.figure import Figure
@@ -204,8 +209,9 @@ def _confusion(ax: Any, report: dict[str, Any]) -> None:
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"test: accuracy {report['accuracy']:.1f}%, balanced {report['balanced_accuracy']:.1f}%",
-                 fontsize=10)
+    ax.set_title(
+        f"test: accuracy {report['accuracy']:.1f}%, balanced {report['balanced_accuracy']:.1f}%", fontsize=10
+    )
 
 
 class ArtifactWriter(TrainingListener):
@@ -221,8 +227,12 @@ class ArtifactWriter(TrainingListener):
         Least seconds between two curve PNGs (the last epoch's is always written).
     """
 
-    def __init__(self, output_dir: str | os.PathLike, config: TrainingConfig,
-                 curves_interval: float = CURVES_MIN_INTERVAL):
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        config: TrainingConfig,
+        curves_interval: float = CURVES_MIN_INTERVAL,
+    ):
         self.output_dir = Path(output_dir)
         self.config = config
         self.curves_interval = curves_interval
@@ -257,8 +267,13 @@ class ArtifactWriter(TrainingListener):
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         self.history, self._epochs = history, result.epoch
         best_acc, best_epoch = self._best or (None, None)
-        doc = {**history, "best_val_acc": best_acc, "best_epoch": best_epoch,
-               "epochs_completed": result.epoch, "config": self.config.model_dump()}
+        doc = {
+            **history,
+            "best_val_acc": best_acc,
+            "best_epoch": best_epoch,
+            "epochs_completed": result.epoch,
+            "config": self.config.model_dump(),
+        }
         self._history_doc = doc
         self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, doc))
         last = result.epoch == self.config.n_epochs
@@ -272,6 +287,9 @@ class ArtifactWriter(TrainingListener):
 
     def _write_curves(self) -> None:
         title = f"LaBraM, {'frozen' if self.config.freeze_backbone else 'fine-tuned'} backbone"
-        self.files["curves"] = str(save_curves(self.output_dir / CURVES_NAME, self.history, title=title,
-                                               test_report=self._test_report))
+        self.files["curves"] = str(
+            save_curves(
+                self.output_dir / CURVES_NAME, self.history, title=title, test_report=self._test_report
+            )
+        )
         self._curves_at, self._curves_epoch = time.perf_counter(), self._epochs

@@ -24,8 +24,12 @@ from .service import TrainingManager
 
 __all__ = ["build_parser", "main"]
 
-_TYPES: dict[str, Callable[[str], Any]] = {"integer": int, "number": float, "string": str,
-                                           "object": json.loads}
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "integer": int,
+    "number": float,
+    "string": str,
+    "object": json.loads,
+}
 
 
 class TqdmListener(TrainingListener):
@@ -40,7 +44,9 @@ class TqdmListener(TrainingListener):
     def on_phase(self, phase: str) -> None:
         self.epochs.set_description_str(phase)
 
-    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str, **running: float | None) -> None:
+    def on_batch(
+        self, *, epoch: int, batch: int, n_batches: int, phase: str, **running: float | None
+    ) -> None:
         key = (epoch, phase)
         if key != self._key:
             self._close_batches()
@@ -54,8 +60,10 @@ class TqdmListener(TrainingListener):
         self._close_batches()
         self.epochs.set_description_str("training")
         self.epochs.set_postfix(
-            train_loss=f"{result.train_loss:.4f}", val_loss=f"{result.val_loss:.4f}",
-            train_acc=f"{result.train_acc:.1f}%", val_acc=f"{result.val_acc:.1f}%",
+            train_loss=f"{result.train_loss:.4f}",
+            val_loss=f"{result.val_loss:.4f}",
+            train_acc=f"{result.train_acc:.1f}%",
+            val_acc=f"{result.val_acc:.1f}%",
         )
         self.epochs.update(1)
 
@@ -70,11 +78,15 @@ class TqdmListener(TrainingListener):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eegtrain", description="Train a LaBraM EEG classifier (relaxed vs anxious).")
+    parser = argparse.ArgumentParser(
+        prog="eegtrain", description="Train a LaBraM EEG classifier (relaxed vs anxious)."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="run one training in the foreground", argument_default=argparse.SUPPRESS)
+    train = sub.add_parser(
+        "train", help="run one training in the foreground", argument_default=argparse.SUPPRESS
+    )
     train.add_argument("--config", type=Path, help="JSON file with a (partial) config; flags override it")
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     for name, spec in field_specs().items():
@@ -86,14 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
         if spec["type"] == "boolean":
             train.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=help_)
         else:
-            train.add_argument(flag, dest=name, type=_TYPES[spec["type"]], choices=spec["choices"], help=help_)
+            train.add_argument(
+                flag, dest=name, type=_TYPES[spec["type"]], choices=spec["choices"], help=help_
+            )
 
     join = sub.add_parser("worker", help="join a multi-node run from another machine (runs torchrun)")
     for name in ("devices", "nnodes", "node_rank", "rdzv_endpoint"):
         spec = field_specs()[name]
-        join.add_argument("--" + name.replace("_", "-"), dest=name, type=_TYPES[spec["type"]],
-                          required=name in ("nnodes", "node_rank", "rdzv_endpoint"), help=spec["description"],
-                          default=argparse.SUPPRESS)
+        join.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_TYPES[spec["type"]],
+            required=name in ("nnodes", "node_rank", "rdzv_endpoint"),
+            help=spec["description"],
+            default=argparse.SUPPRESS,
+        )
     join.add_argument("--print", action="store_true", help="print the torchrun command instead of running it")
 
     sub.add_parser("config", help="print the default config as JSON")
@@ -102,11 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", type=Path)
 
     search = sub.add_parser("search", help="hyper-parameter search with Optuna (trials one after another)")
-    search.add_argument("--space", type=Path, required=True,
-                        help='JSON file: {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": true}, '
-                             '"model": {"choices": ["labram", "eegnet"]}, ...}')
-    search.add_argument("--config", type=Path,
-                        help="JSON file with the (partial) config every trial starts from")
+    search.add_argument(
+        "--space",
+        type=Path,
+        required=True,
+        help='JSON file: {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": true}, '
+        '"model": {"choices": ["labram", "eegnet"]}, ...}',
+    )
+    search.add_argument(
+        "--config", type=Path, help="JSON file with the (partial) config every trial starts from"
+    )
     search.add_argument("--n-trials", type=int, default=20, help="trials to run (default: 20)")
     search.add_argument("--timeout-s", type=float, help="start no trial after this many seconds")
     search.add_argument("--metric", choices=["val_acc", "val_loss"], default="val_acc")
@@ -122,9 +146,9 @@ def _load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except OSError as exc:
-        raise SystemExit(f"eegtrain: cannot read {path}: {exc.strerror}")
+        raise SystemExit(f"eegtrain: cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"eegtrain: {path} is not valid JSON: {exc}")
+        raise SystemExit(f"eegtrain: {path} is not valid JSON: {exc}") from None
 
 
 def _print_errors(errors) -> None:
@@ -174,8 +198,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _summary(status: Status) -> None:
-    print(f"\nrun {status.run_id}: {status.state.value} after {status.current_epoch}/{status.total_epochs} "
-          f"epochs in {status.elapsed_time_formatted} on {status.device}")
+    print(
+        f"\nrun {status.run_id}: {status.state.value} after {status.current_epoch}/{status.total_epochs} "
+        f"epochs in {status.elapsed_time_formatted} on {status.device}"
+    )
     if status.backbone:
         print(f"backbone: {status.backbone.message}")
     if status.precision_reason:
@@ -183,27 +209,42 @@ def _summary(status: Status) -> None:
     if status.error:
         print(f"error: {status.error}")
     if status.best_val_acc is not None:
-        print(f"best validation accuracy: {status.best_val_acc:.1f}% at epoch {status.best_epoch}  "
-              f"(last: train {status.train_acc:.1f}%, val {status.val_acc:.1f}%)")
-        where = (f"published to {status.save_dir}" if status.published
-                 else f"top-level files in {status.save_dir} left as they were (only a completed run replaces them)")
+        print(
+            f"best validation accuracy: {status.best_val_acc:.1f}% at epoch {status.best_epoch}  "
+            f"(last: train {status.train_acc:.1f}%, val {status.val_acc:.1f}%)"
+        )
+        where = (
+            f"published to {status.save_dir}"
+            if status.published
+            else f"top-level files in {status.save_dir} left as they were (only a completed run replaces them)"
+        )
         print(f"outputs in {status.run_dir}; {where}")
     if status.split:
-        print(f"split: {status.split}" + ("; stopped early (no better validation score)"
-                                          if status.early_stopped else ""))
+        print(
+            f"split: {status.split}"
+            + ("; stopped early (no better validation score)" if status.early_stopped else "")
+        )
     if status.test_report:
         r = status.test_report
         auc = f", ROC AUC {r.roc_auc:.1f}%" if r.roc_auc is not None else ""
-        print(f"test split ({r.n} windows, epoch {r.epoch} weights): accuracy {r.accuracy:.1f}%, "
-              f"balanced accuracy {r.balanced_accuracy:.1f}%, macro F1 {r.macro_f1:.1f}%{auc}")
+        print(
+            f"test split ({r.n} windows, epoch {r.epoch} weights): accuracy {r.accuracy:.1f}%, "
+            f"balanced accuracy {r.balanced_accuracy:.1f}%, macro F1 {r.macro_f1:.1f}%{auc}"
+        )
         print(f"confusion matrix (rows true {', '.join(r.class_names)}): {r.confusion_matrix}")
 
 
 def _search(args: argparse.Namespace) -> int:
     from .search import SearchManager
 
-    body: dict[str, Any] = {"space": _load_json(args.space), "n_trials": args.n_trials, "metric": args.metric,
-                            "pruner": args.pruner, "timeout_s": args.timeout_s, "seed": args.seed}
+    body: dict[str, Any] = {
+        "space": _load_json(args.space),
+        "n_trials": args.n_trials,
+        "metric": args.metric,
+        "pruner": args.pruner,
+        "timeout_s": args.timeout_s,
+        "seed": args.seed,
+    }
     if args.config is not None:
         body["config"] = _load_json(args.config)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -232,8 +273,10 @@ def _search(args: argparse.Namespace) -> int:
     _print_trials(status.trials, shown)
     print(f"search {status.search_id}: {status.state.value}" + (f" ({status.error})" if status.error else ""))
     if status.best is not None:
-        print(f"best: trial {status.best.number}, {args.metric} {status.best.value:.4g} (validation split), "
-              f"run {status.best.run_id}")
+        print(
+            f"best: trial {status.best.number}, {args.metric} {status.best.value:.4g} (validation split), "
+            f"run {status.best.run_id}"
+        )
         print(json.dumps(status.best.config.model_dump(), indent=2))
     return {"completed": 0, "stopped": 130}.get(status.state.value, 1)
 
@@ -292,7 +335,14 @@ def _join(args: argparse.Namespace) -> int:
         print("eegtrain worker: invalid options:", file=sys.stderr)
         _print_errors(exc.errors)
         return 2
-    cmd = [sys.executable, "-m", "torch.distributed.run", *torchrun_args(config), "-m", "eegtrain_jupyter.worker"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *torchrun_args(config),
+        "-m",
+        "eegtrain_jupyter.worker",
+    ]
     if args.print:
         print(" ".join(cmd))
         return 0

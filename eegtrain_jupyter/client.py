@@ -99,8 +99,15 @@ class TrainingClient(Protocol):
     # using a recorded run (issue 12)
     def run(self, run_id: str) -> dict[str, Any]: ...
     def run_file(self, run_id: str, name: str) -> bytes: ...
-    def predict(self, run_id: str, windows: Any = None, *, path: str | None = None,
-                ch_names: list[str] | None = None, step_s: float | None = None) -> dict[str, Any]: ...
+    def predict(
+        self,
+        run_id: str,
+        windows: Any = None,
+        *,
+        path: str | None = None,
+        ch_names: list[str] | None = None,
+        step_s: float | None = None,
+    ) -> dict[str, Any]: ...
     def export(self, run_id: str, format: str = "onnx") -> dict[str, Any]: ...
     def delete_run(self, run_id: str) -> dict[str, Any]: ...
 
@@ -161,8 +168,9 @@ class RemoteClient(_WaitMixin):
                 session.headers["Authorization"] = f"token {self.token}"
         return session
 
-    def _request(self, method: str, path: str, body: Any = None, *, timeout: float | None = None,
-                 binary: bool = False) -> Any:
+    def _request(
+        self, method: str, path: str, body: Any = None, *, timeout: float | None = None, binary: bool = False
+    ) -> Any:
         import requests
 
         url = f"{self.url}training/{path}"
@@ -236,19 +244,25 @@ class RemoteClient(_WaitMixin):
 
     def run_file(self, run_id, name):
         """The file's bytes (checkpoint, history, curves, model card, exports)."""
-        return self._request("GET", f"runs/{_quote(run_id)}/files/{_quote(name)}", binary=True,
-                             timeout=max(self.timeout, 120))
+        return self._request(
+            "GET", f"runs/{_quote(run_id)}/files/{_quote(name)}", binary=True, timeout=max(self.timeout, 120)
+        )
 
     def predict(self, run_id, windows=None, *, path=None, ch_names=None, step_s=None):
         """Per-window ``probabilities`` and ``labels``: ``windows`` (n, n_chans, n_times) µV, or a ``path``
         inside the server root. The body must fit the server's ``max_body_bytes``."""
-        return self._request("POST", f"runs/{_quote(run_id)}/predict",
-                             _predict_body(windows, path, ch_names, step_s), timeout=max(self.timeout, 120))
+        return self._request(
+            "POST",
+            f"runs/{_quote(run_id)}/predict",
+            _predict_body(windows, path, ch_names, step_s),
+            timeout=max(self.timeout, 120),
+        )
 
     def export(self, run_id, format="onnx"):
         """Export the run's model on the server (takes tens of seconds on a CPU); the file and its parity."""
-        return self._request("POST", f"runs/{_quote(run_id)}/export", {"format": format},
-                             timeout=max(self.timeout, 600))
+        return self._request(
+            "POST", f"runs/{_quote(run_id)}/export", {"format": format}, timeout=max(self.timeout, 600)
+        )
 
     def delete_run(self, run_id):
         return self._request("DELETE", f"runs/{_quote(run_id)}")
@@ -260,8 +274,9 @@ def _quote(part: str) -> str:
     return quote(str(part), safe="")
 
 
-def _predict_body(windows: Any, path: str | None, ch_names: list[str] | None,
-                  step_s: float | None) -> dict[str, Any]:
+def _predict_body(
+    windows: Any, path: str | None, ch_names: list[str] | None, step_s: float | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if windows is not None:
         body["windows"] = windows.tolist() if hasattr(windows, "tolist") else windows

@@ -33,7 +33,8 @@ class RunQuery(BaseModel):
     state: TrainingState | None = Field(None, description="Only runs in this state")
     model: ModelName | None = Field(None, description="Only runs of this model")
     sort: Literal["started_at", "best_val_acc", "duration"] = Field(
-        "started_at", description="Order by this (runs without a value come last)")
+        "started_at", description="Order by this (runs without a value come last)"
+    )
     order: Literal["asc", "desc"] = Field("desc", description="Sort direction")
     limit: int | None = Field(None, ge=1, le=10_000, description="At most this many runs")
 
@@ -44,20 +45,25 @@ class RunQuery(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_field_errors(exc), "Invalid query: " + "; ".join(
-                f"{e.field}: {e.message}" for e in _field_errors(exc))) from None
+            raise ConfigError(
+                _field_errors(exc),
+                "Invalid query: " + "; ".join(f"{e.field}: {e.message}" for e in _field_errors(exc)),
+            ) from None
 
 
 def select(records: Sequence[RunRecord], query: RunQuery) -> list[RunRecord]:
     """``records`` filtered by state and model, sorted (``None`` values last), cut to ``limit``."""
-    out = [r for r in records
-           if (query.state is None or r.state is query.state)
-           and (query.model is None or r.config.model == query.model)]
+    out = [
+        r
+        for r in records
+        if (query.state is None or r.state is query.state)
+        and (query.model is None or r.config.model == query.model)
+    ]
     present = [r for r in out if getattr(r, query.sort) is not None]
     missing = [r for r in out if getattr(r, query.sort) is None]
     present.sort(key=lambda r: getattr(r, query.sort), reverse=query.order == "desc")
     out = present + missing
-    return out[:query.limit] if query.limit is not None else out
+    return out[: query.limit] if query.limit is not None else out
 
 
 def parse_run_ids(value: str | Sequence[str] | None) -> list[str]:
@@ -86,16 +92,20 @@ def compare(runs: Sequence[Run]) -> Comparison:
     configs = {r.run_id: r.config.model_dump() for r in runs}
     diff: dict[str, dict[str, Any]] = {}
     common: dict[str, Any] = {}
-    for field in (runs[0].config.model_dump() if runs else {}):
+    for field in runs[0].config.model_dump() if runs else {}:
         by_run = {rid: cfg[field] for rid, cfg in configs.items()}
         if len({repr(v) for v in by_run.values()}) > 1:
             diff[field] = by_run
         else:
             common[field] = next(iter(by_run.values()))
-    return Comparison(run_ids=[r.run_id for r in runs], epochs=list(range(1, n_epochs + 1)),
-                      runs=[r.record() for r in runs], histories=histories, config_diff=diff,
-                      config_common=common)
-
+    return Comparison(
+        run_ids=[r.run_id for r in runs],
+        epochs=list(range(1, n_epochs + 1)),
+        runs=[r.record() for r in runs],
+        histories=histories,
+        config_diff=diff,
+        config_common=common,
+    )
 
 
 def compare_runs(store: RunStore, current: Run | None, run_ids: str | Sequence[str] | None) -> Comparison:
@@ -118,6 +128,7 @@ def compare_runs(store: RunStore, current: Run | None, run_ids: str | Sequence[s
             continue  # named below, with every other missing id
     missing = [rid for rid in ids if rid not in found]
     if missing:
-        raise NotFound(f"no such run: {', '.join(missing)}",
-                       [FieldError("runs", f"no run {rid!r}") for rid in missing])
+        raise NotFound(
+            f"no such run: {', '.join(missing)}", [FieldError("runs", f"no run {rid!r}") for rid in missing]
+        )
     return compare([found[rid] for rid in ids])

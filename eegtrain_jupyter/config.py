@@ -50,10 +50,18 @@ A model without a backbone trains end to end, so ``freeze_backbone`` left at its
 
 
 _TITLES = {
-    "n_epochs": "Epochs", "n_samples_per_class": "Windows per class", "val_split": "Validation fraction",
-    "freeze_backbone": "Freeze backbone", "learning_rate": "Learning rate", "batch_size": "Batch size",
-    "weight_decay": "Weight decay", "save_dir": "Save folder", "seed": "Seed",
-    "pretrained_weights": "Pretrained weights", "device": "Device", "precision": "Precision",
+    "n_epochs": "Epochs",
+    "n_samples_per_class": "Windows per class",
+    "val_split": "Validation fraction",
+    "freeze_backbone": "Freeze backbone",
+    "learning_rate": "Learning rate",
+    "batch_size": "Batch size",
+    "weight_decay": "Weight decay",
+    "save_dir": "Save folder",
+    "seed": "Seed",
+    "pretrained_weights": "Pretrained weights",
+    "device": "Device",
+    "precision": "Precision",
 }
 """Labels for forms and docs; a field not listed gets its name in sentence case."""
 
@@ -65,11 +73,13 @@ def _title(name: str, _info: object) -> str:
 class TrainingConfig(BaseModel):
     """Parameters of one training run (the seed's fields plus seed, weights and device)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                              field_title_generator=_title)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, field_title_generator=_title
+    )
 
     model: ModelName = Field(
-        "labram", description="Classifier: LaBraM, or the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer"
+        "labram",
+        description="Classifier: LaBraM, or the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer",
     )
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(
@@ -99,39 +109,55 @@ class TrainingConfig(BaseModel):
     )
     # -- several processes (torchrun; see docs/distributed.md) --
     devices: str = Field(
-        "auto", pattern=r"^(auto|[1-9][0-9]*|cpu:[1-9][0-9]*)$",
+        "auto",
+        pattern=r"^(auto|[1-9][0-9]*|cpu:[1-9][0-9]*)$",
         description="Processes per node: auto (one, on `device`), N (N GPUs, NCCL) or cpu:N (N CPU processes, gloo)",
     )
     nnodes: int = Field(1, ge=1, le=64, description="Number of machines (more than one: torchrun rendezvous)")
     node_rank: int = Field(0, ge=0, le=63, description="This machine's rank; the server's machine is 0")
     rdzv_endpoint: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
+        None,
+        pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
         description="host:port of node 0's rendezvous store (required when nnodes > 1)",
     )
     # -- data and evaluation (issue 11) --
     data: DataSource = Field(
-        default_factory=SyntheticData, description="Where the windows come from (source: synthetic, "
-                                                   "files or epochs)")
+        default_factory=SyntheticData,
+        description="Where the windows come from (source: synthetic, files or epochs)",
+    )
     split_by: Literal["auto", "subject", "window"] = Field(
-        "auto", description="Split train/val/test by subject (no subject in two splits) or by window; "
-                            "auto: by subject when subjects are known")
+        "auto",
+        description="Split train/val/test by subject (no subject in two splits) or by window; "
+        "auto: by subject when subjects are known",
+    )
     test_split: float = Field(
-        0.2, ge=0.0, le=0.5, description="Held-out test fraction, scored once at the end with the "
-                                         "best checkpoint (0: no test split)")
+        0.2,
+        ge=0.0,
+        le=0.5,
+        description="Held-out test fraction, scored once at the end with the "
+        "best checkpoint (0: no test split)",
+    )
     early_stopping_patience: int = Field(
-        0, ge=0, le=100, description="Stop after this many epochs without a better validation "
-                                     "score (0: run every epoch)")
+        0,
+        ge=0,
+        le=100,
+        description="Stop after this many epochs without a better validation score (0: run every epoch)",
+    )
     class_weight: Literal["none", "balanced"] = Field(
-        "none", description="balanced: weight the loss by inverse class frequency (training split)")
+        "none", description="balanced: weight the loss by inverse class frequency (training split)"
+    )
     # -- the fine-tuning recipe (issue 11) --
     lr_schedule: Literal["constant", "warmup_cosine"] = Field(
-        "constant", description="Learning rate over the run: constant, or linear warmup then cosine decay")
+        "constant", description="Learning rate over the run: constant, or linear warmup then cosine decay"
+    )
     warmup_epochs: int = Field(1, ge=0, le=20, description="Warmup length for warmup_cosine (epochs)")
     label_smoothing: float = Field(0.0, ge=0.0, le=0.5, description="Cross-entropy label smoothing")
     layer_decay: float = Field(
-        1.0, ge=0.5, le=1.0, description="Layer-wise learning-rate decay for a fine-tuned backbone "
-                                         "(1: same rate everywhere)")
-
+        1.0,
+        ge=0.5,
+        le=1.0,
+        description="Layer-wise learning-rate decay for a fine-tuned backbone (1: same rate everywhere)",
+    )
 
     @field_validator("node_rank")
     @classmethod
@@ -164,7 +190,8 @@ class TrainingConfig(BaseModel):
             value = data.get(name)
             if model not in models and value not in (None, False):
                 raise PydanticCustomError(
-                    "model_option", "{message}",
+                    "model_option",
+                    "{message}",
                     {"field": name, "message": f"applies only to model {' or '.join(models)}, not {model}"},
                 )
         return data

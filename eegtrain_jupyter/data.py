@@ -90,8 +90,9 @@ class Windows:
 
         if self.preprocessing is not None:
             return self.preprocessing
-        return Preprocessing.model_construct(ch_names=list(self.ch_names), sfreq=self.sfreq,
-                                             window_s=self.n_times / self.sfreq)
+        return Preprocessing.model_construct(
+            ch_names=list(self.ch_names), sfreq=self.sfreq, window_s=self.n_times / self.sfreq
+        )
 
     def to_mne(self) -> mne.EpochsArray:
         """The windows as :class:`mne.EpochsArray` (data in volts, event ids by class name)."""
@@ -102,18 +103,21 @@ class Windows:
             [np.arange(len(self)) * self.n_times, np.zeros(len(self), int), self.y]
         ).astype(int)
         event_id = {name: i for i, name in enumerate(self.class_names)}
-        return mne.EpochsArray(np.asarray(self.X, dtype=np.float64) * 1e-6, info, events,
-                               event_id=event_id, verbose="error")
+        return mne.EpochsArray(
+            np.asarray(self.X, dtype=np.float64) * 1e-6, info, events, event_id=event_id, verbose="error"
+        )
 
 
-def load_windows(config: TrainingConfig, paths: PathPolicy | None = None,
-                 cache_dir: str | os.PathLike[str] | None = None) -> Windows:
+def load_windows(
+    config: TrainingConfig, paths: PathPolicy | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> Windows:
     """The windows ``config.data`` asks for (see :func:`scan`)."""
     return scan(config, paths, cache_dir)[0]
 
 
-def scan(config: TrainingConfig, paths: PathPolicy | None = None,
-         cache_dir: str | os.PathLike[str] | None = None) -> tuple[Windows, DataSummary | None]:
+def scan(
+    config: TrainingConfig, paths: PathPolicy | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[Windows, DataSummary | None]:
     """Load the windows of ``config.data`` and say what they hold.
 
     Parameters
@@ -136,7 +140,9 @@ def scan(config: TrainingConfig, paths: PathPolicy | None = None,
 
     source = config.data
     if isinstance(source, SyntheticData):
-        windows = synthetic.generate(config.n_samples_per_class, seed=config.seed, n_subjects=source.n_subjects)
+        windows = synthetic.generate(
+            config.n_samples_per_class, seed=config.seed, n_subjects=source.n_subjects
+        )
         return windows, None
     from . import recordings
     from .paths import PathPolicy
@@ -145,12 +151,15 @@ def scan(config: TrainingConfig, paths: PathPolicy | None = None,
     paths = paths or PathPolicy(".")
     if isinstance(source, FilesData):
         files = [f for f in paths.files(source.paths, "data.paths") if not _companion(f)]
+
         def build() -> tuple[Windows, DataSummary]:
             return recordings.load_files(source, files)
     else:
         files = [paths.file(source.path, "data.path")]
+
         def build() -> tuple[Windows, DataSummary]:
             return recordings.load_epochs(source, files[0])
+
     if cache_dir is None:
         return build()
     params = source.model_dump(exclude={"paths", "path"})
@@ -169,7 +178,7 @@ def stratified_split(y: np.ndarray, val_split: float, seed: int) -> tuple[np.nda
     train_idx, val_idx = [], []
     for label in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == label))
-        n_val = max(1, int(round(len(idx) * val_split)))
+        n_val = max(1, round(len(idx) * val_split))
         val_idx.append(idx[:n_val])
         train_idx.append(idx[n_val:])
     return rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(val_idx))

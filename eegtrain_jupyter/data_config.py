@@ -33,15 +33,18 @@ class SignalOptions(_Section):
     """What LaBraM needs from a recording: channels, band-pass, window length (resampled to 200 Hz)."""
 
     ch_names: list[str] | None = Field(
-        None, description="LaBraM channel names to use, in this order; unset: every channel of the "
-                          "first file that LaBraM knows (after channel_map)")
+        None,
+        description="LaBraM channel names to use, in this order; unset: every channel of the "
+        "first file that LaBraM knows (after channel_map)",
+    )
     channel_map: dict[str, str] = Field(
-        default_factory=dict, description="Recording channel name -> LaBraM name (e.g. 'EEG Fp1-REF': 'FP1')")
+        default_factory=dict, description="Recording channel name -> LaBraM name (e.g. 'EEG Fp1-REF': 'FP1')"
+    )
     l_freq: float | None = Field(None, gt=0, le=100, description="High-pass edge in Hz (unset: off)")
     h_freq: float | None = Field(None, gt=0, lt=100, description="Low-pass edge in Hz (unset: off)")
-    window_s: float = Field(4.0, gt=0, le=60, description="Window length in seconds (whole seconds: "
-                                                          "LaBraM reads 1 s patches)")
-
+    window_s: float = Field(
+        4.0, gt=0, le=60, description="Window length in seconds (whole seconds: LaBraM reads 1 s patches)"
+    )
 
     @field_validator("window_s")
     @classmethod
@@ -59,16 +62,21 @@ class FilesData(SignalOptions):
     source: Literal["files"]
     paths: list[str] = Field(min_length=1, description="Files or globs (inside the server root over REST)")
     labels: dict[str, str] = Field(
-        min_length=1, description="Annotation/event name -> class name, e.g. {'eyes_closed': 'relaxed'}")
+        min_length=1, description="Annotation/event name -> class name, e.g. {'eyes_closed': 'relaxed'}"
+    )
     tmin: float = Field(0.0, ge=-60, le=60, description="Window start relative to the annotation onset (s)")
-    sliding: bool = Field(False, description="Slide windows over each annotation's span instead of "
-                                             "one window per annotation")
-    step_s: float | None = Field(None, gt=0, le=60, description="Hop between sliding windows (s); "
-                                                               "unset: window_s")
+    sliding: bool = Field(
+        False, description="Slide windows over each annotation's span instead of one window per annotation"
+    )
+    step_s: float | None = Field(
+        None, gt=0, le=60, description="Hop between sliding windows (s); unset: window_s"
+    )
     subject_pattern: str | None = Field(
-        None, description="Regex on the file name; its group 'subject' (or first group) is the subject")
+        None, description="Regex on the file name; its group 'subject' (or first group) is the subject"
+    )
     subjects: dict[str, str] = Field(
-        default_factory=dict, description="File name -> subject id (instead of subject_pattern)")
+        default_factory=dict, description="File name -> subject id (instead of subject_pattern)"
+    )
 
     @field_validator("subject_pattern")
     @classmethod
@@ -87,10 +95,13 @@ class EpochsData(SignalOptions):
     """Already-cut epochs: MNE ``-epo.fif`` (classes from its event names) or ``.npz``."""
 
     source: Literal["epochs"]
-    path: str = Field(min_length=1, description="An -epo.fif or .npz file (X, y, ch_names, sfreq; "
-                                                "optional class_names, subjects)")
+    path: str = Field(
+        min_length=1,
+        description="An -epo.fif or .npz file (X, y, ch_names, sfreq; optional class_names, subjects)",
+    )
     labels: dict[str, str] = Field(
-        default_factory=dict, description="Event name -> class name; unset: every event name is a class")
+        default_factory=dict, description="Event name -> class name; unset: every event name is a class"
+    )
 
 
 def _source(value: Any) -> str | None:
@@ -102,9 +113,13 @@ def _source(value: Any) -> str | None:
 
 
 DataSource = Annotated[
-    Annotated[SyntheticData, Tag("synthetic")] | Annotated[FilesData, Tag("files")]
+    Annotated[SyntheticData, Tag("synthetic")]
+    | Annotated[FilesData, Tag("files")]
     | Annotated[EpochsData, Tag("epochs")],
-    Discriminator(_source, custom_error_type="invalid_source",
-                  custom_error_message="source must be one of synthetic, files, epochs"),
+    Discriminator(
+        _source,
+        custom_error_type="invalid_source",
+        custom_error_message="source must be one of synthetic, files, epochs",
+    ),
 ]
 """One of the sources, chosen by its ``source`` field (default ``synthetic``)."""

@@ -102,11 +102,25 @@ def train(
     precision = chosen.name
     loop = _Loop(device, precision, events, should_stop, group)
     history: dict[str, list[Any]] = empty_history()
-    result = TrainingResult(history, None, None, 0, False, str(device), precision, BackboneInfo("random"),
-                            precision_reason=chosen.reason)
+    result = TrainingResult(
+        history,
+        None,
+        None,
+        0,
+        False,
+        str(device),
+        precision,
+        BackboneInfo("random"),
+        precision_reason=chosen.reason,
+    )
     try:
-        split = split_windows(data, val_split=config.val_split, test_split=config.test_split,
-                              split_by=config.split_by, seed=config.seed)
+        split = split_windows(
+            data,
+            val_split=config.val_split,
+            test_split=config.test_split,
+            split_by=config.split_by,
+            seed=config.seed,
+        )
         train_idx, val_idx = split.train, split.val
         result.split = split.describe()
         events.on_split(split)
@@ -126,8 +140,14 @@ def train(
         y = torch.from_numpy(data.y)
         if loop.pin:
             X, y = X.pin_memory(), y.pin_memory()
-        events.on_setup(device=str(device), precision=precision, backbone=backbone,
-                        n_train=len(train_idx), n_val=len(val_idx), precision_reason=chosen.reason)
+        events.on_setup(
+            device=str(device),
+            precision=precision,
+            backbone=backbone,
+            n_train=len(train_idx),
+            n_val=len(val_idx),
+            precision_reason=chosen.reason,
+        )
         loop.check_stop()
 
         eval_bs = inference_batch_size(config, device)
@@ -155,11 +175,13 @@ def train(
         for epoch in range(1, config.n_epochs + 1):
             t0 = time.perf_counter()
             order = tr[torch.randperm(len(tr), generator=shuffle)]
-            train_loss, train_acc = loop.run_epoch(step_module, inputs, labels, order, config.batch_size,
-                                                   epoch, optimizer)
+            train_loss, train_acc = loop.run_epoch(
+                step_module, inputs, labels, order, config.batch_size, epoch, optimizer
+            )
             val_proba: list[torch.Tensor] = []
-            val_loss, val_acc = loop.run_epoch(step_module, inputs, labels, va, eval_bs, epoch,
-                                               collect=val_proba)
+            val_loss, val_acc = loop.run_epoch(
+                step_module, inputs, labels, va, eval_bs, epoch, collect=val_proba
+            )
             if not math.isfinite(train_loss):
                 raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}")
             if not math.isfinite(val_loss):  # else the history (strict JSON) could not be written
@@ -175,21 +197,37 @@ def train(
                 result.best_val_acc, result.best_epoch = val_acc, epoch
                 best_state = {k: v.detach().clone() for k, v in step_module.state_dict().items()}
                 if loop.group.leader:
-                    events.on_best(res, _checkpoint(model, data, config, backbone, res, history, head, chosen))
+                    events.on_best(
+                        res, _checkpoint(model, data, config, backbone, res, history, head, chosen)
+                    )
             events.on_epoch_end(res, {k: list(v) for k, v in history.items()})
-            if config.early_stopping_patience and result.best_epoch is not None \
-                    and epoch - result.best_epoch >= config.early_stopping_patience:
+            if (
+                config.early_stopping_patience
+                and result.best_epoch is not None
+                and epoch - result.best_epoch >= config.early_stopping_patience
+            ):
                 result.early_stopped = True
                 break
         if len(split.test) and best_state is not None:
             events.on_phase("testing")
             step_module.load_state_dict(best_state)
             test_proba: list[torch.Tensor] = []
-            loop.run_epoch(step_module, inputs, labels, torch.from_numpy(split.test), eval_bs,
-                           result.best_epoch or 0, collect=test_proba, phase="test")
+            loop.run_epoch(
+                step_module,
+                inputs,
+                labels,
+                torch.from_numpy(split.test),
+                eval_bs,
+                result.best_epoch or 0,
+                collect=test_proba,
+                phase="test",
+            )
             result.test_report = {
                 **evaluation.report(data.y[split.test], torch.cat(test_proba).numpy(), data.class_names),
-                "epoch": result.best_epoch, "split": split.describe(), "subjects": split.subjects["test"]}
+                "epoch": result.best_epoch,
+                "split": split.describe(),
+                "subjects": split.subjects["test"],
+            }
             events.on_test(result.test_report)
     except StopRequested:
         result.stopped = True
@@ -197,8 +235,14 @@ def train(
     return result
 
 
-def _features(loop: _Loop, model: LabramClassifier, data: Windows, X: torch.Tensor, batch_size: int,
-              cache: FeatureCache | None) -> torch.Tensor:
+def _features(
+    loop: _Loop,
+    model: LabramClassifier,
+    data: Windows,
+    X: torch.Tensor,
+    batch_size: int,
+    cache: FeatureCache | None,
+) -> torch.Tensor:
     """The backbone features of every window: from ``cache`` when it holds them, else computed
     (and stored there)."""
     if cache is None:
@@ -299,10 +343,19 @@ class _Loop:
                 self.events.on_batch(epoch=0, batch=i + 1, n_batches=n_batches, phase="caching features")
         return self.group.gather_rows(torch.cat(out), len(X))
 
-    def run_epoch(self, module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, order: torch.Tensor,
-                  batch_size: int, epoch: int,
-                  optimizer: torch.optim.Optimizer | None = None, *,
-                  collect: list[torch.Tensor] | None = None, phase: str | None = None) -> tuple[float, float]:
+    def run_epoch(
+        self,
+        module: nn.Module,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        order: torch.Tensor,
+        batch_size: int,
+        epoch: int,
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        collect: list[torch.Tensor] | None = None,
+        phase: str | None = None,
+    ) -> tuple[float, float]:
         """One pass over ``order``; trains when ``optimizer`` is given, else evaluates. Returns (loss, acc %)."""
         training = optimizer is not None
         module.train(training)
@@ -312,13 +365,21 @@ class _Loop:
         with nullcontext() if training else torch.inference_mode():
             for i, idx in enumerate(_batches(len(order), batch_size, order)):
                 self.check_stop()
-                if self.group.world > 1:
+                if self.group.world > 1 and optimizer is not None:
+                    # training batches are split across ranks; evaluation runs whole on every rank,
+                    # so each has the probabilities the scores need
                     loss_sum, hits, n = self._shard_step(module, inputs, labels, idx, optimizer)
                     summed = self.group.sum([loss_sum, hits, n], self.device)  # over ranks
                     total_loss += summed[0]
                     correct, seen = correct + int(summed[1]), seen + int(summed[2])
-                    self.events.on_batch(epoch=epoch, batch=i + 1, n_batches=n_batches, phase=phase,
-                                         loss=total_loss / seen, acc=100.0 * correct / seen)
+                    self.events.on_batch(
+                        epoch=epoch,
+                        batch=i + 1,
+                        n_batches=n_batches,
+                        phase=phase,
+                        loss=total_loss / seen,
+                        acc=100.0 * correct / seen,
+                    )
                     continue
                 xb, yb = self.gather(inputs, idx), self.gather(labels, idx)
                 with self.autocast():
@@ -335,12 +396,24 @@ class _Loop:
                 total_loss += float(loss.detach()) * len(yb)
                 correct += int((logits.argmax(1) == yb).sum())
                 seen += len(yb)
-                self.events.on_batch(epoch=epoch, batch=i + 1, n_batches=n_batches, phase=phase,
-                                     loss=total_loss / seen, acc=100.0 * correct / seen)
+                self.events.on_batch(
+                    epoch=epoch,
+                    batch=i + 1,
+                    n_batches=n_batches,
+                    phase=phase,
+                    loss=total_loss / seen,
+                    acc=100.0 * correct / seen,
+                )
         return total_loss / seen, 100.0 * correct / seen
 
-    def _shard_step(self, module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor,
-                    optimizer: torch.optim.Optimizer | None) -> tuple[float, int, int]:
+    def _shard_step(
+        self,
+        module: nn.Module,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        idx: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None,
+    ) -> tuple[float, int, int]:
         """This rank's part of one global batch; returns its (loss sum, correct, count).
 
         The loss to differentiate is the rank's sum scaled by ``world / global batch``, so that
@@ -356,11 +429,19 @@ class _Loop:
         xb, yb = self.gather(inputs, mine), self.gather(labels, mine)
         with self.autocast():
             logits = module(xb)
-            loss_sum = F.cross_entropy(logits.float(), yb, reduction="sum")
+            loss_sum = F.cross_entropy(
+                logits.float(),
+                yb,
+                weight=self.loss_fn.weight,
+                label_smoothing=self.loss_fn.label_smoothing,
+                reduction="sum",
+            )
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             (loss_sum * weight).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+            if self.schedule is not None:
+                self.schedule.step()
         if weight == 0.0:
             return 0.0, 0, 0
         return float(loss_sum.detach()), int((logits.argmax(1) == yb).sum()), len(yb)
@@ -408,9 +489,16 @@ class PinnedStaging:
         return out
 
 
-def _checkpoint(model: Any, data: Windows, config: TrainingConfig, backbone: BackboneInfo,
-                res: EpochResult, history: dict[str, list[float]],
-                head: StandardizedHead | None = None, precision: Precision | None = None) -> dict[str, Any]:
+def _checkpoint(
+    model: Any,
+    data: Windows,
+    config: TrainingConfig,
+    backbone: BackboneInfo,
+    res: EpochResult,
+    history: dict[str, list[float]],
+    head: StandardizedHead | None = None,
+    precision: Precision | None = None,
+) -> dict[str, Any]:
     """Everything needed to reload and use the model with plain torch + braindecode.
 
     ``model`` is a registry classifier: ``net`` (the braindecode network), ``model_class``,
@@ -434,8 +522,12 @@ def _checkpoint(model: Any, data: Windows, config: TrainingConfig, backbone: Bac
         "input_scale": model.input_scale,
         "preprocessing": data.prep().model_dump(),
         "epoch": res.epoch,
-        "metrics": {"train_loss": res.train_loss, "train_acc": res.train_acc,
-                    "val_loss": res.val_loss, "val_acc": res.val_acc},
+        "metrics": {
+            "train_loss": res.train_loss,
+            "train_acc": res.train_acc,
+            "val_loss": res.val_loss,
+            "val_acc": res.val_acc,
+        },
         "history": {k: list(v) for k, v in history.items()},
         "backbone": backbone.to_dict(),
         "precision": precision.name if precision else None,

@@ -63,8 +63,12 @@ class EegtrainError(RuntimeError):
 
     def body(self) -> dict[str, Any]:
         """The JSON error body (shape: :class:`~eegtrain_jupyter.schemas.ErrorBody`)."""
-        return {"error": self.message, "type": type(self).__name__,
-                "errors": [e.to_dict() for e in self.errors], **self.extra()}
+        return {
+            "error": self.message,
+            "type": type(self).__name__,
+            "errors": [e.to_dict() for e in self.errors],
+            **self.extra(),
+        }
 
 
 class ConfigError(EegtrainError, ValueError):
@@ -136,14 +140,26 @@ class ConnectionFailed(EegtrainError):
 
 ERROR_TYPES: dict[str, type[EegtrainError]] = {
     cls.__name__: cls
-    for cls in (EegtrainError, ConfigError, UnsupportedMediaType, PayloadTooLarge, NotFound,
-                Conflict, AlreadyTrainingError, ResourceError)
+    for cls in (
+        EegtrainError,
+        ConfigError,
+        UnsupportedMediaType,
+        PayloadTooLarge,
+        NotFound,
+        Conflict,
+        AlreadyTrainingError,
+        ResourceError,
+    )
 }
 """Error classes by the ``type`` a body names."""
 
 _BY_STATUS: dict[int, type[EegtrainError]] = {
-    400: ConfigError, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
-    415: UnsupportedMediaType, 503: ResourceError,
+    400: ConfigError,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    503: ResourceError,
 }
 
 
@@ -151,8 +167,11 @@ def from_response(status: int, body: Any) -> EegtrainError:
     """The error a REST response stands for: by the body's ``type``, else by ``status``."""
     body = body if isinstance(body, Mapping) else {}
     message = str(body.get("error") or f"HTTP {status}")
-    errors = [FieldError(str(e.get("field", "")), str(e.get("message", "")))
-              for e in body.get("errors") or () if isinstance(e, Mapping)]
+    errors = [
+        FieldError(str(e.get("field", "")), str(e.get("message", "")))
+        for e in body.get("errors") or ()
+        if isinstance(e, Mapping)
+    ]
     cls = ERROR_TYPES.get(str(body.get("type"))) or _BY_STATUS.get(status, EegtrainError)
     if issubclass(cls, AlreadyTrainingError):
         return cls(body.get("run_id"), message)

@@ -15,8 +15,11 @@ import numpy as np
 
 __all__ = ["EPOCH_KEYS", "balanced_class_weights", "epoch_scores", "report"]
 
-EPOCH_KEYS = {"balanced_accuracy": "val_balanced_accs", "macro_f1": "val_macro_f1s",
-              "roc_auc": "val_roc_aucs"}
+EPOCH_KEYS = {
+    "balanced_accuracy": "val_balanced_accs",
+    "macro_f1": "val_macro_f1s",
+    "roc_auc": "val_roc_aucs",
+}
 """Per-epoch validation scores -> their history key (percent, like the seed's accuracies)."""
 
 
@@ -52,8 +55,11 @@ def epoch_scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
         bal = balanced_accuracy_score(y, pred)
         f1 = f1_score(y, pred, average="macro", labels=labels, zero_division=0)
     auc = _auc(y, proba)
-    return {"balanced_accuracy": 100.0 * bal, "macro_f1": 100.0 * f1,
-            "roc_auc": 100.0 * auc if auc is not None else None}
+    return {
+        "balanced_accuracy": 100.0 * bal,
+        "macro_f1": 100.0 * f1,
+        "roc_auc": 100.0 * auc if auc is not None else None,
+    }
 
 
 def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -81,9 +87,15 @@ def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list
         "balanced_accuracy": scores["balanced_accuracy"],
         "macro_f1": scores["macro_f1"],
         "roc_auc": scores["roc_auc"],
-        "per_class": {name: {"precision": 100.0 * float(p[i]), "recall": 100.0 * float(r[i]),
-                             "f1": 100.0 * float(f[i]), "support": int(s[i])}
-                      for i, name in enumerate(class_names)},
+        "per_class": {
+            name: {
+                "precision": 100.0 * float(p[i]),
+                "recall": 100.0 * float(r[i]),
+                "f1": 100.0 * float(f[i]),
+                "support": int(s[i]),
+            }
+            for i, name in enumerate(class_names)
+        },
         "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
         "class_names": list(class_names),
     }

@@ -65,12 +65,28 @@ class TrainingListener:
     def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
         """The model is built: its registry name and parameter counts (all, and trainable)."""
 
-    def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
-                 n_val: int, precision_reason: str = "") -> None:
+    def on_setup(
+        self,
+        *,
+        device: str,
+        precision: str,
+        backbone: BackboneInfo,
+        n_train: int,
+        n_val: int,
+        precision_reason: str = "",
+    ) -> None:
         """Data and model are ready; ``precision_reason`` says why ``precision`` was chosen."""
 
-    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str,
-                 loss: float | None = None, acc: float | None = None) -> None:
+    def on_batch(
+        self,
+        *,
+        epoch: int,
+        batch: int,
+        n_batches: int,
+        phase: str,
+        loss: float | None = None,
+        acc: float | None = None,
+    ) -> None:
         """A batch finished (``phase``: ``train``, ``val`` or ``caching features``; ``epoch`` 1-based,
         0 while caching). ``loss``/``acc`` are the running means over this epoch's training batches."""
 

@@ -11,8 +11,8 @@ the ``EEGTRAIN_*`` environment variables of :mod:`~eegtrain_jupyter.tuning`::
     c.TrainingExtension.min_free_memory_mb = 512
     c.TrainingExtension.shutdown_timeout = 30
     c.TrainingExtension.max_body_bytes = 65536
-    c.TrainingExtension.num_threads = 1         # EEGTRAIN_NUM_THREADS
-    c.TrainingExtension.nice = 5                # EEGTRAIN_NICE
+    c.TrainingExtension.num_threads = 1  # EEGTRAIN_NUM_THREADS
+    c.TrainingExtension.nice = 5  # EEGTRAIN_NICE
     c.TrainingExtension.switch_interval_ms = 1  # EEGTRAIN_SWITCH_INTERVAL_MS
 """
 
@@ -47,11 +47,17 @@ class TrainingExtension(ExtensionApp):
     max_body_bytes = Int(
         64 * 1024, help="Largest accepted request body in bytes (larger gets HTTP 413 before it is read)."
     ).tag(config=True)
-    num_threads = Int(help="Torch threads for training (0: torch's choice). Default: "
-                           "$EEGTRAIN_NUM_THREADS, else the usable cores minus one.").tag(config=True)
-    nice = Int(help="Niceness added to the training thread. Default: $EEGTRAIN_NICE, else 5.").tag(config=True)
-    switch_interval_ms = Int(help="Upper bound of the GIL switch interval while training (0: unchanged). "
-                                  "Default: $EEGTRAIN_SWITCH_INTERVAL_MS, else 1.").tag(config=True)
+    num_threads = Int(
+        help="Torch threads for training (0: torch's choice). Default: "
+        "$EEGTRAIN_NUM_THREADS, else the usable cores minus one."
+    ).tag(config=True)
+    nice = Int(help="Niceness added to the training thread. Default: $EEGTRAIN_NICE, else 5.").tag(
+        config=True
+    )
+    switch_interval_ms = Int(
+        help="Upper bound of the GIL switch interval while training (0: unchanged). "
+        "Default: $EEGTRAIN_SWITCH_INTERVAL_MS, else 1."
+    ).tag(config=True)
 
     @default("num_threads")
     def _default_num_threads(self) -> int:
@@ -71,13 +77,21 @@ class TrainingExtension(ExtensionApp):
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
         self.manager = TrainingManager(
-            self.serverapp.root_dir, confine_to_root=True, min_free_memory_mb=self.min_free_memory_mb,
-            thread_settings={"num_threads": self.num_threads, "nice": self.nice,
-                             "switch_interval_ms": self.switch_interval_ms},
+            self.serverapp.root_dir,
+            confine_to_root=True,
+            min_free_memory_mb=self.min_free_memory_mb,
+            thread_settings={
+                "num_threads": self.num_threads,
+                "nice": self.nice,
+                "switch_interval_ms": self.switch_interval_ms,
+            },
         )
         self.search = SearchManager(self.manager)
-        self.log.info("eegtrain: training REST API at %straining/ (root %s)",
-                      self.serverapp.base_url, self.manager.root_dir)
+        self.log.info(
+            "eegtrain: training REST API at %straining/ (root %s)",
+            self.serverapp.base_url,
+            self.manager.root_dir,
+        )
 
     def initialize_handlers(self) -> None:
         from .handlers import route_table

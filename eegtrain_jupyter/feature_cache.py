@@ -79,5 +79,5 @@ class FeatureCache:
 
     def _evict(self) -> None:
         entries = sorted(self.folder.glob("*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in entries[self.max_entries:]:
+        for old in entries[self.max_entries :]:
             old.unlink(missing_ok=True)

@@ -81,7 +81,9 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
         self._size = 0
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
-            raise _body_error(PayloadTooLarge, f"request body is {length} bytes; the limit is {self.max_body_bytes}")
+            raise _body_error(
+                PayloadTooLarge, f"request body is {length} bytes; the limit is {self.max_body_bytes}"
+            )
 
     def data_received(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -108,14 +110,18 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
         JSON, or not an object), each naming the field ``body``.
         """
         if self._size > self.max_body_bytes:
-            raise _body_error(PayloadTooLarge, f"request body is {self._size} bytes; the limit is {self.max_body_bytes}")
+            raise _body_error(
+                PayloadTooLarge, f"request body is {self._size} bytes; the limit is {self.max_body_bytes}"
+            )
         raw = b"".join(self._chunks)
         if not raw.strip():
             return None
         ctype = self.request.headers.get("Content-Type", "")
         media, _, params = ctype.partition(";")
         if media.strip().lower() != "application/json":
-            raise _body_error(UnsupportedMediaType, f"Content-Type must be application/json, not {ctype or 'missing'!r}")
+            raise _body_error(
+                UnsupportedMediaType, f"Content-Type must be application/json, not {ctype or 'missing'!r}"
+            )
         charset = params.partition("charset=")[2].strip().strip('"').lower()
         if charset and charset not in ("utf-8", "utf8"):
             raise _body_error(UnsupportedMediaType, f"charset must be utf-8, not {charset!r}")

@@ -21,9 +21,16 @@ from .recordings import load_epochs_object
 __all__ = ["as_windows", "save_npz"]
 
 
-def as_windows(data: Any, *, ch_names: Sequence[str] | None = None, sfreq: float | None = None,
-               class_names: Sequence[str] | None = None, subjects: Sequence[Any] | None = None,
-               scale: float = 1e6, **signal: Any) -> Windows:
+def as_windows(
+    data: Any,
+    *,
+    ch_names: Sequence[str] | None = None,
+    sfreq: float | None = None,
+    class_names: Sequence[str] | None = None,
+    subjects: Sequence[Any] | None = None,
+    scale: float = 1e6,
+    **signal: Any,
+) -> Windows:
     """``data`` as model-ready windows.
 
     Parameters
@@ -57,15 +64,22 @@ def as_windows(data: Any, *, ch_names: Sequence[str] | None = None, sfreq: float
         info = mne.create_info(list(ch_names), float(sfreq), "eeg")
         events = np.column_stack([np.arange(len(y)), np.zeros(len(y), int), codes + 1]).astype(int)
         present = sorted(set(codes.tolist()))
-        data = mne.EpochsArray(X.astype(np.float64) * (scale * 1e-6), info, events,
-                               event_id={names[c]: c + 1 for c in present}, verbose="error")
+        data = mne.EpochsArray(
+            X.astype(np.float64) * (scale * 1e-6),
+            info,
+            events,
+            event_id={names[c]: c + 1 for c in present},
+            verbose="error",
+        )
         if subjects is not None:
             import pandas as pd
 
             data.metadata = pd.DataFrame({"subject": [str(s) for s in subjects]})
     if not isinstance(data, mne.BaseEpochs):
-        raise TypeError(f"cannot train on {type(data).__name__}: pass Windows, mne.Epochs, a braindecode "
-                        "windows dataset or (X, y) arrays")
+        raise TypeError(
+            f"cannot train on {type(data).__name__}: pass Windows, mne.Epochs, a braindecode "
+            "windows dataset or (X, y) arrays"
+        )
     signal.setdefault("window_s", float(max(1, int(len(data.times) / data.info["sfreq"]))))
     cfg = EpochsData(source="epochs", path="<memory>", **signal)
     return load_epochs_object(cfg, data, "<memory>")[0]
@@ -78,8 +92,13 @@ def save_npz(data: Any, path: str, **options: Any) -> str:
     applies nothing further; returns ``path``.
     """
     w = as_windows(data, **options)
-    arrays: dict[str, Any] = {"X": np.asarray(w.X, np.float32) * 1e-6, "y": w.y, "ch_names": list(w.ch_names),
-                              "sfreq": w.sfreq, "class_names": list(w.class_names)}
+    arrays: dict[str, Any] = {
+        "X": np.asarray(w.X, np.float32) * 1e-6,
+        "y": w.y,
+        "ch_names": list(w.ch_names),
+        "sfreq": w.sfreq,
+        "class_names": list(w.class_names),
+    }
     if w.subjects is not None:
         arrays["subjects"] = np.asarray(w.subjects).astype(str)
     np.savez(path, **arrays)

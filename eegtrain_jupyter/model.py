@@ -25,8 +25,8 @@ __all__ = [
     "PretrainedWeightsError",
     "build_classifier",
     "check_weights_file",
-    "read_state_dict",
     "load_checkpoint",
+    "read_state_dict",
 ]
 
 INPUT_SCALE = 0.01
@@ -54,9 +54,7 @@ class BackboneInfo:
             return "randomly initialised backbone (no pretrained_weights given)"
         msg = f"pretrained backbone loaded from {self.weights_path}"
         if self.missing_keys or self.unexpected_keys:
-            msg += (
-                f" ({len(self.missing_keys)} missing, {len(self.unexpected_keys)} unexpected keys)"
-            )
+            msg += f" ({len(self.missing_keys)} missing, {len(self.unexpected_keys)} unexpected keys)"
         return msg
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,8 +88,12 @@ class LabramClassifier(nn.Module):
         self.ch_names = list(ch_names)
         self.n_times = int(n_times)
         self.sfreq = float(sfreq)
-        self.model_kwargs = {"n_chans": len(self.ch_names), "n_times": self.n_times,
-                             "n_outputs": int(n_outputs), "sfreq": self.sfreq}
+        self.model_kwargs = {
+            "n_chans": len(self.ch_names),
+            "n_times": self.n_times,
+            "n_outputs": int(n_outputs),
+            "sfreq": self.sfreq,
+        }
         self.labram = Labram(
             n_chans=len(self.ch_names), n_times=self.n_times, n_outputs=n_outputs, sfreq=self.sfreq
         )
@@ -214,19 +216,26 @@ def _check_weights(path: str, mtime_ns: int, size: int) -> None:
     if found < len(backbone) / 2:
         raise PretrainedWeightsError(
             f"not a LaBraM checkpoint: {os.fspath(path)} "
-            f"(it has {found} of the {len(backbone)} LaBraM backbone tensors)")
+            f"(it has {found} of the {len(backbone)} LaBraM backbone tensors)"
+        )
 
 
 def _strip_prefixes(key: str) -> str:
     for prefix in ("module.", "model.", "student.", "labram."):
         if key.startswith(prefix):
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
     return key
 
 
 def build_classifier(
-    ch_names, n_times: int, sfreq: float, *, n_outputs: int = 2, seed: int,
-    pretrained_weights: str | None = None, freeze_backbone: bool = False,
+    ch_names,
+    n_times: int,
+    sfreq: float,
+    *,
+    n_outputs: int = 2,
+    seed: int,
+    pretrained_weights: str | None = None,
+    freeze_backbone: bool = False,
 ) -> tuple[LabramClassifier, BackboneInfo]:
     """Build the classifier with seeded weights (the global torch RNG is left as it was)."""
     with torch.random.fork_rng(devices=[]):

@@ -20,11 +20,11 @@ from .config import TrainingConfig
 from .errors import (
     AlreadyTrainingError,
     ConfigError,
+    Conflict,
     EegtrainError,
     NotFound,
     PayloadTooLarge,
     ResourceError,
-    Conflict,
     UnsupportedMediaType,
 )
 from .schemas import REQUEST_MODELS, RESPONSE_MODELS
@@ -56,8 +56,10 @@ def _errors(*errors: type[EegtrainError]) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (TrainingConfig, "validation"), *((m, "validation") for m in REQUEST_MODELS.values()),
-        *((m, "serialization") for m in RESPONSE_MODELS.values())]
+        (TrainingConfig, "validation"),
+        *((m, "validation") for m in REQUEST_MODELS.values()),
+        *((m, "serialization") for m in RESPONSE_MODELS.values()),
+    ]
     _, defs = models_json_schema(models, ref_template=_REF)
     schemas = defs["$defs"]
     body = {
@@ -69,7 +71,9 @@ def _document() -> dict[str, Any]:
 
     body_errors = (ConfigError, PayloadTooLarge, UnsupportedMediaType)
 
-    def op(summary: str, ok: dict[str, Any], *errs: type[EegtrainError], request: bool = False) -> dict[str, Any]:
+    def op(
+        summary: str, ok: dict[str, Any], *errs: type[EegtrainError], request: bool = False
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": summary, "responses": {"200": ok, **_errors(*errs)}}
         if request:
             out["requestBody"] = body
@@ -83,48 +87,96 @@ def _document() -> dict[str, Any]:
             if "$ref" in schema:  # an enum (TrainingState)
                 schema = model.model_json_schema()["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
             schema = {k: v for k, v in schema.items() if k in ("type", "enum", "minimum", "maximum")}
-            out.append({"name": name, "in": "query", "required": False, "schema": schema,
-                        "description": prop.get("description", "")})
+            out.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "schema": schema,
+                    "description": prop.get("description", ""),
+                }
+            )
         return out
 
-    search_body = {"required": True, "description": "The search: base config, space, trials, metric, pruner.",
-                   "content": {"application/json": {"schema": _ref("SearchRequest")}}}
+    search_body = {
+        "required": True,
+        "description": "The search: base config, space, trials, metric, pruner.",
+        "content": {"application/json": {"schema": _ref("SearchRequest")}},
+    }
     search_ok = _json(_ref("SearchStatus"), "The current/last search, its trials and the best so far")
-    compare_op = op("Runs side by side: aligned histories and config differences",
-                    _json(_ref("Comparison"), "Comparison"), ConfigError, NotFound)
+    compare_op = op(
+        "Runs side by side: aligned histories and config differences",
+        _json(_ref("Comparison"), "Comparison"),
+        ConfigError,
+        NotFound,
+    )
     ids = {"type": "string", "pattern": rf"^\s*[^,\s][^,]*(,[^,]*){{0,{MAX_COMPARED - 1}}}$"}
-    compare_op["parameters"] = [{"name": "runs", "in": "query", "required": True, "schema": ids,
-                                 "description": f"Comma-separated run ids (1 to {MAX_COMPARED})"}]
-    runs_op = op("Recorded runs, newest first; filtered and sorted by the query",
-                 _json(_ref("Runs"), "Run records"), ConfigError)
+    compare_op["parameters"] = [
+        {
+            "name": "runs",
+            "in": "query",
+            "required": True,
+            "schema": ids,
+            "description": f"Comma-separated run ids (1 to {MAX_COMPARED})",
+        }
+    ]
+    runs_op = op(
+        "Recorded runs, newest first; filtered and sorted by the query",
+        _json(_ref("Runs"), "Run records"),
+        ConfigError,
+    )
     runs_op["parameters"] = query_params(RunQuery)
-    search_post = op("Start a hyper-parameter search (Optuna); trials run one after another", search_ok,
-                     *body_errors, AlreadyTrainingError, ResourceError)
+    search_post = op(
+        "Start a hyper-parameter search (Optuna); trials run one after another",
+        search_ok,
+        *body_errors,
+        AlreadyTrainingError,
+        ResourceError,
+    )
     search_post["requestBody"] = search_body
 
     paths = {
-        "/training/start": {"post": op(
-            "Validate the config and start a training run in the background", status_ok,
-            *body_errors, AlreadyTrainingError, ResourceError, request=True)},
-        "/training/stop": {"post": op(
-            "Ask the active run to stop, ending a search too (a no-op when idle)", status_ok)},
+        "/training/start": {
+            "post": op(
+                "Validate the config and start a training run in the background",
+                status_ok,
+                *body_errors,
+                AlreadyTrainingError,
+                ResourceError,
+                request=True,
+            )
+        },
+        "/training/stop": {
+            "post": op("Ask the active run to stop, ending a search too (a no-op when idle)", status_ok)
+        },
         "/training/status": {"get": op("Status of the current/last run", status_ok)},
-        "/training/history": {"get": op(
-            "Per-epoch metrics of the current/last run", _json(_ref("History"), "Metrics"))},
+        "/training/history": {
+            "get": op("Per-epoch metrics of the current/last run", _json(_ref("History"), "Metrics"))
+        },
         "/training/runs": {"get": runs_op},
         "/training/compare": {"get": compare_op},
         "/training/search": {"get": op("The current/last search", search_ok), "post": search_post},
         **_run_paths(op, body_errors),
-        "/training/config": {"get": op(
-            "The default configuration", _json(_ref("TrainingConfig"), "Defaults"))},
-        "/training/config/schema": {"get": op(
-            "JSON Schema of the configuration, with presets",
-            _json({"type": "object"}, "JSON Schema with a `presets` object"))},
-        "/training/config/validate": {"post": op(
-            "Validate a partial configuration without starting (200 even when invalid)",
-            _json(_ref("ValidationBody"), "Validation result"), *body_errors, request=True)},
-        "/training/openapi.json": {"get": op(
-            "This document", _json({"type": "object"}, "OpenAPI 3.1 document"))},
+        "/training/config": {
+            "get": op("The default configuration", _json(_ref("TrainingConfig"), "Defaults"))
+        },
+        "/training/config/schema": {
+            "get": op(
+                "JSON Schema of the configuration, with presets",
+                _json({"type": "object"}, "JSON Schema with a `presets` object"),
+            )
+        },
+        "/training/config/validate": {
+            "post": op(
+                "Validate a partial configuration without starting (200 even when invalid)",
+                _json(_ref("ValidationBody"), "Validation result"),
+                *body_errors,
+                request=True,
+            )
+        },
+        "/training/openapi.json": {
+            "get": op("This document", _json({"type": "object"}, "OpenAPI 3.1 document"))
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -132,7 +184,7 @@ def _document() -> dict[str, Any]:
             "title": "eegtrain-jupyter training API",
             "version": __version__,
             "description": "Train a two-class LaBraM EEG classifier from a Jupyter server. "
-                           "Send the server token as `Authorization: token <token>`.",
+            "Send the server token as `Authorization: token <token>`.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -140,7 +192,9 @@ def _document() -> dict[str, Any]:
             "schemas": schemas,
             "securitySchemes": {
                 "jupyterToken": {
-                    "type": "apiKey", "in": "header", "name": "Authorization",
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
                     "description": "`token <token>`; find the token with `jupyter server list`",
                 }
             },
@@ -149,8 +203,13 @@ def _document() -> dict[str, Any]:
     }
 
 
-_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"},
-           "description": "A run id as listed by GET /training/runs"}
+_RUN_ID = {
+    "name": "run_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "A run id as listed by GET /training/runs",
+}
 
 
 def _body(model: str, description: str) -> dict[str, Any]:
@@ -164,27 +223,66 @@ def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[st
     def with_params(operation: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
         return {**operation, "parameters": [_RUN_ID, *extra]}
 
-    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "A file name from the run's `downloads`"}
-    predict = with_params(op("Class probabilities and labels per window, from windows or a recording path",
-                             _json(_ref("Prediction"), "Per-window prediction"), *body_errors, NotFound,
-                             Conflict))
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "A file name from the run's `downloads`",
+    }
+    predict = with_params(
+        op(
+            "Class probabilities and labels per window, from windows or a recording path",
+            _json(_ref("Prediction"), "Per-window prediction"),
+            *body_errors,
+            NotFound,
+            Conflict,
+        )
+    )
     predict["requestBody"] = _body("PredictRequest", "Windows (µV) or a recording path inside the root")
-    export = with_params(op("Export the best checkpoint (ONNX or torch.export) and check it against torch",
-                            _json(_ref("ExportResult"), "The file and its parity report"), *body_errors,
-                            NotFound, Conflict))
+    export = with_params(
+        op(
+            "Export the best checkpoint (ONNX or torch.export) and check it against torch",
+            _json(_ref("ExportResult"), "The file and its parity report"),
+            *body_errors,
+            NotFound,
+            Conflict,
+        )
+    )
     export["requestBody"] = _body("ExportRequest", "The format (default onnx)")
     return {
         "/training/runs/{run_id}": {
-            "get": with_params(op("One run in full: record, metrics, model card, downloadable files",
-                                  _json(_ref("RunDetail"), "The run"), NotFound)),
-            "delete": with_params(op("Delete a run's folder (not the active run)",
-                                     _json(_ref("Deleted"), "Deleted"), NotFound, Conflict)),
+            "get": with_params(
+                op(
+                    "One run in full: record, metrics, model card, downloadable files",
+                    _json(_ref("RunDetail"), "The run"),
+                    NotFound,
+                )
+            ),
+            "delete": with_params(
+                op(
+                    "Delete a run's folder (not the active run)",
+                    _json(_ref("Deleted"), "Deleted"),
+                    NotFound,
+                    Conflict,
+                )
+            ),
         },
-        "/training/runs/{run_id}/files/{name}": {"get": with_params(op(
-            "Download one of the run's own files",
-            {"description": "The file", "content": {"application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"}}}}, NotFound), name)},
+        "/training/runs/{run_id}/files/{name}": {
+            "get": with_params(
+                op(
+                    "Download one of the run's own files",
+                    {
+                        "description": "The file",
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    NotFound,
+                ),
+                name,
+            )
+        },
         "/training/runs/{run_id}/predict": {"post": predict},
         "/training/runs/{run_id}/export": {"post": export},
     }

@@ -28,6 +28,7 @@ from .errors import ConfigError, Conflict, FieldError, NotFound
 
 if TYPE_CHECKING:
     import torch
+
     from .preprocess import Preprocessing
 
 __all__ = [

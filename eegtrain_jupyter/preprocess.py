@@ -101,8 +101,8 @@ class Preprocessing(BaseModel):
         n_times = self.window_s * self.sfreq
         if abs(n_times - round(n_times)) > 1e-6 or round(n_times) % PATCH_SIZE:
             raise ValueError(
-                f"window_s * sfreq = {n_times:g} samples is not a whole number of "
-                f"{PATCH_SIZE}-sample patches")
+                f"window_s * sfreq = {n_times:g} samples is not a whole number of {PATCH_SIZE}-sample patches"
+            )
         if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
             raise ValueError(f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})")
         if self.h_freq is not None and self.h_freq >= self.sfreq / 2:
@@ -155,8 +155,7 @@ def resolve_channels(rec_names: list[str] | tuple[str, ...], prep: Preprocessing
             picks[source] = target
     if missing:
         hint = suggest_channel_map([n for n in rec_names if n not in prep.channel_map])
-        message = (f"channels {', '.join(missing)} not found in the recording "
-                   f"(it has {', '.join(rec_names)})")
+        message = f"channels {', '.join(missing)} not found in the recording (it has {', '.join(rec_names)})"
         if hint:
             message += f"; suggested channel_map: {hint}"
         raise ConfigError([FieldError("data.ch_names", message)])
@@ -192,8 +191,9 @@ def apply_to_raw(raw: mne.io.BaseRaw, prep: Preprocessing) -> mne.io.BaseRaw:
     return _apply(raw, prep)
 
 
-def raw_to_windows(raw: mne.io.BaseRaw, prep: Preprocessing, step_s: float | None = None,
-                   *, preprocessed: bool = False) -> np.ndarray:
+def raw_to_windows(
+    raw: mne.io.BaseRaw, prep: Preprocessing, step_s: float | None = None, *, preprocessed: bool = False
+) -> np.ndarray:
     """Sliding windows over a whole recording.
 
     Parameters
@@ -244,9 +244,10 @@ def epochs_to_windows(epochs: mne.BaseEpochs, prep: Preprocessing) -> np.ndarray
     data = epochs.get_data(copy=False)
     if data.shape[-1] < prep.n_times:
         raise ConfigError.field(
-            "data.window_s", f"epochs are {data.shape[-1] / prep.sfreq:g} s long; windows need "
-                             f"{prep.window_s:g} s")
-    return np.asarray(data[..., :prep.n_times] * prep.scale, dtype=np.float32)
+            "data.window_s",
+            f"epochs are {data.shape[-1] / prep.sfreq:g} s long; windows need {prep.window_s:g} s",
+        )
+    return np.asarray(data[..., : prep.n_times] * prep.scale, dtype=np.float32)
 
 
 def check_windows(X: np.ndarray, prep: Preprocessing) -> None:
@@ -266,17 +267,24 @@ def check_windows(X: np.ndarray, prep: Preprocessing) -> None:
         raise ConfigError.field("data", f"windows must be (n_windows, n_chans, n_times), not shape {X.shape}")
     if X.shape[1] != len(prep.ch_names):
         raise ConfigError.field(
-            "data.ch_names", f"windows have {X.shape[1]} channels; expected {len(prep.ch_names)} "
-                             f"({', '.join(prep.ch_names)})")
+            "data.ch_names",
+            f"windows have {X.shape[1]} channels; expected {len(prep.ch_names)} ({', '.join(prep.ch_names)})",
+        )
     if X.shape[2] != prep.n_times:
         raise ConfigError.field(
-            "data.window_s", f"windows have {X.shape[2]} samples; expected {prep.n_times} "
-                             f"({prep.window_s:g} s at {prep.sfreq:g} Hz)")
+            "data.window_s",
+            f"windows have {X.shape[2]} samples; expected {prep.n_times} "
+            f"({prep.window_s:g} s at {prep.sfreq:g} Hz)",
+        )
     # in chunks: X may be a memory-mapped file larger than memory
-    bad = np.concatenate([~np.isfinite(X[i:i + 1024]).all(axis=2) for i in range(0, len(X), 1024)]
-                         or [np.zeros((0, X.shape[1]), bool)])  # (n_windows, n_chans)
+    bad = np.concatenate(
+        [~np.isfinite(X[i : i + 1024]).all(axis=2) for i in range(0, len(X), 1024)]
+        or [np.zeros((0, X.shape[1]), bool)]
+    )  # (n_windows, n_chans)
     if bad.any():
         chans = [prep.ch_names[i] for i in np.flatnonzero(bad.any(axis=0))]
         raise ConfigError.field(
-            "data", f"{int(bad.any(axis=1).sum())} of {len(X)} windows hold NaN or inf samples "
-                    f"(channels {', '.join(chans)})")
+            "data",
+            f"{int(bad.any(axis=1).sum())} of {len(X)} windows hold NaN or inf samples "
+            f"(channels {', '.join(chans)})",
+        )

@@ -44,12 +44,14 @@ def read_raw(path: Path, field: str) -> mne.io.BaseRaw:
     try:
         return mne.io.read_raw(path, preload=False, verbose="error")
     except Exception as exc:  # each reader fails its own way (ValueError, OSError, KeyError...)
-        raise ConfigError.field(field, f"cannot read {path.name} as an EEG recording: "
-                                       f"{type(exc).__name__}: {exc}") from None
+        raise ConfigError.field(
+            field, f"cannot read {path.name} as an EEG recording: {type(exc).__name__}: {exc}"
+        ) from None
 
 
-def make_preprocessing(rec_names: list[str], opts: SignalOptions,
-                       field: str = "data.ch_names") -> Preprocessing:
+def make_preprocessing(
+    rec_names: list[str], opts: SignalOptions, field: str = "data.ch_names"
+) -> Preprocessing:
     """The :class:`Preprocessing` for ``opts``: its ``ch_names``, or every recording channel LaBraM knows."""
     names = opts.ch_names
     if names is None:
@@ -58,16 +60,28 @@ def make_preprocessing(rec_names: list[str], opts: SignalOptions,
         names = [n for n in names if n in known]
         if not names:
             hint = suggest_channel_map(rec_names)
-            raise ConfigError.field(field, "no channel of the recording is a LaBraM channel name "
-                                           f"({', '.join(rec_names)})"
-                                    + (f"; suggested channel_map: {hint}" if hint else ""))
+            raise ConfigError.field(
+                field,
+                "no channel of the recording is a LaBraM channel name "
+                f"({', '.join(rec_names)})" + (f"; suggested channel_map: {hint}" if hint else ""),
+            )
     try:
-        return Preprocessing(ch_names=names, channel_map=opts.channel_map, l_freq=opts.l_freq,
-                             h_freq=opts.h_freq, window_s=opts.window_s)
+        return Preprocessing(
+            ch_names=names,
+            channel_map=opts.channel_map,
+            l_freq=opts.l_freq,
+            h_freq=opts.h_freq,
+            window_s=opts.window_s,
+        )
     except ValidationError as exc:  # unknown channel names, l_freq >= h_freq
-        raise ConfigError([FieldError(f"data.{'.'.join(map(str, e['loc']))}".rstrip("."),
-                                      e["msg"].removeprefix("Value error, "))
-                           for e in exc.errors()]) from None
+        raise ConfigError(
+            [
+                FieldError(
+                    f"data.{'.'.join(map(str, e['loc']))}".rstrip("."), e["msg"].removeprefix("Value error, ")
+                )
+                for e in exc.errors()
+            ]
+        ) from None
 
 
 def _subject(path: Path, cfg: FilesData, field: str) -> str | None:
@@ -79,8 +93,9 @@ def _subject(path: Path, cfg: FilesData, field: str) -> str | None:
     if cfg.subject_pattern:
         match = re.search(cfg.subject_pattern, path.name)
         if match is None:
-            raise ConfigError.field("data.subject_pattern",
-                                    f"{cfg.subject_pattern!r} does not match the file name {path.name}")
+            raise ConfigError.field(
+                "data.subject_pattern", f"{cfg.subject_pattern!r} does not match the file name {path.name}"
+            )
         groups = match.groupdict()
         return groups.get("subject") or (match.group(1) if match.groups() else match.group(0))
     return None
@@ -92,23 +107,32 @@ def _labelled(raw: mne.io.BaseRaw, labels: dict[str, str]) -> mne.io.BaseRaw:
     import mne
 
     ann = raw.annotations
-    desc = [d.split("/", 1)[1] if d not in labels and "/" in d and d.split("/", 1)[1] in labels else d
-            for d in ann.description]
+    desc = [
+        d.split("/", 1)[1] if d not in labels and "/" in d and d.split("/", 1)[1] in labels else d
+        for d in ann.description
+    ]
     if list(desc) != list(ann.description):
-        raw = raw.copy().set_annotations(mne.Annotations(ann.onset, ann.duration, desc,
-                                                         orig_time=ann.orig_time))
+        raw = raw.copy().set_annotations(
+            mne.Annotations(ann.onset, ann.duration, desc, orig_time=ann.orig_time)
+        )
     if not mne.pick_types(raw.info, stim=True).size:
         return raw
     events = mne.find_events(raw, verbose="error", shortest_event=1)
     if len(events):
-        ann = mne.annotations_from_events(events, raw.info["sfreq"], first_samp=raw.first_samp,
-                                          orig_time=raw.annotations.orig_time, verbose="error")
+        ann = mne.annotations_from_events(
+            events,
+            raw.info["sfreq"],
+            first_samp=raw.first_samp,
+            orig_time=raw.annotations.orig_time,
+            verbose="error",
+        )
         raw = raw.copy().set_annotations(raw.annotations + ann)
     return raw
 
 
-def _cut(raw: mne.io.BaseRaw, cfg: FilesData, prep: Preprocessing,
-         classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _cut(
+    raw: mne.io.BaseRaw, cfg: FilesData, prep: Preprocessing, classes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Windows ``(n, n_chans, n_times)`` µV and class indices from a preprocessed recording."""
     data = raw.get_data()
     n_times, sfreq = prep.n_times, raw.info["sfreq"]
@@ -155,19 +179,24 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
         counts = Counter(str(d) for d in raw.annotations.description)
         if not set(counts) & set(cfg.labels):
             found = ", ".join(sorted(counts)) or "none"
-            raise ConfigError.field("data.labels", f"{path.name} has no annotation or event named in "
-                                                   f"labels ({', '.join(cfg.labels)}); it has: {found}")
+            raise ConfigError.field(
+                "data.labels",
+                f"{path.name} has no annotation or event named in "
+                f"labels ({', '.join(cfg.labels)}); it has: {found}",
+            )
         seen.update({k: v for k, v in counts.items() if k in cfg.labels})
         if prep is None:
             prep = make_preprocessing(list(raw.ch_names), cfg)
         try:
             proc = apply_to_raw(raw, prep)
         except ConfigError as exc:
-            raise ConfigError([FieldError(e.field, f"{path.name}: {e.message}")
-                               for e in exc.errors]) from None
+            raise ConfigError(
+                [FieldError(e.field, f"{path.name}: {e.message}") for e in exc.errors]
+            ) from None
         except Exception as exc:  # truncated data, a reader failing on load
-            raise ConfigError.field(field, f"cannot read the samples of {path.name}: "
-                                           f"{type(exc).__name__}: {exc}") from None
+            raise ConfigError.field(
+                field, f"cannot read the samples of {path.name}: {type(exc).__name__}: {exc}"
+            ) from None
         X, y = _cut(proc, cfg, prep, classes)
         try:
             check_windows(X, prep)
@@ -176,10 +205,17 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
         Xs.append(X)
         ys.append(y)
         subjects += [subject] * len(y)
-        infos.append(FileSummary(path=str(path), subject=subject, sfreq=float(raw.info["sfreq"]),
-                                 n_channels=len(raw.ch_names),
-                                 duration_s=raw.n_times / float(raw.info["sfreq"]),
-                                 n_windows=len(y), annotations=dict(counts)))
+        infos.append(
+            FileSummary(
+                path=str(path),
+                subject=subject,
+                sfreq=float(raw.info["sfreq"]),
+                n_channels=len(raw.ch_names),
+                duration_s=raw.n_times / float(raw.info["sfreq"]),
+                n_windows=len(y),
+                annotations=dict(counts),
+            )
+        )
         renamed.update({src: dst for src, dst in _renames(raw.ch_names, prep).items() if src != dst})
     assert prep is not None
     for key in cfg.labels:
@@ -188,8 +224,15 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
     y_all = np.concatenate(ys)
     _require_every_class(y_all, classes, cfg)
     subj = None if subjects[0] is None else np.asarray(subjects, dtype=object).astype(str)
-    windows = Windows(X=np.concatenate(Xs), y=y_all, ch_names=tuple(prep.ch_names), sfreq=prep.sfreq,
-                      class_names=tuple(classes), subjects=subj, preprocessing=prep)
+    windows = Windows(
+        X=np.concatenate(Xs),
+        y=y_all,
+        ch_names=tuple(prep.ch_names),
+        sfreq=prep.sfreq,
+        class_names=tuple(classes),
+        subjects=subj,
+        preprocessing=prep,
+    )
     return windows, summarize(windows, "files", infos, renamed)
 
 
@@ -203,15 +246,23 @@ def _require_every_class(y: np.ndarray, classes: list[str], cfg: FilesData | Epo
     counts = np.bincount(y, minlength=len(classes))
     empty = [c for c, n in zip(classes, counts, strict=True) if n == 0]
     if empty:
-        why = " (annotations shorter than window_s, or windows past the end of the recording)" \
-            if isinstance(cfg, FilesData) else ""
+        why = (
+            " (annotations shorter than window_s, or windows past the end of the recording)"
+            if isinstance(cfg, FilesData)
+            else ""
+        )
         raise ConfigError.field("data.labels", f"class {', '.join(map(repr, empty))} has no windows{why}")
     if len(classes) < 2:
         raise ConfigError.field("data.labels", f"one class only ({classes[0]!r}); a classifier needs two")
 
 
-def summarize(windows: Windows, source: str, files: list[FileSummary] = (),  # type: ignore[assignment]
-              renamed: dict[str, str] | None = None, cached: bool = False) -> DataSummary:
+def summarize(
+    windows: Windows,
+    source: str,
+    files: list[FileSummary] = (),  # type: ignore[assignment]
+    renamed: dict[str, str] | None = None,
+    cached: bool = False,
+) -> DataSummary:
     """The :class:`DataSummary` of ``windows`` (counts per class and subject)."""
     counts = np.bincount(windows.y, minlength=windows.n_classes)
     per_subject: dict[str, int] = {}
@@ -219,11 +270,19 @@ def summarize(windows: Windows, source: str, files: list[FileSummary] = (),  # t
         ids, n = np.unique(windows.subjects.astype(str), return_counts=True)
         per_subject = dict(zip(ids.tolist(), n.tolist(), strict=True))
     return DataSummary(
-        source=source, n_windows=len(windows), window_s=windows.n_times / windows.sfreq,
-        sfreq=windows.sfreq, ch_names=list(windows.ch_names), renamed=dict(renamed or {}),
+        source=source,
+        n_windows=len(windows),
+        window_s=windows.n_times / windows.sfreq,
+        sfreq=windows.sfreq,
+        ch_names=list(windows.ch_names),
+        renamed=dict(renamed or {}),
         class_names=list(windows.class_names),
         windows_per_class=dict(zip(windows.class_names, counts.tolist(), strict=True)),
-        windows_per_subject=per_subject, subjects=list(per_subject), files=list(files), cached=cached)
+        windows_per_subject=per_subject,
+        subjects=list(per_subject),
+        files=list(files),
+        cached=cached,
+    )
 
 
 def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
@@ -241,8 +300,9 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
             with np.load(path, allow_pickle=False) as npz:
                 missing = [k for k in ("X", "y", "ch_names", "sfreq") if k not in npz]
                 if missing:
-                    raise ConfigError.field(field, f"{path.name} lacks {', '.join(missing)} "
-                                                   "(needs X, y, ch_names, sfreq)")
+                    raise ConfigError.field(
+                        field, f"{path.name} lacks {', '.join(missing)} (needs X, y, ch_names, sfreq)"
+                    )
                 arrays: dict[str, Any] = {k: npz[k] for k in npz.files}
             y_raw = arrays["y"]
             names = [str(c) for c in arrays.get("class_names", np.unique(y_raw))]
@@ -250,8 +310,13 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
             codes = np.array([names.index(names[int(v)] if by_index else str(v)) + 1 for v in y_raw], int)
             events = np.column_stack([np.arange(len(y_raw)), np.zeros(len(y_raw), int), codes])
             info = mne.create_info([str(c) for c in arrays["ch_names"]], float(arrays["sfreq"]), "eeg")
-            epochs = mne.EpochsArray(np.asarray(arrays["X"], np.float64), info, events,
-                                     event_id={n: i + 1 for i, n in enumerate(names)}, verbose="error")
+            epochs = mne.EpochsArray(
+                np.asarray(arrays["X"], np.float64),
+                info,
+                events,
+                event_id={n: i + 1 for i, n in enumerate(names)},
+                verbose="error",
+            )
             if "subjects" in arrays:
                 subjects = arrays["subjects"].astype(str)
         else:
@@ -259,14 +324,19 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError.field(field, f"cannot read {path.name} as epochs: "
-                                       f"{type(exc).__name__}: {exc}") from None
+        raise ConfigError.field(
+            field, f"cannot read {path.name} as epochs: {type(exc).__name__}: {exc}"
+        ) from None
     return load_epochs_object(cfg, epochs, path.name, subjects, str(path))
 
 
-def load_epochs_object(cfg: EpochsData, epochs: mne.BaseEpochs, name: str,
-                       subjects: np.ndarray | None = None,
-                       path: str | None = None) -> tuple[Windows, DataSummary]:
+def load_epochs_object(
+    cfg: EpochsData,
+    epochs: mne.BaseEpochs,
+    name: str,
+    subjects: np.ndarray | None = None,
+    path: str | None = None,
+) -> tuple[Windows, DataSummary]:
     """Windows from in-memory epochs (classes from event names through ``cfg.labels``).
 
     ``subjects`` (one per epoch) defaults to ``epochs.metadata["subject"]`` when there is one.
@@ -278,19 +348,33 @@ def load_epochs_object(cfg: EpochsData, epochs: mne.BaseEpochs, name: str,
     event_names = [code_to_name[c] for c in epochs.events[:, 2]]
     keep = np.array([n in labels for n in event_names])
     if not keep.any():
-        raise ConfigError.field("data.labels", f"no event named in labels ({', '.join(labels)}); "
-                                               f"{name} has: {', '.join(epochs.event_id)}")
+        raise ConfigError.field(
+            "data.labels",
+            f"no event named in labels ({', '.join(labels)}); {name} has: {', '.join(epochs.event_id)}",
+        )
     classes = list(dict.fromkeys(labels.values()))
     prep = make_preprocessing(list(epochs.ch_names), cfg)
     X = epochs_to_windows(epochs[np.flatnonzero(keep)], prep)
     check_windows(X, prep)
     y = np.array([classes.index(labels[n]) for n, k in zip(event_names, keep, strict=True) if k], np.int64)
     _require_every_class(y, classes, cfg)
-    windows = Windows(X=X, y=y, ch_names=tuple(prep.ch_names), sfreq=prep.sfreq, class_names=tuple(classes),
-                      subjects=None if subjects is None else subjects[keep], preprocessing=prep)
-    info_ = FileSummary(path=path or name, subject=None, sfreq=float(epochs.info["sfreq"]),
-                        n_channels=len(epochs.ch_names),
-                        duration_s=len(epochs) * len(epochs.times) / float(epochs.info["sfreq"]),
-                        n_windows=len(y), annotations=dict(Counter(event_names)))
+    windows = Windows(
+        X=X,
+        y=y,
+        ch_names=tuple(prep.ch_names),
+        sfreq=prep.sfreq,
+        class_names=tuple(classes),
+        subjects=None if subjects is None else subjects[keep],
+        preprocessing=prep,
+    )
+    info_ = FileSummary(
+        path=path or name,
+        subject=None,
+        sfreq=float(epochs.info["sfreq"]),
+        n_channels=len(epochs.ch_names),
+        duration_s=len(epochs) * len(epochs.times) / float(epochs.info["sfreq"]),
+        n_windows=len(y),
+        annotations=dict(Counter(event_names)),
+    )
     renamed = {s: d for s, d in _renames(epochs.ch_names, prep).items() if s != d}
     return windows, summarize(windows, "epochs", [info_], renamed)

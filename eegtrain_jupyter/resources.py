@@ -12,7 +12,9 @@ __all__ = ["ResourceError", "check_gpu_memory", "check_resources", "estimate_mem
 
 _MB = 1024**2
 _MODEL_MB = 24.0  # LaBraM-base parameters in fp32 (5.8 M)
-_ACTIVATION_MB_PER_SAMPLE = 10.0  # fine-tune step: peak RSS growth per window, measured on CPU at batch 16-64 (fp32)
+_ACTIVATION_MB_PER_SAMPLE = (
+    10.0  # fine-tune step: peak RSS growth per window, measured on CPU at batch 16-64 (fp32)
+)
 
 
 def _data_mb(config: TrainingConfig) -> float:

@@ -79,15 +79,30 @@ class Run:
 
     def record(self) -> RunRecord:
         return RunRecord(
-            run_id=self.run_id, state=self.state, config=self.config, save_dir=str(self.save_dir),
-            run_dir=str(self.run_dir), started_at=self.started_at, finished_at=self.finished_at,
-            duration=self.elapsed(), epochs_completed=len(self.history["train_losses"]),
-            best_val_acc=self.best_val_acc, best_epoch=self.best_epoch, error=self.error,
-            device=self.device, precision=self.precision, backbone=self.backbone,
-            epoch_times=list(self.epoch_times), files=dict(self.files), published=dict(self.published),
-            split=self.split, early_stopped=self.early_stopped,
+            run_id=self.run_id,
+            state=self.state,
+            config=self.config,
+            save_dir=str(self.save_dir),
+            run_dir=str(self.run_dir),
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration=self.elapsed(),
+            epochs_completed=len(self.history["train_losses"]),
+            best_val_acc=self.best_val_acc,
+            best_epoch=self.best_epoch,
+            error=self.error,
+            device=self.device,
+            precision=self.precision,
+            backbone=self.backbone,
+            epoch_times=list(self.epoch_times),
+            files=dict(self.files),
+            published=dict(self.published),
+            split=self.split,
+            early_stopped=self.early_stopped,
             test_report=TestReport.model_validate(self.test_report) if self.test_report else None,
-            model=self.model, n_parameters=self.n_parameters, n_trainable=self.n_trainable,
+            model=self.model,
+            n_parameters=self.n_parameters,
+            n_trainable=self.n_trainable,
             precision_reason=self.precision_reason,
         )
 
@@ -97,9 +112,26 @@ class Run:
         record = RunRecord.model_validate({k: v for k, v in rec.items() if k != "owner"})
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
-        for key in ("state", "started_at", "finished_at", "error", "device", "precision", "backbone",
-                    "best_val_acc", "best_epoch", "duration", "files", "published", "precision_reason",
-                    "model", "n_parameters", "n_trainable", "split", "early_stopped"):
+        for key in (
+            "state",
+            "started_at",
+            "finished_at",
+            "error",
+            "device",
+            "precision",
+            "backbone",
+            "best_val_acc",
+            "best_epoch",
+            "duration",
+            "files",
+            "published",
+            "precision_reason",
+            "model",
+            "n_parameters",
+            "n_trainable",
+            "split",
+            "early_stopped",
+        ):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
         run.test_report = record.test_report.model_dump() if record.test_report else None
@@ -155,8 +187,11 @@ class RunStore:
             return []
         if not isinstance(index, list):
             return []
-        return [e for e in index if isinstance(e, dict)
-                and isinstance(e.get("run_id"), str) and isinstance(e.get("run_dir"), str)]
+        return [
+            e
+            for e in index
+            if isinstance(e, dict) and isinstance(e.get("run_id"), str) and isinstance(e.get("run_dir"), str)
+        ]
 
     def add(self, run: Run) -> None:
         """Append ``run`` to the index (read-modify-write under the index's file lock)."""

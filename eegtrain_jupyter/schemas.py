@@ -17,37 +17,36 @@ from .config import TrainingConfig
 from .search_space import SearchRequest
 
 __all__ = [
+    "REQUEST_MODELS",
     "RESPONSE_MODELS",
     "AlignedHistory",
-    "DataSummary",
-    "FileSummary",
     "Backbone",
     "BatchProgress",
     "BestTrial",
+    "ClassScores",
     "Comparison",
+    "DataSummary",
+    "Deleted",
     "ErrorBody",
+    "ExportRequest",
+    "ExportResult",
     "FieldErrorBody",
+    "FileSummary",
     "History",
     "Metrics",
+    "Parity",
+    "PredictRequest",
+    "Prediction",
+    "RunDetail",
     "RunRecord",
-    "TestReport",
-    "ClassScores",
     "Runs",
     "SearchState",
     "SearchStatus",
     "Status",
+    "TestReport",
     "TrainingState",
     "TrialInfo",
     "ValidationBody",
-    "RunDetail",
-    "PredictRequest",
-    "Prediction",
-    "ExportRequest",
-    "Parity",
-    "ExportResult",
-    "Deleted",
-    "RESPONSE_MODELS",
-    "REQUEST_MODELS",
     "empty_history",
 ]
 
@@ -248,11 +247,38 @@ class Status(_Shape):
     def idle(cls) -> Status:
         """Before any run: zeros, the default config, no run facts."""
         nothing: dict[str, Any] = dict.fromkeys(
-            ("train_loss", "val_loss", "train_acc", "val_acc", "best_val_acc", "elapsed_time",
-             "elapsed_time_formatted", "eta", "eta_formatted", "phase", "batch", "error", "run_id",
-             "device", "precision", "backbone", "started_at", "finished_at", "run_dir", "save_dir"))
-        return cls(is_training=False, current_epoch=0, total_epochs=0, config=TrainingConfig(),
-                   history=Metrics(**empty_history()), state=TrainingState.IDLE, **nothing)
+            (
+                "train_loss",
+                "val_loss",
+                "train_acc",
+                "val_acc",
+                "best_val_acc",
+                "elapsed_time",
+                "elapsed_time_formatted",
+                "eta",
+                "eta_formatted",
+                "phase",
+                "batch",
+                "error",
+                "run_id",
+                "device",
+                "precision",
+                "backbone",
+                "started_at",
+                "finished_at",
+                "run_dir",
+                "save_dir",
+            )
+        )
+        return cls(
+            is_training=False,
+            current_epoch=0,
+            total_epochs=0,
+            config=TrainingConfig(),
+            history=Metrics(**empty_history()),
+            state=TrainingState.IDLE,
+            **nothing,
+        )
 
 
 class History(_Shape):
@@ -466,11 +492,26 @@ class Deleted(_Shape):
 
 
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (ErrorBody, ValidationBody, Status, History, Runs, RunRecord, Comparison,
-                            SearchStatus, RunDetail, Prediction, ExportResult, Parity, Deleted)
+    m.__name__: m
+    for m in (
+        ErrorBody,
+        ValidationBody,
+        Status,
+        History,
+        Runs,
+        RunRecord,
+        Comparison,
+        SearchStatus,
+        RunDetail,
+        Prediction,
+        ExportResult,
+        Parity,
+        Deleted,
+    )
 }
 """Response models by schema name (the OpenAPI document and the tests use them)."""
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (SearchRequest, PredictRequest, ExportRequest)}
+    m.__name__: m for m in (SearchRequest, PredictRequest, ExportRequest)
+}
 """Request bodies other than the config, by schema name (in the OpenAPI document)."""

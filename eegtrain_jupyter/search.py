@@ -76,7 +76,8 @@ def _optuna() -> Any:
         import optuna
     except ImportError:
         raise ResourceError(
-            "hyper-parameter search needs optuna: pip install 'eegtrain-jupyter[search]'") from None
+            "hyper-parameter search needs optuna: pip install 'eegtrain-jupyter[search]'"
+        ) from None
     return optuna
 
 
@@ -125,13 +126,26 @@ class SearchManager:
             try:
                 self.db_path.parent.mkdir(parents=True, exist_ok=True)
                 seed = request.seed if request.seed is not None else trial_config(request, {}).seed
-                pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-                          if request.pruner == "median" else optuna.pruners.NopPruner())
-                study = optuna.create_study(storage=self._get_storage(), study_name=search_id,
-                                            direction=request.resolved_direction, pruner=pruner,
-                                            sampler=optuna.samplers.TPESampler(seed=seed))
-                record = SearchRecord(search_id=search_id, state=SearchState.RUNNING, request=request,
-                                      storage=self.storage_url, started_at=now_iso(), owner=this_process())
+                pruner = (
+                    optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+                    if request.pruner == "median"
+                    else optuna.pruners.NopPruner()
+                )
+                study = optuna.create_study(
+                    storage=self._get_storage(),
+                    study_name=search_id,
+                    direction=request.resolved_direction,
+                    pruner=pruner,
+                    sampler=optuna.samplers.TPESampler(seed=seed),
+                )
+                record = SearchRecord(
+                    search_id=search_id,
+                    state=SearchState.RUNNING,
+                    request=request,
+                    storage=self.storage_url,
+                    started_at=now_iso(),
+                    owner=this_process(),
+                )
                 self._save(record)
             except BaseException:
                 self.manager.release(search_id)
@@ -139,8 +153,9 @@ class SearchManager:
             self._record = record
             self._stop.clear()
             self._done.clear()
-            self._thread = threading.Thread(target=self._work, args=(record, study), daemon=True,
-                                            name=f"eegsearch-{search_id}")
+            self._thread = threading.Thread(
+                target=self._work, args=(record, study), daemon=True, name=f"eegsearch-{search_id}"
+            )
             self._thread.start()
             return self.status()
 
@@ -154,23 +169,46 @@ class SearchManager:
         with self._lock:
             record, current = self._record, self._current_run
         if record is None:
-            return SearchStatus(search_id=None, state=SearchState.IDLE, request=None, storage=None,
-                                direction=None, started_at=None, finished_at=None, error=None,
-                                current_run_id=None, n_finished=0, trials=[], best=None)
+            return SearchStatus(
+                search_id=None,
+                state=SearchState.IDLE,
+                request=None,
+                storage=None,
+                direction=None,
+                started_at=None,
+                finished_at=None,
+                error=None,
+                current_run_id=None,
+                n_finished=0,
+                trials=[],
+                best=None,
+            )
         trials = self._trials(record)
         finished = [t for t in trials if t.state == "complete" and t.value is not None]
         best = None
         if finished:
             pick = max if record.request.resolved_direction == "maximize" else min
             top = pick(finished, key=lambda t: t.value or 0.0)
-            best = BestTrial(number=top.number, value=top.value or 0.0, params=top.params, run_id=top.run_id,
-                             config=trial_config(record.request, top.params))
+            best = BestTrial(
+                number=top.number,
+                value=top.value or 0.0,
+                params=top.params,
+                run_id=top.run_id,
+                config=trial_config(record.request, top.params),
+            )
         return SearchStatus(
-            search_id=record.search_id, state=record.state, request=record.request, storage=record.storage,
-            direction=record.request.resolved_direction, started_at=record.started_at,
-            finished_at=record.finished_at, error=record.error,
+            search_id=record.search_id,
+            state=record.state,
+            request=record.request,
+            storage=record.storage,
+            direction=record.request.resolved_direction,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            error=record.error,
             current_run_id=current if record.state.active else None,
-            n_finished=sum(t.state not in ("running",) for t in trials), trials=trials, best=best,
+            n_finished=sum(t.state not in ("running",) for t in trials),
+            trials=trials,
+            best=best,
         )
 
     def is_active(self) -> bool:
@@ -268,8 +306,16 @@ class SearchManager:
         out = []
         for t in frozen:
             state = str(t.user_attrs.get("state") or t.state.name.lower())
-            out.append(TrialInfo(number=t.number, state=state, params=dict(t.params), value=t.value,
-                                 run_id=t.user_attrs.get("run_id"), error=t.user_attrs.get("error")))
+            out.append(
+                TrialInfo(
+                    number=t.number,
+                    state=state,
+                    params=dict(t.params),
+                    value=t.value,
+                    run_id=t.user_attrs.get("run_id"),
+                    error=t.user_attrs.get("error"),
+                )
+            )
         return out
 
     def _recover(self) -> SearchRecord | None:

@@ -3,9 +3,11 @@ their validation against the config schema (every bad part named, e.g. ``space.l
 
 A space maps config fields to a range or a list of choices::
 
-    {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": true},
-     "batch_size": {"low": 16, "high": 64, "step": 16},
-     "model": {"choices": ["labram", "shallow_fbcsp", "eegnet"]}}
+    {
+        "learning_rate": {"low": 1e-4, "high": 1e-2, "log": true},
+        "batch_size": {"low": 16, "high": 64, "step": 16},
+        "model": {"choices": ["labram", "shallow_fbcsp", "eegnet"]},
+    }
 
 An integer field gets integers, a float field floats; ``choices`` fits any field. Ranges must lie
 inside the field's own bounds (:class:`~eegtrain_jupyter.config.TrainingConfig`).
@@ -47,18 +49,23 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     config: dict[str, Any] = Field(
-        default_factory=dict, description="Partial config every trial starts from (defaults for the rest)")
+        default_factory=dict, description="Partial config every trial starts from (defaults for the rest)"
+    )
     space: dict[str, ParamRange] = Field(description="Config fields to vary, each a range or choices")
     n_trials: int = Field(20, ge=1, le=1000, description="Trials to run, one after another")
     timeout_s: float | None = Field(None, gt=0, description="Start no trial after this many seconds")
     metric: Literal["val_acc", "val_loss"] = Field(
-        "val_acc", description="Per-epoch validation metric reported for pruning; a trial's value is its "
-                               "best epoch's")
+        "val_acc",
+        description="Per-epoch validation metric reported for pruning; a trial's value is its best epoch's",
+    )
     direction: Literal["maximize", "minimize"] | None = Field(
-        None, description="Default: maximize val_acc, minimize val_loss")
+        None, description="Default: maximize val_acc, minimize val_loss"
+    )
     pruner: Literal["median", "none"] = Field(
-        "median", description="median: stop a trial whose metric is worse than the median of earlier "
-                              "trials at the same epoch")
+        "median",
+        description="median: stop a trial whose metric is worse than the median of earlier "
+        "trials at the same epoch",
+    )
     seed: int | None = Field(None, ge=0, description="Sampler seed (default: the config's seed)")
 
     @property
@@ -91,8 +98,9 @@ def parse_request(body: dict[str, Any] | None) -> SearchRequest:
     return request
 
 
-def _range_errors(name: str, rng: ParamRange, specs: dict[str, dict[str, Any]],
-                  base: dict[str, Any]) -> list[str]:
+def _range_errors(
+    name: str, rng: ParamRange, specs: dict[str, dict[str, Any]], base: dict[str, Any]
+) -> list[str]:
     if name not in specs:
         return ["unknown field"]
     if name in NOT_SEARCHABLE:
@@ -142,8 +150,9 @@ def suggest(trial: optuna.trial.Trial, space: dict[str, ParamRange]) -> dict[str
             params[name] = trial.suggest_categorical(name, rng.choices)
         elif specs[name]["type"] == "integer":
             assert rng.low is not None and rng.high is not None
-            params[name] = trial.suggest_int(name, int(rng.low), int(rng.high),
-                                             step=int(rng.step or 1), log=rng.log)
+            params[name] = trial.suggest_int(
+                name, int(rng.low), int(rng.high), step=int(rng.step or 1), log=rng.log
+            )
         else:
             assert rng.low is not None and rng.high is not None
             params[name] = trial.suggest_float(name, rng.low, rng.high, step=rng.step, log=rng.log)
@@ -153,8 +162,11 @@ def suggest(trial: optuna.trial.Trial, space: dict[str, ParamRange]) -> dict[str
 def _drop_model_only(base: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """``base`` without the options the trial's model does not take (unless the space sets them)."""
     model = params.get("model", base.get("model", "labram"))
-    return {k: v for k, v in base.items()
-            if not (k in MODEL_ONLY_FIELDS and model not in MODEL_ONLY_FIELDS[k] and k not in params)}
+    return {
+        k: v
+        for k, v in base.items()
+        if not (k in MODEL_ONLY_FIELDS and model not in MODEL_ONLY_FIELDS[k] and k not in params)
+    }
 
 
 def trial_config(request: SearchRequest, params: dict[str, Any]) -> TrainingConfig:

@@ -36,19 +36,19 @@ from .schemas import (
     Backbone,
     BatchProgress,
     Comparison,
+    Deleted,
+    ExportResult,
     FieldErrorBody,
     History,
     Metrics,
+    Prediction,
+    RunDetail,
     RunRecord,
     Status,
     TestReport,
     TrainingState,
     ValidationBody,
     empty_history,
-    Deleted,
-    ExportResult,
-    Prediction,
-    RunDetail,
 )
 from .serving import RunServing
 from .splits import check_split
@@ -96,23 +96,48 @@ class _RunListener(TrainingListener):
         with self.lock:
             self.run.model, self.run.n_parameters, self.run.n_trainable = name, n_parameters, n_trainable
 
-    def on_setup(self, *, device: str, precision: str, backbone: BackboneInfo, n_train: int,
-                 n_val: int, precision_reason: str = "") -> None:
+    def on_setup(
+        self,
+        *,
+        device: str,
+        precision: str,
+        backbone: BackboneInfo,
+        n_train: int,
+        n_val: int,
+        precision_reason: str = "",
+    ) -> None:
         with self.lock:
             self.run.device, self.run.precision = device, precision
             self.run.precision_reason = precision_reason or None
             self.run.backbone = Backbone.model_validate(backbone.to_dict())
             self.run.save()
 
-    def on_batch(self, *, epoch: int, batch: int, n_batches: int, phase: str,
-                 loss: float | None = None, acc: float | None = None) -> None:
+    def on_batch(
+        self,
+        *,
+        epoch: int,
+        batch: int,
+        n_batches: int,
+        phase: str,
+        loss: float | None = None,
+        acc: float | None = None,
+    ) -> None:
         with self.lock:
             before = self.run.batch or {}
             if phase != "train":  # validation keeps the epoch's running training metrics
-                loss, acc = (before.get("train_loss"), before.get("train_acc")) if before.get("epoch") == epoch \
+                loss, acc = (
+                    (before.get("train_loss"), before.get("train_acc"))
+                    if before.get("epoch") == epoch
                     else (None, None)
-            self.run.batch = {"epoch": epoch, "batch": batch, "n_batches": n_batches, "phase": phase,
-                              "train_loss": loss, "train_acc": acc}
+                )
+            self.run.batch = {
+                "epoch": epoch,
+                "batch": batch,
+                "n_batches": n_batches,
+                "phase": phase,
+                "train_loss": loss,
+                "train_acc": acc,
+            }
 
     def on_split(self, split: Any) -> None:
         with self.lock:
@@ -131,8 +156,11 @@ class _RunListener(TrainingListener):
             run.t_phase = now
             if run.best_val_acc is None or result.val_acc > run.best_val_acc:
                 run.best_val_acc, run.best_epoch = result.val_acc, result.epoch
-            run.files = {kind: str(run.run_dir / name) for kind, name in OUTPUT_KINDS.items()
-                         if (run.run_dir / name).exists()}
+            run.files = {
+                kind: str(run.run_dir / name)
+                for kind, name in OUTPUT_KINDS.items()
+                if (run.run_dir / name).exists()
+            }
             run.save()
 
 
@@ -195,9 +223,14 @@ class TrainingManager:
         self.serving = RunServing(self.paths)
 
     # -- public API ------------------------------------------------------------------
-    def start(self, config: dict[str, Any] | TrainingConfig | None = None, *,
-              listeners: Sequence[TrainingListener] = (), owner: str | None = None,
-              data: Windows | None = None) -> Status:
+    def start(
+        self,
+        config: dict[str, Any] | TrainingConfig | None = None,
+        *,
+        listeners: Sequence[TrainingListener] = (),
+        owner: str | None = None,
+        data: Windows | None = None,
+    ) -> Status:
         """Validate, check resources and start a run in the background; return its status.
 
         ``listeners`` receive this run's events (after the manager's own); ``owner`` is the job
@@ -227,8 +260,11 @@ class TrainingManager:
             check_windows(data.X, data.prep())
             check_split(data, split_by=cfg.split_by, test_split=cfg.test_split)
         elif cfg.split_by == "subject" and getattr(cfg.data, "n_subjects", 0) < (3 if cfg.test_split else 2):
-            raise ConfigError.field("split_by", "a subject-wise split needs at least "
-                                                f"{3 if cfg.test_split else 2} subjects (data.n_subjects)")
+            raise ConfigError.field(
+                "split_by",
+                "a subject-wise split needs at least "
+                f"{3 if cfg.test_split else 2} subjects (data.n_subjects)",
+            )
         with self._lock:
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
@@ -246,8 +282,9 @@ class TrainingManager:
             self.store.add(run)
             self._run = run
             self._stop_event.clear()
-            self._thread = threading.Thread(target=self._work, args=(run, list(listeners), data),
-                                            name=f"eegtrain-{run_id}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._work, args=(run, list(listeners), data), name=f"eegtrain-{run_id}", daemon=True
+            )
             self._thread.start()
             return self._status(run)
 
@@ -263,9 +300,12 @@ class TrainingManager:
                     summary = self._scan(cfg)[1]
             except ConfigError as exc:
                 errors = exc.errors
-        return ValidationBody(valid=not errors, errors=[FieldErrorBody(**e.to_dict()) for e in errors],
-                              config=None if errors else result.config,
-                              data_summary=None if errors else summary)
+        return ValidationBody(
+            valid=not errors,
+            errors=[FieldErrorBody(**e.to_dict()) for e in errors],
+            config=None if errors else result.config,
+            data_summary=None if errors else summary,
+        )
 
     def stop(self) -> Status:
         """Ask the active run to stop (it ends within one batch), and end a search holding the
@@ -436,8 +476,9 @@ class TrainingManager:
             raise ConfigError(errors)
         return cfg.model_copy(update=update) if update else cfg
 
-    def _work(self, run: Run, run_listeners: Sequence[TrainingListener] = (),
-              data: Windows | None = None) -> None:
+    def _work(
+        self, run: Run, run_listeners: Sequence[TrainingListener] = (), data: Windows | None = None
+    ) -> None:
         # Whatever happens in here, the run leaves the active states (``finally``): a failure
         # after training (e.g. publishing into a full disk) must not leave the manager "busy".
         state = TrainingState.FAILED
@@ -458,11 +499,18 @@ class TrainingManager:
             else:
                 # the engine (data loading, precision, feature cache) runs in the worker; these
                 # listeners run here, one event at a time
-                outcome = supervise(run.config, run.run_dir, listeners, self._stop_event,
-                                    thread_settings=resolve_thread_settings(self.thread_settings),
-                                    grace=self.stop_grace, on_start=self._worker_started,
-                                    feature_cache=self.feature_cache.folder if self.feature_cache else None,
-                                    root_dir=self.root_dir, confine=self.paths.confine)
+                outcome = supervise(
+                    run.config,
+                    run.run_dir,
+                    listeners,
+                    self._stop_event,
+                    thread_settings=resolve_thread_settings(self.thread_settings),
+                    grace=self.stop_grace,
+                    on_start=self._worker_started,
+                    feature_cache=self.feature_cache.folder if self.feature_cache else None,
+                    root_dir=self.root_dir,
+                    confine=self.paths.confine,
+                )
                 if outcome.error is not None:
                     raise _WorkerFailed(outcome.error)
                 result = outcome.result
@@ -477,8 +525,10 @@ class TrainingManager:
                 except OSError as exc:
                     log.exception("could not publish the outputs of run %s", run.run_id)
                     state = TrainingState.FAILED
-                    error = (f"training finished but its outputs could not be copied into "
-                             f"{run.save_dir} ({type(exc).__name__}: {exc}); they are in {run.run_dir}")
+                    error = (
+                        f"training finished but its outputs could not be copied into "
+                        f"{run.save_dir} ({type(exc).__name__}: {exc}); they are in {run.run_dir}"
+                    )
         except _WorkerFailed as exc:  # the worker's own account (signal, exit code, last log lines)
             error = str(exc)
         except Exception as exc:  # captured into status; the process lives on
@@ -506,8 +556,14 @@ class TrainingManager:
         if self.thread_settings is not None:
             configure_training_thread(**self.thread_settings)
         card = ModelCardWriter(run.run_dir, data, run.run_id)
-        return train(run.config, data, run.run_dir, listeners=[card, *listeners],
-                     should_stop=self._stop_event.is_set, feature_cache=self.feature_cache)
+        return train(
+            run.config,
+            data,
+            run.run_dir,
+            listeners=[card, *listeners],
+            should_stop=self._stop_event.is_set,
+            feature_cache=self.feature_cache,
+        )
 
     def _worker_started(self, pid: int) -> None:
         with self._lock:
@@ -515,8 +571,11 @@ class TrainingManager:
 
     @staticmethod
     def _files_on_disk(run: Run) -> dict[str, str]:
-        return {kind: str(run.run_dir / name) for kind, name in OUTPUT_KINDS.items()
-                if (run.run_dir / name).exists()}
+        return {
+            kind: str(run.run_dir / name)
+            for kind, name in OUTPUT_KINDS.items()
+            if (run.run_dir / name).exists()
+        }
 
     def _status(self, run: Run | None) -> Status:
         if run is None:
@@ -528,18 +587,40 @@ class TrainingManager:
 
         elapsed, eta = run.elapsed(), run.eta()
         return Status(
-            is_training=run.state.active, current_epoch=len(hist["train_losses"]),
-            total_epochs=run.config.n_epochs, train_loss=last("train_losses"),
-            val_loss=last("val_losses"), train_acc=last("train_accs"), val_acc=last("val_accs"),
-            best_val_acc=run.best_val_acc, best_epoch=run.best_epoch, elapsed_time=elapsed,
-            elapsed_time_formatted=format_duration(elapsed), eta=eta, eta_formatted=format_duration(eta),
-            config=run.config, history=Metrics(**hist), state=run.state, phase=run.phase,
-            batch=BatchProgress(**run.batch) if run.batch else None, error=run.error, run_id=run.run_id,
-            device=run.device, precision=run.precision, backbone=run.backbone,
+            is_training=run.state.active,
+            current_epoch=len(hist["train_losses"]),
+            total_epochs=run.config.n_epochs,
+            train_loss=last("train_losses"),
+            val_loss=last("val_losses"),
+            train_acc=last("train_accs"),
+            val_acc=last("val_accs"),
+            best_val_acc=run.best_val_acc,
+            best_epoch=run.best_epoch,
+            elapsed_time=elapsed,
+            elapsed_time_formatted=format_duration(elapsed),
+            eta=eta,
+            eta_formatted=format_duration(eta),
+            config=run.config,
+            history=Metrics(**hist),
+            state=run.state,
+            phase=run.phase,
+            batch=BatchProgress(**run.batch) if run.batch else None,
+            error=run.error,
+            run_id=run.run_id,
+            device=run.device,
+            precision=run.precision,
+            backbone=run.backbone,
             precision_reason=run.precision_reason,
-            started_at=run.started_at, finished_at=run.finished_at, run_dir=str(run.run_dir),
-            save_dir=str(run.save_dir), files=dict(run.files), published=dict(run.published),
-            split=run.split, early_stopped=run.early_stopped, test_report=_report(run.test_report),
-            model=run.model, n_parameters=run.n_parameters, n_trainable=run.n_trainable,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            run_dir=str(run.run_dir),
+            save_dir=str(run.save_dir),
+            files=dict(run.files),
+            published=dict(run.published),
+            split=run.split,
+            early_stopped=run.early_stopped,
+            test_report=_report(run.test_report),
+            model=run.model,
+            n_parameters=run.n_parameters,
+            n_trainable=run.n_trainable,
         )
-

@@ -42,8 +42,7 @@ class Split:
         counts = f"{len(self.train)} / {len(self.val)} / {len(self.test)} windows (train / val / test)"
         if self.by == "subject":
             s = self.subjects
-            return (f"by subject: {len(s['train'])} / {len(s['val'])} / {len(s['test'])} subjects, "
-                    f"{counts}")
+            return f"by subject: {len(s['train'])} / {len(s['val'])} / {len(s['test'])} subjects, {counts}"
         return f"by window (stratified): {counts}"
 
 
@@ -65,15 +64,22 @@ def check_split(data: Windows, *, split_by: str, test_split: float) -> None:
     n = 0 if data.subjects is None else len(np.unique(data.subjects))
     need = _needed(test_split)
     if n < need:
-        what = "no subject ids (set data.subject_pattern or data.subjects)" if data.subjects is None \
+        what = (
+            "no subject ids (set data.subject_pattern or data.subjects)"
+            if data.subjects is None
             else f"{n} subject{'s' * (n != 1)}"
-        raise ConfigError.field("split_by", f"a subject-wise split needs at least {need} subjects "
-                                            f"(train, val{', test' if need == 3 else ''}); "
-                                            f"the data has {what}")
+        )
+        raise ConfigError.field(
+            "split_by",
+            f"a subject-wise split needs at least {need} subjects "
+            f"(train, val{', test' if need == 3 else ''}); "
+            f"the data has {what}",
+        )
 
 
-def split_windows(data: Windows, *, val_split: float, test_split: float, split_by: str = "auto",
-                  seed: int = 0) -> Split:
+def split_windows(
+    data: Windows, *, val_split: float, test_split: float, split_by: str = "auto", seed: int = 0
+) -> Split:
     """Split ``data`` into train/val/test.
 
     Parameters
@@ -102,14 +108,15 @@ def split_windows(data: Windows, *, val_split: float, test_split: float, split_b
         n_test = round(len(idx) * test_split) if test_split > 0 else 0
         n_val = max(1, round(len(idx) * val_split))
         parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
     out = {k: rng.permutation(np.concatenate(v)).astype(np.int64) for k, v in parts.items()}
     return Split(out["train"], out["val"], out["test"], "window", {"train": [], "val": [], "test": []})
 
 
-def _subject_split(data: Windows, ids: np.ndarray, val_split: float, test_split: float,
-                   rng: np.random.Generator) -> Split:
+def _subject_split(
+    data: Windows, ids: np.ndarray, val_split: float, test_split: float, rng: np.random.Generator
+) -> Split:
     assert data.subjects is not None
     n = len(ids)
     n_test = max(1, round(n * test_split)) if test_split > 0 else 0
@@ -122,8 +129,11 @@ def _subject_split(data: Windows, ids: np.ndarray, val_split: float, test_split:
     best = None
     for _ in range(50):  # prefer a draw where every split holds every class
         order = rng.permutation(ids)
-        groups = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
-                  "train": order[n_test + n_val:]}
+        groups = {
+            "test": order[:n_test],
+            "val": order[n_test : n_test + n_val],
+            "train": order[n_test + n_val :],
+        }
         idx = {k: np.flatnonzero(np.isin(data.subjects, g)) for k, g in groups.items()}
         missing = sum(len(np.setdiff1d(np.unique(data.y), data.y[i])) for k, i in idx.items() if len(i))
         if best is None or missing < best[0]:
@@ -132,5 +142,10 @@ def _subject_split(data: Windows, ids: np.ndarray, val_split: float, test_split:
             break
     assert best is not None
     _, groups, idx = best
-    return Split(rng.permutation(idx["train"]), rng.permutation(idx["val"]), rng.permutation(idx["test"]),
-                 "subject", {k: [str(s) for s in sorted(g.tolist())] for k, g in groups.items()})
+    return Split(
+        rng.permutation(idx["train"]),
+        rng.permutation(idx["val"]),
+        rng.permutation(idx["test"]),
+        "subject",
+        {k: [str(s) for s in sorted(g.tolist())] for k, g in groups.items()},
+    )

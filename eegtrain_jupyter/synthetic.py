@@ -179,15 +179,18 @@ def generate(
         if idx.size:
             j = blink_rank[lo + idx]
             bump = blink_height[j, None] * np.exp(
-                f32(-0.5) * ((t[None, :] - blink_centre[j, None]) / f32(0.08)) ** 2)
+                f32(-0.5) * ((t[None, :] - blink_centre[j, None]) / f32(0.08)) ** 2
+            )
             x[idx] += bump[:, None, :] * _FRONTAL[None, :, None]
         idx = np.flatnonzero(muscle[lo:hi])
         if idx.size:
             j = muscle_rank[lo + idx]
-            env = ((t[None, :] >= muscle_start[j, None])
-                   & (t[None, :] < (muscle_start[j] + muscle_len[j])[:, None])).astype(f32)
+            env = (
+                (t[None, :] >= muscle_start[j, None])
+                & (t[None, :] < (muscle_start[j] + muscle_len[j])[:, None])
+            ).astype(f32)
             burst = _normal(crng, (idx.size, n_ch, n_times))
-            burst *= (muscle_scale[j, None, None] * _TEMPORAL[None, :, None])
+            burst *= muscle_scale[j, None, None] * _TEMPORAL[None, :, None]
             burst *= env[:, None, :]
             x[idx] += burst
         x *= gain[sl]
@@ -207,5 +210,12 @@ def generate(
     # model_construct: known-valid values, and no braindecode import (for the channel check) in
     # the training thread, where a concurrent import of braindecode can deadlock
     prep = Preprocessing.model_construct(ch_names=list(CH_NAMES), sfreq=sfreq, window_s=n_times / sfreq)
-    return Windows(X=X, y=y, ch_names=CH_NAMES, sfreq=sfreq, class_names=CLASS_NAMES,
-                   subjects=subject.astype(np.int64), preprocessing=prep)
+    return Windows(
+        X=X,
+        y=y,
+        ch_names=CH_NAMES,
+        sfreq=sfreq,
+        class_names=CLASS_NAMES,
+        subjects=subject.astype(np.int64),
+        preprocessing=prep,
+    )

@@ -72,8 +72,10 @@ class TensorBoardWriter(TrainingListener):
         self.writer.flush()
 
     def on_end(self, result: TrainingResult) -> None:
-        hparams: dict[str, Any] = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-                                   for k, v in self.config.model_dump().items()}
+        hparams: dict[str, Any] = {
+            k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+            for k, v in self.config.model_dump().items()
+        }
         metrics = {"hparam/best_val_acc": result.best_val_acc if result.best_val_acc is not None else 0.0}
         # run_name="." keeps the HParams summary in this run's own folder
         self.writer.add_hparams(hparams, metrics, run_name=".")
@@ -86,8 +88,9 @@ class TensorBoardWriter(TrainingListener):
             self.writer.close()
 
 
-def for_run(save_dir: str | os.PathLike[str], run_id: str,
-            config: TrainingConfig) -> TensorBoardWriter | None:
+def for_run(
+    save_dir: str | os.PathLike[str], run_id: str, config: TrainingConfig
+) -> TensorBoardWriter | None:
     """A writer for ``<save_dir>/tensorboard/<run_id>``, or ``None`` when tensorboard is missing
     or the folder cannot be written (logged; the run goes on without it)."""
     if not available():

@@ -7,6 +7,7 @@ runtime folder. :meth:`ServerProcess.env` gives the variables that make
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -46,8 +47,9 @@ class ServerProcess:
         ``jupyter_server`` or ``jupyterlab``.
     """
 
-    def __init__(self, root_dir, *, runtime_dir=None, extra_args=(), log_path=None, env=None,
-                 module="jupyter_server"):
+    def __init__(
+        self, root_dir, *, runtime_dir=None, extra_args=(), log_path=None, env=None, module="jupyter_server"
+    ):
         self.root_dir = Path(root_dir).resolve()
         self.runtime_dir = Path(runtime_dir or self.root_dir / ".runtime")
         self.port = free_port()
@@ -76,14 +78,27 @@ class ServerProcess:
         for key in (URL_ENV, TOKEN_ENV, ROOT_ENV, "JUPYTER_TOKEN"):
             env.pop(key, None)
         cmd = [
-            sys.executable, "-m", self.module, "--allow-root", "--no-browser",
-            "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}",
+            sys.executable,
+            "-m",
+            self.module,
+            "--allow-root",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
             *self.extra_args,
         ]
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=self.root_dir, start_new_session=True)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (open for the process's lifetime; closed in stop())
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root_dir,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         headers = {"Authorization": f"token {self.token}"}
         while time.monotonic() < deadline:
@@ -128,7 +143,5 @@ class ServerProcess:
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     """Signal the server and whatever it started in its session (kernels, terminals)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass

@@ -72,8 +72,9 @@ def default_switch_interval_ms() -> int:
     return _env_int("EEGTRAIN_SWITCH_INTERVAL_MS", 1) or 0
 
 
-def configure_training_thread(num_threads: int | None = None, nice: int | None = None,
-                              switch_interval_ms: int | None = None) -> dict[str, float]:
+def configure_training_thread(
+    num_threads: int | None = None, nice: int | None = None, switch_interval_ms: int | None = None
+) -> dict[str, float]:
     """Apply thread count, niceness and GIL switch interval for the calling (training) thread.
 
     Parameters
@@ -106,8 +107,11 @@ def configure_training_thread(num_threads: int | None = None, nice: int | None =
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
         except OSError as exc:
             log.debug("could not renice the training thread: %s", exc)
-    return {"num_threads": torch.get_num_threads(), "nice": nice,
-            "switch_interval_ms": sys.getswitchinterval() * 1000}
+    return {
+        "num_threads": torch.get_num_threads(),
+        "nice": nice,
+        "switch_interval_ms": sys.getswitchinterval() * 1000,
+    }
 
 
 def resolve_thread_settings(settings: Mapping[str, int | None] | None) -> dict[str, int] | None:
@@ -118,7 +122,12 @@ def resolve_thread_settings(settings: Mapping[str, int | None] | None) -> dict[s
     """
     if settings is None:
         return None
-    defaults = {"num_threads": default_num_threads, "nice": default_nice,
-                "switch_interval_ms": default_switch_interval_ms}
-    return {name: value if (value := settings.get(name)) is not None else default()
-            for name, default in defaults.items()}
+    defaults = {
+        "num_threads": default_num_threads,
+        "nice": default_nice,
+        "switch_interval_ms": default_switch_interval_ms,
+    }
+    return {
+        name: value if (value := settings.get(name)) is not None else default()
+        for name, default in defaults.items()
+    }

@@ -77,9 +77,15 @@ class WindowsCache:
             subjects = np.load(entry / "subjects.npy") if (entry / "subjects.npy").exists() else None
         except (OSError, ValueError):
             return None
-        windows = Windows(X=X, y=y, ch_names=tuple(meta["ch_names"]), sfreq=meta["sfreq"],
-                          class_names=tuple(meta["class_names"]), subjects=subjects,
-                          preprocessing=Preprocessing.model_validate(meta["preprocessing"]))
+        windows = Windows(
+            X=X,
+            y=y,
+            ch_names=tuple(meta["ch_names"]),
+            sfreq=meta["sfreq"],
+            class_names=tuple(meta["class_names"]),
+            subjects=subjects,
+            preprocessing=Preprocessing.model_validate(meta["preprocessing"]),
+        )
         summary = DataSummary.model_validate({**meta["summary"], "cached": True})
         return windows, summary
 
@@ -94,9 +100,13 @@ class WindowsCache:
                 np.save(tmp / "y.npy", windows.y)
                 if windows.subjects is not None:
                     np.save(tmp / "subjects.npy", np.asarray(windows.subjects).astype(str))
-                meta = {"ch_names": list(windows.ch_names), "sfreq": windows.sfreq,
-                        "class_names": list(windows.class_names),
-                        "preprocessing": windows.prep().model_dump(), "summary": summary.to_json()}
+                meta = {
+                    "ch_names": list(windows.ch_names),
+                    "sfreq": windows.sfreq,
+                    "class_names": list(windows.class_names),
+                    "preprocessing": windows.prep().model_dump(),
+                    "summary": summary.to_json(),
+                }
                 (tmp / "meta.json").write_text(json.dumps(meta))
                 try:
                     os.replace(tmp, entry)
@@ -109,8 +119,9 @@ class WindowsCache:
             return windows, summary
         return self.get(key) or (windows, summary)
 
-    def load(self, files: list[Path], params: dict[str, Any],
-             build: Callable[[], tuple[Windows, DataSummary]]) -> tuple[Windows, DataSummary]:
+    def load(
+        self, files: list[Path], params: dict[str, Any], build: Callable[[], tuple[Windows, DataSummary]]
+    ) -> tuple[Windows, DataSummary]:
         """The cached entry for ``files`` + ``params``, or ``build()`` stored under that key."""
         key = self.key(files, params)
         hit = self.get(key)

@@ -32,8 +32,8 @@ import signal
 import sys
 import threading
 import traceback
-from pathlib import Path
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from .events import EpochResult, StopRequested, TrainingListener, TrainingResult
@@ -106,8 +106,16 @@ class Relay(TrainingListener):
     def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
         self.emit("model", name=name, n_parameters=n_parameters, n_trainable=n_trainable)
 
-    def on_setup(self, *, device: str, precision: str, backbone: Any, n_train: int, n_val: int,
-                 precision_reason: str = "") -> None:
+    def on_setup(
+        self,
+        *,
+        device: str,
+        precision: str,
+        backbone: Any,
+        n_train: int,
+        n_val: int,
+        precision_reason: str = "",
+    ) -> None:
         self.emit(
             "setup",
             device=device,

@@ -44,15 +44,25 @@ def main(names: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="eegtrain-nbexec-"))
     root = tmp / "root"
     root.mkdir()
-    os.environ.update({"EEGTRAIN_ROOT": str(root), "MPLBACKEND": "Agg",
-                       "PYTHONWARNINGS": "ignore::FutureWarning,ignore::DeprecationWarning"})
+    os.environ.update(
+        {
+            "EEGTRAIN_ROOT": str(root),
+            "MPLBACKEND": "Agg",
+            "PYTHONWARNINGS": "ignore::FutureWarning,ignore::DeprecationWarning",
+        }
+    )
     with ServerProcess(root, runtime_dir=tmp / "runtime") as server:
         os.environ.update(server.env())
         for path in paths:
             nb = nbformat.read(path, as_version=4)
             started = time.monotonic()
-            NotebookClient(nb, timeout=900, kernel_name="python3", store_widget_state=False,
-                           resources={"metadata": {"path": str(HERE)}}).execute()
+            NotebookClient(
+                nb,
+                timeout=900,
+                kernel_name="python3",
+                store_widget_state=False,
+                resources={"metadata": {"path": str(HERE)}},
+            ).execute()
             strip_widget_views(nb)
             nbformat.write(nb, path)
             print(f"{path.name}: executed in {time.monotonic() - started:.0f} s")

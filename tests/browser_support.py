@@ -36,9 +36,9 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
-_NO_CHROMIUM = ("needs Chromium: `chromium` on PATH (apt-get install -y chromium) or $EEGTRAIN_CHROMIUM"
-                + (f" (not an executable: {os.environ['EEGTRAIN_CHROMIUM']})"
-                   if os.environ.get("EEGTRAIN_CHROMIUM") else ""))
+_NO_CHROMIUM = "needs Chromium: `chromium` on PATH (apt-get install -y chromium) or $EEGTRAIN_CHROMIUM" + (
+    f" (not an executable: {os.environ['EEGTRAIN_CHROMIUM']})" if os.environ.get("EEGTRAIN_CHROMIUM") else ""
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -72,12 +72,17 @@ class JupyterLab(ServerProcess):
         self.home = Path(home)
         settings = self.home / "user-settings"
         super().__init__(
-            root, runtime_dir=self.home / "runtime", module="jupyterlab",
+            root,
+            runtime_dir=self.home / "runtime",
+            module="jupyterlab",
             log_path=log_path or (self.home / "jupyterlab.log"),
-            env={"JUPYTER_CONFIG_DIR": str(self.home / "config"),
-                 "JUPYTER_DATA_DIR": str(self.home / "data"),
-                 "IPYTHONDIR": str(self.home / "ipython"),
-                 "JUPYTER_PLATFORM_DIRS": "1", "PYTHONUNBUFFERED": "1"},
+            env={
+                "JUPYTER_CONFIG_DIR": str(self.home / "config"),
+                "JUPYTER_DATA_DIR": str(self.home / "data"),
+                "IPYTHONDIR": str(self.home / "ipython"),
+                "JUPYTER_PLATFORM_DIRS": "1",
+                "PYTHONUNBUFFERED": "1",
+            },
             extra_args=[
                 "--ServerApp.jpserver_extensions={'eegtrain_jupyter': True}",
                 "--LabApp.news_url=None",
@@ -96,7 +101,9 @@ class JupyterLab(ServerProcess):
         """Call the server's REST API with the token; returns parsed JSON (or None)."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
-            self.url + path, data=data, method=method,
+            self.url + path,
+            data=data,
+            method=method,
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -139,6 +146,7 @@ def launch_chromium(playwright):
 
 
 # -- notebook UI ---------------------------------------------------------------------------
+
 
 def open_notebook(page, lab: JupyterLab, name: str, timeout: float = 90_000) -> None:
     """Open ``name`` in JupyterLab and wait until its kernel is connected and idle."""
@@ -234,10 +242,8 @@ def shots_on_failure(page, name: str):
     try:
         yield
     except BaseException:
-        try:
+        with contextlib.suppress(Exception):
             screenshot(page, f"{name}-FAILED.png")
-        except Exception:
-            pass
         raise
 
 

@@ -10,17 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from traitlets.config import Config
-
 from configs import TINY
 from support import Api
+from traitlets.config import Config
 
 # jp_serverapp, jp_fetch, ...: a real Jupyter server in the test process
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 _SLOW_FIXTURES = {"jp_serverapp", "api", "manager", "server"}
-_SLOW_MODULES = ("test_server_", "test_reliability_server", "test_reliability_rest", "test_browser_",
-                 "test_bench_")
+_SLOW_MODULES = (
+    "test_server_",
+    "test_reliability_server",
+    "test_reliability_rest",
+    "test_browser_",
+    "test_bench_",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,9 +33,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if (fixtures & _SLOW_FIXTURES or "remote" in params.values()
-                or item.path.name.startswith(_SLOW_MODULES) or item.get_closest_marker("browser")
-                or type(item).__name__ == "IPyNbCell"):
+        if (
+            fixtures & _SLOW_FIXTURES
+            or "remote" in params.values()
+            or item.path.name.startswith(_SLOW_MODULES)
+            or item.get_closest_marker("browser")
+            or type(item).__name__ == "IPyNbCell"
+        ):
             item.add_marker(pytest.mark.slow)
 
 

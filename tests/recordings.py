@@ -13,8 +13,15 @@ LABELS = {"eyes_closed": "relaxed", "task": "anxious"}
 FORMATS = {"edf": ".edf", "brainvision": ".vhdr", "eeglab": ".set", "fif": "_raw.fif"}
 
 
-def make_raw(subject: int, *, sfreq: float = 200.0, n_blocks: int = 4, block_s: float = 8.0,
-             names: list[str] | None = None, seed: int = 0) -> mne.io.RawArray:
+def make_raw(
+    subject: int,
+    *,
+    sfreq: float = 200.0,
+    n_blocks: int = 4,
+    block_s: float = 8.0,
+    names: list[str] | None = None,
+    seed: int = 0,
+) -> mne.io.RawArray:
     """Alternating ``eyes_closed`` (posterior alpha) / ``task`` (frontal 21 Hz beta) blocks, volts."""
     rng = np.random.default_rng(seed * 1000 + subject)
     n = int(n_blocks * block_s * sfreq)
@@ -28,9 +35,13 @@ def make_raw(subject: int, *, sfreq: float = 200.0, n_blocks: int = 4, block_s: 
             data[:2, sl] += 12e-6 * np.sin(2 * np.pi * 21 * t[sl])
     info = mne.create_info(names or CHANNELS, sfreq, "eeg")
     raw = mne.io.RawArray(data, info, verbose="error")
-    raw.set_annotations(mne.Annotations(
-        onset=[b * block_s for b in range(n_blocks)], duration=[block_s] * n_blocks,
-        description=["eyes_closed" if b % 2 == 0 else "task" for b in range(n_blocks)]))
+    raw.set_annotations(
+        mne.Annotations(
+            onset=[b * block_s for b in range(n_blocks)],
+            duration=[block_s] * n_blocks,
+            description=["eyes_closed" if b % 2 == 0 else "task" for b in range(n_blocks)],
+        )
+    )
     return raw
 
 

@@ -26,8 +26,9 @@ class _Deadline:
             raise AssertionError(f"timed out after {self.timeout:.0f}s waiting for {self.what}")
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 180.0, what: str = "condition",
-             interval: float = 0.1) -> T:
+def wait_for(
+    condition: Callable[[], T], timeout: float = 180.0, what: str = "condition", interval: float = 0.1
+) -> T:
     """Call ``condition`` every ``interval`` s until it returns something truthy; return that."""
     deadline = _Deadline(timeout, what)
     while not (value := condition()):
@@ -36,8 +37,12 @@ def wait_for(condition: Callable[[], T], timeout: float = 180.0, what: str = "co
     return value
 
 
-async def wait_for_async(condition: Callable[[], Awaitable[T] | T], timeout: float = 180.0,
-                         what: str = "condition", interval: float = 0.2) -> T:
+async def wait_for_async(
+    condition: Callable[[], Awaitable[T] | T],
+    timeout: float = 180.0,
+    what: str = "condition",
+    interval: float = 0.2,
+) -> T:
     """:func:`wait_for` inside a test's event loop: ``condition`` may be a coroutine function."""
     deadline = _Deadline(timeout, what)
     while True:
@@ -62,9 +67,16 @@ class Api:
         self.token = token
         self.client = AsyncHTTPClient(force_instance=True, max_clients=64)
 
-    async def raw(self, method: str, path: str, body: bytes | str | None = None, *,
-                  headers: dict[str, str] | None = None, token: str | bool | None = True,
-                  prefix: str = "training/") -> HTTPResponse:
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        token: str | bool | None = True,
+        prefix: str = "training/",
+    ) -> HTTPResponse:
         hdrs = dict(headers or {})
         if token is True:
             hdrs.setdefault("Authorization", f"token {self.token}")
@@ -73,8 +85,13 @@ class Api:
         if body is None and method in ("POST", "PUT", "PATCH"):
             body = b""
         return await self.client.fetch(
-            self.root + prefix + path, method=method, body=body, headers=hdrs,
-            raise_error=False, request_timeout=60, follow_redirects=False,
+            self.root + prefix + path,
+            method=method,
+            body=body,
+            headers=hdrs,
+            raise_error=False,
+            request_timeout=60,
+            follow_redirects=False,
         )
 
     async def __call__(self, method: str, path: str, payload: Any = None, **kw: Any) -> tuple[int, Any]:
@@ -164,23 +181,33 @@ class FakeClient:
             raise ConfigError(result.errors)
         assert result.config is not None
         self.started.append(result.config.model_dump(mode="json"))
-        return self.set_status(is_training=True, state="preparing", phase="preparing data",
-                               run_id=f"20250101-000000-{len(self.started):06x}",
-                               config=result.config.model_dump(mode="json"),
-                               total_epochs=result.config.n_epochs)
+        return self.set_status(
+            is_training=True,
+            state="preparing",
+            phase="preparing data",
+            run_id=f"20250101-000000-{len(self.started):06x}",
+            config=result.config.model_dump(mode="json"),
+            total_epochs=result.config.n_epochs,
+        )
 
     def stop(self) -> dict[str, Any]:
         if self._status["is_training"]:
-            self.set_status(**{**self._status, "is_training": False, "state": "stopped", "phase": None,
-                               "batch": None})
+            self.set_status(
+                **{**self._status, "is_training": False, "state": "stopped", "phase": None, "batch": None}
+            )
         return self.status()
 
     def history(self) -> dict[str, Any]:
         from eegtrain_jupyter.schemas import History
 
-        return History(run_id=self._status["run_id"], state=self._status["state"], epoch_times=[],
-                       best_val_acc=self._status["best_val_acc"], best_epoch=self._status["best_epoch"],
-                       **self._status["history"]).to_json()
+        return History(
+            run_id=self._status["run_id"],
+            state=self._status["state"],
+            epoch_times=[],
+            best_val_acc=self._status["best_val_acc"],
+            best_epoch=self._status["best_epoch"],
+            **self._status["history"],
+        ).to_json()
 
     def runs(self) -> list[dict[str, Any]]:
         return list(self._runs)
@@ -199,8 +226,9 @@ class FakeClient:
         from eegtrain_jupyter.schemas import ValidationBody
 
         result = self._validation(config)
-        return ValidationBody(valid=result.valid, errors=[e.to_dict() for e in result.errors],
-                              config=result.config).to_json()
+        return ValidationBody(
+            valid=result.valid, errors=[e.to_dict() for e in result.errors], config=result.config
+        ).to_json()
 
     def describe(self) -> str:
         return f"{self.backend} http://example.invalid/ (survives kernel restarts)"
@@ -213,6 +241,8 @@ class FakeClient:
         from eegtrain_jupyter.config import validate_config
 
         return validate_config(config)
+
+
 def train_tiny(root, **overrides: Any):
     """Train :data:`configs.TINY` (saved under ``root/models``) to completion with a
     :class:`~eegtrain_jupyter.service.TrainingManager` on ``root``; return its final status.
@@ -220,6 +250,7 @@ def train_tiny(root, **overrides: Any):
     For module-scoped fixtures: one real run that every test of a module reads (predict, export...).
     """
     from configs import TINY
+
     from eegtrain_jupyter.service import TrainingManager
 
     manager = TrainingManager(root, thread_settings=None)

@@ -25,7 +25,10 @@ def test_quick_bench_writes_a_table_of_ratios(tmp_path):
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--skip", "5,11,12", "--threads", "1", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=290,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=290,
     )
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -23,11 +23,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from eegtrain_jupyter.config import PRESETS
-
-from configs import FINETUNE, TINY
-
 from browser_support import (
     REPO,
     JupyterLab,
@@ -40,6 +35,9 @@ from browser_support import (
     shots_on_failure,
     wait_kernel_idle,
 )
+from configs import FINETUNE, TINY
+
+from eegtrain_jupyter.config import PRESETS
 
 pytestmark = [
     pytest.mark.browser,
@@ -52,8 +50,10 @@ NOTEBOOK = "01_quick_start.ipynb"
 PANEL = ".eegtrain-panel"
 NUMBER = re.compile(r"^-?\d+(\.\d+)?%?$")
 VIEWPORT = {"width": 1400, "height": 1900}
-LONG_RUN = {"n_epochs": "100",
-            **{k: str(FINETUNE[k]) for k in ("n_samples_per_class", "batch_size", "val_split")}}
+LONG_RUN = {
+    "n_epochs": "100",
+    **{k: str(FINETUNE[k]) for k in ("n_samples_per_class", "batch_size", "val_split")},
+}
 """``configs.FINETUNE`` with 100 epochs (fine-tune preset: a trainable backbone): still running
 whenever the tab is closed and reopened, however fast the machine; the test stops it."""
 
@@ -93,13 +93,13 @@ def lab(tmp_path_factory):
 def jp_asyncio_loop():
     """Overrides pytest-jupyter's per-test loop (active suite-wide via conftest): here Playwright's
     sync API owns this thread's event loop for the whole module, and closing it per test fails."""
-    yield None
+    return None
 
 
 @pytest.fixture(autouse=True)
 def jp_server_cleanup():
     """No in-process Jupyter server here (JupyterLab runs as a subprocess): nothing to clean up."""
-    yield
+    return
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,8 @@ def _trains(page, lab):
     # the last poll may still be on its way to the browser
     page.wait_for_function(
         "el => el.textContent.includes('epoch 1 / 1')",
-        arg=panel.locator(".eegtrain-progress-label").element_handle(), timeout=10_000,
+        arg=panel.locator(".eegtrain-progress-label").element_handle(),
+        timeout=10_000,
     )
     assert progress_percent(panel) == pytest.approx(100.0)
     for key in ("train-loss", "val-loss", "train-acc", "val-acc", "best-val-acc"):
@@ -250,7 +251,8 @@ def _trains(page, lab):
     page.wait_for_function(
         """p => ['eegtrain-loss-figure', 'eegtrain-acc-figure'].every(c =>
                Array.from(p.querySelectorAll('.' + c + ' g.curve path.dot')).length >= 2)""",
-        arg=panel.element_handle(), timeout=15_000,
+        arg=panel.element_handle(),
+        timeout=15_000,
     )
     assert_curves_drawn(panel, 1)
     status = lab.api("GET", "training/status")
@@ -317,12 +319,14 @@ def test_panel_reattaches_after_the_tab_closes(lab, browser):
         assert target <= done < 100
         page.wait_for_function(
             "([el, n]) => el.textContent.includes('epoch ' + n + ' / 100')",
-            arg=[panel.locator(".eegtrain-progress-label").element_handle(), done], timeout=10_000,
+            arg=[panel.locator(".eegtrain-progress-label").element_handle(), done],
+            timeout=10_000,
         )
         page.wait_for_function(
             """([p, n]) => ['eegtrain-loss-figure', 'eegtrain-acc-figure'].every(c =>
                    Array.from(p.querySelectorAll('.' + c + ' g.curve path.dot')).length >= 2 * n)""",
-            arg=[panel.element_handle(), done], timeout=15_000,
+            arg=[panel.element_handle(), done],
+            timeout=15_000,
         )
         assert_curves_drawn(panel, done)
         screenshot(panel, "panel-reattached-done.png")
@@ -406,15 +410,17 @@ def test_stopped_run_says_what_it_wrote(lab, browser):
             """p => { const b = p.querySelector('.eegtrain-batch-label').textContent;
                       const e = p.querySelector('.eegtrain-progress-label').textContent;
                       const m = b.match(/^epoch (\\d+) /); return m && e.startsWith('epoch ' + m[1] + ' / 4'); }""",
-            arg=panel.element_handle(), timeout=30_000,
+            arg=panel.element_handle(),
+            timeout=30_000,
         )
         panel.locator("button.eegtrain-stop").click()
         wait_badge(panel, {"stopped"}, timeout=60)
         status = lab.api("GET", "training/status")
         assert status["state"] == "stopped" and 1 <= status["current_epoch"] < 4
         outputs = panel.locator(".eegtrain-outputs")
-        page.wait_for_function("el => el.textContent.includes('checkpoint: epoch')",
-                               arg=outputs.element_handle(), timeout=10_000)
+        page.wait_for_function(
+            "el => el.textContent.includes('checkpoint: epoch')", arg=outputs.element_handle(), timeout=10_000
+        )
         text = outputs.inner_text()
         best = status["history"]["val_accs"].index(max(status["history"]["val_accs"])) + 1
         assert f"checkpoint: epoch {best}, val acc {max(status['history']['val_accs']):.1f}%" in text, text
@@ -446,8 +452,9 @@ def test_panel_fits_the_width(lab, browser, width):
         # a wrong value is marked on its field and the disabled Start says why
         set_field(panel, "n_epochs", "abc", settle=1.0)
         error = panel.locator(".eegtrain-field-error").first
-        page.wait_for_function("el => el.textContent.includes('must be a number')",
-                               arg=error.element_handle(), timeout=10_000)
+        page.wait_for_function(
+            "el => el.textContent.includes('must be a number')", arg=error.element_handle(), timeout=10_000
+        )
         assert panel.locator(".eegtrain-field-n_epochs.eegtrain-invalid").count() == 1
         start = panel.locator("button.eegtrain-start")
         assert start.is_disabled() and "Epochs" in (start.get_attribute("title") or "")
@@ -462,13 +469,15 @@ def test_rerunning_the_panel_cell_leaves_one_poller(lab, browser):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
-        nbformat.v4.new_code_cell("from eegtrain_jupyter.widgets import TrainingPanel\n"
-                                  "panel = TrainingPanel()\npanel"),
+        nbformat.v4.new_code_cell(
+            "from eegtrain_jupyter.widgets import TrainingPanel\npanel = TrainingPanel()\npanel"
+        ),
         nbformat.v4.new_code_cell(
             "import threading\nfrom ipywidgets.widgets.widget import _instances\n"
             "from eegtrain_jupyter.widgets.panel import POLLER_THREAD_NAME, open_panels\n"
             "print('pollers', sum(t.name == POLLER_THREAD_NAME for t in threading.enumerate()),"
-            " 'panels', len(open_panels()), 'models', len(_instances))"),
+            " 'panels', len(open_panels()), 'models', len(_instances))"
+        ),
     ]
     nbformat.write(nb, lab.root / "rerun.ipynb")
     page = new_page(browser)
@@ -513,6 +522,7 @@ def _contrast(fg, bg) -> float:
         c = [v / 255 for v in rgb[:3]]
         c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
         return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
     a, b = sorted((lum(fg), lum(bg)), reverse=True)
     return (a + 0.05) / (b + 0.05)
 
@@ -565,8 +575,11 @@ def test_dark_theme_reads_well(lab, browser):
 def test_panel_of_a_restarted_kernel_looks_disconnected(lab, browser):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell("from eegtrain_jupyter.widgets import TrainingPanel\n"
-                                          "panel = TrainingPanel()\npanel")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from eegtrain_jupyter.widgets import TrainingPanel\npanel = TrainingPanel()\npanel"
+        )
+    ]
     nbformat.write(nb, lab.root / "restart.ipynb")
     page = new_page(browser)
     with shots_on_failure(page, "restart"):
@@ -579,14 +592,18 @@ def test_panel_of_a_restarted_kernel_looks_disconnected(lab, browser):
         page.get_by_role("menuitem", name="Kernel", exact=True).click()
         page.get_by_role("menuitem", name=re.compile(r"^Restart Kernel…")).first.click()
         page.locator(".jp-Dialog button.jp-mod-accept").click()
-        page.wait_for_function("p => p.classList.contains('jupyter-widgets-disconnected')",
-                               arg=panel.element_handle(), timeout=30_000)
+        page.wait_for_function(
+            "p => p.classList.contains('jupyter-widgets-disconnected')",
+            arg=panel.element_handle(),
+            timeout=30_000,
+        )
         notice = panel.evaluate("p => getComputedStyle(p, '::before').content")
         assert "Disconnected" in notice and "Re-run the cell" in notice, notice
         badge = panel.evaluate(
             """p => ({span: getComputedStyle(p.querySelector('.eegtrain-badge span')).display,
                       after: getComputedStyle(p.querySelector('.eegtrain-badge .widget-html-content'),
-                                              '::after').content})""")
+                                              '::after').content})"""
+        )
         assert badge == {"span": "none", "after": '"disconnected"'}, badge
         stop_events = panel.locator("button.eegtrain-stop").evaluate("b => getComputedStyle(b).pointerEvents")
         assert stop_events == "none"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-
 from browser_support import (
     JupyterLab,
     chromium_mark,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -51,9 +49,23 @@ def test_invalid_flags_exit_2_without_training(tmp_path, capsys):
 def test_train_then_ctrl_c_keeps_history(tmp_path):
     """A real run in a subprocess; SIGINT after the first epoch stops it gracefully (exit 130)."""
     proc = subprocess.Popen(
-        [*EEGTRAIN, "train", "--n-samples-per-class", "100", "--n-epochs", "20", "--no-freeze-backbone",
-         "--batch-size", "64", "--save-dir", "out"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *EEGTRAIN,
+            "train",
+            "--n-samples-per-class",
+            "100",
+            "--n-epochs",
+            "20",
+            "--no-freeze-backbone",
+            "--batch-size",
+            "64",
+            "--save-dir",
+            "out",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     runs = tmp_path / "out" / "runs"
     deadline = time.monotonic() + 240

@@ -41,10 +41,17 @@ def test_runs_filter_and_sort(trained):
     assert records[shallow].model == "shallow_fbcsp" and records[eegnet].n_parameters > 0
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"sort": "accuracy"}, "sort"), ({"state": "done"}, "state"), ({"model": "resnet"}, "model"),
-    ({"limit": "0"}, "limit"), ({"limit": "many"}, "limit"), ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"sort": "accuracy"}, "sort"),
+        ({"state": "done"}, "state"),
+        ({"model": "resnet"}, "model"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_bad_query_arguments_are_named(tmp_path, query, field):
     manager = TrainingManager(tmp_path)
     with pytest.raises(ConfigError) as info:
@@ -60,9 +67,11 @@ def test_compare_aligns_histories_and_diffs_configs(trained):
     assert len(cmp.histories[shallow].val_accs) == 2 and None not in cmp.histories[shallow].val_accs
     assert cmp.histories[eegnet].val_accs[1] is None  # one epoch, padded to the longest run
     assert cmp.histories[eegnet].val_accs[0] == manager.compare(eegnet).histories[eegnet].val_accs[0]
-    assert cmp.config_diff == {"model": {shallow: "shallow_fbcsp", eegnet: "eegnet"},
-                               "n_epochs": {shallow: 2, eegnet: 1},
-                               "learning_rate": {shallow: 0.001, eegnet: 0.003}}
+    assert cmp.config_diff == {
+        "model": {shallow: "shallow_fbcsp", eegnet: "eegnet"},
+        "n_epochs": {shallow: 2, eegnet: 1},
+        "learning_rate": {shallow: 0.001, eegnet: 0.003},
+    }
     assert cmp.config_common["batch_size"] == QUICK["batch_size"] and "model" not in cmp.config_common
     assert [r.model for r in cmp.runs] == ["shallow_fbcsp", "eegnet"]
 

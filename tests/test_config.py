@@ -42,7 +42,7 @@ def test_defaults_are_the_seeds():
     assert (extra.seed, extra.pretrained_weights, extra.device, extra.precision) == (42, None, "auto", "auto")
 
 
-@pytest.mark.parametrize("name, lo, hi, below, above", RANGES)
+@pytest.mark.parametrize(("name", "lo", "hi", "below", "above"), RANGES)
 def test_range_boundaries(name, lo, hi, below, above):
     assert getattr(parse_config({name: lo}), name) == lo
     assert getattr(parse_config({name: hi}), name) == hi
@@ -67,9 +67,17 @@ def test_unknown_field_rejected_by_name():
 
 
 @pytest.mark.parametrize(
-    "name, value",
-    [("n_epochs", "15"), ("n_epochs", 2.5), ("freeze_backbone", "yes"), ("freeze_backbone", 1),
-     ("batch_size", None), ("device", "tpu"), ("save_dir", ""), ("save_dir", 3)],
+    ("name", "value"),
+    [
+        ("n_epochs", "15"),
+        ("n_epochs", 2.5),
+        ("freeze_backbone", "yes"),
+        ("freeze_backbone", 1),
+        ("batch_size", None),
+        ("device", "tpu"),
+        ("save_dir", ""),
+        ("save_dir", 3),
+    ],
 )
 def test_wrong_types_are_field_errors(name, value):
     result = validate_config({name: value})
@@ -116,7 +124,13 @@ def test_json_schema_comes_from_the_model():
 def test_field_specs_cover_every_field():
     specs = field_specs()
     assert list(specs) == list(TrainingConfig.model_fields)
-    assert specs["batch_size"] == {**specs["batch_size"], "type": "integer", "minimum": 16, "maximum": 128, "default": 32}
+    assert specs["batch_size"] == {
+        **specs["batch_size"],
+        "type": "integer",
+        "minimum": 16,
+        "maximum": 128,
+        "default": 32,
+    }
     assert specs["freeze_backbone"]["type"] == "boolean"
     assert specs["device"]["choices"] == ["auto", "cpu", "cuda"]
     assert specs["pretrained_weights"]["nullable"] and specs["pretrained_weights"]["type"] == "string"

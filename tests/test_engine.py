@@ -56,12 +56,19 @@ def frozen_run(tmp_path_factory, tiny):
 
 
 def test_frozen_run_reports_every_epoch_and_batch(frozen_run):
-    config, out, rec, result = frozen_run
+    config, _out, rec, result = frozen_run
     assert not result.stopped and result.epochs_completed == 2
     assert rec.phases == ["building model", "caching features", "training", "testing"]
     data = generate(100, seed=config.seed)
-    n_train = len(split_windows(data, val_split=config.val_split, test_split=config.test_split,
-                                split_by=config.split_by, seed=config.seed).train)
+    n_train = len(
+        split_windows(
+            data,
+            val_split=config.val_split,
+            test_split=config.test_split,
+            split_by=config.split_by,
+            seed=config.seed,
+        ).train
+    )
     train_batches = {b["n_batches"] for b in rec.batches if b["phase"] == "train"}
     assert train_batches == {math.ceil(n_train / config.batch_size)}
     assert [e.epoch for e in rec.epochs] == [1, 2]
@@ -74,7 +81,7 @@ def test_frozen_run_reports_every_epoch_and_batch(frozen_run):
 
 
 def test_outputs_valid_after_each_epoch(frozen_run):
-    _, out, rec, result = frozen_run
+    _, out, rec, _result = frozen_run
     assert [c[0] for c in rec.file_checks] == [1, 2]
     assert all(c[1] in (1, 2) for c in rec.file_checks)
     assert all(c[2] == b"\x89PNG\r\n\x1a\n" for c in rec.file_checks)
@@ -82,7 +89,7 @@ def test_outputs_valid_after_each_epoch(frozen_run):
 
 
 def test_frozen_training_leaves_backbone_unchanged(frozen_run):
-    config, out, _, result = frozen_run
+    config, out, _, _result = frozen_run
     _, ckpt = load_checkpoint(out / artifacts.CHECKPOINT_NAME)
     initial = build_classifier(ckpt["ch_names"], ckpt["n_times"], ckpt["sfreq"], seed=config.seed)[0]
     init_state = initial.labram.state_dict()
@@ -97,8 +104,13 @@ def test_checkpoint_reproduces_best_val_accuracy(frozen_run):
     config, out, _, result = frozen_run
     model, ckpt = load_checkpoint(out / artifacts.CHECKPOINT_NAME)
     data = generate(config.n_samples_per_class, seed=config.seed)
-    val_idx = split_windows(data, val_split=config.val_split, test_split=config.test_split,
-                            split_by=config.split_by, seed=config.seed).val
+    val_idx = split_windows(
+        data,
+        val_split=config.val_split,
+        test_split=config.test_split,
+        split_by=config.split_by,
+        seed=config.seed,
+    ).val
     with torch.inference_mode():
         pred = model(torch.from_numpy(data.X[val_idx])).argmax(1).numpy()
     acc = 100 * (pred == data.y[val_idx]).mean()
@@ -124,10 +136,18 @@ def test_stop_takes_effect_within_one_batch(tmp_path, tiny):
     """Fine-tuning: a stop requested during batch k means no batch k+1 runs."""
     config = parse_config({**tiny, "freeze_backbone": False, "batch_size": 16, "save_dir": str(tmp_path)})
     rec = Recorder(stop_after_batches=2)
-    result = train(config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop)
+    result = train(
+        config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop
+    )
     assert result.stopped and result.epochs_completed == 0
-    n_train = len(split_windows(generate(100, seed=config.seed), val_split=config.val_split,
-                                test_split=config.test_split, seed=config.seed).train)
+    n_train = len(
+        split_windows(
+            generate(100, seed=config.seed),
+            val_split=config.val_split,
+            test_split=config.test_split,
+            seed=config.seed,
+        ).train
+    )
     assert len(rec.batches) == 2 and rec.batches[-1]["batch"] == 2
     assert rec.batches[-1]["n_batches"] == math.ceil(n_train / 16) > 2
     assert not (tmp_path / artifacts.CHECKPOINT_NAME).exists()
@@ -136,13 +156,16 @@ def test_stop_takes_effect_within_one_batch(tmp_path, tiny):
 def test_stop_during_feature_caching(tmp_path, tiny):
     config = parse_config({**tiny, "save_dir": str(tmp_path)})
     rec = Recorder(stop_after_batches=1)
-    result = train(config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop)
+    result = train(
+        config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop
+    )
     assert result.stopped and [b["phase"] for b in rec.batches] == ["caching features"]
 
 
 def test_fine_tune_updates_the_backbone_and_uses_the_learning_rate(tmp_path, tiny):
-    config = parse_config({**tiny, "freeze_backbone": False, "batch_size": 128, "val_split": 0.5,
-                           "save_dir": str(tmp_path)})
+    config = parse_config(
+        {**tiny, "freeze_backbone": False, "batch_size": 128, "val_split": 0.5, "save_dir": str(tmp_path)}
+    )
     result = train(config, generate(100, seed=config.seed), tmp_path)
     assert result.epochs_completed == 1
     _, ckpt = load_checkpoint(tmp_path / artifacts.CHECKPOINT_NAME)

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from configs import TINY
+
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.config import parse_config
 from eegtrain_jupyter.engine import train
@@ -76,7 +76,7 @@ def test_the_folder_is_fsynced_after_the_replace(tmp_path, monkeypatch):
     artifacts.write_json(tmp_path / "h.json", {"a": 1})
     i = events.index(("replace", str(tmp_path / "h.json")))
     assert events[i - 1][0] == "fsync" and events[i - 1][1].startswith(str(tmp_path / ".h.json."))
-    assert ("fsync", str(tmp_path)) in events[i + 1:], events
+    assert ("fsync", str(tmp_path)) in events[i + 1 :], events
 
 
 # -- a kill while publishing leaves the old set or the new set -------------------------
@@ -118,12 +118,16 @@ def _complete_run(root: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("crash_at, expect", [("staging", "old"), ("replacing", "new")])
+@pytest.mark.parametrize(("crash_at", "expect"), [("staging", "old"), ("replacing", "new")])
 def test_a_kill_while_publishing_leaves_one_whole_set(tmp_path, crash_at, expect):
     old_run = _complete_run(tmp_path)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-c", _PUBLISHER, str(tmp_path), crash_at], timeout=300,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PUBLISHER, str(tmp_path), crash_at],
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 9, proc.stderr
     new_run = next(p for p in (out / "runs").iterdir() if p != old_run)
     if crash_at == "replacing":  # the kill left a mixed set and the marker on disk

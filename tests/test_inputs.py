@@ -20,8 +20,9 @@ def _epochs(n_subjects: int = 4) -> mne.Epochs:
     for s in range(n_subjects):
         raw = make_raw(s + 1, sfreq=250.0, n_blocks=6)
         ev, ids = mne.events_from_annotations(raw, chunk_duration=4.0, verbose="error")
-        ep = mne.Epochs(raw, ev, ids, tmin=0, tmax=4.0 - 1 / 250, baseline=None, preload=True,
-                        verbose="error")
+        ep = mne.Epochs(
+            raw, ev, ids, tmin=0, tmax=4.0 - 1 / 250, baseline=None, preload=True, verbose="error"
+        )
         import pandas as pd
 
         ep.metadata = pd.DataFrame({"subject": [f"s{s}"] * len(ep)})
@@ -42,8 +43,15 @@ def test_epochs_numpy_and_braindecode_become_the_same_windows():
     np.testing.assert_allclose(w2.X, w.X, atol=1e-3)
     from braindecode.datasets import create_from_X_y
 
-    ds = create_from_X_y(X, y, drop_last_window=False, sfreq=250.0, ch_names=CHANNELS,
-                         window_size_samples=1000, window_stride_samples=1000)
+    ds = create_from_X_y(
+        X,
+        y,
+        drop_last_window=False,
+        sfreq=250.0,
+        ch_names=CHANNELS,
+        window_size_samples=1000,
+        window_stride_samples=1000,
+    )
     w3 = as_windows(ds, class_names=names)
     np.testing.assert_allclose(w3.X, w.X, atol=1e-3)
     with pytest.raises(ConfigError, match="NaN or inf"):

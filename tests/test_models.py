@@ -45,10 +45,15 @@ def test_registry_matches_the_config_names():
     assert [m for m, spec in models.MODELS.items() if spec.has_backbone] == ["labram"]
 
 
-@pytest.mark.parametrize("name", [
-    "shallow_fbcsp", "eegnet", pytest.param("eegconformer", marks=pytest.mark.slow),
-    pytest.param("labram", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "shallow_fbcsp",
+        "eegnet",
+        pytest.param("eegconformer", marks=pytest.mark.slow),
+        pytest.param("labram", marks=pytest.mark.slow),
+    ],
+)
 def test_each_model_trains_one_epoch_and_reloads(name, data, tmp_path):
     config = parse_config({**TINY, "model": name, "batch_size": 16})
     events = ModelEvents()

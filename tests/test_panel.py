@@ -8,6 +8,7 @@ own status shapes, validated by its pydantic models).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -198,15 +199,22 @@ def test_start_follow_and_stop(client, make_panel):
     def in_epoch_two():
         s = panel.last_status
         b = s.get("batch") or {}
-        return b.get("epoch", 0) >= 2 and b.get("phase") == "train" and (s, panel.progress_label.value,
-                                                                         panel.batch_label.value)
+        return (
+            b.get("epoch", 0) >= 2
+            and b.get("phase") == "train"
+            and (s, panel.progress_label.value, panel.batch_label.value)
+        )
+
     status, progress_text, batch_text = wait_for(in_epoch_two, 150, what="epoch 2 training")
     epoch = status["batch"]["epoch"]
     assert progress_text == f"epoch {epoch} / 100", (progress_text, batch_text)
     assert batch_text.startswith(f"epoch {epoch} train: batch ")
 
-    wait_for(lambda: min(len(panel.loss_curves.shown[0]), len(panel.acc_curves.shown[0])) >= 2, 150,
-             what="two epochs drawn")
+    wait_for(
+        lambda: min(len(panel.loss_curves.shown[0]), len(panel.acc_curves.shown[0])) >= 2,
+        150,
+        what="two epochs drawn",
+    )
     status = panel.last_status
     assert status["run_id"] == started["run_id"]
     assert panel.progress.max == 100 and panel.progress.value >= 2
@@ -220,8 +228,12 @@ def test_start_follow_and_stop(client, make_panel):
     assert "best checkpoint so far: epoch" in panel.outputs.value
     (train_loss, val_loss), (train_acc, val_acc) = panel.loss_curves.shown, panel.acc_curves.shown
     hist = client.history()  # only grows: what is drawn must be its prefix
-    for drawn, key in ((train_loss, "train_losses"), (val_loss, "val_losses"),
-                       (train_acc, "train_accs"), (val_acc, "val_accs")):
+    for drawn, key in (
+        (train_loss, "train_losses"),
+        (val_loss, "val_losses"),
+        (train_acc, "train_accs"),
+        (val_acc, "val_accs"),
+    ):
         assert len(drawn) >= 2 and drawn == pytest.approx(hist[key][: len(drawn)]), key
     # the accuracy axis fits the data drawn (not a fixed 0-100 %)
     lo, hi = panel.acc_curves.y_range
@@ -238,8 +250,9 @@ def test_start_follow_and_stop(client, make_panel):
 
     other.stop_button.click()
     assert other.last_status["state"] in ("stopping", "stopped")
-    final = wait_for(lambda: other.last_status["state"] == "stopped" and other.last_status, 60,
-                     what="stopped")
+    final = wait_for(
+        lambda: other.last_status["state"] == "stopped" and other.last_status, 60, what="stopped"
+    )
     assert "stopped" in other.badge.value
     assert not other.start_button.disabled and other.stop_button.disabled
     assert not any(f.disabled for f in other.fields.values())
@@ -328,18 +341,14 @@ class FlakyProxy:
             pass
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self):
         self.up = False
         for conn in self.conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.conns.clear()
 
     def restore(self):
@@ -434,8 +443,11 @@ def test_form_is_the_next_run_and_the_run_line_is_the_shown_run(tmp_path, make_p
     panel = make_panel(client)
     panel.fields["seed"].value = 3  # the user's draft
     client.start({**TINY, "save_dir": "other"})  # someone else's run
-    wait_for(lambda: panel.last_status["run_id"] and not panel.last_status["is_training"], 120,
-             what="the other run to end")
+    wait_for(
+        lambda: panel.last_status["run_id"] and not panel.last_status["is_training"],
+        120,
+        what="the other run to end",
+    )
     text = panel.run_config.value
     assert "Epochs <b>1</b>" in text and "Windows per class <b>100</b>" in text
     assert "Save folder <b>other</b>" in text
@@ -456,15 +468,32 @@ RUN_DIR = f"/r/models/runs/{RUN}"
 
 def _finished(**extra):
     """A run's status after 2 of 5 epochs, in the service's shape (validated by ``Status``)."""
-    return {"state": "stopped", "run_id": RUN, "current_epoch": 2, "total_epochs": 5,
-            "best_val_acc": 62.5, "best_epoch": 1, "device": "cpu", "precision": "fp32",
-            "started_at": "2025-01-01T00:00:00", "finished_at": "2025-01-01T00:01:00",
-            "run_dir": RUN_DIR, "save_dir": "/r/models",
-            "files": {"checkpoint": f"{RUN_DIR}/best_synthetic_model.pth",
-                      "history": f"{RUN_DIR}/training_history.json",
-                      "curves": f"{RUN_DIR}/training_curves.png"},
-            "history": {"train_losses": [0.7, 0.6], "val_losses": [0.69, 0.65],
-                        "train_accs": [55.0, 66.0], "val_accs": [62.5, 60.0]}, **extra}
+    return {
+        "state": "stopped",
+        "run_id": RUN,
+        "current_epoch": 2,
+        "total_epochs": 5,
+        "best_val_acc": 62.5,
+        "best_epoch": 1,
+        "device": "cpu",
+        "precision": "fp32",
+        "started_at": "2025-01-01T00:00:00",
+        "finished_at": "2025-01-01T00:01:00",
+        "run_dir": RUN_DIR,
+        "save_dir": "/r/models",
+        "files": {
+            "checkpoint": f"{RUN_DIR}/best_synthetic_model.pth",
+            "history": f"{RUN_DIR}/training_history.json",
+            "curves": f"{RUN_DIR}/training_curves.png",
+        },
+        "history": {
+            "train_losses": [0.7, 0.6],
+            "val_losses": [0.69, 0.65],
+            "train_accs": [55.0, 66.0],
+            "val_accs": [62.5, 60.0],
+        },
+        **extra,
+    }
 
 
 def test_fake_client_is_a_training_client():
@@ -476,8 +505,10 @@ def test_fake_client_is_a_training_client():
 
 def test_outputs_name_files_epoch_score_and_what_was_published(make_panel):
     # a completed run replaced the top-level files in save_dir
-    published = {name: f"/r/models/{name}" for name in
-                 ("best_synthetic_model.pth", "training_history.json", "training_curves.png")}
+    published = {
+        name: f"/r/models/{name}"
+        for name in ("best_synthetic_model.pth", "training_history.json", "training_curves.png")
+    }
     done = make_panel(FakeClient(**_finished(state="completed", current_epoch=5, published=published)))
     text = done.outputs.value
     for path in _finished()["files"].values():
@@ -491,9 +522,17 @@ def test_outputs_name_files_epoch_score_and_what_was_published(make_panel):
     assert "checkpoint: epoch 1, val acc 62.5%" in stopped.outputs.value
     assert "the top-level files in <code>/r/models</code> are unchanged" in stopped.outputs.value
     # a run stopped before its first epoch ended wrote no checkpoint
-    early = make_panel(FakeClient(**_finished(current_epoch=0, best_epoch=None, best_val_acc=None, files={},
-                                              history={"train_losses": [], "val_losses": [],
-                                                       "train_accs": [], "val_accs": []})))
+    early = make_panel(
+        FakeClient(
+            **_finished(
+                current_epoch=0,
+                best_epoch=None,
+                best_val_acc=None,
+                files={},
+                history={"train_losses": [], "val_losses": [], "train_accs": [], "val_accs": []},
+            )
+        )
+    )
     assert "no epoch finished, so no checkpoint was written" in early.outputs.value
     # while a run is going, the checkpoint is the best so far and nothing is said about publishing
     running = make_panel(FakeClient(**_finished(state="training", is_training=True, phase="training")))
@@ -502,10 +541,17 @@ def test_outputs_name_files_epoch_score_and_what_was_published(make_panel):
 
 
 def test_running_metrics_and_folded_errors(make_panel):
-    batch = {"epoch": 3, "batch": 4, "n_batches": 10, "phase": "train", "train_loss": 0.5123,
-             "train_acc": 71.25}
-    running = make_panel(FakeClient(**_finished(is_training=True, state="training", phase="training",
-                                                batch=batch)))
+    batch = {
+        "epoch": 3,
+        "batch": 4,
+        "n_batches": 10,
+        "phase": "train",
+        "train_loss": 0.5123,
+        "train_acc": 71.25,
+    }
+    running = make_panel(
+        FakeClient(**_finished(is_training=True, state="training", phase="training", batch=batch))
+    )
     assert running.progress_label.value == "epoch 3 / 5"
     assert running.batch_label.value == "epoch 3 train: batch 4 / 10 · running train loss 0.5123, acc 71.2%"
     error = "UnpicklingError: Weights only load failed.\nline 2\nline 3 weights_only=False"
@@ -539,16 +585,28 @@ def test_cost_estimate_scales_a_measured_run():
     from eegtrain_jupyter.widgets.panel import estimate_duration
 
     base = default_config().model_dump()
-    runs = [{"run_id": "gpu", "config": {**base, "device": "cuda"}, "duration": 1.0, "epoch_times": [0.1]},
-            {"run_id": "ft", "config": {**base, "freeze_backbone": False, "n_samples_per_class": 100,
-                                       "n_epochs": 2}, "duration": 22.0, "epoch_times": [10.0, 10.0]}]
-    seconds, rec = estimate_duration({**base, "freeze_backbone": False, "n_samples_per_class": 1500,
-                                      "n_epochs": 10}, runs)
+    runs = [
+        {"run_id": "gpu", "config": {**base, "device": "cuda"}, "duration": 1.0, "epoch_times": [0.1]},
+        {
+            "run_id": "ft",
+            "config": {**base, "freeze_backbone": False, "n_samples_per_class": 100, "n_epochs": 2},
+            "duration": 22.0,
+            "epoch_times": [10.0, 10.0],
+        },
+    ]
+    seconds, rec = estimate_duration(
+        {**base, "freeze_backbone": False, "n_samples_per_class": 1500, "n_epochs": 10}, runs
+    )
     assert rec["run_id"] == "ft"
     assert seconds == pytest.approx(2.0 * 15 + 10.0 * 15 * 10)  # set-up and epochs, both x15 windows
     assert estimate_duration(base, runs) is None  # no comparable (frozen, auto device) run measured
-    stopped = {"run_id": "cut", "state": "stopped", "config": runs[1]["config"], "duration": 9.0,
-               "epoch_times": [5.0]}
+    stopped = {
+        "run_id": "cut",
+        "state": "stopped",
+        "config": runs[1]["config"],
+        "duration": 9.0,
+        "epoch_times": [5.0],
+    }
     completed = {**runs[1], "state": "completed"}
     assert estimate_duration(runs[1]["config"], [stopped, completed])[1]["run_id"] == "ft"
     assert estimate_duration(runs[1]["config"], [stopped])[1]["run_id"] == "cut"

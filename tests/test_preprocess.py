@@ -81,12 +81,15 @@ def test_check_windows_names_the_problem():
         check_windows(X, prep)
 
 
-@pytest.mark.parametrize(("kw", "match"), [
-    ({"window_s": 0.5}, "at least 1 s"),
-    ({"window_s": 2.5}, "whole number"),
-    ({"ch_names": ["C3", "XX"]}, "not LaBraM channel names: XX"),
-    ({"l_freq": 40.0, "h_freq": 4.0}, "below h_freq"),
-])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"window_s": 0.5}, "at least 1 s"),
+        ({"window_s": 2.5}, "whole number"),
+        ({"ch_names": ["C3", "XX"]}, "not LaBraM channel names: XX"),
+        ({"l_freq": 40.0, "h_freq": 4.0}, "below h_freq"),
+    ],
+)
 def test_bad_preprocessing_is_refused(kw, match):
     with pytest.raises(ValidationError, match=match):
         Preprocessing(**{"ch_names": ["C3"], "window_s": 4.0, **kw})

@@ -23,8 +23,8 @@ def test_layer_decay_gives_deeper_blocks_larger_rates():
     named = dict(model.named_parameters())
     assert rate[id(named["labram.final_layer.weight"])] == pytest.approx(0.001)
     assert rate[id(named["labram.blocks.11.mlp.0.weight"])] == pytest.approx(0.001 * 0.5)
-    assert rate[id(named["labram.blocks.0.mlp.0.weight"])] == pytest.approx(0.001 * 0.5 ** 12)
-    assert rate[id(named["labram.cls_token"])] == pytest.approx(0.001 * 0.5 ** 13)
+    assert rate[id(named["labram.blocks.0.mlp.0.weight"])] == pytest.approx(0.001 * 0.5**12)
+    assert rate[id(named["labram.cls_token"])] == pytest.approx(0.001 * 0.5**13)
     assert len(rate) == sum(1 for p in model.parameters() if p.requires_grad)
     flat = make_optimizer(model, parse_config({"freeze_backbone": False}), torch.device("cpu"))
     assert len(flat.param_groups) == 1
@@ -48,8 +48,16 @@ def test_warmup_then_cosine_to_zero():
 
 @pytest.mark.slow
 def test_recipe_trains(tmp_path, tiny):
-    config = parse_config({**tiny, "n_epochs": 2, "lr_schedule": "warmup_cosine", "label_smoothing": 0.1,
-                           "class_weight": "balanced", "early_stopping_patience": 1})
+    config = parse_config(
+        {
+            **tiny,
+            "n_epochs": 2,
+            "lr_schedule": "warmup_cosine",
+            "label_smoothing": 0.1,
+            "class_weight": "balanced",
+            "early_stopping_patience": 1,
+        }
+    )
     result = train(config, generate(100, seed=1), tmp_path)
     assert result.epochs_completed >= 1 and result.test_report is not None
     assert all(math.isfinite(v) for v in result.history["train_losses"])

@@ -18,8 +18,17 @@ from eegtrain_jupyter.splits import split_windows
 
 
 def _files(**data):
-    return parse_config({"data": {"source": "files", "paths": ["rec/*"], "labels": LABELS,
-                                  "channel_map": {"EEG O2-REF": "O2"}, **data}})
+    return parse_config(
+        {
+            "data": {
+                "source": "files",
+                "paths": ["rec/*"],
+                "labels": LABELS,
+                "channel_map": {"EEG O2-REF": "O2"},
+                **data,
+            }
+        }
+    )
 
 
 def test_windows_cache_is_memory_mapped_and_ten_times_faster(tmp_path):
@@ -42,8 +51,9 @@ def test_windows_cache_is_memory_mapped_and_ten_times_faster(tmp_path):
     # a changed file (same name) or changed preprocessing is a new entry
     write(make_raw(1, seed=7, n_blocks=16), tmp_path / "rec", paths[0].name.removesuffix(".edf"), "edf")
     assert not scan(cfg, policy, cache)[1].cached
-    assert not scan(_files(sliding=True, step_s=2.0, l_freq=1.0, h_freq=40.0,
-                           subject_pattern=r"sub-(\d+)"), policy, cache)[1].cached
+    assert not scan(
+        _files(sliding=True, step_s=2.0, l_freq=1.0, h_freq=40.0, subject_pattern=r"sub-(\d+)"), policy, cache
+    )[1].cached
 
 
 def test_subjects_from_a_table_and_stim_events(tmp_path):
@@ -51,15 +61,25 @@ def test_subjects_from_a_table_and_stim_events(tmp_path):
     events = mne.events_from_annotations(raw, {"eyes_closed": 1, "task": 2}, verbose="error")[0]
     stim = np.zeros((1, raw.n_times))
     stim[0, events[:, 0] + 1] = events[:, 2]  # MNE finds no event at the very first sample
-    raw.add_channels([mne.io.RawArray(stim, mne.create_info(["STI"], raw.info["sfreq"], "stim"),
-                                      verbose="error")], force_update_info=True)
+    raw.add_channels(
+        [mne.io.RawArray(stim, mne.create_info(["STI"], raw.info["sfreq"], "stim"), verbose="error")],
+        force_update_info=True,
+    )
     raw.set_annotations(None)
     write(raw, tmp_path / "rec", "a", "fif")
     write(make_raw(2), tmp_path / "rec", "b", "fif")
-    cfg = parse_config({"split_by": "window", "data": {
-        "source": "files", "paths": ["rec/a_raw.fif", "rec/b_raw.fif"], "sliding": False,
-        "labels": {"1": "relaxed", "eyes_closed": "relaxed", "2": "anxious", "task": "anxious"},
-        "subjects": {"a_raw.fif": "alice", "b_raw.fif": "bob"}}})
+    cfg = parse_config(
+        {
+            "split_by": "window",
+            "data": {
+                "source": "files",
+                "paths": ["rec/a_raw.fif", "rec/b_raw.fif"],
+                "sliding": False,
+                "labels": {"1": "relaxed", "eyes_closed": "relaxed", "2": "anxious", "task": "anxious"},
+                "subjects": {"a_raw.fif": "alice", "b_raw.fif": "bob"},
+            },
+        }
+    )
     windows, summary = scan(cfg, PathPolicy(tmp_path))
     assert summary.windows_per_subject == {"alice": 4, "bob": 4}
     assert summary.files[0].annotations == {"1": 2, "2": 2}  # from the stim channel
@@ -76,8 +96,14 @@ def test_epochs_sources_fif_and_npz(tmp_path):
     w, summary = scan(parse_config({"data": {"source": "epochs", "path": "x-epo.fif"}}), PathPolicy(tmp_path))
     assert w.X.shape == (8, 8, 800) and w.sfreq == 200.0
     assert summary.windows_per_class == {"relaxed": 4, "anxious": 4}
-    np.savez(tmp_path / "x.npz", X=epochs.get_data(), y=np.array(["a", "b"] * 4), ch_names=CHANNELS,
-             sfreq=250.0, subjects=np.repeat(["s1", "s2", "s3", "s4"], 2))
+    np.savez(
+        tmp_path / "x.npz",
+        X=epochs.get_data(),
+        y=np.array(["a", "b"] * 4),
+        ch_names=CHANNELS,
+        sfreq=250.0,
+        subjects=np.repeat(["s1", "s2", "s3", "s4"], 2),
+    )
     w2, s2 = scan(parse_config({"data": {"source": "epochs", "path": "x.npz"}}), PathPolicy(tmp_path))
     assert w2.class_names == ("a", "b") and s2.subjects == ["s1", "s2", "s3", "s4"]
     np.testing.assert_allclose(w2.X, w.X, atol=1e-3)  # same preprocessing either way

@@ -20,16 +20,14 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from support import require, training_threads, wait_for_async
 
 from eegtrain_jupyter.events import TrainingListener
-from support import require, training_threads, wait_for_async
 
 schemathesis = require("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402
 
-TINY = {"n_epochs": 3, "n_samples_per_class": 100, "batch_size": 32, "save_dir": "models",
-        "device": "cpu"}
+TINY = {"n_epochs": 3, "n_samples_per_class": 100, "batch_size": 32, "save_dir": "models", "device": "cpu"}
 
 
 PATH_FIELDS = {"save_dir", "pretrained_weights", "node_rank", "rdzv_endpoint", "freeze_backbone"}
@@ -45,8 +43,9 @@ def _fuzz_start(doc: dict, base: str, token: str, max_examples: int) -> dict[str
     headers = {"Authorization": f"token {token}"}
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-        @settings(max_examples=max_examples, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=max_examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case):
             response = case.call(base_url=base, headers=headers, timeout=60)
@@ -60,14 +59,17 @@ def _fuzz_start(doc: dict, base: str, token: str, max_examples: int) -> dict[str
                 # schema-valid: refused for memory, or for a path that fails the semantic rules
                 # (a data source's files, their content and the split they allow are checked
                 # beyond the schema too: issue 11)
-                assert code == 503 or all(f in PATH_FIELDS or f.startswith("data") or f == "split_by"
-                                          for f in (e["field"] for e in body["errors"])), body
+                assert code == 503 or all(
+                    f in PATH_FIELDS or f.startswith("data") or f == "split_by"
+                    for f in (e["field"] for e in body["errors"])
+                ), body
             # 503 is this test's expected refusal, and schema-valid bodies with unusable paths
             # are 400 by design: those two generic checks are replaced by the assertions above;
             # every other check (response schema, content type, documented status codes,
             # schema-violating bodies rejected) runs
-            case.validate_response(response, excluded_checks=[
-                checks.not_a_server_error, checks.positive_data_acceptance])
+            case.validate_response(
+                response, excluded_checks=[checks.not_a_server_error, checks.positive_data_acceptance]
+            )
             key = f"{mode.value} {code}"
             seen[key] = seen.get(key, 0) + 1
 
@@ -95,8 +97,11 @@ async def test_fuzzed_start_is_always_a_clear_4xx_or_503_and_starts_nothing(api,
     code, body = await api("POST", "start", {"batch_size": 32.0, "n_epochs": 2.0})
     assert code == 503, body
     # unusable paths: 400 naming the field, for start and validate alike
-    for field, value in [("save_dir", "a\u0000b"), ("save_dir", "x" * 5000),
-                         ("pretrained_weights", "no/such/weights.pth")]:
+    for field, value in [
+        ("save_dir", "a\u0000b"),
+        ("save_dir", "x" * 5000),
+        ("pretrained_weights", "no/such/weights.pth"),
+    ]:
         code, body = await api("POST", "start", {field: value})
         assert code == 400 and [e["field"] for e in body["errors"]] == [field], body
         assert len(body["error"]) < 500, body["error"]

@@ -23,12 +23,18 @@ from eegtrain_jupyter.model import build_classifier, load_checkpoint
 from eegtrain_jupyter.synthetic import CH_NAMES, N_TIMES, SFREQ
 from eegtrain_jupyter.testing import ServerProcess
 
-FINETUNE = {"n_epochs": 5, "n_samples_per_class": 100, "val_split": 0.5, "batch_size": 32,
-            "freeze_backbone": False, "save_dir": "models", "device": "cpu"}
+FINETUNE = {
+    "n_epochs": 5,
+    "n_samples_per_class": 100,
+    "val_split": 0.5,
+    "batch_size": 32,
+    "freeze_backbone": False,
+    "save_dir": "models",
+    "device": "cpu",
+}
 """Slow epochs (4 fine-tuning batches each) so a kill lands mid-epoch."""
 HISTORY_KEYS = ("train_losses", "val_losses", "train_accs", "val_accs")
-QUICK = {"n_epochs": 1, "n_samples_per_class": 100, "batch_size": 32, "save_dir": "models",
-         "device": "cpu"}
+QUICK = {"n_epochs": 1, "n_samples_per_class": 100, "batch_size": 32, "save_dir": "models", "device": "cpu"}
 
 
 class Rest:
@@ -58,8 +64,9 @@ class Rest:
 
 
 def _server(root: Path, tmp_path: Path, name: str) -> ServerProcess:
-    return ServerProcess(root, runtime_dir=tmp_path / f"runtime-{name}",
-                         log_path=tmp_path / f"server-{name}.log")
+    return ServerProcess(
+        root, runtime_dir=tmp_path / f"runtime-{name}", log_path=tmp_path / f"server-{name}.log"
+    )
 
 
 def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
@@ -72,9 +79,14 @@ def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
         run_id = started["run_id"]
         # wait until epoch 1 is on disk and epoch 2 is part-way, then kill -9
         live = api.wait_status(
-            lambda s: s["current_epoch"] >= 1 and (s["batch"] or {}).get("epoch", 0) >= 2
-            and s["batch"]["phase"] == "train",
-            timeout=400, what="the first fine-tuning batch of epoch 2")
+            lambda s: (
+                s["current_epoch"] >= 1
+                and (s["batch"] or {}).get("epoch", 0) >= 2
+                and s["batch"]["phase"] == "train"
+            ),
+            timeout=400,
+            what="the first fine-tuning batch of epoch 2",
+        )
         assert live["state"] == "training" and live["current_epoch"] < FINETUNE["n_epochs"]
         os.kill(first.pid, signal.SIGKILL)
         first.proc.wait(30)
@@ -85,8 +97,7 @@ def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
     run_dir = root / "models" / "runs" / run_id
     history = artifacts.read_json(run_dir / artifacts.HISTORY_NAME)  # parses: atomic writes
     n_done = len(history["train_losses"])
-    assert n_done >= 1 and all(len(history[k]) == n_done for k in
-                               ("val_losses", "train_accs", "val_accs"))
+    assert n_done >= 1 and all(len(history[k]) == n_done for k in ("val_losses", "train_accs", "val_accs"))
     model, ckpt = load_checkpoint(run_dir / artifacts.CHECKPOINT_NAME)
     assert 1 <= ckpt["epoch"] <= n_done
     assert ckpt["metrics"]["val_acc"] == max(history["val_accs"])
@@ -127,8 +138,13 @@ def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
 
 def _nan_weights(path: Path) -> str:
     model, _ = build_classifier(CH_NAMES, N_TIMES, SFREQ, seed=0)
-    torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
-                for k, v in model.labram.state_dict().items()}, path)
+    torch.save(
+        {
+            k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+            for k, v in model.labram.state_dict().items()
+        },
+        path,
+    )
     return str(path)
 
 

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from eegtrain_jupyter import artifacts
+from eegtrain_jupyter.errors import AlreadyTrainingError, ResourceError
 from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import build_classifier, load_checkpoint
-from eegtrain_jupyter.errors import AlreadyTrainingError, ResourceError
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.synthetic import CH_NAMES, N_TIMES, SFREQ
 
@@ -106,7 +106,7 @@ class Boom(TrainingListener):
 
     def on_batch(self, *, epoch, batch, n_batches, phase, **running) -> None:
         if self.armed and phase == self.phase and batch == self.batch:
-            raise RuntimeError("injected failure in batch %d" % batch)
+            raise RuntimeError(f"injected failure in batch {batch}")
 
 
 def test_exception_inside_training_marks_failed_then_next_start_works(tmp_path):
@@ -134,8 +134,10 @@ def test_exception_inside_training_marks_failed_then_next_start_works(tmp_path):
 def nan_weights(path) -> str:
     """A LaBraM state_dict of the right shapes, every float tensor NaN: training loss becomes NaN."""
     model, _ = build_classifier(CH_NAMES, N_TIMES, SFREQ, seed=0)
-    state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
-             for k, v in model.labram.state_dict().items()}
+    state = {
+        k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+        for k, v in model.labram.state_dict().items()
+    }
     torch.save(state, path)
     return str(path)
 
@@ -264,8 +266,15 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
     (bad / "run.json").write_text('{"run_id": "bad"}')
     index.write_text(json.dumps({"run_id": "not a list"}))
     assert TrainingManager(tmp_path).runs() == []
-    index.write_text(json.dumps(["junk", {"run_id": "gone", "run_dir": str(tmp_path / "gone")},
-                                 {"run_id": "bad", "run_dir": str(bad)}]))
+    index.write_text(
+        json.dumps(
+            [
+                "junk",
+                {"run_id": "gone", "run_dir": str(tmp_path / "gone")},
+                {"run_id": "bad", "run_dir": str(bad)},
+            ]
+        )
+    )
     manager = TrainingManager(tmp_path)
     assert manager.status().state == "idle" and manager.runs() == []
     manager.start({**TINY, "save_dir": "out"})
@@ -293,6 +302,7 @@ def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, valu
     assert [e["field"] for e in result["errors"]] == [field]
     assert words in result["errors"][0]["message"] and len(result["errors"][0]["message"]) < 300
     from eegtrain_jupyter.config import ConfigError
+
     with pytest.raises(ConfigError) as info:
         manager.start({**TINY, field: value})
     assert [e.field for e in info.value.errors] == [field]
@@ -322,8 +332,12 @@ def test_a_second_process_on_the_same_root_leaves_a_live_run_alone(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         run_id = proc.stdout.readline().strip()
         assert proc.stdout.readline().strip() == "READY", "the other process never began"

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import training_threads
 
 from eegtrain_jupyter.config import TrainingConfig, json_schema
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
-from support import training_threads
 
 SCHEMA_PROPS = json_schema()["properties"]
 
@@ -68,9 +68,22 @@ async def test_read_endpoints(api, manager, jp_root_dir, jp_base_url):
     assert code == 200 and doc["openapi"].startswith("3.")
     assert doc["servers"] == [{"url": jp_base_url}]
     assert {p.removeprefix("/training/") for p in doc["paths"]} == {
-        "start", "stop", "status", "history", "runs", "config", "config/schema",
-        "config/validate", "openapi.json", "compare", "search",
-        "runs/{run_id}", "runs/{run_id}/files/{name}", "runs/{run_id}/predict", "runs/{run_id}/export"}
+        "start",
+        "stop",
+        "status",
+        "history",
+        "runs",
+        "config",
+        "config/schema",
+        "config/validate",
+        "openapi.json",
+        "compare",
+        "search",
+        "runs/{run_id}",
+        "runs/{run_id}/files/{name}",
+        "runs/{run_id}/predict",
+        "runs/{run_id}/export",
+    }
     props = doc["components"]["schemas"]["TrainingConfig"]["properties"]
     assert props["batch_size"]["minimum"] == 16 and props["batch_size"]["maximum"] == 128
     assert_idle(manager, Path(jp_root_dir))
@@ -95,26 +108,34 @@ async def test_out_of_range_is_400_naming_the_field(api, manager, jp_root_dir, f
     assert_idle(manager, Path(jp_root_dir))
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    (name, prop[bound]) for name, prop in SCHEMA_PROPS.items()
-    for bound in ("minimum", "maximum") if bound in prop
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (name, prop[bound])
+        for name, prop in SCHEMA_PROPS.items()
+        for bound in ("minimum", "maximum")
+        if bound in prop
+    ],
+)
 async def test_range_boundaries_are_valid(api, field, value):
     code, result = await api("POST", "config/validate", {field: value})
     assert code == 200 and result["valid"] is True, result
     assert result["config"][field] == value
 
 
-@pytest.mark.parametrize(("payload", "fields"), [
-    ({"n_epochs": "15"}, ["n_epochs"]),
-    ({"n_epochs": 2.5}, ["n_epochs"]),
-    ({"freeze_backbone": "yes"}, ["freeze_backbone"]),
-    ({"learning_rate": None}, ["learning_rate"]),
-    ({"device": "tpu"}, ["device"]),
-    ({"save_dir": ""}, ["save_dir"]),
-    ({"nonsense": 1}, ["nonsense"]),
-    ({"n_epochs": 0, "batch_size": 1000, "oops": True}, ["n_epochs", "batch_size", "oops"]),
-])
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({"n_epochs": "15"}, ["n_epochs"]),
+        ({"n_epochs": 2.5}, ["n_epochs"]),
+        ({"freeze_backbone": "yes"}, ["freeze_backbone"]),
+        ({"learning_rate": None}, ["learning_rate"]),
+        ({"device": "tpu"}, ["device"]),
+        ({"save_dir": ""}, ["save_dir"]),
+        ({"nonsense": 1}, ["nonsense"]),
+        ({"n_epochs": 0, "batch_size": 1000, "oops": True}, ["n_epochs", "batch_size", "oops"]),
+    ],
+)
 async def test_wrong_type_and_unknown_fields(api, manager, jp_root_dir, payload, fields):
     code, body = await api("POST", "start", payload)
     assert code == 400
@@ -131,8 +152,11 @@ async def test_wrong_type_and_unknown_fields(api, manager, jp_root_dir, payload,
 async def test_validate_valid_partial_config(api):
     code, result = await api("POST", "config/validate", {"n_epochs": 3, "save_dir": "a/b"})
     assert code == 200 and result == {
-        "valid": True, "errors": [],
-        "config": TrainingConfig(n_epochs=3, save_dir="a/b").model_dump(), "data_summary": None}
+        "valid": True,
+        "errors": [],
+        "config": TrainingConfig(n_epochs=3, save_dir="a/b").model_dump(),
+        "data_summary": None,
+    }
     RESPONSE_MODELS["ValidationBody"].model_validate(result)
     # an empty body means "all defaults"
     code, result = await api("POST", "config/validate")
@@ -140,21 +164,24 @@ async def test_validate_valid_partial_config(api):
 
 
 @pytest.mark.parametrize("endpoint", ["start", "config/validate"])
-@pytest.mark.parametrize(("body", "ctype", "code"), [
-    (b'{"n_epochs": 2', "application/json", 400),
-    (b"[1, 2]", "application/json", 400),
-    (b'"text"', "application/json", 400),
-    (b"null", "application/json", 400),
-    (b'{"learning_rate": NaN}', "application/json", 400),
-    (b'{"n_epochs": \xff}', "application/json", 400),
-    (b"[" * 50000 + b"]" * 50000, "application/json", 413),
-    (b'{"save_dir": "' + b"x" * 70000 + b'"}', "application/json", 413),
-    (b'{"n_epochs": 2}', "text/plain", 415),
-    (b'{"n_epochs": 2}', "application/x-www-form-urlencoded", 415),
-    (b'{"n_epochs": 2}', "", 415),
-    (b'{"n_epochs": 2}', "application/json; charset=latin-1", 415),
-    (b"[" * 5000 + b"]" * 5000, "application/json", 400),
-])
+@pytest.mark.parametrize(
+    ("body", "ctype", "code"),
+    [
+        (b'{"n_epochs": 2', "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b'"text"', "application/json", 400),
+        (b"null", "application/json", 400),
+        (b'{"learning_rate": NaN}', "application/json", 400),
+        (b'{"n_epochs": \xff}', "application/json", 400),
+        (b"[" * 50000 + b"]" * 50000, "application/json", 413),
+        (b'{"save_dir": "' + b"x" * 70000 + b'"}', "application/json", 413),
+        (b'{"n_epochs": 2}', "text/plain", 415),
+        (b'{"n_epochs": 2}', "application/x-www-form-urlencoded", 415),
+        (b'{"n_epochs": 2}', "", 415),
+        (b'{"n_epochs": 2}', "application/json; charset=latin-1", 415),
+        (b"[" * 5000 + b"]" * 5000, "application/json", 400),
+    ],
+)
 async def test_bad_bodies_are_4xx_json(api, manager, jp_root_dir, endpoint, body, ctype, code):
     headers = {"Content-Type": ctype} if ctype else {}
     resp = await api.raw("POST", endpoint, body, headers=headers)
@@ -167,8 +194,12 @@ async def test_bad_bodies_are_4xx_json(api, manager, jp_root_dir, endpoint, body
 
 
 async def test_json_with_charset_is_accepted(api):
-    resp = await api.raw("POST", "config/validate", b'{"n_epochs": 2}',
-                         headers={"Content-Type": "application/json; charset=UTF-8"})
+    resp = await api.raw(
+        "POST",
+        "config/validate",
+        b'{"n_epochs": 2}',
+        headers={"Content-Type": "application/json; charset=UTF-8"},
+    )
     assert resp.code == 200
 
 
@@ -195,8 +226,16 @@ def outside(tmp_path):
 
 def save_dir_escapes(root: Path, outside: Path) -> list[str]:
     (root / "link").symlink_to(outside, target_is_directory=True)
-    return ["../outside", "../outside/models", str(outside), str(outside / "deep"),
-            "link", "link/models", "models/../../outside", "~"]
+    return [
+        "../outside",
+        "../outside/models",
+        str(outside),
+        str(outside / "deep"),
+        "link",
+        "link/models",
+        "models/../../outside",
+        "~",
+    ]
 
 
 async def test_save_dir_escapes_are_refused(api, manager, jp_root_dir, outside):
@@ -229,8 +268,9 @@ async def test_not_enough_memory_is_503(api, manager, jp_root_dir):
 def test_extension_list_shows_enabled():
     jupyter = Path(sys.executable).with_name("jupyter")
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
-    out = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True,
-                         text=True, timeout=120, env=env)
+    out = subprocess.run(
+        [str(jupyter), "server", "extension", "list"], capture_output=True, text=True, timeout=120, env=env
+    )
     text = out.stdout + out.stderr
     lines = [line for line in text.splitlines() if "eegtrain_jupyter" in line]
     assert any("enabled" in line for line in lines), text

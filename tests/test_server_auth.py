@@ -9,15 +9,21 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
-from jupyter_server.auth.authorizer import Authorizer
-
 from configs import QUICK
+from jupyter_server.auth.authorizer import Authorizer
 from support import training_threads
 
 ENDPOINTS = [
-    ("POST", "start"), ("POST", "stop"), ("GET", "status"), ("GET", "history"), ("GET", "runs"),
-    ("GET", "config"), ("GET", "config/schema"), ("POST", "config/validate"),
-    ("GET", "openapi.json"), ("GET", "no/such/endpoint"),
+    ("POST", "start"),
+    ("POST", "stop"),
+    ("GET", "status"),
+    ("GET", "history"),
+    ("GET", "runs"),
+    ("GET", "config"),
+    ("GET", "config/schema"),
+    ("POST", "config/validate"),
+    ("GET", "openapi.json"),
+    ("GET", "no/such/endpoint"),
 ]
 
 
@@ -35,21 +41,31 @@ def body_for(method: str) -> bytes | None:
 async def test_every_endpoint_needs_a_valid_token(api, manager, jp_root_dir):
     for method, path in ENDPOINTS:
         for token in (None, "wrong-token", api.token + "x", ""):
-            resp = await api.raw(method, path, body_for(method), token=token,
-                                 headers={"Content-Type": "application/json"})
+            resp = await api.raw(
+                method, path, body_for(method), token=token, headers={"Content-Type": "application/json"}
+            )
             assert resp.code == 403, (method, path, token, resp.code)
             assert resp.headers["Content-Type"].startswith("application/json")
             assert json.loads(resp.body)["error"]
-        resp = await api.raw(method, f"{path}?token=wrong", body_for(method), token=None,
-                             headers={"Content-Type": "application/json"})
+        resp = await api.raw(
+            method,
+            f"{path}?token=wrong",
+            body_for(method),
+            token=None,
+            headers={"Content-Type": "application/json"},
+        )
         assert resp.code == 403, (method, path)
     assert_nothing_started(manager, jp_root_dir)
     # the same requests with the right token get in (so the 403s above are about the token)
     for method, path in ENDPOINTS:
         if path == "start":
             continue
-        resp = await api.raw(method, path, body_for(method) if path != "stop" else None,
-                             headers={"Content-Type": "application/json"})
+        resp = await api.raw(
+            method,
+            path,
+            body_for(method) if path != "stop" else None,
+            headers={"Content-Type": "application/json"},
+        )
         assert resp.code == (404 if path.startswith("no/") else 200), (method, path)
 
 
@@ -71,19 +87,29 @@ async def test_cookie_post_without_xsrf_is_refused(api, manager, jp_root_dir):
     assert resp.code == 200  # the cookie alone authenticates reads
     json_ct = {"Content-Type": "application/json"}
     for path in ("start", "stop", "config/validate"):
-        resp = await api.raw("POST", path, json.dumps(QUICK), token=None,
-                             headers={"Cookie": cookie, **json_ct})
+        resp = await api.raw(
+            "POST", path, json.dumps(QUICK), token=None, headers={"Cookie": cookie, **json_ct}
+        )
         assert resp.code == 403, (path, resp.code)
         assert "xsrf" in json.loads(resp.body)["error"].lower()
         # a mismatched XSRF token is refused too
-        resp = await api.raw("POST", path, json.dumps(QUICK), token=None, headers={
-            "Cookie": f"{cookie}; _xsrf=abc123", "X-XSRFToken": "def456", **json_ct})
+        resp = await api.raw(
+            "POST",
+            path,
+            json.dumps(QUICK),
+            token=None,
+            headers={"Cookie": f"{cookie}; _xsrf=abc123", "X-XSRFToken": "def456", **json_ct},
+        )
         assert resp.code == 403, (path, resp.code)
     assert_nothing_started(manager, jp_root_dir)
     # with a matching XSRF cookie and header the browser's POST gets in
-    resp = await api.raw("POST", "config/validate", json.dumps({"n_epochs": 2}), token=None,
-                         headers={"Cookie": f"{cookie}; _xsrf=abc123", "X-XSRFToken": "abc123",
-                                  **json_ct})
+    resp = await api.raw(
+        "POST",
+        "config/validate",
+        json.dumps({"n_epochs": 2}),
+        token=None,
+        headers={"Cookie": f"{cookie}; _xsrf=abc123", "X-XSRFToken": "abc123", **json_ct},
+    )
     assert resp.code == 200 and json.loads(resp.body)["valid"] is True
 
 

@@ -19,9 +19,21 @@ O2_MAP = {"EEG O2-REF": "O2"}
 
 
 def files_config(**data) -> dict:
-    return {**TINY, "n_epochs": 2, "save_dir": "models", "test_split": 0.25, "data": {
-        "source": "files", "paths": ["rec/*"], "labels": LABELS, "sliding": True,
-        "subject_pattern": r"sub-(?P<subject>\d+)", "channel_map": O2_MAP, **data}}
+    return {
+        **TINY,
+        "n_epochs": 2,
+        "save_dir": "models",
+        "test_split": 0.25,
+        "data": {
+            "source": "files",
+            "paths": ["rec/*"],
+            "labels": LABELS,
+            "sliding": True,
+            "subject_pattern": r"sub-(?P<subject>\d+)",
+            "channel_map": O2_MAP,
+            **data,
+        },
+    }
 
 
 async def test_validate_scans_the_files(api, jp_root_dir):
@@ -78,19 +90,44 @@ def _nan_recording(folder: Path) -> None:
 BAD = {
     # name: (data overrides, top-level overrides, files to make, field, words in the message)
     "missing file": ({"paths": ["rec/nope.edf"]}, {}, None, "data.paths[0]", "no such file"),
-    "outside the root": ({"paths": ["../elsewhere/*.edf"]}, {}, None, "data.paths[0]",
-                         "inside the server root"),
-    "unreadable file": ({"paths": ["bad/sub-01.edf"]}, {}, "garbage", "data.paths[0]",
-                        "cannot read sub-01.edf"),
-    "no matching annotation": ({"labels": {"blink": "relaxed", "task": "anxious"}}, {}, None,
-                               "data.labels", "'blink'"),
+    "outside the root": (
+        {"paths": ["../elsewhere/*.edf"]},
+        {},
+        None,
+        "data.paths[0]",
+        "inside the server root",
+    ),
+    "unreadable file": (
+        {"paths": ["bad/sub-01.edf"]},
+        {},
+        "garbage",
+        "data.paths[0]",
+        "cannot read sub-01.edf",
+    ),
+    "no matching annotation": (
+        {"labels": {"blink": "relaxed", "task": "anxious"}},
+        {},
+        None,
+        "data.labels",
+        "'blink'",
+    ),
     "class without windows": ({"window_s": 10}, {}, None, "data.labels", "has no windows"),
-    "unknown channels": ({"channel_map": {}}, {}, None, "data.ch_names",
-                         "suggested channel_map: {'EEG O2-REF': 'O2'}"),
+    "unknown channels": (
+        {"channel_map": {}},
+        {},
+        None,
+        "data.ch_names",
+        "suggested channel_map: {'EEG O2-REF': 'O2'}",
+    ),
     "window under 1 s": ({"window_s": 0.5}, {}, None, "data.window_s", "1 s"),
     "NaN samples": ({"paths": ["nan/*.fif"]}, {}, "nan", "data.paths[0]", "NaN or inf"),
-    "one subject": ({"paths": ["rec/sub-01*"]}, {"split_by": "subject"}, None, "split_by",
-                    "at least 3 subjects"),
+    "one subject": (
+        {"paths": ["rec/sub-01*"]},
+        {"split_by": "subject"},
+        None,
+        "split_by",
+        "at least 3 subjects",
+    ),
 }
 
 

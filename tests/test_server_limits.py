@@ -14,8 +14,10 @@ BIG = 100 * 1024 * 1024  # 100 MB
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict]:
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
     status = int(head.split(" ", 2)[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in
-               (line.partition(":") for line in head.split("\r\n")[1:] if line)}
+    headers = {
+        k.strip().lower(): v.strip()
+        for k, _, v in (line.partition(":") for line in head.split("\r\n")[1:] if line)
+    }
     if "content-length" in headers:
         body = await reader.readexactly(int(headers["content-length"]))
     else:  # chunked
@@ -31,9 +33,13 @@ async def _request(api, head: str, body_chunks) -> tuple[int, dict]:
     hostport, _, base = api.root.split("//")[1].partition("/")
     host, port = hostport.split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write((f"POST /{base}training/start HTTP/1.1\r\nHost: {host}\r\n"
-                  f"Authorization: token {api.token}\r\nContent-Type: application/json\r\n"
-                  f"{head}\r\n").encode())
+    writer.write(
+        (
+            f"POST /{base}training/start HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: token {api.token}\r\nContent-Type: application/json\r\n"
+            f"{head}\r\n"
+        ).encode()
+    )
     response = asyncio.create_task(_read_response(reader))
     try:
         for chunk in body_chunks:

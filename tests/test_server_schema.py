@@ -6,19 +6,24 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from support import require, training_threads
 
 schemathesis = require("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402
 
 # start is left out: every accepted body would launch a training run
-FUZZED = [("POST", "/training/config/validate"), ("GET", "/training/status"),
-          ("GET", "/training/history"), ("GET", "/training/runs"), ("GET", "/training/config"),
-          ("POST", "/training/stop"), ("GET", "/training/compare"), ("GET", "/training/search")]
+FUZZED = [
+    ("POST", "/training/config/validate"),
+    ("GET", "/training/status"),
+    ("GET", "/training/history"),
+    ("GET", "/training/runs"),
+    ("GET", "/training/config"),
+    ("POST", "/training/stop"),
+    ("GET", "/training/compare"),
+    ("GET", "/training/search"),
+]
 
 
 def fuzz(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:
@@ -38,12 +43,10 @@ def fuzz(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:
         strategy = st.one_of(*(operation.as_strategy(generation_mode=m) for m in modes))
         n = max_examples if len(modes) > 1 else max(3, max_examples // 10)
 
-        @settings(max_examples=n, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=strategy)
         def check(case):
-            response = case.call(base_url=base, headers={"Authorization": f"token {token}"},
-                                 timeout=60)
+            response = case.call(base_url=base, headers={"Authorization": f"token {token}"}, timeout=60)
             assert response.status_code < 500, response.text
             case.validate_response(response, excluded_checks=[checks.negative_data_rejection])
             key = f"{method} {path} {response.status_code}"

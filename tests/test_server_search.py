@@ -31,15 +31,18 @@ async def search_state(api):
     return body
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"space": {"colour": {"choices": ["red"]}}}, "space.colour"),
-    ({"space": {"learning_rate": {"low": 0.00001, "high": 0.001}}}, "space.learning_rate"),
-    ({"space": {"batch_size": {"low": 16, "high": 512}}}, "space.batch_size"),
-    ({"space": {"model": {"choices": []}}}, "space.model"),
-    ({"space": SPACE, "n_trials": 0}, "n_trials"),
-    ({"space": SPACE, "config": {"batch_size": 8}}, "config.batch_size"),
-    ({"space": {"save_dir": {"choices": ["a", "b"]}}}, "space.save_dir"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"space": {"colour": {"choices": ["red"]}}}, "space.colour"),
+        ({"space": {"learning_rate": {"low": 0.00001, "high": 0.001}}}, "space.learning_rate"),
+        ({"space": {"batch_size": {"low": 16, "high": 512}}}, "space.batch_size"),
+        ({"space": {"model": {"choices": []}}}, "space.model"),
+        ({"space": SPACE, "n_trials": 0}, "n_trials"),
+        ({"space": SPACE, "config": {"batch_size": 8}}, "config.batch_size"),
+        ({"space": {"save_dir": {"choices": ["a", "b"]}}}, "space.save_dir"),
+    ],
+)
 async def test_bad_search_requests_are_400_naming_the_field(api, body, field):
     code, err = await api("POST", "search", body)
     assert code == 400, err
@@ -48,8 +51,9 @@ async def test_bad_search_requests_are_400_naming_the_field(api, body, field):
 
 
 async def test_search_runs_trials_blocks_other_jobs_and_stops(api, manager):
-    code, started = await api("POST", "search", {"config": {**BASE, "n_epochs": 3}, "space": SPACE,
-                                                 "n_trials": 3, "pruner": "none"})
+    code, started = await api(
+        "POST", "search", {"config": {**BASE, "n_epochs": 3}, "space": SPACE, "n_trials": 3, "pruner": "none"}
+    )
     assert code == 200, started
     assert started["state"] == "running" and started["storage"].startswith("sqlite:///")
     assert started["storage"].endswith(".eegtrain/search.db")
@@ -63,12 +67,16 @@ async def test_search_runs_trials_blocks_other_jobs_and_stops(api, manager):
     async def first_done_second_running():
         s = await search_state(api)
         assert s["state"] == "running", s
-        return (len(s["trials"]) >= 2 and s["trials"][0]["state"] == "complete"
-                and s["trials"][-1]["state"] == "running")
+        return (
+            len(s["trials"]) >= 2
+            and s["trials"][0]["state"] == "complete"
+            and s["trials"][-1]["state"] == "running"
+        )
 
     await wait_for_async(first_done_second_running, timeout=300, what="trial 0 done, the next running")
     code, _ = await api("POST", "stop")
     assert code == 200
+
     async def ended():
         return (await search_state(api))["state"] not in ("running", "stopping")
 
@@ -112,19 +120,41 @@ def killed_search(jp_root_dir):
     before the server starts."""
     root = Path(jp_root_dir)
     (root / "space.json").write_text('{"learning_rate": {"low": 0.0003, "high": 0.003, "log": true}}')
-    (root / "base.json").write_text('{"model": "shallow_fbcsp", "n_epochs": 30, "n_samples_per_class": 100, '
-                                    '"device": "cpu", "save_dir": "models"}')
+    (root / "base.json").write_text(
+        '{"model": "shallow_fbcsp", "n_epochs": 30, "n_samples_per_class": 100, '
+        '"device": "cpu", "save_dir": "models"}'
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "eegtrain_jupyter.cli", "search", "--space", "space.json", "--config",
-         "base.json", "--n-trials", "3", "--pruner", "none"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "eegtrain_jupyter.cli",
+            "search",
+            "--space",
+            "space.json",
+            "--config",
+            "base.json",
+            "--n-trials",
+            "3",
+            "--pruner",
+            "none",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
     try:
-        wait_for(lambda: any("trial 0:" in line for line in lines) or proc.poll() is not None,
-                 timeout=300, what="the CLI's first trial")
+        wait_for(
+            lambda: any("trial 0:" in line for line in lines) or proc.poll() is not None,
+            timeout=300,
+            what="the CLI's first trial",
+        )
         assert proc.poll() is None, "".join(lines)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import requests
+from configs import FINETUNE, QUICK
+from support import training_threads, wait_for_async
 
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
-from configs import FINETUNE, QUICK
-from support import training_threads, wait_for_async
 
 OUTPUTS = ("best_synthetic_model.pth", "training_history.json", "training_curves.png")
 
@@ -118,8 +118,7 @@ async def test_concurrent_starts_one_wins(api, manager, jp_root_dir):
     assert len(runs["runs"]) == 1
 
 
-async def test_server_shutdown_stops_training_and_keeps_history(api, manager, jp_serverapp,
-                                                               jp_root_dir):
+async def test_server_shutdown_stops_training_and_keeps_history(api, manager, jp_serverapp, jp_root_dir):
     root = Path(jp_root_dir)
     code, started = await api("POST", "start", FINETUNE)
     assert code == 200
@@ -143,8 +142,9 @@ async def test_server_shutdown_stops_training_and_keeps_history(api, manager, jp
 
 def test_sigterm_stops_training_in_a_real_server(tmp_path):
     root = tmp_path / "root"
-    server = ServerProcess(root, runtime_dir=tmp_path / "runtime", log_path=tmp_path / "server.log",
-                           env={"HOME": str(tmp_path)})
+    server = ServerProcess(
+        root, runtime_dir=tmp_path / "runtime", log_path=tmp_path / "server.log", env={"HOME": str(tmp_path)}
+    )
     server.start()
     base = server.url + "training/"
     headers = {"Authorization": f"token {server.token}"}

@@ -11,14 +11,54 @@ from eegtrain_jupyter.errors import AlreadyTrainingError, ConfigError
 from eegtrain_jupyter.service import TrainingManager, format_duration
 
 SEED_STATUS_KEYS = {
-    "is_training", "current_epoch", "total_epochs", "train_loss", "val_loss", "train_acc", "val_acc",
-    "best_val_acc", "elapsed_time", "elapsed_time_formatted", "eta", "eta_formatted", "config", "history",
+    "is_training",
+    "current_epoch",
+    "total_epochs",
+    "train_loss",
+    "val_loss",
+    "train_acc",
+    "val_acc",
+    "best_val_acc",
+    "elapsed_time",
+    "elapsed_time_formatted",
+    "eta",
+    "eta_formatted",
+    "config",
+    "history",
 }
-EXTRA_KEYS = {"state", "phase", "batch", "error", "run_id", "device", "precision", "backbone",
-              "best_epoch", "started_at", "finished_at", "run_dir", "save_dir", "files", "published",
-              "precision_reason", "model", "n_parameters", "n_trainable", "split", "early_stopped", "test_report"}
-HISTORY_KEYS = {"train_losses", "val_losses", "train_accs", "val_accs",  # the seed's, then issue 11's
-                "val_balanced_accs", "val_macro_f1s", "val_roc_aucs"}
+EXTRA_KEYS = {
+    "state",
+    "phase",
+    "batch",
+    "error",
+    "run_id",
+    "device",
+    "precision",
+    "backbone",
+    "best_epoch",
+    "started_at",
+    "finished_at",
+    "run_dir",
+    "save_dir",
+    "files",
+    "published",
+    "precision_reason",
+    "model",
+    "n_parameters",
+    "n_trainable",
+    "split",
+    "early_stopped",
+    "test_report",
+}
+HISTORY_KEYS = {
+    "train_losses",
+    "val_losses",
+    "train_accs",
+    "val_accs",  # the seed's, then issue 11's
+    "val_balanced_accs",
+    "val_macro_f1s",
+    "val_roc_aucs",
+}
 
 
 def check_shape(status):
@@ -28,7 +68,7 @@ def check_shape(status):
     assert isinstance(status["current_epoch"], int) and isinstance(status["total_epochs"], int)
 
 
-@pytest.mark.parametrize("seconds, text", [(None, None), (5.04, "5.0s"), (125.3, "2.1m"), (5400, "1.5h")])
+@pytest.mark.parametrize(("seconds", "text"), [(None, None), (5.04, "5.0s"), (125.3, "2.1m"), (5400, "1.5h")])
 def test_format_duration_matches_the_seed(seconds, text):
     assert format_duration(seconds) == text
 
@@ -106,8 +146,11 @@ def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny)
     outside = tmp_path / "outside.pth"
     torch.save(donor.labram.state_dict(), outside)
     manager = TrainingManager(root, confine_to_root=True)
-    for bad, message in ((str(outside), "inside the server root"), ("../outside.pth", "inside the server root"),
-                         ("weights/missing.pth", "no such file")):
+    for bad, message in (
+        (str(outside), "inside the server root"),
+        ("../outside.pth", "inside the server root"),
+        ("weights/missing.pth", "no such file"),
+    ):
         result = manager.validate({"pretrained_weights": bad})
         assert not result.valid and result.errors[0].field == "pretrained_weights", bad
         assert message in result.errors[0].message
@@ -122,10 +165,13 @@ def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny)
     assert final["backbone"]["weights_path"] == str(root / "weights" / "labram.pth")
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    (b"this is not a checkpoint", "not a PyTorch state_dict"),
-    ("tensors", "not a LaBraM checkpoint"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"this is not a checkpoint", "not a PyTorch state_dict"),
+        ("tensors", "not a LaBraM checkpoint"),
+    ],
+)
 def test_a_bad_weights_file_is_refused_before_the_run_starts(tmp_path, tiny, content, words):
     import torch
 

@@ -62,7 +62,9 @@ def test_separable_but_not_trivial(data):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
 
-    features = np.concatenate([band_power(data.X, lo, hi) for lo, hi in ((8, 13), (13, 30), (30, 45))], axis=1)
+    features = np.concatenate(
+        [band_power(data.X, lo, hi) for lo, hi in ((8, 13), (13, 30), (30, 45))], axis=1
+    )
     acc = cross_val_score(LogisticRegression(max_iter=2000), features, data.y, cv=5).mean()
     assert 0.7 < acc < 0.97, acc
 

@@ -67,16 +67,23 @@ def get(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
 
 
-def build(config: TrainingConfig, ch_names: Sequence[str], n_times: int, sfreq: float,
-          n_outputs: int) -> tuple[nn.Module, BackboneInfo]:
+def build(
+    config: TrainingConfig, ch_names: Sequence[str], n_times: int, sfreq: float, n_outputs: int
+) -> tuple[nn.Module, BackboneInfo]:
     """Build ``config.model`` for this data with weights seeded by ``config.seed`` (the global
     torch RNG is left as it was); LaBraM also loads ``pretrained_weights`` and freezes its backbone
     when asked."""
     spec = get(config.model)
     if spec.build is None:
-        return build_labram(ch_names, n_times, sfreq, n_outputs=n_outputs, seed=config.seed,
-                            pretrained_weights=config.pretrained_weights,
-                            freeze_backbone=config.freeze_backbone)
+        return build_labram(
+            ch_names,
+            n_times,
+            sfreq,
+            n_outputs=n_outputs,
+            seed=config.seed,
+            pretrained_weights=config.pretrained_weights,
+            freeze_backbone=config.freeze_backbone,
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = spec.build(ch_names, n_times, sfreq, n_outputs)

@@ -37,8 +37,16 @@ class BraindecodeClassifier(nn.Module):
 
     input_scale = 1.0
 
-    def __init__(self, name: str, class_name: str, ch_names: Sequence[str], n_times: int, sfreq: float,
-                 n_outputs: int, **options: Any):
+    def __init__(
+        self,
+        name: str,
+        class_name: str,
+        ch_names: Sequence[str],
+        n_times: int,
+        sfreq: float,
+        n_outputs: int,
+        **options: Any,
+    ):
         super().__init__()
         import braindecode.models
 
@@ -47,8 +55,13 @@ class BraindecodeClassifier(nn.Module):
         self.n_times = int(n_times)
         self.sfreq = float(sfreq)
         self.model_class = f"braindecode.models.{class_name}"
-        self.model_kwargs: dict[str, Any] = {"n_chans": len(self.ch_names), "n_times": self.n_times,
-                                             "n_outputs": int(n_outputs), "sfreq": self.sfreq, **options}
+        self.model_kwargs: dict[str, Any] = {
+            "n_chans": len(self.ch_names),
+            "n_times": self.n_times,
+            "n_outputs": int(n_outputs),
+            "sfreq": self.sfreq,
+            **options,
+        }
         self.net = getattr(braindecode.models, class_name)(**self.model_kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +75,14 @@ class BraindecodeClassifier(nn.Module):
         kwargs = dict(ckpt["model_kwargs"])
         class_name = str(ckpt["model_class"]).rsplit(".", 1)[-1]
         fixed = {k: kwargs.pop(k) for k in ("n_chans", "n_times", "n_outputs", "sfreq")}
-        model = cls(ckpt["model"], class_name, ckpt["ch_names"], fixed["n_times"], fixed["sfreq"],
-                    fixed["n_outputs"], **kwargs)
+        model = cls(
+            ckpt["model"],
+            class_name,
+            ckpt["ch_names"],
+            fixed["n_times"],
+            fixed["sfreq"],
+            fixed["n_outputs"],
+            **kwargs,
+        )
         model.net.load_state_dict(ckpt["model_state_dict"])
         return model

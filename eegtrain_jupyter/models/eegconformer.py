@@ -9,8 +9,9 @@ from .braindecode_net import BraindecodeClassifier
 __all__ = ["build_eegconformer"]
 
 
-def build_eegconformer(ch_names: Sequence[str], n_times: int, sfreq: float,
-                       n_outputs: int) -> BraindecodeClassifier:
+def build_eegconformer(
+    ch_names: Sequence[str], n_times: int, sfreq: float, n_outputs: int
+) -> BraindecodeClassifier:
     """``braindecode.models.EEGConformer`` for ``(batch, len(ch_names), n_times)`` windows.
 
     The paper's patch embedding (40 filters, 25-sample kernels, pooling 75 samples every 15) and
@@ -19,5 +20,6 @@ def build_eegconformer(ch_names: Sequence[str], n_times: int, sfreq: float,
     """
     if n_times < 100:
         raise ValueError(f"EEGConformer needs windows of at least 100 samples, not {n_times}")
-    return BraindecodeClassifier("eegconformer", "EEGConformer", ch_names, n_times, sfreq, n_outputs,
-                                 num_layers=2)
+    return BraindecodeClassifier(
+        "eegconformer", "EEGConformer", ch_names, n_times, sfreq, n_outputs, num_layers=2
+    )

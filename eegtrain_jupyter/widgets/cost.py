@@ -17,8 +17,9 @@ def format_seconds(s: float) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def estimate_duration(config: dict[str, Any],
-                      runs: list[dict[str, Any]]) -> tuple[float, dict[str, Any]] | None:
+def estimate_duration(
+    config: dict[str, Any], runs: list[dict[str, Any]]
+) -> tuple[float, dict[str, Any]] | None:
     """Seconds a run of ``config`` should take here, from the newest comparable past run.
 
     Comparable: same ``freeze_backbone``, ``device`` and ``precision`` settings, at least one
@@ -51,5 +52,7 @@ def cost_html(config: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     if estimate is None:
         return ""
     seconds, rec = estimate
-    return (f"<span class='eegtrain-muted'>≈ {format_seconds(seconds)} on this machine "
-            f"(from run <code>{html.escape(str(rec.get('run_id')))}</code>)</span>")
+    return (
+        f"<span class='eegtrain-muted'>≈ {format_seconds(seconds)} on this machine "
+        f"(from run <code>{html.escape(str(rec.get('run_id')))}</code>)</span>"
+    )

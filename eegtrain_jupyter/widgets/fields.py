@@ -68,8 +68,11 @@ def check_value(prop: dict[str, Any], value: Any) -> str | None:
     """The message for ``value`` breaking the property's schema, or None when it is fine."""
     kind, nullable = kind_of(prop)
     if value is None:
-        return None if nullable else ("required: enter a number" if kind in ("integer", "number")
-                                      else "required")
+        return (
+            None
+            if nullable
+            else ("required: enter a number" if kind in ("integer", "number") else "required")
+        )
     if kind in ("integer", "number"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, not {str(value)!r}" if isinstance(value, str) else "must be a number"

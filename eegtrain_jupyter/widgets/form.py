@@ -68,10 +68,14 @@ class ConfigForm:
         self.schema = schema
         # nested sections (``data``) are not form fields: they pass through as last set (the shown
         # run's, else the schema's default), so "the form is the next run" holds for them too
-        nested = {name for name, prop in schema["properties"].items()
-                  if "$ref" in prop or "oneOf" in prop or prop.get("type") == "object"}
+        nested = {
+            name
+            for name, prop in schema["properties"].items()
+            if "$ref" in prop or "oneOf" in prop or prop.get("type") == "object"
+        }
         self.properties: dict[str, dict[str, Any]] = {
-            name: prop for name, prop in schema["properties"].items() if name not in nested}
+            name: prop for name, prop in schema["properties"].items() if name not in nested
+        }
         self.sections: dict[str, Any] = {name: schema["properties"][name].get("default") for name in nested}
         self.presets: dict[str, dict[str, Any]] = dict(schema.get("presets") or {})
         self.on_change = on_change
@@ -85,8 +89,10 @@ class ConfigForm:
             field = self._make_field(name, prop)
             field.add_class(f"eegtrain-field-{name}")
             field.observe(self._changed, names="value")
-            helpline = w.HTML(f"<span class='eegtrain-help'>{html.escape(help_text(prop))}</span>",
-                              layout={"margin": "0 0 0 4px"})
+            helpline = w.HTML(
+                f"<span class='eegtrain-help'>{html.escape(help_text(prop))}</span>",
+                layout={"margin": "0 0 0 4px"},
+            )
             helpline.add_class("eegtrain-field-help")
             error = w.HTML(layout={"margin": "0 0 0 4px"})
             error.add_class("eegtrain-field-error")
@@ -95,15 +101,23 @@ class ConfigForm:
             row.add_class("eegtrain-form-row")
             rows.append(row)
         self.preset = w.Dropdown(
-            options=[CUSTOM_PRESET, *self.presets], value=CUSTOM_PRESET, description="Preset",
-            style=_DESCRIPTION_STYLE, layout={"width": "300px", "max_width": "100%"},
+            options=[CUSTOM_PRESET, *self.presets],
+            value=CUSTOM_PRESET,
+            description="Preset",
+            style=_DESCRIPTION_STYLE,
+            layout={"width": "300px", "max_width": "100%"},
             tooltip="Fill the form with a named configuration",
         )
         self.preset.add_class("eegtrain-preset")
         self.preset.observe(self._preset_chosen, names="value")
-        self.grid = w.GridBox(rows, layout=w.Layout(
-            grid_template_columns=f"repeat(auto-fill, minmax(min({_CELL_MIN}, 100%), 1fr))",
-            grid_gap="0 20px", width="100%"))
+        self.grid = w.GridBox(
+            rows,
+            layout=w.Layout(
+                grid_template_columns=f"repeat(auto-fill, minmax(min({_CELL_MIN}, 100%), 1fr))",
+                grid_gap="0 20px",
+                width="100%",
+            ),
+        )
         self.grid.add_class("eegtrain-form-grid")
         self._match_preset()
 
@@ -119,8 +133,10 @@ class ConfigForm:
         kind, _ = kind_of(prop)
         default = prop.get("default")
         common = {
-            "description": prop.get("title") or name, "tooltip": f"{name}: {help_text(prop)}",
-            "style": _DESCRIPTION_STYLE, "layout": {"width": "auto"},
+            "description": prop.get("title") or name,
+            "tooltip": f"{name}: {help_text(prop)}",
+            "style": _DESCRIPTION_STYLE,
+            "layout": {"width": "auto"},
         }
         if "enum" in prop:
             return w.Dropdown(options=list(prop["enum"]), value=default, **common)

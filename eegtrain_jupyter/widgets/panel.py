@@ -66,8 +66,16 @@ class TrainingPanel(w.VBox):
         The status most recently shown (set once the whole panel shows it).
     """
 
-    def __init__(self, client: TrainingClient | None = None, *, poll_interval: float = 0.5,
-                 preset: str | None = None, replace: bool = True, data: Any = None, **kwargs):
+    def __init__(
+        self,
+        client: TrainingClient | None = None,
+        *,
+        poll_interval: float = 0.5,
+        preset: str | None = None,
+        replace: bool = True,
+        data: Any = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.data = data
         if replace:
@@ -87,8 +95,10 @@ class TrainingPanel(w.VBox):
         self._runs: list[dict[str, Any]] = []
         self._runs_seen: tuple | None = None
 
-        title = w.HTML("<b style='font-size:1.15em'>LaBraM EEG training</b>"
-                       " <span class='eegtrain-muted'>relaxed vs anxious</span>")
+        title = w.HTML(
+            "<b style='font-size:1.15em'>LaBraM EEG training</b>"
+            " <span class='eegtrain-muted'>relaxed vs anxious</span>"
+        )
         self.backend = with_class(w.HTML(), "eegtrain-backend")
         self.error = with_class(w.HTML(), "eegtrain-error")
 
@@ -102,16 +112,35 @@ class TrainingPanel(w.VBox):
         self.preset = self.form.preset
         self.cost_hint = with_class(w.HTML(), "eegtrain-cost-hint")
 
-        self.start_button = with_class(w.Button(
-            description="Start", icon="play", button_style="success",
-            tooltip="Validate the config and start training"), "eegtrain-start")
-        self.stop_button = with_class(w.Button(
-            description="Stop", icon="stop", button_style="danger", disabled=True,
-            tooltip="Stop after the current batch (checkpoint and history are kept)"), "eegtrain-stop")
-        self.use_run_config_button = with_class(w.Button(
-            description="Use this run's config", icon="copy", disabled=True,
-            tooltip="Fill the form (the next run's config) with the config of the run shown below",
-            layout={"width": "auto"}), "eegtrain-use-run-config")
+        self.start_button = with_class(
+            w.Button(
+                description="Start",
+                icon="play",
+                button_style="success",
+                tooltip="Validate the config and start training",
+            ),
+            "eegtrain-start",
+        )
+        self.stop_button = with_class(
+            w.Button(
+                description="Stop",
+                icon="stop",
+                button_style="danger",
+                disabled=True,
+                tooltip="Stop after the current batch (checkpoint and history are kept)",
+            ),
+            "eegtrain-stop",
+        )
+        self.use_run_config_button = with_class(
+            w.Button(
+                description="Use this run's config",
+                icon="copy",
+                disabled=True,
+                tooltip="Fill the form (the next run's config) with the config of the run shown below",
+                layout={"width": "auto"},
+            ),
+            "eegtrain-use-run-config",
+        )
         self.start_hint = with_class(w.HTML(), "eegtrain-start-hint")
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(self._on_stop)
@@ -119,11 +148,23 @@ class TrainingPanel(w.VBox):
 
         view = self.view = RunView(self.form)
         self.badge, self.run_info, self.run_config, self.backbone = (
-            view.badge, view.run_info, view.run_config, view.backbone)
+            view.badge,
+            view.run_info,
+            view.run_config,
+            view.backbone,
+        )
         self.progress, self.progress_label, self.batch_progress, self.batch_label = (
-            view.progress, view.progress_label, view.batch_progress, view.batch_label)
+            view.progress,
+            view.progress_label,
+            view.batch_progress,
+            view.batch_label,
+        )
         self.metrics, self.metrics_epoch, self.metrics_box, self.outputs = (
-            view.metrics, view.metrics_epoch, view.metrics_box, view.outputs)
+            view.metrics,
+            view.metrics_epoch,
+            view.metrics_box,
+            view.outputs,
+        )
         self.loss_curves, self.acc_curves = view.loss_curves, view.acc_curves
         self.loss_figure, self.acc_figure = view.loss_curves.figure, view.acc_curves.figure
 
@@ -131,14 +172,18 @@ class TrainingPanel(w.VBox):
             style_widget(),
             wrap_row([title, self.badge]),
             self.backend,
-            section("Next run <span class='eegtrain-muted' style='font-weight:normal'>— the config "
-                    "Start uses</span>"),
+            section(
+                "Next run <span class='eegtrain-muted' style='font-weight:normal'>— the config "
+                "Start uses</span>"
+            ),
             wrap_row([self.preset, self.cost_hint]),
             self.form.grid,
             wrap_row([self.start_button, self.stop_button, self.use_run_config_button, self.start_hint]),
             self.error,
-            section("Run shown <span class='eegtrain-muted' style='font-weight:normal'>— the trainer's "
-                    "current or last run</span>"),
+            section(
+                "Run shown <span class='eegtrain-muted' style='font-weight:normal'>— the trainer's "
+                "current or last run</span>"
+            ),
             *view.rows(),
         ]
 
@@ -242,19 +287,23 @@ class TrainingPanel(w.VBox):
                 return None
             if self.data is not None:
                 if getattr(self.client, "backend", None) != "local":
-                    self._action_error = ("data= needs the in-kernel trainer; with a server, save the data "
-                                          "under its root (inputs.save_npz) and use an epochs source.")
+                    self._action_error = (
+                        "data= needs the in-kernel trainer; with a server, save the data "
+                        "under its root (inputs.save_npz) and use an epochs source."
+                    )
                     self.refresh()
                     return None
                 return self.client.start(config, data=self.data)  # type: ignore[call-arg]
             return self.client.start(config)
         except ValidationFailed as exc:
-            self._show_refusal("The trainer refused this configuration", [e.to_dict() for e in exc.errors],
-                               fallback=str(exc))
+            self._show_refusal(
+                "The trainer refused this configuration", [e.to_dict() for e in exc.errors], fallback=str(exc)
+            )
         except AlreadyTraining as exc:
             self.refresh()  # show that run first: the message below belongs to its state
-            self._action_error = (f"Training already in progress (run {html.escape(str(exc.run_id))}); "
-                                  "it is shown below.")
+            self._action_error = (
+                f"Training already in progress (run {html.escape(str(exc.run_id))}); it is shown below."
+            )
         return None
 
     def _act(self, action: Callable[[], dict[str, Any] | None]) -> None:
@@ -351,7 +400,8 @@ class TrainingPanel(w.VBox):
             reason = "Start is off while a run is active: Stop it or wait for it to end."
         elif problems:
             reason = "Start is off until these fields are fixed: " + "; ".join(
-                f"{self.form.title(n)} ({m})" for n, m in problems.items())
+                f"{self.form.title(n)} ({m})" for n, m in problems.items()
+            )
         else:
             reason = ""
         self.start_button.disabled = bool(reason)
@@ -361,7 +411,6 @@ class TrainingPanel(w.VBox):
         run_config = status.get("config") if status.get("run_id") else None
         same = not run_config or not self.form.differences(run_config)
         self.use_run_config_button.disabled = active or same
-
 
 
 def _run_key(status: dict[str, Any]) -> tuple:

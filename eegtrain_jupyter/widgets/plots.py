@@ -21,8 +21,13 @@ TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
 
 
-def fit_range(values: Sequence[float], *, min_span: float, bounds: tuple[float, float] | None = None,
-              empty: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+def fit_range(
+    values: Sequence[float],
+    *,
+    min_span: float,
+    bounds: tuple[float, float] | None = None,
+    empty: tuple[float, float] = (0.0, 1.0),
+) -> tuple[float, float]:
     """A y range showing every finite value with a margin of 8 % of the span (at least ``min_span``).
 
     ``bounds`` clips it (accuracy stays within 0–100 %); with no finite value, ``empty``.
@@ -81,9 +86,17 @@ class CurvesFigure:
         Legend and figure, to be displayed.
     """
 
-    def __init__(self, title: str, ylabel: str, *, y_bounds=None, min_span: float = 0.05,
-                 empty_range: tuple[float, float] = (0.0, 1.0), min_interval: float = 0.25,
-                 css_class: str | None = None):
+    def __init__(
+        self,
+        title: str,
+        ylabel: str,
+        *,
+        y_bounds=None,
+        min_span: float = 0.05,
+        empty_range: tuple[float, float] = (0.0, 1.0),
+        min_interval: float = 0.25,
+        css_class: str | None = None,
+    ):
         self.min_interval = min_interval
         self.y_bounds = y_bounds
         self.min_span = min_span
@@ -91,19 +104,37 @@ class CurvesFigure:
         self.x_scale = bq.LinearScale(min=1.0, max=2.0)
         self.y_scale = bq.LinearScale(min=float(empty_range[0]), max=float(empty_range[1]))
         self.lines = bq.Lines(
-            x=np.zeros(0), y=np.zeros((2, 0)),
+            x=np.zeros(0),
+            y=np.zeros((2, 0)),
             scales={"x": self.x_scale, "y": self.y_scale},
-            labels=["train", "validation"], colors=[TRAIN_COLOR, VAL_COLOR],
-            display_legend=False, marker="circle", marker_size=32,
+            labels=["train", "validation"],
+            colors=[TRAIN_COLOR, VAL_COLOR],
+            display_legend=False,
+            marker="circle",
+            marker_size=32,
         )
-        self.x_axis = bq.Axis(scale=self.x_scale, label="epoch", side="bottom", tick_format="d",
-                              grid_lines="none", tick_values=np.arange(1.0, 3.0))
+        self.x_axis = bq.Axis(
+            scale=self.x_scale,
+            label="epoch",
+            side="bottom",
+            tick_format="d",
+            grid_lines="none",
+            tick_values=np.arange(1.0, 3.0),
+        )
         # label clear of 5-character ticks such as 0.672
         ticks, fmt = nice_ticks(*empty_range)
-        self.y_axis = bq.Axis(scale=self.y_scale, label=ylabel, side="left", grid_lines="dashed",
-                              label_offset="44px", tick_values=np.array(ticks, dtype=float), tick_format=fmt)
+        self.y_axis = bq.Axis(
+            scale=self.y_scale,
+            label=ylabel,
+            side="left",
+            grid_lines="dashed",
+            label_offset="44px",
+            tick_values=np.array(ticks, dtype=float),
+            tick_format=fmt,
+        )
         self.figure = bq.Figure(
-            marks=[self.lines], axes=[self.x_axis, self.y_axis],
+            marks=[self.lines],
+            axes=[self.x_axis, self.y_axis],
             animation_duration=0,
             layout={"width": "auto", "height": "260px", "min_width": "0"},
             fig_margin={"top": 10, "bottom": 40, "left": 64, "right": 16},
@@ -116,8 +147,9 @@ class CurvesFigure:
             f"<span class='eegtrain-key'><i style='background:{VAL_COLOR}'></i>validation</span>"
         )
         self.legend.add_class("eegtrain-legend")
-        self.widget = w.VBox([self.legend, self.figure],
-                             layout={"flex": "1 1 340px", "min_width": "0", "max_width": "720px"})
+        self.widget = w.VBox(
+            [self.legend, self.figure], layout={"flex": "1 1 340px", "min_width": "0", "max_width": "720px"}
+        )
         self.widget.add_class("eegtrain-figure-box")
         self._shown: tuple | None = None
         self._last_draw = 0.0
@@ -140,10 +172,18 @@ class CurvesFigure:
             x, y = np.repeat(x, 2), np.repeat(y, 2, axis=1)
         x_max = max(2, total_epochs, n)
         step = max(1, -(-x_max // 10))  # whole epochs only, at most ~10 ticks
-        y_lo, y_hi = fit_range(list(data[0][:n]) + list(data[1][:n]), min_span=self.min_span,
-                               bounds=self.y_bounds, empty=self.empty_range)
-        with self.figure.hold_sync(), self.lines.hold_sync(), self.x_scale.hold_sync(), \
-                self.y_scale.hold_sync():
+        y_lo, y_hi = fit_range(
+            list(data[0][:n]) + list(data[1][:n]),
+            min_span=self.min_span,
+            bounds=self.y_bounds,
+            empty=self.empty_range,
+        )
+        with (
+            self.figure.hold_sync(),
+            self.lines.hold_sync(),
+            self.x_scale.hold_sync(),
+            self.y_scale.hold_sync(),
+        ):
             self.x_scale.max = float(x_max)
             self.x_axis.tick_values = np.arange(1, x_max + 1, step, dtype=float)
             self.y_scale.min, self.y_scale.max = float(y_lo), float(y_hi)

@@ -17,8 +17,18 @@ import numpy as np
 
 __all__ = ["PALETTE", "RunsView", "overlay_lines"]
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 """One colour per compared run, in selection order."""
 
 
@@ -26,9 +36,11 @@ def _row_label(run: dict[str, Any]) -> str:
     acc = run.get("best_val_acc")
     dur = run.get("duration")
     model = run.get("model") or run["config"].get("model", "?")
-    return (f"{run['run_id']}  {run['state']:<11} {model:<13} "
-            f"lr {run['config']['learning_rate']:.2g}  val {'-' if acc is None else f'{acc:.1f}%'}  "
-            f"{'-' if dur is None else f'{dur:.0f}s'}")
+    return (
+        f"{run['run_id']}  {run['state']:<11} {model:<13} "
+        f"lr {run['config']['learning_rate']:.2g}  val {'-' if acc is None else f'{acc:.1f}%'}  "
+        f"{'-' if dur is None else f'{dur:.0f}s'}"
+    )
 
 
 def overlay_lines(comparison: dict[str, Any], metric: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -36,8 +48,10 @@ def overlay_lines(comparison: dict[str, Any], metric: str) -> tuple[np.ndarray, 
     (e.g. ``val_accs``) for every compared run."""
     ids = comparison["run_ids"]
     x = np.asarray(comparison["epochs"], dtype=float)
-    y = np.array([[np.nan if v is None else v for v in comparison["histories"][rid][metric]] for rid in ids],
-                 dtype=float).reshape(len(ids), len(x))
+    y = np.array(
+        [[np.nan if v is None else v for v in comparison["histories"][rid][metric]] for rid in ids],
+        dtype=float,
+    ).reshape(len(ids), len(x))
     return x, y, list(ids)
 
 
@@ -55,42 +69,68 @@ class RunsView:
     def __init__(self, client: Any, on_load_config: Callable[[dict[str, Any]], None] | None = None):
         self.client = client
         self.on_load_config = on_load_config
-        self.sort = w.Dropdown(options=["started_at", "best_val_acc", "duration"], value="started_at",
-                               description="sort")
-        self.model = w.Dropdown(options=["(all)", "labram", "shallow_fbcsp", "eegnet", "eegconformer"],
-                                value="(all)", description="model")
-        self.table = w.SelectMultiple(options=[], rows=8, layout={"width": "760px"},
-                                      style={"font_family": "monospace"})
+        self.sort = w.Dropdown(
+            options=["started_at", "best_val_acc", "duration"], value="started_at", description="sort"
+        )
+        self.model = w.Dropdown(
+            options=["(all)", "labram", "shallow_fbcsp", "eegnet", "eegconformer"],
+            value="(all)",
+            description="model",
+        )
+        self.table = w.SelectMultiple(
+            options=[], rows=8, layout={"width": "760px"}, style={"font_family": "monospace"}
+        )
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.load_button = w.Button(description="Load config", tooltip="the first selected run's config")
         self.diff = w.HTML()
         self.message = w.HTML()
-        self.figures = {metric: self._figure(title, label, y_range)
-                        for metric, title, label, y_range in (
-                            ("val_accs", "Validation accuracy", "accuracy (%)", (0, 100)),
-                            ("val_losses", "Validation loss", "loss", None))}
+        self.figures = {
+            metric: self._figure(title, label, y_range)
+            for metric, title, label, y_range in (
+                ("val_accs", "Validation accuracy", "accuracy (%)", (0, 100)),
+                ("val_losses", "Validation loss", "loss", None),
+            )
+        }
         self.comparison: dict[str, Any] | None = None
         self.refresh_button.on_click(lambda _: self.refresh())
         self.load_button.on_click(lambda _: self._load())
         self.table.observe(lambda _: self.show_selected(), "value")
         for control in (self.sort, self.model):
             control.observe(lambda _: self.refresh(), "value")
-        self.widget = w.VBox([
-            w.HBox([self.sort, self.model, self.refresh_button, self.load_button]), self.table,
-            w.HBox([f for f, _ in self.figures.values()]), self.diff, self.message,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.sort, self.model, self.refresh_button, self.load_button]),
+                self.table,
+                w.HBox([f for f, _ in self.figures.values()]),
+                self.diff,
+                self.message,
+            ]
+        )
         self.refresh()
 
     @staticmethod
     def _figure(title: str, label: str, y_range: tuple[float, float] | None) -> tuple[bq.Figure, bq.Lines]:
         xs = bq.LinearScale()
         ys = bq.LinearScale(**({"min": y_range[0], "max": y_range[1]} if y_range else {}))
-        lines = bq.Lines(x=np.zeros(0), y=np.zeros((0, 0)), scales={"x": xs, "y": ys}, display_legend=True,
-                         marker="circle", marker_size=24)
-        fig = bq.Figure(marks=[lines], title=title, legend_location="top-right", animation_duration=0,
-                        axes=[bq.Axis(scale=xs, label="epoch", tick_format="d", side="bottom"),
-                              bq.Axis(scale=ys, label=label, side="left", label_offset="48px")],
-                        layout={"width": "440px", "height": "300px"})
+        lines = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros((0, 0)),
+            scales={"x": xs, "y": ys},
+            display_legend=True,
+            marker="circle",
+            marker_size=24,
+        )
+        fig = bq.Figure(
+            marks=[lines],
+            title=title,
+            legend_location="top-right",
+            animation_duration=0,
+            axes=[
+                bq.Axis(scale=xs, label="epoch", tick_format="d", side="bottom"),
+                bq.Axis(scale=ys, label=label, side="left", label_offset="48px"),
+            ],
+            layout={"width": "440px", "height": "300px"},
+        )
         return fig, lines
 
     def _ipython_display_(self) -> None:
@@ -140,13 +180,19 @@ class RunsView:
                 lines.labels = labels
                 lines.colors = [PALETTE[i % len(PALETTE)] for i in range(len(labels))]
         diff = self.comparison["config_diff"]
-        rows = "".join(f"<tr><td><code>{html.escape(field)}</code></td>"
-                       + "".join(f"<td>{html.escape(str(values.get(rid)))}</td>" for rid in ids) + "</tr>"
-                       for field, values in diff.items())
-        head = "".join(f"<th style='color:{PALETTE[i % len(PALETTE)]}'>{html.escape(rid)}</th>"
-                       for i, rid in enumerate(ids))
-        self.diff.value = (f"<table><tr><th>differs</th>{head}</tr>{rows}</table>" if diff
-                           else "<i>same config</i>")
+        rows = "".join(
+            f"<tr><td><code>{html.escape(field)}</code></td>"
+            + "".join(f"<td>{html.escape(str(values.get(rid)))}</td>" for rid in ids)
+            + "</tr>"
+            for field, values in diff.items()
+        )
+        head = "".join(
+            f"<th style='color:{PALETTE[i % len(PALETTE)]}'>{html.escape(rid)}</th>"
+            for i, rid in enumerate(ids)
+        )
+        self.diff.value = (
+            f"<table><tr><th>differs</th>{head}</tr>{rows}</table>" if diff else "<i>same config</i>"
+        )
 
     def _load(self) -> None:
         if not self.table.value or self.on_load_config is None or self.comparison is None:

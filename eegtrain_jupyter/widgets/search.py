@@ -20,8 +20,10 @@ import numpy as np
 
 __all__ = ["DEFAULT_SPACE", "SearchView", "best_so_far"]
 
-DEFAULT_SPACE = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True},
-                 "weight_decay": {"low": 0.0, "high": 0.001}}
+DEFAULT_SPACE = {
+    "learning_rate": {"low": 0.0001, "high": 0.01, "log": True},
+    "weight_decay": {"low": 0.0, "high": 0.001},
+}
 """What the editor starts with: a head-only search over the optimiser."""
 
 
@@ -31,8 +33,9 @@ def _fmt(value: float | None) -> str:
 
 def best_so_far(trials: list[dict[str, Any]], maximize: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(trial numbers, best value up to each)`` over the completed trials, in trial order."""
-    done = sorted((t["number"], t["value"]) for t in trials
-                  if t["state"] == "complete" and t["value"] is not None)
+    done = sorted(
+        (t["number"], t["value"]) for t in trials if t["state"] == "complete" and t["value"] is not None
+    )
     if not done:
         return np.zeros(0), np.zeros(0)
     values = np.array([v for _, v in done], dtype=float)
@@ -52,13 +55,20 @@ class SearchView:
         Called with the best trial's full config.
     """
 
-    def __init__(self, client: Any, base_config: dict[str, Any] | None = None,
-                 on_apply: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        client: Any,
+        base_config: dict[str, Any] | None = None,
+        on_apply: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.client = client
         self.base_config = dict(base_config or {})
         self.on_apply = on_apply
-        self.space = w.Textarea(value=json.dumps(DEFAULT_SPACE, indent=1), description="space",
-                                layout={"width": "520px", "height": "120px"})
+        self.space = w.Textarea(
+            value=json.dumps(DEFAULT_SPACE, indent=1),
+            description="space",
+            layout={"width": "520px", "height": "120px"},
+        )
         self.n_trials = w.BoundedIntText(value=10, min=1, max=1000, description="trials")
         self.start_button = w.Button(description="Start search", button_style="primary")
         self.apply_button = w.Button(description="Apply best config", disabled=True)
@@ -66,18 +76,32 @@ class SearchView:
         self.message = w.HTML()
         self.trials = w.HTML()
         xs, ys = bq.LinearScale(), bq.LinearScale()
-        self.best_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, marker="circle",
-                                  colors=["#2ca02c"])
-        self.figure = bq.Figure(marks=[self.best_line], title="Best so far", animation_duration=0,
-                                axes=[bq.Axis(scale=xs, label="trial", tick_format="d", side="bottom"),
-                                      bq.Axis(scale=ys, label="value", side="left")],
-                                layout={"width": "440px", "height": "260px"})
+        self.best_line = bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, marker="circle", colors=["#2ca02c"]
+        )
+        self.figure = bq.Figure(
+            marks=[self.best_line],
+            title="Best so far",
+            animation_duration=0,
+            axes=[
+                bq.Axis(scale=xs, label="trial", tick_format="d", side="bottom"),
+                bq.Axis(scale=ys, label="value", side="left"),
+            ],
+            layout={"width": "440px", "height": "260px"},
+        )
         self.status: dict[str, Any] | None = None
         self._refresh_lock = threading.Lock()
         self.start_button.on_click(lambda _: self.start())
         self.apply_button.on_click(lambda _: self.apply_best())
-        self.widget = w.VBox([self.space, w.HBox([self.n_trials, self.start_button, self.apply_button]),
-                              self.progress, self.message, w.HBox([self.figure, self.trials])])
+        self.widget = w.VBox(
+            [
+                self.space,
+                w.HBox([self.n_trials, self.start_button, self.apply_button]),
+                self.progress,
+                self.message,
+                w.HBox([self.figure, self.trials]),
+            ]
+        )
         self.refresh()
 
     def _ipython_display_(self) -> None:
@@ -90,15 +114,17 @@ class SearchView:
         try:
             space = json.loads(self.space.value)
         except ValueError as exc:
-            self.message.value = ("<span style='color:#c62828'>space is not JSON: "
-                                  f"{html.escape(str(exc))}</span>")
+            self.message.value = (
+                f"<span style='color:#c62828'>space is not JSON: {html.escape(str(exc))}</span>"
+            )
             return None
         try:
-            status = self.client.start_search({"config": self.base_config, "space": space,
-                                               "n_trials": int(self.n_trials.value)})
+            status = self.client.start_search(
+                {"config": self.base_config, "space": space, "n_trials": int(self.n_trials.value)}
+            )
         except Exception as exc:
             fields = "; ".join(f"{e.field}: {e.message}" for e in getattr(exc, "errors", []))
-            self.message.value = (f"<span style='color:#c62828'>{html.escape(fields or str(exc))}</span>")
+            self.message.value = f"<span style='color:#c62828'>{html.escape(fields or str(exc))}</span>"
             return None
         self._show(status)
         threading.Thread(target=self._follow, daemon=True, name="search-view").start()
@@ -132,11 +158,14 @@ class SearchView:
             self.best_line.x, self.best_line.y = x, y
         best = status.get("best")
         self.apply_button.disabled = best is None
-        self.message.value = (f"search <b>{html.escape(str(status['search_id']))}</b>: {status['state']}"
-                              + (f" — best trial {best['number']}: {best['value']:.4g}" if best else ""))
+        self.message.value = f"search <b>{html.escape(str(status['search_id']))}</b>: {status['state']}" + (
+            f" — best trial {best['number']}: {best['value']:.4g}" if best else ""
+        )
         rows = "".join(
             f"<tr><td>{t['number']}</td><td>{t['state']}</td><td>{_fmt(t['value'])}</td>"
-            f"<td><code>{html.escape(json.dumps(t['params']))}</code></td></tr>" for t in trials)
+            f"<td><code>{html.escape(json.dumps(t['params']))}</code></td></tr>"
+            for t in trials
+        )
         head = "<tr><th>#</th><th>state</th><th>value</th><th>params</th></tr>"
         self.trials.value = f"<table>{head}{rows}</table>"
 

@@ -17,8 +17,16 @@ from .form import ConfigForm, format_number
 from .plots import CurvesFigure
 from .style import STATE_COLORS, with_class, wrap_row
 
-__all__ = ["RunView", "backend_html", "badge_html", "batch_text", "epoch_text", "error_html", "outputs_html",
-           "run_info_html"]
+__all__ = [
+    "RunView",
+    "backend_html",
+    "badge_html",
+    "batch_text",
+    "epoch_text",
+    "error_html",
+    "outputs_html",
+    "run_info_html",
+]
 
 _ACTIVE = {"preparing", "training", "stopping"}
 _BAR_STYLES = {"completed": "success", "failed": "danger", "interrupted": "danger", "stopped": "warning"}
@@ -63,8 +71,10 @@ def error_html(text: str) -> str:
 
 def badge_html(state: str) -> str:
     color = STATE_COLORS.get(state, "#757575")
-    return (f"<span class='eegtrain-state-{state}' style='background:{color};color:white;"
-            f"padding:2px 10px;border-radius:10px;font-weight:600'>{state}</span>")
+    return (
+        f"<span class='eegtrain-state-{state}' style='background:{color};color:white;"
+        f"padding:2px 10px;border-radius:10px;font-weight:600'>{state}</span>"
+    )
 
 
 def epoch_text(status: dict[str, Any]) -> str:
@@ -109,8 +119,10 @@ def backbone_html(status: dict[str, Any]) -> str:
     if not backbone:
         return ""
     css = "eegtrain-ok" if backbone.get("origin") == "pretrained" else "eegtrain-warn"
-    return (f"this run's backbone: <b class='{css}'>{html.escape(str(backbone.get('origin')))}"
-            f"</b> — {html.escape(str(backbone.get('message', '')))}")
+    return (
+        f"this run's backbone: <b class='{css}'>{html.escape(str(backbone.get('origin')))}"
+        f"</b> — {html.escape(str(backbone.get('message', '')))}"
+    )
 
 
 def backend_html(client: TrainingClient) -> str:
@@ -118,7 +130,7 @@ def backend_html(client: TrainingClient) -> str:
     backend = str(client.backend)
     where = str(client.describe())
     if where.lower().startswith(backend.lower()):  # "server http://…": say "server" once
-        where = where[len(backend):].lstrip(" —-:")
+        where = where[len(backend) :].lstrip(" —-:")
     text = f"backend: <b>{html.escape(backend)}</b> — {html.escape(where)}"
     if client.notice:
         text += f"<br><small class='eegtrain-warn'>{html.escape(client.notice)}</small>"
@@ -148,8 +160,11 @@ def run_config_html(status: dict[str, Any], form: ConfigForm) -> str:
     text = "this run's config: " + (", ".join(items) + " (others default)" if items else "all defaults")
     differs = form.differences(config)
     if differs:
-        text += (" · <span class='eegtrain-warn'>the form (next run) differs in "
-                 + html.escape(", ".join(form.title(n) for n in differs)) + "</span>")
+        text += (
+            " · <span class='eegtrain-warn'>the form (next run) differs in "
+            + html.escape(", ".join(form.title(n) for n in differs))
+            + "</span>"
+        )
     else:
         text += " · <span class='eegtrain-muted'>the form holds the same config</span>"
     return text
@@ -178,8 +193,10 @@ def outputs_html(status: dict[str, Any]) -> str:
         if published:
             parts.append(f"replaced the top-level files in <code>{save_dir}</code>")
         else:
-            parts.append(f"<b>the top-level files in <code>{save_dir}</code> are unchanged</b> "
-                         "(only a completed run replaces them)")
+            parts.append(
+                f"<b>the top-level files in <code>{save_dir}</code> are unchanged</b> "
+                "(only a completed run replaces them)"
+            )
     if status.get("run_dir"):
         parts.append(f"this run's folder <code>{html.escape(str(status['run_dir']))}</code>")
     return "outputs: " + " · ".join(parts)
@@ -208,30 +225,52 @@ class RunView:
         self.form = form
         self.badge = with_class(w.HTML(), "eegtrain-badge")
         bar_layout = {"flex": "1 1 240px", "min_width": "0", "max_width": "460px"}
-        self.progress = with_class(w.IntProgress(value=0, min=0, max=1, description="epochs",
-                                                layout=bar_layout), "eegtrain-progress")
+        self.progress = with_class(
+            w.IntProgress(value=0, min=0, max=1, description="epochs", layout=bar_layout), "eegtrain-progress"
+        )
         self.progress_label = with_class(w.HTML("no run yet"), "eegtrain-progress-label")
-        self.batch_progress = with_class(w.IntProgress(value=0, min=0, max=1, description="batches",
-                                                      layout=dict(bar_layout)), "eegtrain-batch-progress")
+        self.batch_progress = with_class(
+            w.IntProgress(value=0, min=0, max=1, description="batches", layout=dict(bar_layout)),
+            "eegtrain-batch-progress",
+        )
         self.batch_label = with_class(w.HTML(""), "eegtrain-batch-label")
 
         self.metrics: dict[str, w.Label] = {}
         self.metrics_epoch = with_class(w.Label("—"), "eegtrain-metrics-epoch")  # the epoch of the metrics
-        cells = [w.VBox([w.HTML("<span class='eegtrain-caption'>after epoch</span>"), self.metrics_epoch],
-                        layout={"min_width": "72px"})]
+        cells = [
+            w.VBox(
+                [w.HTML("<span class='eegtrain-caption'>after epoch</span>"), self.metrics_epoch],
+                layout={"min_width": "72px"},
+            )
+        ]
         for key, text in _METRICS.items():
             label = self.metrics[key] = with_class(w.Label("—"), f"eegtrain-metric-{key.replace('_', '-')}")
-            cells.append(w.VBox([w.HTML(f"<span class='eegtrain-caption'>{text}</span>"), label],
-                                layout={"min_width": "72px"}))
+            cells.append(
+                w.VBox(
+                    [w.HTML(f"<span class='eegtrain-caption'>{text}</span>"), label],
+                    layout={"min_width": "72px"},
+                )
+            )
         self.metrics_box = with_class(wrap_row(cells, grid_gap="4px 18px"), "eegtrain-metrics")
         self.backbone = with_class(w.HTML(), "eegtrain-backbone")
         self.run_info = with_class(w.HTML(), "eegtrain-run")
         self.run_config = with_class(w.HTML(), "eegtrain-run-config")
         self.outputs = with_class(w.HTML(), "eegtrain-outputs")
-        self.loss_curves = CurvesFigure("Loss", "cross-entropy loss", min_span=0.02,
-                                        empty_range=(0.0, 1.0), css_class="eegtrain-loss-figure")
-        self.acc_curves = CurvesFigure("Accuracy", "accuracy (%)", y_bounds=(0.0, 100.0), min_span=4.0,
-                                       empty_range=(0.0, 100.0), css_class="eegtrain-acc-figure")
+        self.loss_curves = CurvesFigure(
+            "Loss",
+            "cross-entropy loss",
+            min_span=0.02,
+            empty_range=(0.0, 1.0),
+            css_class="eegtrain-loss-figure",
+        )
+        self.acc_curves = CurvesFigure(
+            "Accuracy",
+            "accuracy (%)",
+            y_bounds=(0.0, 100.0),
+            min_span=4.0,
+            empty_range=(0.0, 100.0),
+            css_class="eegtrain-acc-figure",
+        )
 
     def rows(self) -> list[w.Widget]:
         """The section's rows, top to bottom (the badge goes in the panel's title row)."""
@@ -243,8 +282,11 @@ class RunView:
             wrap_row([self.batch_progress, self.batch_label]),
             self.metrics_box,
             self.outputs,
-            wrap_row([self.loss_curves.widget, self.acc_curves.widget], align_items="flex-start",
-                     grid_gap="8px 16px"),
+            wrap_row(
+                [self.loss_curves.widget, self.acc_curves.widget],
+                align_items="flex-start",
+                grid_gap="8px 16px",
+            ),
         ]
 
     def render(self, status: dict[str, Any]) -> None:

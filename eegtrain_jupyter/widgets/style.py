@@ -84,8 +84,17 @@ def style_widget() -> w.HTML:
 
 def wrap_row(children, **layout) -> w.HBox:
     """A row that wraps onto the next line when the notebook is narrow (no horizontal scroll)."""
-    return w.HBox(children, layout={"flex_flow": "row wrap", "align_items": "center", "grid_gap": "4px 12px",
-                                    "min_width": "0", "width": "100%", **layout})
+    return w.HBox(
+        children,
+        layout={
+            "flex_flow": "row wrap",
+            "align_items": "center",
+            "grid_gap": "4px 12px",
+            "min_width": "0",
+            "width": "100%",
+            **layout,
+        },
+    )
 
 
 def section(text: str) -> w.HTML:
