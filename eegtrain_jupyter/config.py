@@ -50,6 +50,19 @@ A model without a backbone trains end to end, so ``freeze_backbone`` left at its
 
 
 _TITLES = {
+    "model": "Model",
+    "devices": "Processes",
+    "nnodes": "Machines",
+    "node_rank": "Machine rank",
+    "rdzv_endpoint": "Rendezvous",
+    "split_by": "Split by",
+    "test_split": "Test fraction",
+    "early_stopping_patience": "Early stopping",
+    "class_weight": "Class weight",
+    "lr_schedule": "LR schedule",
+    "warmup_epochs": "Warmup epochs",
+    "label_smoothing": "Label smoothing",
+    "layer_decay": "Layer LR decay",
     "n_epochs": "Epochs",
     "n_samples_per_class": "Windows per class",
     "val_split": "Validation fraction",

@@ -123,7 +123,7 @@ def train(
         )
         train_idx, val_idx = split.train, split.val
         result.split = split.describe()
-        events.on_split(split)
+        events.on_split(result.split)
         weight = None
         if config.class_weight == "balanced":
             weights = evaluation.balanced_class_weights(data.y[train_idx], data.n_classes)

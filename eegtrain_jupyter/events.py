@@ -90,8 +90,8 @@ class TrainingListener:
         """A batch finished (``phase``: ``train``, ``val`` or ``caching features``; ``epoch`` 1-based,
         0 while caching). ``loss``/``acc`` are the running means over this epoch's training batches."""
 
-    def on_split(self, split: Any) -> None:
-        """The data was split (a :class:`~eegtrain_jupyter.splits.Split`)."""
+    def on_split(self, split: str) -> None:
+        """How the windows were split, in words (e.g. ``by subject: 14 train, 5 val, 5 test``)."""
 
     def on_test(self, report: dict[str, Any]) -> None:
         """The test split was scored once with the best checkpoint (:func:`~.evaluation.report`)."""

@@ -197,9 +197,17 @@ class Backbone(_Shape):
     message: str
 
 
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 class Status(_Shape):
     """The seed's status fields, then state, phase, batch progress, error and run facts."""
 
+    version: str = Field(default_factory=lambda: _package_version())
+    """The eegtrain-jupyter that answers (the server's, over REST)."""
     is_training: bool
     current_epoch: int
     total_epochs: int

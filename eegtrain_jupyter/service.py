@@ -25,27 +25,24 @@ from .compare import RunQuery, compare_runs, select
 from .config import TrainingConfig, parse_config, validate_config
 from .data import Windows, scan
 from .errors import AlreadyTrainingError, ConfigError, Conflict, FieldError
-from .events import EpochResult, TrainingListener, TrainingResult
+from .events import TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
-from .model import BackboneInfo, PretrainedWeightsError, check_weights_file
+from .model import PretrainedWeightsError, check_weights_file
 from .model_card import ModelCardWriter
 from .paths import PathPolicy, os_reason
+from .progress import RunProgress, build_status, format_duration, report_shape
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
-    Backbone,
-    BatchProgress,
     Comparison,
     Deleted,
     ExportResult,
     FieldErrorBody,
     History,
-    Metrics,
     Prediction,
     RunDetail,
     RunRecord,
     Status,
-    TestReport,
     TrainingState,
     ValidationBody,
     empty_history,
@@ -60,108 +57,8 @@ __all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_durat
 log = logging.getLogger(__name__)
 
 
-def _report(report: dict[str, Any] | None) -> TestReport | None:
-    return TestReport.model_validate(report) if report else None
-
-
-def format_duration(seconds: float | None) -> str | None:
-    """The seed's compact form: ``45.3s``, ``2.1m``, ``1.5h``."""
-    if seconds is None:
-        return None
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
 class _WorkerFailed(Exception):
     """The worker process ended the run with an error (its message says how it died)."""
-
-
-class _RunListener(TrainingListener):
-    """Feeds engine events into the run record under the manager's lock."""
-
-    def __init__(self, lock: threading.RLock, run: Run):
-        self.lock, self.run = lock, run
-
-    def on_phase(self, phase: str) -> None:
-        with self.lock:
-            self.run.phase, self.run.batch = phase, None
-            self.run.t_phase = time.monotonic()
-            if phase == "training" and self.run.state is TrainingState.PREPARING:
-                self.run.state = TrainingState.TRAINING
-
-    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
-        with self.lock:
-            self.run.model, self.run.n_parameters, self.run.n_trainable = name, n_parameters, n_trainable
-
-    def on_setup(
-        self,
-        *,
-        device: str,
-        precision: str,
-        backbone: BackboneInfo,
-        n_train: int,
-        n_val: int,
-        precision_reason: str = "",
-    ) -> None:
-        with self.lock:
-            self.run.device, self.run.precision = device, precision
-            self.run.precision_reason = precision_reason or None
-            self.run.backbone = Backbone.model_validate(backbone.to_dict())
-            self.run.save()
-
-    def on_batch(
-        self,
-        *,
-        epoch: int,
-        batch: int,
-        n_batches: int,
-        phase: str,
-        loss: float | None = None,
-        acc: float | None = None,
-    ) -> None:
-        with self.lock:
-            before = self.run.batch or {}
-            if phase != "train":  # validation keeps the epoch's running training metrics
-                loss, acc = (
-                    (before.get("train_loss"), before.get("train_acc"))
-                    if before.get("epoch") == epoch
-                    else (None, None)
-                )
-            self.run.batch = {
-                "epoch": epoch,
-                "batch": batch,
-                "n_batches": n_batches,
-                "phase": phase,
-                "train_loss": loss,
-                "train_acc": acc,
-            }
-
-    def on_split(self, split: Any) -> None:
-        with self.lock:
-            self.run.split = split.describe()
-
-    def on_test(self, report: dict[str, Any]) -> None:
-        with self.lock:
-            self.run.test_report = report
-            self.run.save()
-
-    def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
-        with self.lock:
-            run, now = self.run, time.monotonic()
-            run.history = history
-            run.epoch_times.append(now - (run.t_phase or now))  # the whole epoch, writes included
-            run.t_phase = now
-            if run.best_val_acc is None or result.val_acc > run.best_val_acc:
-                run.best_val_acc, run.best_epoch = result.val_acc, result.epoch
-            run.files = {
-                kind: str(run.run_dir / name)
-                for kind, name in OUTPUT_KINDS.items()
-                if (run.run_dir / name).exists()
-            }
-            run.save()
 
 
 class TrainingManager:
@@ -286,7 +183,7 @@ class TrainingManager:
                 target=self._work, args=(run, list(listeners), data), name=f"eegtrain-{run_id}", daemon=True
             )
             self._thread.start()
-            return self._status(run)
+            return build_status(run)
 
     def validate(self, config: dict[str, Any] | None = None) -> ValidationBody:
         """Per-field validation as :func:`~.config.validate_config`, plus the path rules of :meth:`start`."""
@@ -316,12 +213,12 @@ class TrainingManager:
             if self._run is not None and self._run.state.active:
                 self._stop_event.set()
                 self._run.state = TrainingState.STOPPING
-            return self._status(self._run)
+            return build_status(self._run)
 
     def status(self) -> Status:
         """The seed's status shape plus state, phase, batch progress, error, run id and files."""
         with self._lock:
-            return self._status(self._run)
+            return build_status(self._run)
 
     def history(self) -> History:
         """Metrics of the current/last run."""
@@ -331,7 +228,7 @@ class TrainingManager:
                 run_id=run.run_id if run else None,
                 state=run.state if run else TrainingState.IDLE,
                 **(run.history if run else empty_history()),
-                test_report=_report(run.test_report if run else None),
+                test_report=report_shape(run.test_report if run else None),
                 epoch_times=list(run.epoch_times) if run else [],
                 best_val_acc=run.best_val_acc if run else None,
                 best_epoch=run.best_epoch if run else None,
@@ -487,7 +384,7 @@ class TrainingManager:
         files: dict[str, str] = {}
         tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
-            listener = _RunListener(self._lock, run)
+            listener = RunProgress(self._lock, run)
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             extra = [tensorboard] if tensorboard is not None else []
             listeners: list[TrainingListener] = [listener, *extra, *self.listeners, *run_listeners]
@@ -576,51 +473,3 @@ class TrainingManager:
             for kind, name in OUTPUT_KINDS.items()
             if (run.run_dir / name).exists()
         }
-
-    def _status(self, run: Run | None) -> Status:
-        if run is None:
-            return Status.idle()
-        hist = run.history
-
-        def last(key: str) -> float | None:
-            return hist[key][-1] if hist[key] else None
-
-        elapsed, eta = run.elapsed(), run.eta()
-        return Status(
-            is_training=run.state.active,
-            current_epoch=len(hist["train_losses"]),
-            total_epochs=run.config.n_epochs,
-            train_loss=last("train_losses"),
-            val_loss=last("val_losses"),
-            train_acc=last("train_accs"),
-            val_acc=last("val_accs"),
-            best_val_acc=run.best_val_acc,
-            best_epoch=run.best_epoch,
-            elapsed_time=elapsed,
-            elapsed_time_formatted=format_duration(elapsed),
-            eta=eta,
-            eta_formatted=format_duration(eta),
-            config=run.config,
-            history=Metrics(**hist),
-            state=run.state,
-            phase=run.phase,
-            batch=BatchProgress(**run.batch) if run.batch else None,
-            error=run.error,
-            run_id=run.run_id,
-            device=run.device,
-            precision=run.precision,
-            backbone=run.backbone,
-            precision_reason=run.precision_reason,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            run_dir=str(run.run_dir),
-            save_dir=str(run.save_dir),
-            files=dict(run.files),
-            published=dict(run.published),
-            split=run.split,
-            early_stopped=run.early_stopped,
-            test_report=_report(run.test_report),
-            model=run.model,
-            n_parameters=run.n_parameters,
-            n_trainable=run.n_trainable,
-        )

@@ -187,6 +187,8 @@ class _Dispatch:
             )
         elif kind == "epoch_end":
             self._call("on_epoch_end", EpochResult(**msg["result"]), msg["history"])
+        elif kind == "split":
+            self._call("on_split", msg["split"])
         elif kind == "test":
             self._call("on_test", msg["report"])
         elif kind == "end":

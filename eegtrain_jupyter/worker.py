@@ -135,6 +135,9 @@ class Relay(TrainingListener):
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         self.emit("epoch_end", result=asdict(result), history=history)
 
+    def on_split(self, split: str) -> None:
+        self.emit("split", split=split)
+
     def on_test(self, report: dict[str, Any]) -> None:
         self.emit("test", report=report)
 

@@ -230,6 +230,29 @@ class FakeClient:
             valid=result.valid, errors=[e.to_dict() for e in result.errors], config=result.config
         ).to_json()
 
+    # a trained run's endpoints: this client has no runs on disk, so each is the service's 404
+    def _no_run(self, run_id: str) -> Any:
+        from eegtrain_jupyter.errors import NotFound
+
+        raise NotFound(f"no run {run_id!r} (FakeClient keeps no runs on disk)")
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self._no_run(run_id)
+
+    def run_file(self, run_id: str, name: str) -> bytes:
+        return self._no_run(run_id)
+
+    def predict(
+        self, run_id: str, windows: Any = None, *, path: str | None = None, **_: Any
+    ) -> dict[str, Any]:
+        return self._no_run(run_id)
+
+    def export(self, run_id: str, format: str = "onnx") -> dict[str, Any]:
+        return self._no_run(run_id)
+
+    def delete_run(self, run_id: str) -> dict[str, Any]:
+        return self._no_run(run_id)
+
     def describe(self) -> str:
         return f"{self.backend} http://example.invalid/ (survives kernel restarts)"
 

@@ -451,10 +451,8 @@ def test_panel_fits_the_width(lab, browser, width):
         assert_fits(panel, width)
         # a wrong value is marked on its field and the disabled Start says why
         set_field(panel, "n_epochs", "abc", settle=1.0)
-        error = panel.locator(".eegtrain-field-error").first
-        page.wait_for_function(
-            "el => el.textContent.includes('must be a number')", arg=error.element_handle(), timeout=10_000
-        )
+        # the message stands under its field (the first error in the form, whatever comes before it)
+        panel.locator(".eegtrain-field-error", has_text="must be a number").first.wait_for(timeout=10_000)
         assert panel.locator(".eegtrain-field-n_epochs.eegtrain-invalid").count() == 1
         start = panel.locator("button.eegtrain-start")
         assert start.is_disabled() and "Epochs" in (start.get_attribute("title") or "")

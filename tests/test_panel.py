@@ -9,6 +9,7 @@ own status shapes, validated by its pydantic models).
 from __future__ import annotations
 
 import contextlib
+import html
 import socket
 import threading
 
@@ -154,7 +155,9 @@ def test_labels_and_help_come_from_the_schema(make_panel):
         if name in panel.form.sections:  # a nested section (data) is passed through, not a field
             continue
         assert panel.fields[name].description == prop["title"], name
-        assert prop["description"] in panel.form.helps[name].value, name  # every field, not only numbers
+        assert html.escape(prop["description"]) in panel.form.helps[name].value, (
+            name
+        )  # every field, not only numbers
     help_line = panel.form.helps["n_epochs"].value
     assert "1–100" in help_line and "default 15" in help_line
     assert panel.backend.value.count("local") == 1

@@ -27,6 +27,7 @@ SEED_STATUS_KEYS = {
     "history",
 }
 EXTRA_KEYS = {
+    "version",
     "state",
     "phase",
     "batch",
@@ -189,3 +190,10 @@ def test_a_bad_weights_file_is_refused_before_the_run_starts(tmp_path, tiny, con
         manager.start({**tiny, "pretrained_weights": "weights.pth", "save_dir": "out"})
     assert info.value.errors[0].message == message
     assert manager.status().state == "idle" and not (tmp_path / "out").exists()
+
+
+def test_status_names_the_package_version(tmp_path):
+    from eegtrain_jupyter import __version__
+
+    assert __version__ and __version__ != "0+unknown"  # read from the installed metadata
+    assert TrainingManager(tmp_path).status().version == __version__
