@@ -141,32 +141,10 @@ class Loop:
                     # so each has the probabilities the scores need
                     loss_sum, hits, n = self._shard_step(module, inputs, labels, idx, optimizer)
                     summed = self.group.sum([loss_sum, hits, n], self.device)  # over ranks
-                    total_loss += summed[0]
-                    correct, seen = correct + int(summed[1]), seen + int(summed[2])
-                    self.events.on_batch(
-                        epoch=epoch,
-                        batch=i + 1,
-                        n_batches=n_batches,
-                        phase=phase,
-                        loss=total_loss / seen,
-                        acc=100.0 * correct / seen,
-                    )
-                    continue
-                xb, yb = self.gather(inputs, idx), self.gather(labels, idx)
-                with self.autocast():
-                    logits = module(xb)
-                    loss = self.loss_fn(logits.float(), yb)
-                if optimizer is not None:
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    if self.schedule is not None:
-                        self.schedule.step()
-                if collect is not None:  # class probabilities, in ``order``
-                    collect.append(torch.softmax(logits.detach().float(), 1).cpu())
-                total_loss += float(loss.detach()) * len(yb)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(yb)
+                    loss_sum, hits, n = summed[0], int(summed[1]), int(summed[2])
+                else:
+                    loss_sum, hits, n = self._step(module, inputs, labels, idx, optimizer, collect)
+                total_loss, correct, seen = total_loss + loss_sum, correct + hits, seen + n
                 self.events.on_batch(
                     epoch=epoch,
                     batch=i + 1,
@@ -176,6 +154,30 @@ class Loop:
                     acc=100.0 * correct / seen,
                 )
         return total_loss / seen, 100.0 * correct / seen
+
+    def _step(
+        self,
+        module: nn.Module,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        idx: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None,
+        collect: list[torch.Tensor] | None,
+    ) -> tuple[float, int, int]:
+        """One whole batch in this process; returns its (loss sum, correct, count)."""
+        xb, yb = self.gather(inputs, idx), self.gather(labels, idx)
+        with self.autocast():
+            logits = module(xb)
+            loss = self.loss_fn(logits.float(), yb)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if self.schedule is not None:
+                self.schedule.step()
+        if collect is not None:  # class probabilities, in ``order``
+            collect.append(torch.softmax(logits.detach().float(), 1).cpu())
+        return float(loss.detach()) * len(yb), int((logits.argmax(1) == yb).sum()), len(yb)
 
     def _shard_step(
         self,
