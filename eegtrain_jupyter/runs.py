@@ -77,33 +77,44 @@ class Run:
         self.early_stopped = False
         self.test_report: dict[str, Any] | None = None
 
+    _PLAIN = (
+        "run_id",
+        "state",
+        "config",
+        "started_at",
+        "finished_at",
+        "best_val_acc",
+        "best_epoch",
+        "error",
+        "device",
+        "precision",
+        "precision_reason",
+        "backbone",
+        "model",
+        "n_parameters",
+        "n_trainable",
+        "split",
+        "early_stopped",
+    )
+    """:class:`~.schemas.RunOutcome` fields held as they are sent."""
+
+    def outcome(self) -> dict[str, Any]:
+        """This run's :class:`~.schemas.RunOutcome` fields (the part its status and record share)."""
+        return {
+            **{key: getattr(self, key) for key in self._PLAIN},
+            "save_dir": str(self.save_dir),
+            "run_dir": str(self.run_dir),
+            "files": dict(self.files),
+            "published": dict(self.published),
+            "test_report": TestReport.model_validate(self.test_report) if self.test_report else None,
+        }
+
     def record(self) -> RunRecord:
         return RunRecord(
-            run_id=self.run_id,
-            state=self.state,
-            config=self.config,
-            save_dir=str(self.save_dir),
-            run_dir=str(self.run_dir),
-            started_at=self.started_at,
-            finished_at=self.finished_at,
+            **self.outcome(),
             duration=self.elapsed(),
             epochs_completed=len(self.history["train_losses"]),
-            best_val_acc=self.best_val_acc,
-            best_epoch=self.best_epoch,
-            error=self.error,
-            device=self.device,
-            precision=self.precision,
-            backbone=self.backbone,
             epoch_times=list(self.epoch_times),
-            files=dict(self.files),
-            published=dict(self.published),
-            split=self.split,
-            early_stopped=self.early_stopped,
-            test_report=TestReport.model_validate(self.test_report) if self.test_report else None,
-            model=self.model,
-            n_parameters=self.n_parameters,
-            n_trainable=self.n_trainable,
-            precision_reason=self.precision_reason,
         )
 
     @classmethod
@@ -112,26 +123,7 @@ class Run:
         record = RunRecord.model_validate({k: v for k, v in rec.items() if k != "owner"})
         run = cls(record.run_id, record.config, Path(record.save_dir))
         run.run_dir = Path(record.run_dir)
-        for key in (
-            "state",
-            "started_at",
-            "finished_at",
-            "error",
-            "device",
-            "precision",
-            "backbone",
-            "best_val_acc",
-            "best_epoch",
-            "duration",
-            "files",
-            "published",
-            "precision_reason",
-            "model",
-            "n_parameters",
-            "n_trainable",
-            "split",
-            "early_stopped",
-        ):
+        for key in (*cls._PLAIN, "duration", "files", "published"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
         run.test_report = record.test_report.model_dump() if record.test_report else None

@@ -1,0 +1,102 @@
+"""Response shapes: one pydantic model per fact the trainer reports.
+
+The service builds these, the REST handlers serialise them (``model_dump(mode="json")``), the
+in-process client returns the same dicts, and the OpenAPI document is generated from them. There
+is no second, hand-written copy of any shape.
+
+=================  =======================================================================
+``base``           :class:`Shape`, the run life cycle, error bodies
+``data``           the validation answer and its data scan
+``run``            a run's status, history and record (one shared :class:`RunOutcome`)
+``compare``        runs side by side
+``search``         a hyper-parameter search
+``serving``        using a trained run: detail, prediction, export
+=================  =======================================================================
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from ..search_space import SearchRequest
+from .base import ErrorBody, FieldErrorBody, Shape, TrainingState
+from .compare import AlignedHistory, Comparison
+from .data import DataSummary, FileSummary, ValidationBody
+from .run import (
+    Backbone,
+    BatchProgress,
+    ClassScores,
+    History,
+    Metrics,
+    RunOutcome,
+    RunRecord,
+    Runs,
+    SeedStatus,
+    Status,
+    TestReport,
+    empty_history,
+)
+from .search import BestTrial, SearchState, SearchStatus, TrialInfo
+from .serving import Deleted, ExportRequest, ExportResult, Parity, Prediction, PredictRequest, RunDetail
+
+__all__ = [
+    "REQUEST_MODELS",
+    "RESPONSE_MODELS",
+    "AlignedHistory",
+    "Backbone",
+    "BatchProgress",
+    "BestTrial",
+    "ClassScores",
+    "Comparison",
+    "DataSummary",
+    "Deleted",
+    "ErrorBody",
+    "ExportRequest",
+    "ExportResult",
+    "FieldErrorBody",
+    "FileSummary",
+    "History",
+    "Metrics",
+    "Parity",
+    "PredictRequest",
+    "Prediction",
+    "RunDetail",
+    "RunOutcome",
+    "RunRecord",
+    "Runs",
+    "SearchState",
+    "SearchStatus",
+    "SeedStatus",
+    "Shape",
+    "Status",
+    "TestReport",
+    "TrainingState",
+    "TrialInfo",
+    "ValidationBody",
+    "empty_history",
+]
+
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {
+    m.__name__: m
+    for m in (
+        ErrorBody,
+        ValidationBody,
+        Status,
+        History,
+        Runs,
+        RunRecord,
+        Comparison,
+        SearchStatus,
+        RunDetail,
+        Prediction,
+        ExportResult,
+        Parity,
+        Deleted,
+    )
+}
+"""Response models by schema name (the OpenAPI document and the tests use them)."""
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    m.__name__: m for m in (SearchRequest, PredictRequest, ExportRequest)
+}
+"""Request bodies other than the config, by schema name (in the OpenAPI document)."""

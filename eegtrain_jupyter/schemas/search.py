@@ -1,0 +1,68 @@
+"""``GET /training/search``: a hyper-parameter search, its trials and the best so far."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from ..config import TrainingConfig
+from ..search_space import SearchRequest
+from .base import Shape
+
+__all__ = ["BestTrial", "SearchState", "SearchStatus", "TrialInfo"]
+
+
+class SearchState(str, Enum):
+    """Life cycle of a hyper-parameter search; ``idle`` only when none was ever started."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def active(self) -> bool:
+        return self in (SearchState.RUNNING, SearchState.STOPPING)
+
+
+class TrialInfo(Shape):
+    """One trial: Optuna's state (``running``, ``complete``, ``pruned``, ``fail``) or ours when it
+    says more (``stopped`` by the user, ``interrupted`` by a restart); ``value`` is the metric of
+    its best epoch (validation split)."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None
+    run_id: str | None
+    error: str | None = None
+
+
+class BestTrial(Shape):
+    number: int
+    value: float
+    params: dict[str, Any]
+    run_id: str | None
+    config: TrainingConfig
+    """The full config of the best trial (``POST /training/start`` it to train it again)."""
+
+
+class SearchStatus(Shape):
+    """``GET /training/search``: the current/last search, its trials and the best so far."""
+
+    search_id: str | None
+    state: SearchState
+    request: SearchRequest | None
+    storage: str | None
+    """Optuna storage URL (open it with ``optuna-dashboard <storage>``); the study is ``search_id``."""
+    direction: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    current_run_id: str | None
+    n_finished: int
+    trials: list[TrialInfo]
+    best: BestTrial | None
