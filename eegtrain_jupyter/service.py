@@ -15,33 +15,24 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from . import tensorboard_writer
-from .artifacts import OUTPUT_KINDS
-from .compare import RunQuery, compare_runs, select
 from .config import TrainingConfig, parse_config, validate_config
 from .data import Windows, scan
-from .errors import AlreadyTrainingError, ConfigError, Conflict, FieldError
-from .events import TrainingListener, TrainingResult
+from .errors import AlreadyTrainingError, ConfigError, FieldError
+from .events import TrainingListener
+from .execution import Ending, Execution
 from .feature_cache import FeatureCache
 from .model import PretrainedWeightsError, check_weights_file
-from .model_card import ModelCardWriter
 from .paths import PathPolicy, os_reason
-from .progress import RunProgress, build_status, format_duration, report_shape
+from .progress import build_status, format_duration, report_shape
+from .recorded import RecordedRuns
 from .resources import check_resources
 from .runs import Run, RunStore, now_iso, this_process
 from .schemas import (
-    Comparison,
-    Deleted,
-    ExportResult,
     FieldErrorBody,
     History,
-    Prediction,
-    RunDetail,
-    RunRecord,
     Status,
     TrainingState,
     ValidationBody,
@@ -49,19 +40,13 @@ from .schemas import (
 )
 from .serving import RunServing
 from .splits import check_split
-from .supervisor import supervise
-from .tuning import configure_training_thread, resolve_thread_settings
 
 __all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_duration"]
 
 log = logging.getLogger(__name__)
 
 
-class _WorkerFailed(Exception):
-    """The worker process ended the run with an error (its message says how it died)."""
-
-
-class TrainingManager:
+class TrainingManager(RecordedRuns):
     """Owns at most one training thread and the record of the current/last run.
 
     Parameters
@@ -91,9 +76,6 @@ class TrainingManager:
     batch), then SIGTERM after ``stop_grace[0]`` seconds, then SIGKILL after ``stop_grace[1]``.
     """
 
-    stop_grace: tuple[float, float] = (10.0, 5.0)
-    """Seconds from the stop message to SIGTERM, and from SIGTERM to SIGKILL."""
-
     def __init__(
         self,
         root_dir: str | os.PathLike[str] = ".",
@@ -118,6 +100,17 @@ class TrainingManager:
         self._run: Run | None = self.store.recover()
         self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
         self.serving = RunServing(self.paths)
+        self._execution = Execution(
+            self._lock,
+            self._stop_event,
+            self.store,
+            self.root_dir,
+            self.paths.confine,
+            listeners=self.listeners,
+            thread_settings=thread_settings,
+            feature_cache=self.feature_cache,
+            on_worker=self._worker_changed,
+        )
 
     # -- public API ------------------------------------------------------------------
     def start(
@@ -234,29 +227,6 @@ class TrainingManager:
                 best_epoch=run.best_epoch if run else None,
             )
 
-    def runs(self, query: Mapping[str, str] | None = None) -> list[RunRecord]:
-        """Every recorded run, newest first; or filtered and sorted by ``query`` (the query
-        arguments of ``GET /training/runs``: state, model, sort, order, limit; see
-        :class:`~.compare.RunQuery`; a bad one is a ConfigError naming it)."""
-        parsed = RunQuery.parse(query) if query else None
-        with self._lock:
-            records = self.store.records(self._run)
-        return select(records, parsed) if parsed is not None else records
-
-    def compare(self, run_ids: str | Sequence[str] | None) -> Comparison:
-        """Runs side by side (``"a,b,c"`` or a list of ids): aligned histories and config diffs.
-
-        Raises
-        ------
-        ConfigError
-            No ids, or too many (field ``runs``).
-        NotFound
-            An id that is not a recorded run (each named).
-        """
-        with self._lock:
-            current = self._run
-            return compare_runs(self.store, current, run_ids)
-
     def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
         """Hold the trainer for a job of several runs (a search): until :meth:`release`, only
         ``start(..., owner=owner)`` may start runs, and :meth:`stop` also calls ``on_stop``.
@@ -280,44 +250,19 @@ class TrainingManager:
                 self._job = None
 
     @property
+    def stop_grace(self) -> tuple[float, float]:
+        """Seconds from the stop message to SIGTERM, and from SIGTERM to SIGKILL (10, 5)."""
+        return self._execution.stop_grace
+
+    @stop_grace.setter
+    def stop_grace(self, value: tuple[float, float]) -> None:
+        self._execution.stop_grace = value
+
+    @property
     def worker_pid(self) -> int | None:
         """Process id of the current run's worker (None when no worker runs)."""
         with self._lock:
             return self._worker_pid
-
-    # -- using recorded runs (issue 12): lookup here, the work in serving/predict/export ---------
-    def run(self, run_id: str) -> RunDetail:
-        """One run in full: record, history, checkpoint and test metrics, model card, files (404 when unknown)."""
-        with self._lock:  # the current run's record and history change under this lock
-            return self.serving.detail(self._find(run_id))
-
-    def run_file(self, run_id: str, name: str) -> Path:
-        """The path of one of the run's own files (``name`` as listed in ``RunDetail.downloads``)."""
-        return self.serving.file(self._find(run_id), name)
-
-    def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
-        """Per-window probabilities and labels from the run's best checkpoint (409 when it has none yet)."""
-        return self.serving.predict(self._find(run_id), request)
-
-    def export(self, run_id: str, request: dict[str, Any] | None) -> ExportResult:
-        """Export the run's best checkpoint (``{"format": "onnx" | "torch_export"}``) with a parity report."""
-        return self.serving.export(self._find(run_id), request)
-
-    def delete_run(self, run_id: str) -> Deleted:
-        """Delete a run's folder and index entry; an active run (here or in another process) is 409."""
-        with self._lock:
-            run = self._find(run_id)
-            if run.state.active:
-                raise Conflict(f"run {run_id} is {run.state.value}; stop it before deleting it")
-            run_dir = self.store.delete(run_id)
-            if self._run is not None and self._run.run_id == run_id:
-                self._run = None
-        self.serving.forget(run)
-        return Deleted(run_id=run_id, run_dir=str(run_dir), deleted=not run_dir.exists())
-
-    def _find(self, run_id: str) -> Run:
-        with self._lock:
-            return self.store.find(run_id, self._run)
 
     def is_active(self) -> bool:
         with self._lock:
@@ -376,100 +321,24 @@ class TrainingManager:
     def _work(
         self, run: Run, run_listeners: Sequence[TrainingListener] = (), data: Windows | None = None
     ) -> None:
-        # Whatever happens in here, the run leaves the active states (``finally``): a failure
-        # after training (e.g. publishing into a full disk) must not leave the manager "busy".
-        state = TrainingState.FAILED
-        error: str | None = "training ended unexpectedly"
-        published: dict[str, str] = {}
-        files: dict[str, str] = {}
-        tensorboard: tensorboard_writer.TensorBoardWriter | None = None
+        # Whatever happens in there, the run leaves the active states here: a failure after
+        # training (e.g. publishing into a full disk) must not leave the manager "busy".
+        ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
         try:
-            listener = RunProgress(self._lock, run)
-            tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
-            extra = [tensorboard] if tensorboard is not None else []
-            listeners: list[TrainingListener] = [listener, *extra, *self.listeners, *run_listeners]
-            result: TrainingResult | None
-            if data is not None:
-                # windows handed over in Python (numpy, mne.Epochs) train in this thread: only a
-                # config's data source can be loaded by a worker process
-                result = self._train_here(run, data, listeners)
-            else:
-                # the engine (data loading, precision, feature cache) runs in the worker; these
-                # listeners run here, one event at a time
-                outcome = supervise(
-                    run.config,
-                    run.run_dir,
-                    listeners,
-                    self._stop_event,
-                    thread_settings=resolve_thread_settings(self.thread_settings),
-                    grace=self.stop_grace,
-                    on_start=self._worker_started,
-                    feature_cache=self.feature_cache.folder if self.feature_cache else None,
-                    root_dir=self.root_dir,
-                    confine=self.paths.confine,
-                )
-                if outcome.error is not None:
-                    raise _WorkerFailed(outcome.error)
-                result = outcome.result
-            files = result.files if result is not None else self._files_on_disk(run)
-            with self._lock:
-                run.early_stopped = bool(result and result.early_stopped)
-            stopped = result.stopped if result is not None else True
-            state, error = (TrainingState.STOPPED, None) if stopped else (TrainingState.COMPLETED, None)
-            if state is TrainingState.COMPLETED:
-                try:  # outside the lock: status() stays responsive while the checkpoint copies
-                    published = self.store.publish(run)
-                except OSError as exc:
-                    log.exception("could not publish the outputs of run %s", run.run_id)
-                    state = TrainingState.FAILED
-                    error = (
-                        f"training finished but its outputs could not be copied into "
-                        f"{run.save_dir} ({type(exc).__name__}: {exc}); they are in {run.run_dir}"
-                    )
-        except _WorkerFailed as exc:  # the worker's own account (signal, exit code, last log lines)
-            error = str(exc)
-        except Exception as exc:  # captured into status; the process lives on
-            log.exception("training run %s failed", run.run_id)
-            error = f"{type(exc).__name__}: {exc}"
+            ending = self._execution(run, run_listeners, data)
         finally:
-            if tensorboard is not None:
-                tensorboard.close()
             with self._lock:
-                self._worker_pid = None
                 run.duration = time.monotonic() - run.t_start
-                run.state, run.error, run.phase, run.batch = state, error, None, None
+                run.state, run.error, run.phase, run.batch = ending.state, ending.error, None, None
                 run.finished_at = now_iso()
-                run.files, run.published = dict(files), published
+                run.files, run.published = dict(ending.files), dict(ending.published)
+                run.early_stopped = ending.early_stopped
                 try:
                     run.save()
                 except OSError:
                     log.exception("could not record run %s", run.run_id)
             run.done.set()
 
-    def _train_here(self, run: Run, data: Windows, listeners: list[TrainingListener]) -> TrainingResult:
-        """Train windows given in Python in this thread (a worker process cannot receive them)."""
-        from .engine import train
-
-        if self.thread_settings is not None:
-            configure_training_thread(**self.thread_settings)
-        card = ModelCardWriter(run.run_dir, data, run.run_id)
-        return train(
-            run.config,
-            data,
-            run.run_dir,
-            listeners=[card, *listeners],
-            should_stop=self._stop_event.is_set,
-            feature_cache=self.feature_cache,
-        )
-
-    def _worker_started(self, pid: int) -> None:
+    def _worker_changed(self, pid: int | None) -> None:
         with self._lock:
             self._worker_pid = pid
-
-    @staticmethod
-    def _files_on_disk(run: Run) -> dict[str, str]:
-        return {
-            kind: str(run.run_dir / name)
-            for kind, name in OUTPUT_KINDS.items()
-            if (run.run_dir / name).exists()
-        }
