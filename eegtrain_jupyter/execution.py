@@ -22,6 +22,7 @@ from .events import TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
 from .model_card import ModelCardWriter
 from .progress import RunProgress
+from .publishing import publish
 from .runs import Run, RunStore
 from .schemas import TrainingState
 from .supervisor import supervise
@@ -116,7 +117,7 @@ class Execution:
         if result is None or result.stopped:
             return Ending(TrainingState.STOPPED, None, files, early_stopped=early)
         try:  # outside the lock: status() stays responsive while the checkpoint copies
-            published = self.store.publish(run)
+            published = publish(run)
         except OSError as exc:
             log.exception("could not publish the outputs of run %s", run.run_id)
             error = (

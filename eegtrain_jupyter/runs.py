@@ -3,7 +3,7 @@
 ``<save_dir>/runs/<run_id>/`` holds ``run.json`` (a :class:`~.schemas.RunRecord` plus the
 process that trains it), the history, the best checkpoint and the curves. When a run
 *completes*, the seed's three files in ``save_dir`` are replaced by that run's as one set
-(:meth:`RunStore.publish`); a stopped or failed run leaves them alone. An index in
+(:mod:`.publishing`); a stopped or failed run leaves them alone. An index in
 ``<root_dir>/.eegtrain/runs.json`` (updated under a file lock: a server, the CLI and a kernel
 may share a root) lets a restarted process show the last run.
 """
@@ -26,15 +26,12 @@ from pydantic import ValidationError
 from . import artifacts
 from .config import TrainingConfig
 from .errors import NotFound
-from .model_card import MODEL_CARD_NAMES
+from .publishing import complete_publish
 from .schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
 
-__all__ = ["PUBLISH_MARKER", "Run", "RunStore", "now_iso"]
+__all__ = ["Run", "RunStore", "now_iso", "this_process"]
 
 log = logging.getLogger(__name__)
-
-PUBLISH_MARKER = ".eegtrain-publish.json"
-"""In ``save_dir`` while a run's files replace the top-level set: recovery completes what it lists."""
 
 
 def now_iso() -> str:
@@ -290,54 +287,6 @@ class RunStore:
             run.save()
         except OSError as exc:  # a read-only root still shows the run
             log.warning("could not mark run %s interrupted on disk: %s", run.run_id, exc)
-
-    def publish(self, run: Run) -> dict[str, str]:
-        """Replace the seed's three files in ``save_dir`` by ``run``'s, as one set.
-
-        Each file is first copied beside its target; a marker then lists the copies; then each
-        replaces its target. A crash before the marker leaves the old set (the copies are
-        orphans, removed on recovery); after it, recovery completes the new set.
-        """
-        staged: dict[str, str] = {}
-        for name in (*artifacts.OUTPUT_NAMES, *MODEL_CARD_NAMES):
-            src = run.run_dir / name
-            if src.exists():
-                tmp = run.save_dir / f"{artifacts.temp_prefix(name)}publish-{run.run_id}.tmp"
-                _copy_synced(src, tmp)
-                staged[name] = tmp.name
-        marker = run.save_dir / PUBLISH_MARKER
-        artifacts.write_json(marker, {"run_id": run.run_id, "staged": staged})
-        published = complete_publish(run.save_dir)
-        return published
-
-
-def complete_publish(save_dir: Path) -> dict[str, str]:
-    """Finish the publish a marker in ``save_dir`` describes; return the files it put in place."""
-    marker = save_dir / PUBLISH_MARKER
-    try:
-        staged = artifacts.read_json(marker)["staged"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    published = {}
-    for name, tmp_name in staged.items():
-        tmp, target = save_dir / tmp_name, save_dir / name
-        if tmp.exists():
-            os.replace(tmp, target)
-        if target.exists():
-            published[name] = str(target)
-    artifacts.fsync_dir(save_dir)
-    marker.unlink(missing_ok=True)
-    artifacts.fsync_dir(save_dir)
-    return published
-
-
-def _copy_synced(src: Path, dst: Path) -> None:
-    import shutil
-
-    shutil.copyfile(src, dst)
-    os.chmod(dst, os.stat(src).st_mode & 0o777)
-    with open(dst, "rb") as fh:
-        os.fsync(fh.fileno())
 
 
 @contextlib.contextmanager

@@ -19,7 +19,8 @@ from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.config import parse_config
 from eegtrain_jupyter.engine import train
 from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.runs import PUBLISH_MARKER, Run
+from eegtrain_jupyter.publishing import PUBLISH_MARKER
+from eegtrain_jupyter.runs import Run
 from eegtrain_jupyter.schemas import TrainingState
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.synthetic import generate
@@ -82,11 +83,11 @@ def test_the_folder_is_fsynced_after_the_replace(tmp_path, monkeypatch):
 # -- a kill while publishing leaves the old set or the new set -------------------------
 _PUBLISHER = r"""
 import os, sys
-from eegtrain_jupyter import runs
+from eegtrain_jupyter import publishing
 from eegtrain_jupyter.service import TrainingManager
 
 root, crash_at = sys.argv[1], sys.argv[2]
-real_replace, real_copy = os.replace, runs._copy_synced
+real_replace, real_copy = os.replace, publishing._copy_synced
 state = {"copies": 0, "replaces": 0}
 
 def copy(src, dst):
@@ -102,7 +103,7 @@ def replace(src, dst):
             os._exit(9)   # killed between two of the three replacements
     real_replace(src, dst)
 
-runs._copy_synced = copy
+publishing._copy_synced = copy
 os.replace = replace
 m = TrainingManager(root)
 m.start({"n_epochs": 1, "n_samples_per_class": 100, "save_dir": "out", "device": "cpu", "seed": 7})
