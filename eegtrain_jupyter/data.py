@@ -124,7 +124,7 @@ def scan(
     ----------
     config : TrainingConfig
         ``data.source`` picks the loader: ``synthetic`` (seeded by ``config.seed``, no summary),
-        ``files`` or ``epochs`` (:mod:`.recordings`).
+        ``files`` or ``epochs`` (:mod:`.recordings`, :mod:`.epochs_source`).
     paths : PathPolicy, optional
         Resolves (and, for a server, confines) the data paths; default: relative to the cwd.
     cache_dir : path, optional
@@ -144,7 +144,7 @@ def scan(
             config.n_samples_per_class, seed=config.seed, n_subjects=source.n_subjects
         )
         return windows, None
-    from . import recordings
+    from . import epochs_source, recordings
     from .paths import PathPolicy
     from .windows_cache import WindowsCache
 
@@ -158,7 +158,7 @@ def scan(
         files = [paths.file(source.path, "data.path")]
 
         def build() -> tuple[Windows, DataSummary]:
-            return recordings.load_epochs(source, files[0])
+            return epochs_source.load_epochs(source, files[0])
 
     if cache_dir is None:
         return build()

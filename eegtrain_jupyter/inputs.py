@@ -16,7 +16,7 @@ import numpy as np
 
 from .data import Windows
 from .data_config import EpochsData
-from .recordings import load_epochs_object
+from .epochs_source import load_epochs_object
 
 __all__ = ["as_windows", "save_npz"]
 
