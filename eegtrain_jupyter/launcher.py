@@ -195,7 +195,7 @@ class TorchrunJob(WorkerHandle):
                 return None
             sock.setblocking(True)
             self.conn = Connection(sock.detach())
-            from .worker import encode
+            from .relay import encode
 
             self.conn.send_bytes(encode({"spec": self.spec}))
         return self.conn

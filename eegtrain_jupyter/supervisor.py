@@ -33,7 +33,8 @@ from .artifacts import CHECKPOINT_NAME, remove_orphan_temp_files
 from .events import EpochResult, StopRequested, TrainingListener, TrainingResult
 from .launcher import start_worker
 from .model import BackboneInfo
-from .worker import FAULT_ENV, decode, encode
+from .relay import decode, encode
+from .worker import FAULT_ENV
 
 __all__ = ["LOG_NAME", "Outcome", "describe_exit", "supervise"]
 

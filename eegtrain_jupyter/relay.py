@@ -1,0 +1,125 @@
+"""The worker's side of the supervisor protocol: engine events out, answers (stop, abort) back.
+
+Each event is one JSON object over a :class:`multiprocessing.connection.Connection`, sent by
+:class:`Relay` (a :class:`~.events.TrainingListener` in the worker), which then waits for the
+supervisor's answer: lock-step, so a stop lands before the next batch and a listener that raises
+on the supervisor's side fails the run (:class:`Aborted`). :mod:`.worker` describes the messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from .events import EpochResult, StopRequested, TrainingListener, TrainingResult
+
+__all__ = ["Aborted", "Relay", "decode", "encode"]
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode()
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    message = json.loads(raw)
+    if not isinstance(message, dict):
+        raise ValueError(f"not a message: {raw[:80]!r}")
+    return message
+
+
+class Aborted(Exception):
+    """The supervisor ended the run (a listener on its side raised)."""
+
+
+class Relay(TrainingListener):
+    """Sends each engine event to the supervisor and waits for its answer.
+
+    Parameters
+    ----------
+    conn : multiprocessing.connection.Connection
+        Duplex connection to the supervisor.
+    """
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self.stop = False
+
+    def _note(self, message: dict[str, Any]) -> None:
+        if message.get("stop"):
+            self.stop = True
+        if message.get("abort"):
+            raise Aborted(message["abort"])
+        if message.get("stop_now") and _single_process():
+            # a listener there raised StopRequested (a search pruning its trial): end the run
+            # here as it would in process; under torchrun the stop lands at the next batch instead,
+            # where every rank agrees on it
+            raise StopRequested
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.conn.send_bytes(encode(message))
+
+    def emit(self, event: str, **payload: Any) -> None:
+        """Send one event; return once the supervisor has handled it."""
+        self.send({"event": event, **payload})
+        while True:
+            message = decode(self.conn.recv_bytes())
+            self._note(message)
+            if message.get("ack"):
+                return
+
+    def should_stop(self) -> bool:
+        """The engine's ``should_stop``: true once a stop arrived (read without blocking)."""
+        while not self.stop and self.conn.poll(0):
+            self._note(decode(self.conn.recv_bytes()))
+        return self.stop
+
+    def on_phase(self, phase: str) -> None:
+        self.emit("phase", phase=phase)
+
+    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
+        self.emit("model", name=name, n_parameters=n_parameters, n_trainable=n_trainable)
+
+    def on_setup(
+        self,
+        *,
+        device: str,
+        precision: str,
+        backbone: Any,
+        n_train: int,
+        n_val: int,
+        precision_reason: str = "",
+    ) -> None:
+        self.emit(
+            "setup",
+            device=device,
+            precision=precision,
+            backbone=asdict(backbone),
+            n_train=n_train,
+            n_val=n_val,
+            precision_reason=precision_reason,
+        )
+
+    def on_batch(self, **batch: Any) -> None:
+        self.emit("batch", **batch)
+
+    def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
+        self.emit("best", result=asdict(result))  # the checkpoint is on disk (ArtifactWriter)
+
+    def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
+        self.emit("epoch_end", result=asdict(result), history=history)
+
+    def on_split(self, split: str) -> None:
+        self.emit("split", split=split)
+
+    def on_test(self, report: dict[str, Any]) -> None:
+        self.emit("test", report=report)
+
+    def on_end(self, result: TrainingResult) -> None:
+        self.emit("end", result=asdict(result))
+
+
+def _single_process() -> bool:
+    from .distributed import current
+
+    return current().world == 1
