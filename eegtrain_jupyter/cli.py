@@ -326,7 +326,7 @@ def _join(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from .launcher import BACKEND_ENV, processes_per_node, torchrun_args
+    from .launcher import BACKEND_ENV, processes_per_node, torchrun_command
 
     options = {k: v for k, v in vars(args).items() if k not in ("command", "print")}
     try:
@@ -335,14 +335,7 @@ def _join(args: argparse.Namespace) -> int:
         print("eegtrain worker: invalid options:", file=sys.stderr)
         _print_errors(exc.errors)
         return 2
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        *torchrun_args(config),
-        "-m",
-        "eegtrain_jupyter.worker",
-    ]
+    cmd = torchrun_command(config)
     if args.print:
         print(" ".join(cmd))
         return 0

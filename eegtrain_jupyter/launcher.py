@@ -38,6 +38,7 @@ __all__ = [
     "processes_per_node",
     "start_worker",
     "torchrun_args",
+    "torchrun_command",
 ]
 
 SOCKET_ENV = "EEGTRAIN_WORKER_SOCKET"
@@ -78,6 +79,18 @@ def processes_per_node(devices: str) -> tuple[int, str]:
     if devices == "auto":
         return 1, "gloo"
     return int(devices), "nccl"
+
+
+def torchrun_command(config: Any) -> list[str]:
+    """The command that runs ``config``'s part on this node: torchrun, then the worker module."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *torchrun_args(config),
+        "-m",
+        "eegtrain_jupyter.worker",
+    ]
 
 
 def torchrun_args(config: Any) -> list[str]:
@@ -166,14 +179,7 @@ class TorchrunJob(WorkerHandle):
         self.conn = None
         _, backend = processes_per_node(config.devices)
         env = {**spec["env"], SOCKET_ENV: self.sock_path, BACKEND_ENV: backend, "PYTHONUNBUFFERED": "1"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            *torchrun_args(config),
-            "-m",
-            "eegtrain_jupyter.worker",
-        ]
+        cmd = torchrun_command(config)
         with open(log_path, "ab") as log:
             log.write(("$ " + " ".join(cmd) + "\n").encode())
             log.flush()

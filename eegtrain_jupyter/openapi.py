@@ -203,13 +203,17 @@ def _document() -> dict[str, Any]:
     }
 
 
-_RUN_ID = {
-    "name": "run_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "A run id as listed by GET /training/runs",
-}
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+_RUN_ID = _path_param("run_id", "A run id as listed by GET /training/runs")
 
 
 def _body(model: str, description: str) -> dict[str, Any]:
@@ -223,33 +227,25 @@ def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[st
     def with_params(operation: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
         return {**operation, "parameters": [_RUN_ID, *extra]}
 
-    name = {
-        "name": "name",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": "A file name from the run's `downloads`",
-    }
-    predict = with_params(
-        op(
-            "Class probabilities and labels per window, from windows or a recording path",
-            _json(_ref("Prediction"), "Per-window prediction"),
-            *body_errors,
-            NotFound,
-            Conflict,
+    name = _path_param("name", "A file name from the run's `downloads`")
+
+    def post(summary: str, response: tuple[str, str], request: tuple[str, str]) -> dict[str, Any]:
+        """A POST on one run whose body is ``request`` (model, description): 400/404/409 besides."""
+        operation = with_params(
+            op(summary, _json(_ref(response[0]), response[1]), *body_errors, NotFound, Conflict)
         )
+        return {**operation, "requestBody": _body(*request)}
+
+    predict = post(
+        "Class probabilities and labels per window, from windows or a recording path",
+        ("Prediction", "Per-window prediction"),
+        ("PredictRequest", "Windows (µV) or a recording path inside the root"),
     )
-    predict["requestBody"] = _body("PredictRequest", "Windows (µV) or a recording path inside the root")
-    export = with_params(
-        op(
-            "Export the best checkpoint (ONNX or torch.export) and check it against torch",
-            _json(_ref("ExportResult"), "The file and its parity report"),
-            *body_errors,
-            NotFound,
-            Conflict,
-        )
+    export = post(
+        "Export the best checkpoint (ONNX or torch.export) and check it against torch",
+        ("ExportResult", "The file and its parity report"),
+        ("ExportRequest", "The format (default onnx)"),
     )
-    export["requestBody"] = _body("ExportRequest", "The format (default onnx)")
     return {
         "/training/runs/{run_id}": {
             "get": with_params(

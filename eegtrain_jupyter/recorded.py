@@ -40,15 +40,7 @@ class RecordedRuns:
         return select(records, parsed) if parsed is not None else records
 
     def compare(self, run_ids: str | Sequence[str] | None) -> Comparison:
-        """Runs side by side (``"a,b,c"`` or a list of ids): aligned histories and config diffs.
-
-        Raises
-        ------
-        ConfigError
-            No ids, or too many (field ``runs``).
-        NotFound
-            An id that is not a recorded run (each named).
-        """
+        """Runs side by side (``"a,b,c"`` or a list of ids); see :func:`~.compare.compare_runs`."""
         with self._lock:
             current = self._run
             return compare_runs(self.store, current, run_ids)

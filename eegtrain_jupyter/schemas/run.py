@@ -179,16 +179,11 @@ class Status(RunOutcome, SeedStatus):
         )
 
 
-class History(Shape):
+class History(Metrics):
+    """``GET /training/history``: the current/last run's per-epoch metrics and its test report."""
+
     run_id: str | None
     state: TrainingState
-    train_losses: list[float]
-    val_losses: list[float]
-    train_accs: list[float]
-    val_accs: list[float]
-    val_balanced_accs: list[float] = []
-    val_macro_f1s: list[float] = []
-    val_roc_aucs: Sequence[float | None] = []
     test_report: TestReport | None = None
     epoch_times: list[float]
     best_val_acc: float | None
