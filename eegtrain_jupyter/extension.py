@@ -11,6 +11,7 @@ the ``EEGTRAIN_*`` environment variables of :mod:`~eegtrain_jupyter.tuning`::
     c.TrainingExtension.min_free_memory_mb = 512
     c.TrainingExtension.shutdown_timeout = 30
     c.TrainingExtension.max_body_bytes = 65536
+    c.TrainingExtension.max_predict_body_bytes = 16777216
     c.TrainingExtension.num_threads = 1  # EEGTRAIN_NUM_THREADS
     c.TrainingExtension.nice = 5  # EEGTRAIN_NICE
     c.TrainingExtension.switch_interval_ms = 1  # EEGTRAIN_SWITCH_INTERVAL_MS
@@ -46,6 +47,11 @@ class TrainingExtension(ExtensionApp):
     ).tag(config=True)
     max_body_bytes = Int(
         64 * 1024, help="Largest accepted request body in bytes (larger gets HTTP 413 before it is read)."
+    ).tag(config=True)
+    max_predict_body_bytes = Int(
+        16 * 1024 * 1024,
+        help="Largest accepted body of POST /training/runs/{run_id}/predict, whose windows come as "
+        "JSON (16 MiB: about 100 windows of 8 channels x 4 s at 200 Hz).",
     ).tag(config=True)
     num_threads = Int(
         help="Torch threads for training (0: torch's choice). Default: "

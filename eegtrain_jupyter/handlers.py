@@ -273,6 +273,10 @@ class RunFileHandler(TrainingAPIHandler):
 
 
 class PredictHandler(TrainingAPIHandler):
+    @property
+    def max_body_bytes(self) -> int:  # windows as JSON: a limit of their own
+        return int(self.extensionapp.max_predict_body_bytes)  # type: ignore[attr-defined]
+
     @web.authenticated
     @authorized
     async def post(self, run_id: str) -> None:
