@@ -22,6 +22,7 @@ from eegtrain_jupyter.schemas import RESPONSE_MODELS
 from eegtrain_jupyter.service import TrainingManager
 from eegtrain_jupyter.synthetic import generate
 
+
 @pytest.fixture(scope="module")
 def jp_root_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("server-root")
