@@ -77,7 +77,7 @@ _TITLES = {
     "label_smoothing": "Label smoothing",
     "layer_decay": "Layer LR decay",
     "augmentation": "Augmentation",
-    "augmentation_p": "Augmentation probability",
+    "augmentation_p": "Augmentation p",
     "n_epochs": "Epochs",
     "n_samples_per_class": "Windows per class",
     "val_split": "Validation fraction",

@@ -127,7 +127,7 @@ def help_text(prop: dict[str, Any]) -> str:
         parts.append(f"{format_number(lo)}–{format_number(hi)}")
     if "default" in prop:
         default = prop["default"]
-        if default is None:
+        if default is None or default == []:
             parts.append("default: none")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             parts.append(f"default {format_number(default)}")
