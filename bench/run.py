@@ -60,6 +60,8 @@ def _sizes(quick: bool) -> dict:
             "parity_epochs": 1,
             "proc_repeats": 1,
             "proc_ft_n": 100,
+            "recipe_n": 50,
+            "recipe_epochs": 1,
         }
     return {
         "frozen_cfg": {"device": "cpu"},
@@ -79,6 +81,8 @@ def _sizes(quick: bool) -> dict:
         "parity_epochs": 3,
         "proc_repeats": 3,
         "proc_ft_n": 500,
+        "recipe_n": 600,
+        "recipe_epochs": 6,
     }
 
 
@@ -419,6 +423,55 @@ def bench_process(s: dict, quick: bool) -> list[Row]:
     ]
 
 
+def bench_recipe(s: dict, quick: bool) -> list[Row]:
+    """Rows 13-15: the ``fine-tune`` preset with the recipe, without it, and with augmentation, and
+    the band-power LDA, on held-out synthetic subjects' test split (one data set, one split)."""
+    from .honest import brief, compare_recipe
+
+    n, epochs = s["recipe_n"], s["recipe_epochs"]
+    res = compare_recipe(n, epochs, log=_log)
+    raw = brief(res)
+    acc = lambda name: res[name]["report"]["accuracy"]  # noqa: E731
+    fmt = lambda name: (  # noqa: E731
+        f"{acc(name):.1f} % / {res[name]['report']['balanced_accuracy']:.1f} % ({name})"
+    )
+    n_test = res["lda"]["report"]["n"]
+    what = f"2x{n} windows, {epochs} epochs, held-out subjects' test split: {n_test} windows"
+    note = "test acc / test balanced acc; ratio column: Δ test acc in points"
+    pairs = (
+        (
+            13,
+            "fine-tune: recipe (warmup_cosine, label smoothing 0.1, layer decay 0.65) vs off",
+            "recipe",
+            "recipe off",
+        ),
+        (14, "fine-tune: recipe + augmentation vs recipe alone", "recipe + augmentation", "recipe"),
+        (
+            15,
+            "fine-tune preset as shipped (recipe off) vs band power + LDA (issue 11 goal)",
+            "recipe off",
+            "lda",
+        ),
+    )
+    rows = []
+    for id_, measure, cand, base in pairs:
+        delta = acc(cand) - acc(base)
+        rows.append(
+            Row(
+                id_,
+                f"{measure} ({what})",
+                fmt(cand),
+                fmt(base).replace("(lda)", "(band power + LDA)"),
+                delta,
+                "> 0 pts",
+                None if quick else delta > 0,
+                note=note,
+                raw=raw if id_ == 13 else {},
+            )
+        )
+    return rows
+
+
 def machine_info(threads: int | None) -> dict:
     import torch
 
@@ -478,6 +531,7 @@ def run_all(
         ({5}, bench_server, (s, quick)),
         ({6}, bench_synthetic, (s, quick)),
         ({11, 12}, bench_process, (s, quick)),
+        ({13, 14, 15}, bench_recipe, (s, quick)),
     ]
     for ids, fn, args in groups:
         if only and not ids & only:
@@ -554,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
-    ids = set(range(1, 13))
+    ids = set(range(1, 16))
     if args.only:
         ids = {int(x) for x in args.only.split(",") if x}
     ids -= {int(x) for x in args.skip.split(",") if x}

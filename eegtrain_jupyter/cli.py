@@ -29,6 +29,7 @@ _TYPES: dict[str, Callable[[str], Any]] = {
     "number": float,
     "string": str,
     "object": json.loads,
+    "array": lambda text: [part.strip() for part in text.split(",") if part.strip()],  # a,b,c
 }
 
 
@@ -98,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         if spec["type"] == "boolean":
             train.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=help_)
         else:
-            train.add_argument(
-                flag, dest=name, type=_TYPES[spec["type"]], choices=spec["choices"], help=help_
-            )
+            choices = spec["choices"]
+            if spec["type"] == "array":  # names, comma-separated; the config names a wrong one
+                help_, choices = f"{help_}; comma-separated, of: {', '.join(choices)}", None
+            train.add_argument(flag, dest=name, type=_TYPES[spec["type"]], choices=choices, help=help_)
 
     join = sub.add_parser("worker", help="join a multi-node run from another machine (runs torchrun)")
     for name in ("devices", "nnodes", "node_rank", "rdzv_endpoint"):

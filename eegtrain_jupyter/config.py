@@ -24,6 +24,7 @@ from .data_config import DataSource, SyntheticData
 from .errors import ConfigError, FieldError
 
 __all__ = [
+    "AUGMENTATIONS",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
     "PRESETS",
@@ -41,6 +42,18 @@ __all__ = [
 ModelName = Literal["labram", "shallow_fbcsp", "eegnet", "eegconformer"]
 MODEL_NAMES: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
 """The classifiers a run can train (:mod:`~eegtrain_jupyter.models` builds each)."""
+AugmentationName = Literal[
+    "time_reverse",
+    "sign_flip",
+    "ft_surrogate",
+    "channels_dropout",
+    "smooth_time_mask",
+    "gaussian_noise",
+    "frequency_shift",
+]
+AUGMENTATIONS: tuple[str, ...] = AugmentationName.__args__  # type: ignore[attr-defined]
+"""braindecode.augmentation transforms a run may apply to its training batches
+(:mod:`~eegtrain_jupyter.augmentation` builds each)."""
 MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
     "freeze_backbone": ("labram",),
     "pretrained_weights": ("labram",),
@@ -63,6 +76,8 @@ _TITLES = {
     "warmup_epochs": "Warmup epochs",
     "label_smoothing": "Label smoothing",
     "layer_decay": "Layer LR decay",
+    "augmentation": "Augmentation",
+    "augmentation_p": "Augmentation p",
     "n_epochs": "Epochs",
     "n_samples_per_class": "Windows per class",
     "val_split": "Validation fraction",
@@ -171,6 +186,15 @@ class TrainingConfig(BaseModel):
         le=1.0,
         description="Layer-wise learning-rate decay for a fine-tuned backbone (1: same rate everywhere)",
     )
+    augmentation: list[AugmentationName] = Field(
+        [],  # pydantic copies a mutable default for each config
+        json_schema_extra={"uniqueItems": True},
+        description="braindecode augmentations applied, in this order, to training batches only "
+        "(never validation or test); needs freeze_backbone false (none: off)",
+    )
+    augmentation_p: float = Field(
+        0.5, ge=0.0, le=1.0, description="Probability that each augmentation changes a training window"
+    )
 
     @field_validator("node_rank")
     @classmethod
@@ -184,6 +208,17 @@ class TrainingConfig(BaseModel):
     def _endpoint_for_several_nodes(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("nnodes", 1) > 1:
             raise ValueError("required when nnodes > 1 (host:port of node 0)")
+        return value
+
+    @field_validator("augmentation")
+    @classmethod
+    def _augmentation_trains_the_backbone(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(repeated)} more than once")
+        if value and info.data.get("freeze_backbone", True):
+            # a frozen backbone's features are computed once (and cached), before any batch exists
+            raise ValueError("requires freeze_backbone: false (frozen features are computed once)")
         return value
 
     @model_validator(mode="before")
@@ -341,7 +376,7 @@ def field_specs() -> dict[str, dict[str, Any]]:
             "default": _plain(info.get_default(call_default_factory=True)),
             "minimum": prop.get("minimum"),
             "maximum": prop.get("maximum"),
-            "choices": prop.get("enum"),
+            "choices": prop.get("enum") or prop.get("items", {}).get("enum"),  # an array's: its items
             "nullable": "anyOf" in prop,
             "description": info.description or "",
         }

@@ -23,6 +23,7 @@ from torch import nn
 
 from . import distributed, evaluation, models
 from .artifacts import ArtifactWriter
+from .augmentation import make_augmenter
 from .config import TrainingConfig
 from .data import Windows
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
@@ -158,6 +159,9 @@ def train(
         step_module = loop.group.wrap(step_module, device)  # DDP with several processes
         tr, va = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
         loop.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+        loop.augment = make_augmenter(  # config refuses it with a frozen backbone: never on features
+            config.augmentation, config.augmentation_p, data.X, train_idx, data.sfreq, config.seed, group.rank
+        )
 
         events.on_phase("training")
         optimizer = make_optimizer(step_module, config, device)

@@ -79,6 +79,7 @@ class Loop:
         self.pin = self.device.type == "cuda"
         self.loss_fn = nn.CrossEntropyLoss()
         self.schedule: torch.optim.lr_scheduler.LambdaLR | None = None
+        self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # training batches only
         self._staging: dict[int, PinnedStaging] = {}
 
     def gather(self, source: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -166,6 +167,8 @@ class Loop:
     ) -> tuple[float, int, int]:
         """One whole batch in this process; returns its (loss sum, correct, count)."""
         xb, yb = self.gather(inputs, idx), self.gather(labels, idx)
+        if optimizer is not None and self.augment is not None:
+            xb = self.augment(xb)
         with self.autocast():
             logits = module(xb)
             loss = self.loss_fn(logits.float(), yb)
@@ -200,6 +203,8 @@ class Loop:
                 return 0.0, 0, 0
             mine, weight = idx[:1], 0.0
         xb, yb = self.gather(inputs, mine), self.gather(labels, mine)
+        if optimizer is not None and self.augment is not None:
+            xb = self.augment(xb)
         with self.autocast():
             logits = module(xb)
             loss_sum = F.cross_entropy(

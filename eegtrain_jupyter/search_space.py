@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NOT_SEARCHABLE", "ParamRange", "SearchRequest", "parse_request", "suggest", "trial_config"]
 
-NOT_SEARCHABLE = frozenset({"save_dir", "pretrained_weights", "device"})
-"""Fields a space may not vary (where outputs go, which weights file, which device)."""
+NOT_SEARCHABLE = frozenset({"save_dir", "pretrained_weights", "device", "augmentation"})
+"""Fields a space may not vary (where outputs go, which weights file, which device; ``augmentation``
+is a list, and Optuna stores only scalar choices: set it in the base config)."""
 
 
 class ParamRange(BaseModel):

@@ -5,7 +5,8 @@
 * 2 "nodes" of 1 rank each, rendezvous on localhost: node 0 started by the service, node 1 by
   ``eegtrain worker``;
 * a rank killed mid-run: the run fails, naming the exit, and no process is left behind;
-* a stop reaches every rank within one batch (the stop flag is all-reduced before each batch).
+* a stop reaches every rank within one batch (the stop flag is all-reduced before each batch);
+* augmentation applies to each rank's shard of a training batch.
 """
 
 from __future__ import annotations
@@ -95,6 +96,16 @@ def test_two_ranks_give_the_weights_of_one_rank(tmp_path):
     assert two.history.val_accs == pytest.approx(one.history.val_accs, abs=1e-6)
     assert two.history.train_losses == pytest.approx(one.history.train_losses, rel=1e-5)
     assert _descendants() == []
+
+
+def test_sharded_steps_augment_their_windows(tmp_path):
+    # sign_flip with probability 1 negates every training window whatever the generator draws, so
+    # the 2-rank run equals the 1-rank one only when every rank augments its shard
+    manager = TrainingManager(tmp_path)
+    flip = {**FT, "augmentation": ["sign_flip"], "augmentation_p": 1.0}
+    a, b = _weights(_train(manager, flip)), _weights(_train(manager, {**flip, "devices": "cpu:2"}))
+    diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    assert diff <= 1e-5, f"2-rank weights differ from 1-rank weights by {diff:.3g}"
 
 
 def _weights_at_init() -> dict[str, torch.Tensor]:

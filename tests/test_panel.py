@@ -147,6 +147,20 @@ def test_preset_fills_the_form(make_panel):
     assert make_panel(client, preset="quick").form.value("n_epochs") == 2
 
 
+def test_augmentation_is_a_multiple_choice_sent_as_a_list(make_panel):
+    client = FakeClient()
+    panel = make_panel(client)
+    field = panel.fields["augmentation"]
+    assert list(field.options) == client.schema()["properties"]["augmentation"]["items"]["enum"]
+    field.value = ("sign_flip", "ft_surrogate")
+    panel.start_button.click()  # the default frozen backbone: refused, next to the field
+    assert "freeze_backbone: false" in panel.form.errors["augmentation"].value and not client.started
+    panel.fields["freeze_backbone"].value = False
+    field.value = ("ft_surrogate",)  # a server error stays until its own field changes
+    panel.start_button.click()
+    assert client.started[-1]["augmentation"] == ["ft_surrogate"]
+
+
 def test_labels_and_help_come_from_the_schema(make_panel):
     client = FakeClient(backend="local")
     panel = make_panel(client)

@@ -140,6 +140,9 @@ async def test_range_boundaries_are_valid(api, field, value):
         ({"save_dir": ""}, ["save_dir"]),
         ({"nonsense": 1}, ["nonsense"]),
         ({"n_epochs": 0, "batch_size": 1000, "oops": True}, ["n_epochs", "batch_size", "oops"]),
+        ({"augmentation": ["sign_flip"]}, ["augmentation"]),  # frozen backbone (the default)
+        ({"augmentation": ["flip"], "freeze_backbone": False}, ["augmentation.0"]),
+        ({"augmentation": "sign_flip", "freeze_backbone": False}, ["augmentation"]),
     ],
 )
 async def test_wrong_type_and_unknown_fields(api, manager, jp_root_dir, payload, fields):
@@ -152,6 +155,8 @@ async def test_wrong_type_and_unknown_fields(api, manager, jp_root_dir, payload,
     assert sorted(e["field"] for e in result["errors"]) == sorted(fields)
     if "nonsense" in fields:
         assert result["errors"][0]["message"] == "unknown field"
+    if payload.get("augmentation") == ["sign_flip"]:
+        assert "requires freeze_backbone: false" in result["errors"][0]["message"]
     assert_idle(manager, Path(jp_root_dir))
 
 

@@ -41,6 +41,7 @@ async def search_state(api):
         ({"space": SPACE, "n_trials": 0}, "n_trials"),
         ({"space": SPACE, "config": {"batch_size": 8}}, "config.batch_size"),
         ({"space": {"save_dir": {"choices": ["a", "b"]}}}, "space.save_dir"),
+        ({"space": {"augmentation": {"choices": [[], ["sign_flip"]]}}}, "space.augmentation"),
     ],
 )
 async def test_bad_search_requests_are_400_naming_the_field(api, body, field):

@@ -39,6 +39,8 @@ def parse_value(prop: dict[str, Any], value: Any) -> Any:
     Text that is not a number is returned unchanged, so :func:`check_value` reports it.
     """
     kind, nullable = kind_of(prop)
+    if kind == "array" and isinstance(value, tuple):  # a SelectMultiple's value: a JSON list
+        return list(value)
     if kind == "string":
         return None if nullable and value == "" else value
     if kind not in ("integer", "number") or not isinstance(value, str):
@@ -96,6 +98,13 @@ def check_value(prop: dict[str, Any], value: Any) -> str | None:
             return f"needs ≥ {prop['minLength']} characters"
         if "maxLength" in prop and len(value) > prop["maxLength"]:
             return f"needs ≤ {prop['maxLength']} characters"
+    if kind == "array":
+        if not isinstance(value, list):
+            return "must be a list"
+        allowed = prop.get("items", {}).get("enum")
+        unknown = [v for v in value if allowed is not None and v not in allowed]
+        if unknown:
+            return f"unknown: {', '.join(map(str, unknown))}"
     if "enum" in prop and value not in prop["enum"]:
         return f"must be one of {', '.join(map(str, prop['enum']))}"
     return None
@@ -118,7 +127,7 @@ def help_text(prop: dict[str, Any]) -> str:
         parts.append(f"{format_number(lo)}–{format_number(hi)}")
     if "default" in prop:
         default = prop["default"]
-        if default is None:
+        if default is None or default == []:
             parts.append("default: none")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             parts.append(f"default {format_number(default)}")

@@ -140,6 +140,9 @@ class ConfigForm:
         }
         if "enum" in prop:
             return w.Dropdown(options=list(prop["enum"]), value=default, **common)
+        if kind == "array":  # a list of choices (augmentation): pick any, in the choices' order
+            choices = list(prop.get("items", {}).get("enum", []))
+            return w.SelectMultiple(options=choices, value=tuple(default or ()), rows=len(choices), **common)
         if kind == "boolean":
             return w.Checkbox(value=bool(default), indent=True, **common)
         if kind in ("integer", "number"):
