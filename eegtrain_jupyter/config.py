@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .config_names import AUGMENTATIONS, MODEL_NAMES, MODEL_ONLY_FIELDS, AugmentationName, ModelName, title
 from .data_config import DataSource, SyntheticData
 from .errors import ConfigError, FieldError
 
@@ -30,6 +31,7 @@ __all__ = [
     "PRESETS",
     "ConfigError",
     "FieldError",
+    "ModelName",
     "TrainingConfig",
     "ValidationResult",
     "default_config",
@@ -39,71 +41,11 @@ __all__ = [
     "validate_config",
 ]
 
-ModelName = Literal["labram", "shallow_fbcsp", "eegnet", "eegconformer"]
-MODEL_NAMES: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
-"""The classifiers a run can train (:mod:`~eegtrain_jupyter.models` builds each)."""
-AugmentationName = Literal[
-    "time_reverse",
-    "sign_flip",
-    "ft_surrogate",
-    "channels_dropout",
-    "smooth_time_mask",
-    "gaussian_noise",
-    "frequency_shift",
-]
-AUGMENTATIONS: tuple[str, ...] = AugmentationName.__args__  # type: ignore[attr-defined]
-"""braindecode.augmentation transforms a run may apply to its training batches
-(:mod:`~eegtrain_jupyter.augmentation` builds each)."""
-MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
-    "freeze_backbone": ("labram",),
-    "pretrained_weights": ("labram",),
-}
-"""Fields that apply only to some models: a non-default value with another model is refused.
-A model without a backbone trains end to end, so ``freeze_backbone`` left at its default turns off."""
-
-
-_TITLES = {
-    "model": "Model",
-    "devices": "Processes",
-    "nnodes": "Machines",
-    "node_rank": "Machine rank",
-    "rdzv_endpoint": "Rendezvous",
-    "split_by": "Split by",
-    "test_split": "Test fraction",
-    "early_stopping_patience": "Early stopping",
-    "class_weight": "Class weight",
-    "lr_schedule": "LR schedule",
-    "warmup_epochs": "Warmup epochs",
-    "label_smoothing": "Label smoothing",
-    "layer_decay": "Layer LR decay",
-    "augmentation": "Augmentation",
-    "augmentation_p": "Augmentation p",
-    "n_epochs": "Epochs",
-    "n_samples_per_class": "Windows per class",
-    "val_split": "Validation fraction",
-    "freeze_backbone": "Freeze backbone",
-    "learning_rate": "Learning rate",
-    "batch_size": "Batch size",
-    "weight_decay": "Weight decay",
-    "save_dir": "Save folder",
-    "seed": "Seed",
-    "pretrained_weights": "Pretrained weights",
-    "device": "Device",
-    "precision": "Precision",
-}
-"""Labels for forms and docs; a field not listed gets its name in sentence case."""
-
-
-def _title(name: str, _info: object) -> str:
-    return _TITLES.get(name) or name.replace("_", " ").capitalize()
-
 
 class TrainingConfig(BaseModel):
     """Parameters of one training run (the seed's fields plus seed, weights and device)."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True, field_title_generator=_title
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, field_title_generator=title)
 
     model: ModelName = Field(
         "labram",
