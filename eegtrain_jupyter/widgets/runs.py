@@ -15,6 +15,9 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from ..config import MODEL_NAMES
+from .style import wrap_row
+
 __all__ = ["PALETTE", "RunsView", "overlay_lines"]
 
 PALETTE = [
@@ -73,12 +76,15 @@ class RunsView:
             options=["started_at", "best_val_acc", "duration"], value="started_at", description="sort"
         )
         self.model = w.Dropdown(
-            options=["(all)", "labram", "shallow_fbcsp", "eegnet", "eegconformer"],
+            options=["(all)", *MODEL_NAMES],
             value="(all)",
             description="model",
         )
         self.table = w.SelectMultiple(
-            options=[], rows=8, layout={"width": "760px"}, style={"font_family": "monospace"}
+            options=[],
+            rows=8,
+            layout={"width": "760px", "max_width": "100%"},
+            style={"font_family": "monospace"},
         )
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.load_button = w.Button(description="Load config", tooltip="the first selected run's config")
@@ -99,9 +105,9 @@ class RunsView:
             control.observe(lambda _: self.refresh(), "value")
         self.widget = w.VBox(
             [
-                w.HBox([self.sort, self.model, self.refresh_button, self.load_button]),
+                wrap_row([self.sort, self.model, self.refresh_button, self.load_button]),
                 self.table,
-                w.HBox([f for f, _ in self.figures.values()]),
+                wrap_row([f for f, _ in self.figures.values()], align_items="flex-start"),
                 self.diff,
                 self.message,
             ]
@@ -129,7 +135,7 @@ class RunsView:
                 bq.Axis(scale=xs, label="epoch", tick_format="d", side="bottom"),
                 bq.Axis(scale=ys, label=label, side="left", label_offset="48px"),
             ],
-            layout={"width": "440px", "height": "300px"},
+            layout={"width": "440px", "max_width": "100%", "height": "300px"},
         )
         return fig, lines
 

@@ -109,3 +109,17 @@ def with_class(widget: W, css_class: str) -> W:
     """``widget`` with the CSS class ``css_class`` added (the ``eegtrain-*`` names tests and CSS use)."""
     widget.add_class(css_class)
     return widget
+
+
+def button(description: str, icon: str, css_class: str, tooltip: str, button_style: str = "") -> w.Button:
+    """A button with an icon, a tooltip and its ``eegtrain-*`` CSS class, as wide as its text."""
+    return with_class(
+        w.Button(
+            description=description,
+            icon=icon,
+            tooltip=tooltip,
+            button_style=button_style,
+            layout={"width": "auto"} if not button_style else {},
+        ),
+        css_class,
+    )
