@@ -25,6 +25,8 @@ from ..client import ClientError, TrainingClient
 
 __all__ = ["ModelArea"]
 
+_REPORT_KEYS = ("n", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "epoch")
+
 
 def _table(rows: dict[str, Any]) -> str:
     cells = "".join(
@@ -105,7 +107,9 @@ class ModelArea(w.VBox):
         except ClientError as exc:
             self._fail(exc)
             return
-        test, val = detail.get("test_metrics"), detail.get("checkpoint_metrics")
+        report = detail.get("test_report") or {}  # the record's test report, else the card's test metrics
+        test = {k: report[k] for k in _REPORT_KEYS if report.get(k) is not None} or detail.get("test_metrics")
+        val = detail.get("checkpoint_metrics")
         split, shown = ("test", test) if test else ("validation", val or {})
         rows = {"state": detail["state"], "best epoch": detail["best_epoch"], "metrics on": split, **shown}
         self.metrics.value = _table(rows)

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import ipywidgets as w
 
-__all__ = ["PANEL_CSS", "STATE_COLORS", "section", "style_widget", "with_class", "wrap_row"]
+__all__ = ["PANEL_CSS", "STATE_COLORS", "button", "section", "style_widget", "with_class", "wrap_row"]
 
 STATE_COLORS = {
     "idle": "#757575",
@@ -62,6 +62,9 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 .eegtrain-panel .bqplot, .eegtrain-panel .bqplot > svg { background: transparent; }
 .eegtrain-panel .bqplot > svg .plotarea_background { fill: transparent; }
 .eegtrain-panel code { overflow-wrap: anywhere; }
+.eegtrain-panel .eegtrain-runs-table select { font-family: var(--jp-code-font-family, monospace); }
+.eegtrain-panel .eegtrain-data-files td, .eegtrain-panel .eegtrain-data-files th { padding: 0 8px 0 0;
+  text-align: left; }
 /* the kernel behind this view restarted or stopped (ipywidgets marks every view of a dead comm):
    say so once, look inert, and never show a live-looking state or Stop button */
 .eegtrain-panel .jupyter-widgets-disconnected::before { content: none !important; display: none !important; }
