@@ -32,8 +32,12 @@ def report_caption(report: dict[str, Any] | None) -> str:
         f"accuracy {report['accuracy']:.1f}%, balanced {report['balanced_accuracy']:.1f}%, "
         f"macro F1 {report['macro_f1']:.1f}%" + ("" if auc is None else f", ROC AUC {auc:.1f}%")
     )
-    epoch = "" if report.get("epoch") is None else f" at epoch {report['epoch']}"
-    return html.escape(f"test split ({report['split']}, {report['n']} windows{who}){epoch}: {scores}")
+    epoch = "" if report.get("epoch") is None else f", weights of epoch {report['epoch']}"
+    return html.escape(f"Test split: {report['n']} windows{who}{epoch}: {scores}") + (
+        f"<br><span class='eegtrain-muted'>{html.escape(str(report['split']))}</span>"
+        if report.get("split")
+        else ""
+    )
 
 
 class ConfusionFigure:
@@ -53,9 +57,9 @@ class ConfusionFigure:
 
     def __init__(self):
         self._scales = {
-            "row": bq.OrdinalScale(reverse=False),
+            "row": bq.OrdinalScale(reverse=True),  # the first class on top, as in a printed matrix
             "column": bq.OrdinalScale(),
-            "color": bq.ColorScale(scheme="Blues", min=0),
+            "color": bq.ColorScale(colors=["#f7fbff", "#6baed6"], min=0),  # light: black counts read
         }
         self.heatmap = bq.GridHeatMap(
             color=np.zeros((2, 2)),  # bqplot squeezes a 1 x 1 matrix away: a blank 2 x 2 until a report

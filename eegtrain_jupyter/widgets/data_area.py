@@ -125,7 +125,7 @@ class DataArea:
     def __init__(self, form: Any, in_memory: str | None = None):
         self.form = form
         self.text = with_class(
-            w.Textarea(layout={"width": "100%", "height": "80px"}, disabled=in_memory is not None),
+            w.Textarea(layout={"width": "auto", "height": "80px"}, disabled=in_memory is not None),
             "eegtrain-data-source",
         )
         self.text_error = with_class(w.HTML(), "eegtrain-field-error")

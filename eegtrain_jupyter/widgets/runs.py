@@ -80,7 +80,7 @@ class RunsView:
             value="(all)",
             description="model",
         )
-        self.table = w.SelectMultiple(options=[], rows=8, layout={"width": "760px", "max_width": "100%"})
+        self.table = w.SelectMultiple(options=[], rows=8, layout={"width": "auto", "max_width": "760px"})
         self.table.add_class("eegtrain-runs-table")  # monospace rows (the panel's CSS)
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.load_button = w.Button(description="Load config", tooltip="the first selected run's config")

@@ -76,7 +76,7 @@ class SearchView:
         self.space = w.Textarea(
             value=json.dumps(DEFAULT_SPACE, indent=1),
             description="space",
-            layout={"width": "520px", "max_width": "100%", "height": "120px"},
+            layout={"width": "auto", "max_width": "520px", "height": "120px"},
         )
         self.n_trials = w.BoundedIntText(value=10, min=1, max=1000, description="trials")
         self.start_button = w.Button(description="Start search", button_style="primary")

@@ -62,7 +62,8 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 .eegtrain-panel .bqplot, .eegtrain-panel .bqplot > svg { background: transparent; }
 .eegtrain-panel .bqplot > svg .plotarea_background { fill: transparent; }
 .eegtrain-panel code { overflow-wrap: anywhere; }
-.eegtrain-panel .eegtrain-runs-table select { font-family: var(--jp-code-font-family, monospace); }
+.eegtrain-panel .eegtrain-runs-table select { font-family: var(--jp-code-font-family, monospace);
+  font-size: var(--jp-ui-font-size0, 11px); overflow-x: hidden; }
 .eegtrain-panel .eegtrain-data-files td, .eegtrain-panel .eegtrain-data-files th { padding: 0 8px 0 0;
   text-align: left; }
 /* the kernel behind this view restarted or stopped (ipywidgets marks every view of a dead comm):
