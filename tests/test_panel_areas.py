@@ -186,6 +186,11 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
         assert panel.form.value("learning_rate") == pytest.approx(
             search.status["best"]["params"]["learning_rate"]
         )
+        # Delete from the table: the run's folder goes, the table and the panel follow
+        runs.select([ids[0]])
+        runs.delete_button.click()
+        assert ids[0] not in [rid for _, rid in runs.table.options] and ids[1] in str(runs.table.options)
+        assert ids[0] not in [r["run_id"] for r in client.runs()]
         panel.close()
         assert not panel.polling
     finally:

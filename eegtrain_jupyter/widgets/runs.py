@@ -84,6 +84,11 @@ class RunsView:
         self.table.add_class("eegtrain-runs-table")  # monospace rows (the panel's CSS)
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.load_button = w.Button(description="Load config", tooltip="the first selected run's config")
+        self.delete_button = w.Button(
+            description="Delete",
+            icon="trash",
+            tooltip="delete the selected runs' folders (not an active run)",
+        )
         self.diff = w.HTML()
         self.message = w.HTML()
         self.figures = {
@@ -96,12 +101,13 @@ class RunsView:
         self.comparison: dict[str, Any] | None = None
         self.refresh_button.on_click(lambda _: self.refresh())
         self.load_button.on_click(lambda _: self._load())
+        self.delete_button.on_click(lambda _: self.delete_selected())
         self.table.observe(lambda _: self.show_selected(), "value")
         for control in (self.sort, self.model):
             control.observe(lambda _: self.refresh(), "value")
         self.widget = w.VBox(
             [
-                wrap_row([self.sort, self.model, self.refresh_button, self.load_button]),
+                wrap_row([self.sort, self.model, self.refresh_button, self.load_button, self.delete_button]),
                 self.table,
                 wrap_row([f for f, _ in self.figures.values()], align_items="flex-start"),
                 self.diff,
@@ -170,7 +176,11 @@ class RunsView:
                     lines.x, lines.y, lines.labels = np.zeros(0), np.zeros(0), []
             self.diff.value = ""
             return
-        self.comparison = self.client.compare(ids)
+        try:
+            self.comparison = self.client.compare(ids)
+        except Exception as exc:  # a client error: say it, keep the view
+            self.message.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
+            return
         for metric, (_, lines) in self.figures.items():
             x, y, labels = overlay_lines(self.comparison, metric)
             if len(x) == 1:  # bqplot squeezes single points away: draw each as a zero-length segment
@@ -195,6 +205,22 @@ class RunsView:
         self.diff.value = (
             f"<table><tr><th>differs</th>{head}</tr>{rows}</table>" if diff else "<i>same config</i>"
         )
+
+    def delete_selected(self) -> list[str]:
+        """Delete the selected runs (each refusal, e.g. an active run's 409, is said); returns the
+        ids deleted."""
+        deleted, refused = [], []
+        for rid in list(self.table.value):
+            try:
+                self.client.delete_run(rid)
+                deleted.append(rid)
+            except Exception as exc:
+                refused.append(f"{rid}: {exc}")
+        self.table.value = ()
+        self.refresh()
+        if refused:
+            self.message.value = f"<span style='color:#c62828'>{html.escape('; '.join(refused))}</span>"
+        return deleted
 
     def _load(self) -> None:
         if not self.table.value or self.on_load_config is None or self.comparison is None:
