@@ -294,3 +294,28 @@ def test_in_memory_data_is_written_under_the_root_for_the_server(
     message = other.error.value
     assert "must stay inside the server root" in message and str(server.root_dir) in message, message
     assert other.last_status["run_id"] == final["run_id"]  # no new run
+
+
+def test_staged_numpy_windows_read_back_as_an_epochs_source(tmp_path):
+    from eegtrain_jupyter.config import parse_config
+    from eegtrain_jupyter.data import load_windows
+    from eegtrain_jupyter.paths import PathPolicy
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(0, 1e-5, (12, 3, 400)), np.array([0, 1] * 6)
+    options = {"ch_names": ["C3", "CZ", "C4"], "sfreq": 200.0, "class_names": ["rest", "task"]}
+    source = stage_inputs((X, y), tmp_path / "in", **options)
+    path = Path(source["path"])
+    assert path.parent == tmp_path / "in" and source == {
+        "source": "epochs",
+        "path": str(path),
+        "window_s": 2.0,
+    }
+    with np.load(path) as npz:
+        assert npz["X"].shape == (12, 3, 400) and list(npz["ch_names"]) == ["C3", "CZ", "C4"]
+        assert list(npz["class_names"]) == ["rest", "task"] and float(npz["sfreq"]) == 200.0
+    # the server's own reader takes it
+    cfg = parse_config({"data": source})
+    windows = load_windows(cfg, PathPolicy(tmp_path, confine=True))
+    assert windows.X.shape == (12, 3, 400) and list(windows.class_names) == ["rest", "task"]
+    np.testing.assert_allclose(windows.X, X * 1e6, rtol=1e-4, atol=1e-3)

@@ -27,6 +27,7 @@ class PanelActions:
     # provided by the panel
     client: Any
     data: Any
+    data_options: dict[str, Any]
     form: Any
     data_area: Any
     tabs: Any
@@ -79,7 +80,7 @@ class PanelActions:
         config = self.form.values()
         if self.data is not None and (scan or self.client.backend != "local"):
             if self._staged is None:
-                self._staged = stage_inputs(self.data)
+                self._staged = stage_inputs(self.data, **self.data_options)
             config["data"] = dict(self._staged)
         return config
 
@@ -110,7 +111,7 @@ class PanelActions:
                 self._show_refusal("The trainer refused this configuration", result["errors"])
                 return None
             if self.data is not None and self.client.backend == "local":
-                return self.client.start(config, data=self.data)
+                return self.client.start(config, data=self.data, **self.data_options)
             return self.client.start(config)
         except ValidationFailed as exc:
             self._show_refusal(

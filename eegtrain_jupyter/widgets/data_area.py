@@ -35,9 +35,10 @@ SCANNED = ("files", "epochs")
 """Sources that "Check data" scans (synthetic data needs no check)."""
 
 
-def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Write ``data`` (anything :func:`~eegtrain_jupyter.inputs.as_windows` takes) as an ``.npz``
-    an ``epochs`` source reads, named by its content hash; return that ``epochs`` source.
+def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None, **options: Any) -> dict[str, Any]:
+    """Write ``data`` (anything :func:`~eegtrain_jupyter.inputs.as_windows` takes, with its
+    ``options``) as an ``.npz`` an ``epochs`` source reads, named by its content hash; return that
+    ``epochs`` source.
 
     The file is written to a temporary name and renamed, so a reader never sees half of it; the
     same data again reuses the file. ``folder`` defaults to :data:`INPUTS_DIR` in the working
@@ -45,7 +46,7 @@ def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None) -> dic
     """
     from ..inputs import as_windows, save_npz
 
-    windows = as_windows(data)
+    windows = as_windows(data, **options)
     digest = hashlib.sha256()
     for part in (windows.X, windows.y, np.asarray(windows.subjects if windows.subjects is not None else [])):
         array = np.ascontiguousarray(part)

@@ -62,6 +62,8 @@ class TrainingPanel(PanelActions, w.VBox):
         (:func:`~eegtrain_jupyter.inputs.as_windows`). The in-kernel trainer takes it as is; for a
         server it is written to ``.eegtrain/inputs/<hash>.npz`` under the working directory
         (:func:`~.data_area.stage_inputs`) and sent as an ``epochs`` source.
+    data_options : dict, optional
+        ``as_windows`` options for ``data``: numpy ``(X, y)`` needs ``ch_names`` and ``sfreq``.
     replace : bool
         Close the panels created before this one in this kernel (default): re-running the
         panel cell then leaves one panel, one poller thread and no orphaned widget models.
@@ -95,10 +97,11 @@ class TrainingPanel(PanelActions, w.VBox):
         preset: str | None = None,
         replace: bool = True,
         data: Any = None,
+        data_options: dict[str, Any] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.data = data
+        self.data, self.data_options = data, dict(data_options or {})
         if replace:
             for old in POLLER.panels():
                 old.close()
