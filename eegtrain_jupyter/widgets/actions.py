@@ -1,5 +1,5 @@
 """What the panel's buttons do with its client: Start (validate, then start), Stop, "Check data",
-and filling the form from a run, the runs table or a search's best trial.
+and filling the form from a run, the runs table or a search's best trial; what a form change does.
 
 :class:`PanelActions` is a mixin of :class:`~.panel.TrainingPanel`: each handler runs under the
 panel's lock and leaves a message for the error line (``_action_error``); the panel draws it.
@@ -44,7 +44,8 @@ class PanelActions:
         def _render_error(self) -> None: ...
         def _render_disconnected(self) -> None: ...
         def _sync_controls(self) -> None: ...
-        def _form_changed(self) -> None: ...
+        def _render_run_config(self) -> None: ...
+        def _render_cost(self) -> None: ...
 
     def _make_buttons(self) -> None:
         """Start, Stop, "Use this run's config" (with their tooltips and handlers), and the line
@@ -152,6 +153,22 @@ class PanelActions:
             self._act(self.client.stop)
             self._render_error()
             self._sync_controls()
+
+    def _form_changed(self) -> None:
+        """A field, the preset or the data box changed: stale messages go, the hints follow."""
+        with self._lock:
+            self._action_error = None
+            self._render_error()
+            self._render_run_config()
+            self._render_cost()
+            self._sync_controls()
+
+    def _data_changed(self) -> None:
+        with self._lock:
+            if self.data_area.read() is None:
+                self._form_changed()
+            else:
+                self._sync_controls()
 
     def _fill(self, config: dict[str, Any]) -> None:
         """Fill the form (the next run) with ``config`` (a run's, a search's best) and show it."""

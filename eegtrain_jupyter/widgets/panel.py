@@ -252,21 +252,6 @@ class TrainingPanel(PanelActions, w.VBox):
                 self._action_error = html.escape(f"panel update failed: {type(exc).__name__}: {exc}")
                 self._render_error()
 
-    def _form_changed(self) -> None:
-        with self._lock:
-            self._action_error = None
-            self._render_error()
-            self._render_run_config()
-            self._render_cost()
-            self._sync_controls()
-
-    def _data_changed(self) -> None:
-        with self._lock:
-            if self.data_area.read() is None:
-                self._form_changed()
-            else:
-                self._sync_controls()
-
     def _load_runs(self, status: dict[str, Any] | None) -> None:
         """Past runs, for the cost hint and the Runs tab, and the Model tab's run (again when a
         run has ended)."""
