@@ -75,10 +75,10 @@ class PanelActions:
         )
 
     # -- the config sent -----------------------------------------------------------------
-    def _request_config(self, scan: bool = False) -> dict[str, Any]:
-        """The form's config; with in-memory ``data`` that a server must read (or a check must
-        scan), its ``data`` is the ``epochs`` source of the file :func:`stage_inputs` wrote."""
-        config = self.form.values()
+    def _request_config(self, scan: bool = False, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The form's config (or ``config``); with in-memory ``data`` that a server must read (or a
+        check must scan), its ``data`` is the ``epochs`` source of the file :func:`stage_inputs` wrote."""
+        config = dict(config) if config is not None else self.form.values()
         if self.data is not None and (scan or self.client.backend != "local"):
             if self._staged is None:
                 self._staged = stage_inputs(self.data, **self.data_options)
@@ -98,10 +98,11 @@ class PanelActions:
             self._render_error()
             self._sync_controls()
 
-    def _start(self) -> dict[str, Any] | None:
-        """Validate on the trainer, then start; a refusal is shown by its fields and returns None."""
+    def _start(self, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Validate the form's config (or ``config``) on the trainer, then start; a refusal is shown
+        by its fields and returns None."""
         try:
-            config = self._request_config()
+            config = self._request_config(config=config)
         except (TypeError, ValueError, OSError) as exc:
             self._action_error = html.escape(f"Could not write the data for the trainer: {exc}")
             return None

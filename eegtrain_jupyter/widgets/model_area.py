@@ -94,7 +94,8 @@ class ModelArea(w.VBox):
         self.refresh()
 
     def refresh(self) -> None:
-        """Show the run's metrics (test split when it has one, else validation, said as such)."""
+        """Show the run's metrics: the test split's when it has one, then the validation split's
+        (which chose the checkpoint, so optimistic), each said as such."""
         self.title.value = f"<b>Model</b> — run {html.escape(self.run_id or '(none yet)')}"
         self.predict_button.disabled = self.run_id is None
         for button in self.export_buttons.values():
@@ -109,9 +110,10 @@ class ModelArea(w.VBox):
             return
         report = detail.get("test_report") or {}  # the record's test report, else the card's test metrics
         test = {k: report[k] for k in _REPORT_KEYS if report.get(k) is not None} or detail.get("test_metrics")
-        val = detail.get("checkpoint_metrics")
-        split, shown = ("test", test) if test else ("validation", val or {})
-        rows = {"state": detail["state"], "best epoch": detail["best_epoch"], "metrics on": split, **shown}
+        rows = {"state": detail["state"], "best epoch": detail["best_epoch"]}
+        rows |= {f"test {k}": v for k, v in (test or {}).items()}
+        rows["validation"] = "the split that chose this checkpoint" + (" (optimistic)" if test else "")
+        rows |= detail.get("checkpoint_metrics") or {}
         self.metrics.value = _table(rows)
 
     def predict(self) -> dict[str, Any] | None:
