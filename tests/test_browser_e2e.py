@@ -449,6 +449,15 @@ def test_panel_fits_the_width(lab, browser, width):
         panel.locator(".eegtrain-outputs").wait_for()
         page.wait_for_timeout(1500)  # bqplot relayouts after a resize (debounced)
         assert_fits(panel, width)
+        # the other tabs fit too (runs table, search space and figures, model area)
+        for tab in ("Runs", "Search", "Model", "Train"):
+            panel.locator(".eegtrain-tabs .lm-TabBar-tab", has_text=tab).click()
+            page.wait_for_timeout(1000)
+            layout = panel.evaluate(LAYOUT_PROBLEMS_JS)
+            assert not layout["problems"], f"tab {tab} at {width} px: {layout['problems']}"
+            if width == 800 and tab != "Train":
+                screenshot(panel, f"panel-{tab.lower()}-{width}.png")
+        assert_fits(panel, width)
         # a wrong value is marked on its field and the disabled Start says why
         set_field(panel, "n_epochs", "abc", settle=1.0)
         # the message stands under its field (the first error in the form, whatever comes before it)

@@ -627,3 +627,9 @@ def test_cost_estimate_scales_a_measured_run():
     completed = {**runs[1], "state": "completed"}
     assert estimate_duration(runs[1]["config"], [stopped, completed])[1]["run_id"] == "ft"
     assert estimate_duration(runs[1]["config"], [stopped])[1]["run_id"] == "cut"
+    # another model is another cost; its form leaves LaBraM's freeze_backbone out (the trainer's
+    # default for it, off, is what its past runs recorded)
+    eegnet_form = {k: v for k, v in runs[1]["config"].items() if k != "freeze_backbone"} | {"model": "eegnet"}
+    assert estimate_duration(eegnet_form, runs) is None
+    eegnet_run = {**runs[1], "run_id": "eegnet", "config": {**runs[1]["config"], "model": "eegnet"}}
+    assert estimate_duration(eegnet_form, [*runs, eegnet_run])[1]["run_id"] == "eegnet"

@@ -17,12 +17,20 @@ def format_seconds(s: float) -> str:
     return f"{s / 3600:.1f} h"
 
 
+def _kind(config: dict[str, Any]) -> tuple:
+    """What makes runs comparable in time; a field left out (a model-only field of another model)
+    counts as the trainer's default for it."""
+    model = config.get("model") or "labram"
+    freeze = bool(config.get("freeze_backbone", model == "labram"))
+    return model, freeze, config.get("device"), config.get("precision")
+
+
 def estimate_duration(
     config: dict[str, Any], runs: list[dict[str, Any]]
 ) -> tuple[float, dict[str, Any]] | None:
     """Seconds a run of ``config`` should take here, from the newest comparable past run.
 
-    Comparable: same ``freeze_backbone``, ``device`` and ``precision`` settings, at least one
+    Comparable: same ``model``, ``freeze_backbone``, ``device`` and ``precision`` settings, at least one
     epoch timed; a completed run is preferred (a stopped one's duration includes a cut epoch).
     Its set-up (data, model, feature caching) and its mean epoch time are scaled by the number
     of windows; returns ``(seconds, that run's record)`` or None.
@@ -38,7 +46,7 @@ def estimate_duration(
         duration = rec.get("duration")
         if not times or not isinstance(duration, (int, float)) or not past.get("n_samples_per_class"):
             continue
-        if any(past.get(k) != config.get(k) for k in ("freeze_backbone", "device", "precision")):
+        if _kind(past) != _kind(config):
             continue
         scale = windows / (2 * past["n_samples_per_class"])
         setup = max(duration - sum(times), 0.0)

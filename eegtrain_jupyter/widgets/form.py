@@ -3,7 +3,9 @@
 Numbers are typed into text boxes (:class:`NumberText`): what was typed stays as typed
 ("500", "abc", an empty box) and the form says what is wrong with it next to the field,
 instead of the browser silently clamping or reverting it. Labels are the schema's
-``title``s, help lines its ``description``s with the range and default.
+``title``s, help lines its ``description``s with the range and default. Fields that apply only to
+some models (:data:`~eegtrain_jupyter.config.MODEL_ONLY_FIELDS`) are hidden, and not sent, while
+another model is chosen.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..config import MODEL_ONLY_FIELDS
 from .fields import NumberText, check_value, format_number, help_text, kind_of, parse_value, same_value
 
 __all__ = [
@@ -58,6 +61,8 @@ class ConfigForm:
     preset : Dropdown
         Preset names; choosing one fills the form (except :data:`PRESET_KEEPS`). It always
         names the preset the form's values equal, or ``(custom)``.
+    rows : dict[str, VBox]
+        Each field with its help and error lines (hidden when the field does not apply).
     grid : GridBox
         The fields (with help and error lines) in as many columns as the width allows.
     widget : VBox
@@ -84,7 +89,7 @@ class ConfigForm:
         self.fields: dict[str, w.Widget] = {}
         self.errors: dict[str, w.HTML] = {}
         self.helps: dict[str, w.HTML] = {}
-        rows = []
+        self.rows: dict[str, w.VBox] = {}
         for name, prop in self.properties.items():
             field = self._make_field(name, prop)
             field.add_class(f"eegtrain-field-{name}")
@@ -99,7 +104,7 @@ class ConfigForm:
             self.fields[name], self.errors[name], self.helps[name] = field, error, helpline
             row = w.VBox([field, helpline, error], layout={"min_width": "0", "margin": "0 0 4px 0"})
             row.add_class("eegtrain-form-row")
-            rows.append(row)
+            self.rows[name] = row
         self.preset = w.Dropdown(
             options=[CUSTOM_PRESET, *self.presets],
             value=CUSTOM_PRESET,
@@ -111,7 +116,7 @@ class ConfigForm:
         self.preset.add_class("eegtrain-preset")
         self.preset.observe(self._preset_chosen, names="value")
         self.grid = w.GridBox(
-            rows,
+            list(self.rows.values()),
             layout=w.Layout(
                 grid_template_columns=f"repeat(auto-fill, minmax(min({_CELL_MIN}, 100%), 1fr))",
                 grid_gap="0 20px",
@@ -119,6 +124,7 @@ class ConfigForm:
             ),
         )
         self.grid.add_class("eegtrain-form-grid")
+        self._show_model_fields()
         self._match_preset()
 
     @functools.cached_property
@@ -154,9 +160,16 @@ class ConfigForm:
         """The config value of one field (a typed number parsed; unparsable text as typed)."""
         return parse_value(self.properties[name], self.fields[name].value)
 
+    def applies(self, name: str) -> bool:
+        """Whether field ``name`` applies to the chosen model (:data:`~.config.MODEL_ONLY_FIELDS`)."""
+        models = MODEL_ONLY_FIELDS.get(name)
+        return not models or "model" not in self.fields or self.fields["model"].value in models
+
     def values(self) -> dict[str, Any]:
-        """The form as a config dict (an empty text of a nullable field means None)."""
-        return {**self.sections, **{name: self.value(name) for name in self.fields}}
+        """The form as a config dict (an empty text of a nullable field means None); fields that
+        do not apply to the chosen model are left out (the trainer's defaults hold for them)."""
+        fields = {name: self.value(name) for name in self.fields if self.applies(name)}
+        return {**self.sections, **fields}
 
     def set_values(self, config: dict[str, Any]) -> None:
         """Fill the fields named in ``config`` (unknown names are ignored)."""
@@ -170,6 +183,7 @@ class ConfigForm:
                     field.value = "" if value is None and isinstance(field, w.Text) else value
         finally:
             self._filling = False
+        self._show_model_fields()
         self.server_errors.clear()
         self._match_preset()
         self.refresh_errors()
@@ -177,7 +191,9 @@ class ConfigForm:
     def differences(self, config: dict[str, Any]) -> list[str]:
         """Names of the fields whose form value differs from ``config`` (fields it names)."""
         values = self.values()
-        return [n for n in self.fields if n in config and not same_value(values[n], config[n])]
+        return [
+            n for n in values if n in self.fields and n in config and not same_value(values[n], config[n])
+        ]
 
     def matching_preset(self) -> str:
         """The first preset every hyper-parameter of the form equals, else :data:`CUSTOM_PRESET`."""
@@ -193,7 +209,7 @@ class ConfigForm:
         values = self.values()
         problems = {}
         for name, prop in self.properties.items():
-            message = check_value(prop, values[name])
+            message = check_value(prop, values[name]) if name in values else None
             if message:
                 problems[name] = message
         return problems
@@ -253,10 +269,17 @@ class ConfigForm:
             finally:
                 self._filling = filling
 
+    def _show_model_fields(self) -> None:
+        for name in MODEL_ONLY_FIELDS:
+            if name in self.rows:
+                self.rows[name].layout.display = None if self.applies(name) else "none"
+
     def _changed(self, change) -> None:
         if self._filling:
             return
         name = next((n for n, f in self.fields.items() if f is change["owner"]), "")
+        if name == "model":
+            self._show_model_fields()
         self.server_errors.pop(name, None)
         self._match_preset()
         self.refresh_errors()

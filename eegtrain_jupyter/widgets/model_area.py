@@ -3,7 +3,8 @@
 A thin view over a client's run methods (:meth:`~eegtrain_jupyter.client.RemoteClient.run`,
 ``predict``, ``export``), so it works against the server or an in-kernel trainer alike. Exports take
 tens of seconds on a CPU: they run in a daemon thread and the area says so while they do.
-Not wired into :class:`~eegtrain_jupyter.widgets.TrainingPanel` yet; use it on its own::
+:class:`~eegtrain_jupyter.widgets.TrainingPanel` shows it in its "Model" tab for the run it shows
+(:meth:`ModelArea.show`); on its own::
 
     from eegtrain_jupyter.client import connect
     from eegtrain_jupyter.widgets.model_area import ModelArea
@@ -24,6 +25,8 @@ from ..client import ClientError, TrainingClient
 
 __all__ = ["ModelArea"]
 
+_REPORT_KEYS = ("n", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "epoch")
+
 
 def _table(rows: dict[str, Any]) -> str:
     cells = "".join(
@@ -40,11 +43,13 @@ class ModelArea(w.VBox):
     Parameters
     ----------
     client : TrainingClient
-    run_id : str
+    run_id : str or None
+        The run shown (None: none yet; see :meth:`show`).
     """
 
-    def __init__(self, client: TrainingClient, run_id: str):
+    def __init__(self, client: TrainingClient, run_id: str | None = None):
         self.client, self.run_id = client, run_id
+        self.title = w.HTML()
         self.metrics = w.HTML()
         self.export_buttons = {
             fmt: w.Button(description=label, icon="download", tooltip=f"export as {label} and check parity")
@@ -65,7 +70,7 @@ class ModelArea(w.VBox):
         self._thread: threading.Thread | None = None
         super().__init__(
             [
-                w.HTML(f"<b>Model</b> — run {html.escape(run_id)}"),
+                self.title,
                 self.metrics,
                 w.HBox([*self.export_buttons.values()]),
                 self.export_result,
@@ -80,21 +85,42 @@ class ModelArea(w.VBox):
     def _fail(self, exc: ClientError) -> None:
         self.error.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
 
+    def show(self, run_id: str | None) -> None:
+        """Show another run (its metrics; the last export and prediction are cleared)."""
+        if run_id == self.run_id:
+            return
+        self.run_id = run_id
+        self.export_result.value = self.prediction.value = self.error.value = ""
+        self.refresh()
+
     def refresh(self) -> None:
-        """Show the run's metrics (test split when it has one, else validation, said as such)."""
+        """Show the run's metrics: the test split's when it has one, then the validation split's
+        (which chose the checkpoint, so optimistic), each said as such."""
+        self.title.value = f"<b>Model</b> — run {html.escape(self.run_id or '(none yet)')}"
+        self.predict_button.disabled = self.run_id is None
+        for button in self.export_buttons.values():
+            button.disabled = self.run_id is None
+        if self.run_id is None:
+            self.metrics.value = "<span class='eegtrain-muted'>no finished run yet</span>"
+            return
         try:
             detail = self.client.run(self.run_id)
         except ClientError as exc:
             self._fail(exc)
             return
-        test, val = detail.get("test_metrics"), detail.get("checkpoint_metrics")
-        split, shown = ("test", test) if test else ("validation", val or {})
-        rows = {"state": detail["state"], "best epoch": detail["best_epoch"], "metrics on": split, **shown}
+        report = detail.get("test_report") or {}  # the record's test report, else the card's test metrics
+        test = {k: report[k] for k in _REPORT_KEYS if report.get(k) is not None} or detail.get("test_metrics")
+        rows = {"state": detail["state"], "best epoch": detail["best_epoch"]}
+        rows |= {f"test {k}": v for k, v in (test or {}).items()}
+        rows["validation"] = "the split that chose this checkpoint" + (" (optimistic)" if test else "")
+        rows |= detail.get("checkpoint_metrics") or {}
         self.metrics.value = _table(rows)
 
     def predict(self) -> dict[str, Any] | None:
         """Predict the recording in ``path``; show the windows per label and the first few rows."""
         self.error.value = ""
+        if self.run_id is None:
+            return None
         try:
             result = self.client.predict(self.run_id, path=self.path.value.strip())
         except ClientError as exc:
@@ -112,7 +138,8 @@ class ModelArea(w.VBox):
 
     def export(self, fmt: str, background: bool = False) -> None:
         """Export as ``fmt``; in a daemon thread when ``background`` (the buttons do)."""
-        if self._thread is not None and self._thread.is_alive():
+        run_id = self.run_id
+        if run_id is None or (self._thread is not None and self._thread.is_alive()):
             return
         for button in self.export_buttons.values():
             button.disabled = True
@@ -121,7 +148,7 @@ class ModelArea(w.VBox):
 
         def work() -> None:
             try:
-                res = self.client.export(self.run_id, fmt)
+                res = self.client.export(run_id, fmt)
                 p = res["parity"]
                 verdict = "passed" if p["passed"] else "FAILED"
                 self.export_result.value = _table(

@@ -1,11 +1,12 @@
-"""The notebook panel: configure, start, stop and watch the one trainer.
+"""The notebook panel: configure, start, stop and watch the one trainer; compare runs, search
+hyper-parameters and use a trained model, in four tabs (Train, Runs, Search, Model).
 
 A thin view over a client (:mod:`eegtrain_jupyter.client`): every fact about the run
 comes from the trainer's status, fetched by one daemon poller thread per kernel (shared
-by every open panel), so the kernel's main thread stays free and Stop always answers.
-A panel opened while a run is going (started by curl, the CLI or another notebook) shows
-that run with its history so far. Creating a panel closes the ones created before it in
-this kernel (re-running the panel cell does not pile up pollers and widget models).
+by every open panel, and refreshing the panel's search too), so the kernel's main thread stays free
+and Stop always answers. A panel opened while a run is going (started by curl, the CLI or another
+notebook) shows that run with its history so far. Creating a panel closes the ones created before
+it in this kernel (re-running the panel cell does not pile up pollers and widget models).
 """
 
 from __future__ import annotations
@@ -13,24 +14,39 @@ from __future__ import annotations
 import html
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
-from ..client import AlreadyTraining, ClientError, ConnectionFailed, TrainingClient, ValidationFailed, connect
+from ..client import ClientError, TrainingClient, connect
 from ..config import json_schema
+from .actions import PanelActions
 from .cost import cost_html, estimate_duration
+from .data_area import DataArea
 from .form import ConfigForm
+from .model_area import ModelArea
 from .poller import POLLER, POLLER_THREAD_NAME, open_panels, widget_tree
+from .runs import RunsView
+from .search import SearchView
 from .status_view import RunView, backend_html, badge_html, error_html
 from .style import STATE_COLORS, section, style_widget, with_class, wrap_row
 
-__all__ = ["POLLER_THREAD_NAME", "STATE_COLORS", "TrainingPanel", "estimate_duration", "open_panels"]
+__all__ = [
+    "POLLER_THREAD_NAME",
+    "STATE_COLORS",
+    "TAB_TITLES",
+    "TrainingPanel",
+    "estimate_duration",
+    "open_panels",
+]
+
+TAB_TITLES = ("Train", "Runs", "Search", "Model")
 
 
-class TrainingPanel(w.VBox):
-    """Config form, Start/Stop, progress, metrics and live curves for one trainer.
+class TrainingPanel(PanelActions, w.VBox):
+    """Config form, Start/Stop, progress, metrics, curves and the test confusion matrix for one
+    trainer (tab "Train"), the runs table ("Runs"), a search ("Search") and the shown run's model
+    ("Model").
 
     Parameters
     ----------
@@ -43,8 +59,11 @@ class TrainingPanel(w.VBox):
         Preset to fill the form with (else the last run's config, or the defaults).
     data : mne.Epochs, (X, y), braindecode dataset or Windows, optional
         Train on this instead of the config's ``data`` section
-        (:func:`~eegtrain_jupyter.inputs.as_windows`). With the server backend, save it under the
-        server root first (:func:`~eegtrain_jupyter.inputs.save_npz`) and use an ``epochs`` source.
+        (:func:`~eegtrain_jupyter.inputs.as_windows`). The in-kernel trainer takes it as is; for a
+        server it is written to ``.eegtrain/inputs/<hash>.npz`` under the working directory
+        (:func:`~.data_area.stage_inputs`) and sent as an ``epochs`` source.
+    data_options : dict, optional
+        ``as_windows`` options for ``data``: numpy ``(X, y)`` needs ``ch_names`` and ``sfreq``.
     replace : bool
         Close the panels created before this one in this kernel (default): re-running the
         panel cell then leaves one panel, one poller thread and no orphaned widget models.
@@ -53,15 +72,19 @@ class TrainingPanel(w.VBox):
     ----------
     fields : dict[str, Widget]
         Config inputs by name; ``form`` is the :class:`~.form.ConfigForm` behind them.
-    start_button, stop_button, use_run_config_button, preset, progress, batch_progress, badge,
-    error, backend, backbone, run_info, run_config, outputs, start_hint, cost_hint : Widget
+    start_button, stop_button, use_run_config_button, preset, error, backend, start_hint, cost_hint : Widget
         The parts a user sees (each carries an ``eegtrain-*`` CSS class).
-    metrics : dict[str, Label]
-        ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``, ``best_val_acc``, ``elapsed``, ``eta``.
-    view : RunView
-        The run-shown section, whose widgets are the attributes above.
+    badge, run_info, run_config, backbone, progress, progress_label, batch_progress, batch_label,
+    metrics, metrics_epoch, metrics_box, outputs, loss_curves, acc_curves, confusion
+        The parts of ``view`` (:class:`~.status_view.RunView`), the run shown.
     loss_figure, acc_figure : bqplot.Figure
-        Live curves; ``loss_curves``/``acc_curves`` hold their lines.
+        Live curves.
+    data_area : DataArea
+        The data source, "Check data" and its summary.
+    tabs : Tab
+        :data:`TAB_TITLES`; ``runs_view`` (:class:`~.runs.RunsView`), ``search_view``
+        (:class:`~.search.SearchView`) and ``model_area`` (:class:`~.model_area.ModelArea`) fill
+        the last three, on this panel's client.
     last_status : dict or None
         The status most recently shown (set once the whole panel shows it).
     """
@@ -74,10 +97,11 @@ class TrainingPanel(w.VBox):
         preset: str | None = None,
         replace: bool = True,
         data: Any = None,
+        data_options: dict[str, Any] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.data = data
+        self.data, self.data_options = data, dict(data_options or {})
         if replace:
             for old in POLLER.panels():
                 old.close()
@@ -94,98 +118,60 @@ class TrainingPanel(w.VBox):
         self._action_error: str | None = None
         self._runs: list[dict[str, Any]] = []
         self._runs_seen: tuple | None = None
+        self._staged: dict[str, Any] | None = None  # ``data`` written for a server: its epochs source
 
         title = w.HTML(
-            "<b style='font-size:1.15em'>LaBraM EEG training</b>"
-            " <span class='eegtrain-muted'>relaxed vs anxious</span>"
+            "<b style='font-size:1.15em'>EEG training</b> <span class='eegtrain-muted'>LaBraM and braindecode models</span>"
         )
         self.backend = with_class(w.HTML(), "eegtrain-backend")
         self.error = with_class(w.HTML(), "eegtrain-error")
-
         try:
             schema = self.client.schema()
         except ClientError as exc:  # still build the form; Start waits for the connection
             schema = json_schema()
             self._connection_error = str(exc)
         self.form = ConfigForm(schema, on_change=self._form_changed)
-        self.fields = self.form.fields
-        self.preset = self.form.preset
+        self.fields, self.preset = self.form.fields, self.form.preset
         self.cost_hint = with_class(w.HTML(), "eegtrain-cost-hint")
+        memory = None if data is None else f"training on data held in Python ({type(data).__name__})"
+        self.data_area = DataArea(self.form, in_memory=memory)
+        self.data_area.text.observe(lambda _: self._data_changed(), "value")
+        self.data_area.check_button.on_click(self._on_check)
 
-        self.start_button = with_class(
-            w.Button(
-                description="Start",
-                icon="play",
-                button_style="success",
-                tooltip="Validate the config and start training",
+        self._make_buttons()
+        self.view = RunView(self.form)
+        self.loss_figure, self.acc_figure = self.view.loss_curves.figure, self.view.acc_curves.figure
+        train = w.VBox(
+            [
+                section(
+                    "Next run <span class='eegtrain-muted' style='font-weight:normal'>— the config Start uses</span>"
+                ),
+                wrap_row([self.preset, self.cost_hint]),
+                self.form.grid,
+                self.data_area.widget,
+                wrap_row([self.start_button, self.stop_button, self.use_run_config_button, self.start_hint]),
+                section(
+                    "Run shown <span class='eegtrain-muted' style='font-weight:normal'>— the trainer's "
+                    "current or last run</span>"
+                ),
+                *self.view.rows(),
+            ],
+            layout={"min_width": "0"},
+        )
+        self.runs_view = RunsView(self.client, on_load_config=self._fill)
+        self.search_view = SearchView(
+            self.client, base_config=self.form.values, on_apply=self._fill, follow=False
+        )
+        self.model_area = ModelArea(self.client)
+        self.tabs = with_class(
+            w.Tab(
+                [train, self.runs_view.widget, self.search_view.widget, self.model_area],
+                titles=TAB_TITLES,
+                layout={"min_width": "0"},
             ),
-            "eegtrain-start",
+            "eegtrain-tabs",
         )
-        self.stop_button = with_class(
-            w.Button(
-                description="Stop",
-                icon="stop",
-                button_style="danger",
-                disabled=True,
-                tooltip="Stop after the current batch (checkpoint and history are kept)",
-            ),
-            "eegtrain-stop",
-        )
-        self.use_run_config_button = with_class(
-            w.Button(
-                description="Use this run's config",
-                icon="copy",
-                disabled=True,
-                tooltip="Fill the form (the next run's config) with the config of the run shown below",
-                layout={"width": "auto"},
-            ),
-            "eegtrain-use-run-config",
-        )
-        self.start_hint = with_class(w.HTML(), "eegtrain-start-hint")
-        self.start_button.on_click(self._on_start)
-        self.stop_button.on_click(self._on_stop)
-        self.use_run_config_button.on_click(self._on_use_run_config)
-
-        view = self.view = RunView(self.form)
-        self.badge, self.run_info, self.run_config, self.backbone = (
-            view.badge,
-            view.run_info,
-            view.run_config,
-            view.backbone,
-        )
-        self.progress, self.progress_label, self.batch_progress, self.batch_label = (
-            view.progress,
-            view.progress_label,
-            view.batch_progress,
-            view.batch_label,
-        )
-        self.metrics, self.metrics_epoch, self.metrics_box, self.outputs = (
-            view.metrics,
-            view.metrics_epoch,
-            view.metrics_box,
-            view.outputs,
-        )
-        self.loss_curves, self.acc_curves = view.loss_curves, view.acc_curves
-        self.loss_figure, self.acc_figure = view.loss_curves.figure, view.acc_curves.figure
-
-        self.children = [
-            style_widget(),
-            wrap_row([title, self.badge]),
-            self.backend,
-            section(
-                "Next run <span class='eegtrain-muted' style='font-weight:normal'>— the config "
-                "Start uses</span>"
-            ),
-            wrap_row([self.preset, self.cost_hint]),
-            self.form.grid,
-            wrap_row([self.start_button, self.stop_button, self.use_run_config_button, self.start_hint]),
-            self.error,
-            section(
-                "Run shown <span class='eegtrain-muted' style='font-weight:normal'>— the trainer's "
-                "current or last run</span>"
-            ),
-            *view.rows(),
-        ]
+        self.children = [style_widget(), wrap_row([title, self.badge]), self.backend, self.error, self.tabs]
 
         self.refresh()
         status = self.last_status
@@ -194,11 +180,18 @@ class TrainingPanel(w.VBox):
                 self.preset.value = preset
             elif status is not None and status.get("run_id") and status.get("config"):
                 self.form.set_values(status["config"])
+                self.data_area.show_section()
             self._load_runs(status)
             self._render_run_config()
             self._sync_controls()
         self._next_poll = time.monotonic() + poll_interval
         POLLER.add(self)
+
+    def __getattr__(self, name: str) -> Any:
+        view = self.__dict__.get("view")  # its parts are the panel's too: panel.progress, panel.metrics...
+        if view is not None and not name.startswith("_") and name in vars(view):
+            return getattr(view, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- public ------------------------------------------------------------------------
     def refresh(self) -> dict[str, Any] | None:
@@ -252,103 +245,24 @@ class TrainingPanel(w.VBox):
     def _poll_once(self) -> None:
         try:
             self.refresh()
+            if self.search_view.running:
+                self.search_view.refresh()
         except Exception as exc:  # never let the poller die
             with self._lock:
                 self._action_error = html.escape(f"panel update failed: {type(exc).__name__}: {exc}")
                 self._render_error()
 
-    def _form_changed(self) -> None:
-        with self._lock:
-            self._action_error = None
-            self._render_error()
-            self._render_run_config()
-            self._render_cost()
-            self._sync_controls()
-
-    def _on_start(self, _button=None) -> None:
-        with self._lock:
-            self._action_error = None
-            config = self.form.values()
-            problems = self.form.refresh_errors()
-            if problems:
-                names = ", ".join(self.form.title(n) for n in problems)
-                self._action_error = html.escape(f"Fix the highlighted fields before starting: {names}.")
-            else:
-                self._act(lambda: self._start(config))
-            self._render_error()
-            self._sync_controls()
-
-    def _start(self, config: dict[str, Any]) -> dict[str, Any] | None:
-        """Validate on the trainer, then start; a refusal is shown by its fields and returns None."""
-        try:
-            result = self.client.validate(config)
-            if not result["valid"]:
-                self._show_refusal("The trainer refused this configuration", result["errors"])
-                return None
-            if self.data is not None:
-                if getattr(self.client, "backend", None) != "local":
-                    self._action_error = (
-                        "data= needs the in-kernel trainer; with a server, save the data "
-                        "under its root (inputs.save_npz) and use an epochs source."
-                    )
-                    self.refresh()
-                    return None
-                return self.client.start(config, data=self.data)  # type: ignore[call-arg]
-            return self.client.start(config)
-        except ValidationFailed as exc:
-            self._show_refusal(
-                "The trainer refused this configuration", [e.to_dict() for e in exc.errors], fallback=str(exc)
-            )
-        except AlreadyTraining as exc:
-            self.refresh()  # show that run first: the message below belongs to its state
-            self._action_error = (
-                f"Training already in progress (run {html.escape(str(exc.run_id))}); it is shown below."
-            )
-        return None
-
-    def _act(self, action: Callable[[], dict[str, Any] | None]) -> None:
-        """Run a client action (under the lock): render the status it returns, or show why it failed."""
-        try:
-            status = action()
-        except ConnectionFailed as exc:
-            self._connection_error = str(exc)
-            self._render_disconnected()
-        except ClientError as exc:
-            self._action_error = error_html(str(exc))
-        else:
-            if status is not None:
-                self._render(status)
-
-    def _show_refusal(self, message: str, errors: list[dict[str, str]], fallback: str = "") -> None:
-        orphans = self.form.show_server_errors(errors)
-        if errors and not orphans:
-            names = ", ".join(self.form.title(n) for n in self.form.server_errors)
-            self._action_error = html.escape(f"{message}: see {names} above.")
-        else:
-            reason = "; ".join(orphans) or fallback or "no reason given"
-            self._action_error = html.escape(f"{message}: {reason}")
-
-    def _on_stop(self, _button=None) -> None:
-        with self._lock:
-            self._action_error = None
-            self._act(self.client.stop)
-            self._render_error()
-            self._sync_controls()
-
-    def _on_use_run_config(self, _button=None) -> None:
-        with self._lock:
-            config = (self.last_status or {}).get("config")
-            if config and not self.form.disabled:
-                self.form.set_values(config)
-                self._form_changed()
-
     def _load_runs(self, status: dict[str, Any] | None) -> None:
-        """Past runs, for the cost hint (fetched again when a run has ended)."""
+        """Past runs, for the cost hint and the Runs tab, and the Model tab's run (again when a
+        run has ended)."""
+        self._runs_seen = _run_key(status or {})
+        if status and status.get("run_id") and not status.get("is_training"):
+            self.model_area.show(status["run_id"])
+        self.runs_view.refresh()
         try:
             self._runs = list(self.client.runs())
         except ClientError:  # a hint is never worth an error line
             return
-        self._runs_seen = _run_key(status or {})
         self._render_cost()
 
     # -- rendering (under the lock) ----------------------------------------------------
@@ -393,14 +307,17 @@ class TrainingPanel(w.VBox):
         connected = self._connection_error is None
         active = bool(status.get("is_training"))
         self.form.disabled = active
+        self.data_area.sync(disabled=active)
         problems = self.form.problems()
+        if self.data_area.text_error.value:
+            problems["data"] = "not a JSON object"
         if not connected:
             reason = "Start is off: the trainer is not reachable."
         elif active:
             reason = "Start is off while a run is active: Stop it or wait for it to end."
         elif problems:
             reason = "Start is off until these fields are fixed: " + "; ".join(
-                f"{self.form.title(n)} ({m})" for n, m in problems.items()
+                f"{self.form.title(n) if n in self.fields else n} ({m})" for n, m in problems.items()
             )
         else:
             reason = ""

@@ -15,6 +15,9 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from ..config import MODEL_NAMES
+from .style import wrap_row
+
 __all__ = ["PALETTE", "RunsView", "overlay_lines"]
 
 PALETTE = [
@@ -73,15 +76,19 @@ class RunsView:
             options=["started_at", "best_val_acc", "duration"], value="started_at", description="sort"
         )
         self.model = w.Dropdown(
-            options=["(all)", "labram", "shallow_fbcsp", "eegnet", "eegconformer"],
+            options=["(all)", *MODEL_NAMES],
             value="(all)",
             description="model",
         )
-        self.table = w.SelectMultiple(
-            options=[], rows=8, layout={"width": "760px"}, style={"font_family": "monospace"}
-        )
+        self.table = w.SelectMultiple(options=[], rows=8, layout={"width": "auto", "max_width": "760px"})
+        self.table.add_class("eegtrain-runs-table")  # monospace rows (the panel's CSS)
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.load_button = w.Button(description="Load config", tooltip="the first selected run's config")
+        self.delete_button = w.Button(
+            description="Delete",
+            icon="trash",
+            tooltip="delete the selected runs' folders (not an active run)",
+        )
         self.diff = w.HTML()
         self.message = w.HTML()
         self.figures = {
@@ -94,14 +101,15 @@ class RunsView:
         self.comparison: dict[str, Any] | None = None
         self.refresh_button.on_click(lambda _: self.refresh())
         self.load_button.on_click(lambda _: self._load())
+        self.delete_button.on_click(lambda _: self.delete_selected())
         self.table.observe(lambda _: self.show_selected(), "value")
         for control in (self.sort, self.model):
             control.observe(lambda _: self.refresh(), "value")
         self.widget = w.VBox(
             [
-                w.HBox([self.sort, self.model, self.refresh_button, self.load_button]),
+                wrap_row([self.sort, self.model, self.refresh_button, self.load_button, self.delete_button]),
                 self.table,
-                w.HBox([f for f, _ in self.figures.values()]),
+                wrap_row([f for f, _ in self.figures.values()], align_items="flex-start"),
                 self.diff,
                 self.message,
             ]
@@ -129,7 +137,7 @@ class RunsView:
                 bq.Axis(scale=xs, label="epoch", tick_format="d", side="bottom"),
                 bq.Axis(scale=ys, label=label, side="left", label_offset="48px"),
             ],
-            layout={"width": "440px", "height": "300px"},
+            layout={"width": "440px", "max_width": "100%", "height": "300px"},
         )
         return fig, lines
 
@@ -168,7 +176,11 @@ class RunsView:
                     lines.x, lines.y, lines.labels = np.zeros(0), np.zeros(0), []
             self.diff.value = ""
             return
-        self.comparison = self.client.compare(ids)
+        try:
+            self.comparison = self.client.compare(ids)
+        except Exception as exc:  # a client error: say it, keep the view
+            self.message.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
+            return
         for metric, (_, lines) in self.figures.items():
             x, y, labels = overlay_lines(self.comparison, metric)
             if len(x) == 1:  # bqplot squeezes single points away: draw each as a zero-length segment
@@ -193,6 +205,22 @@ class RunsView:
         self.diff.value = (
             f"<table><tr><th>differs</th>{head}</tr>{rows}</table>" if diff else "<i>same config</i>"
         )
+
+    def delete_selected(self) -> list[str]:
+        """Delete the selected runs (each refusal, e.g. an active run's 409, is said); returns the
+        ids deleted."""
+        deleted, refused = [], []
+        for rid in list(self.table.value):
+            try:
+                self.client.delete_run(rid)
+                deleted.append(rid)
+            except Exception as exc:
+                refused.append(f"{rid}: {exc}")
+        self.table.value = ()
+        self.refresh()
+        if refused:
+            self.message.value = f"<span style='color:#c62828'>{html.escape('; '.join(refused))}</span>"
+        return deleted
 
     def _load(self) -> None:
         if not self.table.value or self.on_load_config is None or self.comparison is None:

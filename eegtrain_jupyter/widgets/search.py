@@ -18,6 +18,8 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from .style import wrap_row
+
 __all__ = ["DEFAULT_SPACE", "SearchView", "best_so_far"]
 
 DEFAULT_SPACE = {
@@ -49,25 +51,32 @@ class SearchView:
     Parameters
     ----------
     client : RemoteClient or LocalClient
-    base_config : dict, optional
-        The (partial) config every trial starts from (e.g. the panel form's values).
+    base_config : dict or callable, optional
+        The (partial) config every trial starts from, or a function returning it when a search
+        starts (the panel passes its form's values).
     on_apply : callable, optional
         Called with the best trial's full config.
+    follow : bool
+        Poll a started search from a daemon thread of its own until it ends (default). The panel
+        passes False and refreshes the view from its one poller instead.
     """
 
     def __init__(
         self,
         client: Any,
-        base_config: dict[str, Any] | None = None,
+        base_config: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         on_apply: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        follow: bool = True,
     ):
         self.client = client
-        self.base_config = dict(base_config or {})
+        self.base_config = base_config if callable(base_config) else dict(base_config or {})
         self.on_apply = on_apply
+        self.follow = follow
         self.space = w.Textarea(
             value=json.dumps(DEFAULT_SPACE, indent=1),
             description="space",
-            layout={"width": "520px", "height": "120px"},
+            layout={"width": "auto", "max_width": "520px", "height": "120px"},
         )
         self.n_trials = w.BoundedIntText(value=10, min=1, max=1000, description="trials")
         self.start_button = w.Button(description="Start search", button_style="primary")
@@ -87,7 +96,7 @@ class SearchView:
                 bq.Axis(scale=xs, label="trial", tick_format="d", side="bottom"),
                 bq.Axis(scale=ys, label="value", side="left"),
             ],
-            layout={"width": "440px", "height": "260px"},
+            layout={"width": "440px", "max_width": "100%", "height": "260px"},
         )
         self.status: dict[str, Any] | None = None
         self._refresh_lock = threading.Lock()
@@ -96,10 +105,10 @@ class SearchView:
         self.widget = w.VBox(
             [
                 self.space,
-                w.HBox([self.n_trials, self.start_button, self.apply_button]),
+                wrap_row([self.n_trials, self.start_button, self.apply_button]),
                 self.progress,
                 self.message,
-                w.HBox([self.figure, self.trials]),
+                wrap_row([self.figure, self.trials], align_items="flex-start"),
             ]
         )
         self.refresh()
@@ -118,20 +127,27 @@ class SearchView:
                 f"<span style='color:#c62828'>space is not JSON: {html.escape(str(exc))}</span>"
             )
             return None
+        base = self.base_config() if callable(self.base_config) else self.base_config
         try:
             status = self.client.start_search(
-                {"config": self.base_config, "space": space, "n_trials": int(self.n_trials.value)}
+                {"config": dict(base), "space": space, "n_trials": int(self.n_trials.value)}
             )
         except Exception as exc:
             fields = "; ".join(f"{e.field}: {e.message}" for e in getattr(exc, "errors", []))
             self.message.value = f"<span style='color:#c62828'>{html.escape(fields or str(exc))}</span>"
             return None
         self._show(status)
-        threading.Thread(target=self._follow, daemon=True, name="search-view").start()
+        if self.follow:
+            threading.Thread(target=self._follow, daemon=True, name="search-view").start()
         return status
 
+    @property
+    def running(self) -> bool:
+        """Whether the search shown is still going (a follower should refresh it)."""
+        return self.status is not None and self.status["state"] in ("running", "stopping")
+
     def _follow(self, interval: float = 1.0) -> None:
-        while self.status is not None and self.status["state"] in ("running", "stopping"):
+        while self.running:
             time.sleep(interval)
             self.refresh()
 

@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..client import TrainingClient
+from .confusion import ConfusionFigure
 from .form import ConfigForm, format_number
 from .plots import CurvesFigure
 from .style import STATE_COLORS, with_class, wrap_row
@@ -219,6 +220,8 @@ class RunView:
         ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``, ``best_val_acc``, ``elapsed``, ``eta``.
     loss_curves, acc_curves : CurvesFigure
         The live curves.
+    confusion : ConfusionFigure
+        The test report's confusion matrix (hidden until the run has one).
     """
 
     def __init__(self, form: ConfigForm):
@@ -271,6 +274,7 @@ class RunView:
             empty_range=(0.0, 100.0),
             css_class="eegtrain-acc-figure",
         )
+        self.confusion = ConfusionFigure()
 
     def rows(self) -> list[w.Widget]:
         """The section's rows, top to bottom (the badge goes in the panel's title row)."""
@@ -283,7 +287,7 @@ class RunView:
             self.metrics_box,
             self.outputs,
             wrap_row(
-                [self.loss_curves.widget, self.acc_curves.widget],
+                [self.loss_curves.widget, self.acc_curves.widget, self.confusion.widget],
                 align_items="flex-start",
                 grid_gap="8px 16px",
             ),
@@ -317,6 +321,7 @@ class RunView:
         hist = status.get("history") or {}
         self.loss_curves.update(hist.get("train_losses", []), hist.get("val_losses", []), total)
         self.acc_curves.update(hist.get("train_accs", []), hist.get("val_accs", []), total)
+        self.confusion.update(status.get("test_report"))
 
     def render_run_config(self, status: dict[str, Any]) -> None:
         self.run_config.value = run_config_html(status, self.form)

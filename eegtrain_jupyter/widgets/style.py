@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import ipywidgets as w
 
-__all__ = ["PANEL_CSS", "STATE_COLORS", "section", "style_widget", "with_class", "wrap_row"]
+__all__ = ["PANEL_CSS", "STATE_COLORS", "button", "section", "style_widget", "with_class", "wrap_row"]
 
 STATE_COLORS = {
     "idle": "#757575",
@@ -62,6 +62,10 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 .eegtrain-panel .bqplot, .eegtrain-panel .bqplot > svg { background: transparent; }
 .eegtrain-panel .bqplot > svg .plotarea_background { fill: transparent; }
 .eegtrain-panel code { overflow-wrap: anywhere; }
+.eegtrain-panel .eegtrain-runs-table select { font-family: var(--jp-code-font-family, monospace);
+  font-size: var(--jp-ui-font-size0, 11px); overflow-x: hidden; }
+.eegtrain-panel .eegtrain-data-files td, .eegtrain-panel .eegtrain-data-files th { padding: 0 8px 0 0;
+  text-align: left; }
 /* the kernel behind this view restarted or stopped (ipywidgets marks every view of a dead comm):
    say so once, look inert, and never show a live-looking state or Stop button */
 .eegtrain-panel .jupyter-widgets-disconnected::before { content: none !important; display: none !important; }
@@ -109,3 +113,17 @@ def with_class(widget: W, css_class: str) -> W:
     """``widget`` with the CSS class ``css_class`` added (the ``eegtrain-*`` names tests and CSS use)."""
     widget.add_class(css_class)
     return widget
+
+
+def button(description: str, icon: str, css_class: str, tooltip: str, button_style: str = "") -> w.Button:
+    """A button with an icon, a tooltip and its ``eegtrain-*`` CSS class, as wide as its text."""
+    return with_class(
+        w.Button(
+            description=description,
+            icon=icon,
+            tooltip=tooltip,
+            button_style=button_style,
+            layout={"width": "auto"} if not button_style else {},
+        ),
+        css_class,
+    )

@@ -1,0 +1,321 @@
+"""The panel's parts beyond Start/Stop, driven as a user would (no browser): fields that apply to one
+model only, the Runs/Search/Model tabs on the panel's client and poller, the test confusion matrix,
+"Check data" on real recordings, and data held in Python sent to a real server.
+
+The server is a real ``jupyter server`` subprocess whose root is the test's working directory (the
+kernel's, for the panel); training is real on tiny configs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+import torch
+from configs import QUICK, TINY
+from recordings import LABELS, write_set
+from support import FakeClient, require, wait_for
+
+from eegtrain_jupyter.client import LocalClient, RemoteClient
+from eegtrain_jupyter.config import MODEL_NAMES, MODEL_ONLY_FIELDS
+from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.testing import ServerProcess
+from eegtrain_jupyter.widgets import TrainingPanel
+from eegtrain_jupyter.widgets.data_area import INPUTS_DIR, stage_inputs
+from eegtrain_jupyter.widgets.panel import TAB_TITLES
+
+FILES = {
+    "source": "files",
+    "paths": ["rec/*"],
+    "labels": LABELS,
+    "sliding": True,
+    "subject_pattern": r"sub-(?P<subject>\d+)",
+    "channel_map": {"EEG O2-REF": "O2"},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with ServerProcess(tmp_path_factory.mktemp("root")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def remote(server, monkeypatch):
+    """A client of the server, with the working directory (the kernel's) at the server root."""
+    monkeypatch.chdir(server.root_dir)
+    client = RemoteClient(server.url, server.token)
+    yield client
+    client.stop()
+    client.wait(60)
+
+
+@pytest.fixture
+def make_panel():
+    panels = []
+
+    def make(client, **kwargs):
+        panels.append(TrainingPanel(client, poll_interval=0.2, **kwargs))
+        return panels[-1]
+
+    yield make
+    for panel in panels:
+        panel.close()
+
+
+def epochs(n_subjects: int = 6, per_class: int = 10, seed: int = 0) -> mne.EpochsArray:
+    """2 s windows at 200 Hz on LaBraM channels, two classes (alpha vs beta), subjects in metadata."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    names = ["FP1", "FP2", "C3", "C4", "O1", "O2"]
+    n = n_subjects * per_class * 2
+    t = np.arange(400) / 200.0
+    y = np.tile(np.repeat([0, 1], per_class), n_subjects)
+    X = rng.normal(0, 10e-6, (n, len(names), 400))
+    X[y == 0, 4:] += 20e-6 * np.sin(2 * np.pi * 10 * t)
+    X[y == 1, :2] += 12e-6 * np.sin(2 * np.pi * 21 * t)
+    events = np.column_stack([np.arange(n) * 400, np.zeros(n, int), y + 1])
+    out = mne.EpochsArray(
+        X,
+        mne.create_info(names, 200.0, "eeg"),
+        events,
+        event_id={"relaxed": 1, "anxious": 2},
+        verbose="error",
+    )
+    out.metadata = pd.DataFrame({"subject": [f"s{i // (2 * per_class)}" for i in range(n)]})
+    return out
+
+
+# -- model-specific fields -----------------------------------------------------------------------
+def test_fields_of_another_model_are_hidden_and_not_sent(make_panel):
+    panel = make_panel(FakeClient())
+    form = panel.form
+    panel.preset.value = "fine-tune"  # sets freeze_backbone False: still a LaBraM-only field
+    for model in MODEL_NAMES:
+        panel.fields["model"].value = model
+        values = form.values()
+        for name, models in MODEL_ONLY_FIELDS.items():
+            applies = model in models
+            assert (name in values) is applies, (model, name)
+            assert (form.rows[name].layout.display != "none") is applies, (model, name)
+        assert not form.problems(), (model, form.problems())
+    panel.fields["model"].value = "labram"
+    panel.fields["freeze_backbone"].value = True  # the default that gave non-LaBraM runs a 400
+    panel.fields["model"].value = "eegnet"
+    panel.start_button.click()
+    assert panel.error.value == "", panel.error.value
+    assert panel.client.started[-1]["model"] == "eegnet"
+    assert panel.client.started[-1]["freeze_backbone"] is False  # the trainer's own default for it
+    # a run's config with the field: loading it keeps the field hidden for that model
+    panel.client.stop()
+    panel.form.set_values({"model": "shallow_fbcsp", "freeze_backbone": False})
+    assert panel.form.rows["freeze_backbone"].layout.display == "none"
+
+
+def test_every_model_chosen_in_the_form_validates_and_starts_on_the_server(remote, make_panel):
+    panel = make_panel(remote)
+    panel.form.set_values({**TINY, "save_dir": "models"})
+    for model in MODEL_NAMES:
+        panel.fields["model"].value = model
+        result = remote.validate(panel.form.values())
+        assert result["valid"], (model, result["errors"])
+    panel.fields["model"].value = "eegnet"
+    panel.start_button.click()
+    assert panel.error.value == "", panel.error.value
+    assert panel.last_status["config"]["model"] == "eegnet"
+    final = panel.wait(180)
+    assert final["state"] == "completed", final["error"]
+
+
+# -- the Runs, Search and Model tabs -------------------------------------------------------------
+def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
+    require("optuna")
+    client = LocalClient(TrainingManager(tmp_path, thread_settings=None))
+    try:
+        ids = []
+        for extra in ({"model": "shallow_fbcsp"}, {"model": "eegnet", "n_epochs": 1, "learning_rate": 0.002}):
+            ids.append(client.start({**QUICK, **extra})["run_id"])
+            assert client.wait(120)["state"] == "completed"
+        panel = make_panel(client)
+        assert panel.tabs.titles == TAB_TITLES
+        assert panel.tabs.children[1] is panel.runs_view.widget and panel.tabs.children[3] is panel.model_area
+        runs = panel.runs_view
+        assert [rid for _, rid in runs.table.options] == ids[::-1]
+        # the Model tab shows the run the panel shows (the last one), with its test metrics
+        assert panel.model_area.run_id == ids[1] and "test" in panel.model_area.metrics.value
+        # selecting runs overlays their curves; "Load config" fills the panel's form
+        runs.select(ids)
+        _, lines = runs.figures["val_accs"]
+        assert list(lines.labels) == ids
+        panel.tabs.selected_index = 1
+        runs.load_button.click()
+        assert panel.tabs.selected_index == 0
+        assert panel.form.value("model") == "shallow_fbcsp" and panel.form.value("n_epochs") == 2
+        assert "holds the same config" not in panel.run_config.value  # the form differs from the run shown
+
+        # a search from the Search tab, followed by the panel's poller (no thread of its own)
+        search = panel.search_view
+        panel.fields["model"].value = "eegnet"
+        panel.fields["n_epochs"].value = 1
+        search.space.value = json.dumps({"learning_rate": {"low": 0.0003, "high": 0.003, "log": True}})
+        search.n_trials.value = 2
+        search.start_button.click()
+        assert search.status["state"] == "running", search.message.value
+        assert search.status["request"]["config"]["model"] == "eegnet"  # the form was the base config
+        assert not [t for t in threading.enumerate() if t.name == "search-view"]
+        wait_for(
+            lambda: search.status["state"] == "completed", timeout=180, what="the search, via the poller"
+        )
+        assert search.progress.value == 2 and not search.apply_button.disabled
+        panel.fields["learning_rate"].value = 0.5
+        wait_for(lambda: not panel.form.disabled, 30, what="the trainer to be idle")
+        search.apply_button.click()
+        assert panel.form.value("learning_rate") == pytest.approx(
+            search.status["best"]["params"]["learning_rate"]
+        )
+        # Delete from the table: the run's folder goes, the table and the panel follow
+        runs.select([ids[0]])
+        runs.delete_button.click()
+        assert ids[0] not in [rid for _, rid in runs.table.options] and ids[1] in str(runs.table.options)
+        assert ids[0] not in [r["run_id"] for r in client.runs()]
+        panel.close()
+        assert not panel.polling
+    finally:
+        client.manager.shutdown(60)
+
+
+# -- the test confusion matrix -------------------------------------------------------------------
+def test_confusion_matrix_of_the_test_report(tmp_path, make_panel):
+    client = LocalClient(TrainingManager(tmp_path, thread_settings=None))
+    try:
+        panel = make_panel(client)
+        confusion = panel.confusion
+        assert confusion.figure.layout.display == "none" and "once a run has" in confusion.caption.value
+        panel.form.set_values({**TINY, "save_dir": "models"})
+        panel.start_button.click()
+        final = panel.wait(180)
+        assert final["state"] == "completed", final["error"]
+        report = final["test_report"]
+        assert report and panel.last_status["test_report"] == report
+        assert confusion.figure.layout.display != "none"
+        assert np.asarray(confusion.heatmap.color).tolist() == report["confusion_matrix"]
+        assert list(confusion.heatmap.row) == list(confusion.heatmap.column) == report["class_names"]
+        assert confusion.heatmap.display_format  # the counts are written in the cells
+        assert f"{report['n']} windows" in confusion.caption.value
+        assert f"accuracy {report['accuracy']:.1f}%" in confusion.caption.value
+    finally:
+        client.manager.shutdown(60)
+
+
+# -- Check data ----------------------------------------------------------------------------------
+def test_check_data_summarises_files_and_names_a_bad_file(remote, server, make_panel):
+    root = Path(server.root_dir)
+    write_set(root / "rec")
+    panel = make_panel(remote)
+    n_runs = len(remote.runs())
+    area = panel.data_area
+    assert area.check_button.disabled  # synthetic: nothing to scan
+    area.text.value = "{not json"
+    assert "not a JSON object" in area.text_error.value and panel.start_button.disabled
+    area.text.value = json.dumps(FILES)
+    assert not area.check_button.disabled and not panel.start_button.disabled
+    assert panel.form.values()["data"] == FILES
+    area.check_button.click()
+    assert panel.error.value == "", panel.error.value
+    summary = area.summary.value
+    assert "relaxed <b>16</b>" in summary and "anxious <b>16</b>" in summary  # windows per class
+    for subject in ("01", "02", "03", "04"):
+        assert f"{subject} <b>8</b>" in summary  # windows per subject
+    assert "EEG O2-REF → O2" in summary  # renamed channels
+    assert "<td>250</td>" in summary and "sub-03_task-rest.set" in summary  # rates, files
+    assert len(remote.runs()) == n_runs and not panel.last_status["is_training"]  # a check trains nothing
+
+    # bad data: the error line names the file, and the old summary goes
+    (root / "bad").mkdir()
+    (root / "bad" / "sub-09_broken.edf").write_bytes(b"not an EDF file")
+    area.text.value = json.dumps({**FILES, "paths": ["bad/sub-09_broken.edf"]})
+    area.check_button.click()
+    assert "The data check failed" in panel.error.value and "sub-09_broken.edf" in panel.error.value
+    assert area.summary.value == ""
+    area.text.value = json.dumps({**FILES, "paths": ["rec/missing.edf"]})
+    panel.start_button.click()  # Start validates first: the same message, no run
+    assert "missing.edf" in panel.error.value and not panel.last_status["is_training"]
+
+
+# -- data held in Python, with a server ----------------------------------------------------------
+def test_in_memory_data_is_written_under_the_root_for_the_server(
+    remote, server, make_panel, tmp_path, monkeypatch
+):
+    data = epochs()
+    panel = make_panel(remote, data=data)
+    assert (
+        panel.data_area.text.disabled
+        and "held in Python" in panel.data_area.widget.children[0].children[1].value
+    )
+    panel.form.set_values({**TINY, "save_dir": "models"})
+    panel.data_area.check_button.click()
+    assert panel.error.value == "", panel.error.value
+    assert (
+        "relaxed <b>60</b>" in panel.data_area.summary.value
+        and "s5 <b>20</b>" in panel.data_area.summary.value
+    )
+    panel.start_button.click()
+    assert panel.error.value == "", panel.error.value
+    final = panel.wait(180)
+    assert final["state"] == "completed", final["error"]
+    source = final["config"]["data"]
+    path = Path(source["path"])
+    assert source["source"] == "epochs" and path.parent == Path(server.root_dir) / INPUTS_DIR
+    assert path.is_file() and not [p for p in path.parent.iterdir() if ".tmp" in p.name]
+    assert final["test_report"]["class_names"] == ["relaxed", "anxious"]
+    # the same data again is the same file; other data another
+    assert stage_inputs(data)["path"] == str(path)
+    assert stage_inputs(epochs(seed=1))["path"] != str(path)
+
+    # a kernel working outside the server root: the server's 400 names the root, no run starts
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    other = make_panel(remote, data=data)
+    other.start_button.click()
+    message = other.error.value
+    assert "must stay inside the server root" in message and str(server.root_dir) in message, message
+    assert other.last_status["run_id"] == final["run_id"]  # no new run
+
+
+def test_staged_numpy_windows_read_back_as_an_epochs_source(tmp_path):
+    from eegtrain_jupyter.config import parse_config
+    from eegtrain_jupyter.data import load_windows
+    from eegtrain_jupyter.paths import PathPolicy
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(0, 1e-5, (12, 3, 400)), np.array([0, 1] * 6)
+    options = {"ch_names": ["C3", "CZ", "C4"], "sfreq": 200.0, "class_names": ["rest", "task"]}
+    source = stage_inputs((X, y), tmp_path / "in", **options)
+    path = Path(source["path"])
+    assert path.parent == tmp_path / "in" and source == {
+        "source": "epochs",
+        "path": str(path),
+        "window_s": 2.0,
+    }
+    with np.load(path) as npz:
+        assert npz["X"].shape == (12, 3, 400) and list(npz["ch_names"]) == ["C3", "CZ", "C4"]
+        assert list(npz["class_names"]) == ["rest", "task"] and float(npz["sfreq"]) == 200.0
+    # the server's own reader takes it
+    cfg = parse_config({"data": source})
+    windows = load_windows(cfg, PathPolicy(tmp_path, confine=True))
+    assert windows.X.shape == (12, 3, 400) and list(windows.class_names) == ["rest", "task"]
+    np.testing.assert_allclose(windows.X, X * 1e6, rtol=1e-4, atol=1e-3)
