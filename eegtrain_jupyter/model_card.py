@@ -80,7 +80,7 @@ def build_model_card(
     """The card's facts from a checkpoint dict (its weights are not read) and a data summary."""
     from .runs import now_iso
 
-    test = checkpoint.get("test_metrics") or checkpoint.get("test")
+    test = checkpoint.get("test_report")
     source = ((checkpoint.get("config") or {}).get("data") or {}).get("source")
     if data is not None and source:
         data = {**data, "source": source}
@@ -131,7 +131,8 @@ def _markdown(card: dict[str, Any]) -> str:
     split = metrics["reported_split"]
     shown = metrics[split] or {}
     lines = [
-        f"# Model card: LaBraM classifier{' — run ' + card['run_id'] if card['run_id'] else ''}",
+        f"# Model card: {m['architecture'].rpartition('.')[2]} classifier"
+        f"{' — run ' + card['run_id'] if card['run_id'] else ''}",
         "",
         f"Created {card['created_at']} with eegtrain-jupyter {card['versions']['eegtrain-jupyter']}.",
         "",
@@ -148,7 +149,19 @@ def _markdown(card: dict[str, Any]) -> str:
     lines += [f"- {k}: {v}" for k, v in data.items()] or ["- not recorded"]
     lines += ["", "## Preprocessing"] + [f"- {k}: {v}" for k, v in card["preprocessing"].items()]
     lines += ["", f"## Metrics ({split} split, best epoch {metrics['best_epoch']})"]
-    lines += [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in shown.items()]
+    lines += [
+        f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}"
+        for k, v in shown.items()
+        if k not in ("per_class", "confusion_matrix", "class_names")
+    ]
+    if split == "test":
+        names = shown["class_names"]
+        lines += ["", "Confusion matrix (rows: true class, columns: predicted):", ""]
+        lines += ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [
+            f"| {n} | " + " | ".join(map(str, row)) + " |"
+            for n, row in zip(names, shown["confusion_matrix"], strict=True)
+        ]
     if split == "validation":
         lines.append(
             "- no held-out test split was evaluated; validation accuracy chose this checkpoint, "
@@ -198,7 +211,6 @@ class ModelCardWriter(TrainingListener):
 
     def on_end(self, result: TrainingResult) -> None:
         if self._checkpoint is not None:
-            test = getattr(result, "test_metrics", None)  # when the engine evaluates a test split
-            if test and not self._checkpoint.get("test_metrics"):
-                self._checkpoint["test_metrics"] = test
+            if result.test_report:  # the held-out split, scored once with these weights
+                self._checkpoint["test_report"] = result.test_report
             result.files.update(write_model_card(self.output_dir, self._checkpoint, self.data, self.run_id))

@@ -149,11 +149,15 @@ def test_model_card_beside_every_checkpoint(run, root):
     }
     assert card["preprocessing"]["ch_names"][0] == "FP1" and card["preprocessing"]["sfreq"] == 200.0
     assert card["config"]["n_samples_per_class"] == 100
-    assert card["metrics"]["reported_split"] == "validation"
+    # the default config holds out test subjects: the card reports that split, not validation's
+    assert card["metrics"]["reported_split"] == "test"
+    assert card["metrics"]["test"]["accuracy"] == run.test_report.accuracy
+    assert card["metrics"]["test"]["subjects"] == run.test_report.subjects
     assert card["metrics"]["validation"]["val_acc"] == run.best_val_acc
     assert {"eegtrain-jupyter", "torch", "braindecode", "mne"} <= set(card["versions"])
     md = (run_dir / "model_card.md").read_text()
-    assert "## Metrics (validation split, best epoch 1)" in md and "randomly initialised" in md
+    assert "## Metrics (test split, best epoch 1)" in md and "randomly initialised" in md
+    assert "# Model card: Labram classifier" in md and "| relaxed | " in md and "optimistic" not in md
 
 
 def test_run_lookup_conflict_and_delete(run, root):
@@ -161,6 +165,7 @@ def test_run_lookup_conflict_and_delete(run, root):
     detail = manager.run(run.run_id)
     assert detail.state == "completed" and "best_synthetic_model.pth" in detail.downloads
     assert detail.checkpoint_metrics["val_acc"] == run.best_val_acc and detail.model_card is not None
+    assert detail.test_metrics["accuracy"] == run.test_report.accuracy
     with pytest.raises(NotFound):
         manager.run("20260101-000000-abcdef")
     # a run stopped before its first epoch has no checkpoint: predict/export are 409
