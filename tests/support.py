@@ -209,8 +209,31 @@ class FakeClient:
             **self._status["history"],
         ).to_json()
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self, **query: Any) -> list[dict[str, Any]]:
         return list(self._runs)
+
+    def compare(self, run_ids: list[str] | str) -> dict[str, Any]:
+        ids = run_ids.split(",") if isinstance(run_ids, str) else list(run_ids)
+        return self._no_run(ids[0] if ids else "")  # keeps no histories: the service's 404
+
+    def start_search(self, request: dict[str, Any]) -> dict[str, Any]:
+        from eegtrain_jupyter.errors import ResourceError
+
+        raise ResourceError("FakeClient runs no searches")
+
+    def search_status(self) -> dict[str, Any]:
+        from eegtrain_jupyter.schemas import SearchState, SearchStatus
+
+        nothing = dict.fromkeys(("search_id", "request", "storage", "direction", "started_at", "finished_at"))
+        return SearchStatus(
+            **nothing,
+            state=SearchState.IDLE,
+            error=None,
+            current_run_id=None,
+            n_finished=0,
+            trials=[],
+            best=None,
+        ).to_json()
 
     def default_config(self) -> dict[str, Any]:
         from eegtrain_jupyter.config import default_config
