@@ -56,6 +56,9 @@ __all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_durat
 
 log = logging.getLogger(__name__)
 
+TRIAL_BATCH_INTERVAL = 0.1
+"""Seconds between the batch events of a search's trial (see :func:`~.supervisor.supervise`)."""
+
 
 class _WorkerFailed(Exception):
     """The worker process ended the run with an error (its message says how it died)."""
@@ -407,6 +410,7 @@ class TrainingManager:
                     feature_cache=self.feature_cache.folder if self.feature_cache else None,
                     root_dir=self.root_dir,
                     confine=self.paths.confine,
+                    batch_interval=TRIAL_BATCH_INTERVAL if self._job is not None else 0.0,
                 )
                 if outcome.error is not None:
                     raise _WorkerFailed(outcome.error)

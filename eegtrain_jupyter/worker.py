@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -70,6 +71,10 @@ class Relay(TrainingListener):
     def __init__(self, conn: Any):
         self.conn = conn
         self.stop = False
+        self.batch_interval = 0.0
+        """Least seconds between two relayed batch events (0: every batch); the first and last
+        batch of each pass always go. Stops still land within one batch (:meth:`should_stop`)."""
+        self._batch_sent = -float("inf")
 
     def _note(self, message: dict[str, Any]) -> None:
         if message.get("stop"):
@@ -127,6 +132,11 @@ class Relay(TrainingListener):
         )
 
     def on_batch(self, **batch: Any) -> None:
+        now = time.monotonic()
+        inner = 1 < batch["batch"] < batch["n_batches"]
+        if inner and now - self._batch_sent < self.batch_interval:
+            return
+        self._batch_sent = now
         self.emit("batch", **batch)
 
     def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
@@ -282,6 +292,7 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
         config = config.model_copy(update={"device": "cpu"})  # cpu:N
     listeners: list[TrainingListener] = []
     if relay is not None:
+        relay.batch_interval = spec.get("batch_interval") or 0.0
         listeners.append(relay)
         relay.on_phase("loading data")
     if spec.get("fault"):
