@@ -4,11 +4,12 @@ Every write goes to a temp file in the same folder (named after the writing proc
 recovery can tell a dead writer's leftovers from a live one's), is fsynced, replaces the
 target with ``os.replace``, and the folder is fsynced too. Files get the umask's mode, like
 any other file the user creates. A reader (or a crash) never sees a half-written checkpoint,
-history or PNG.
+history or PNG. A run's writes during training (``sync_dir=False``) leave the folder's fsync to
+the run's end: after a power loss mid-run a file may be the previous version, never a half one.
 
 :class:`ArtifactWriter` is a :class:`~eegtrain_jupyter.events.TrainingListener`: the checkpoint
 on each new best, the history after every epoch, the curves PNG throttled to one per
-``CURVES_MIN_INTERVAL`` seconds and always after the last epoch.
+``CURVES_MIN_INTERVAL`` seconds (counted from the writer's start) and always at the run's end.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ OUTPUT_KINDS = {"checkpoint": CHECKPOINT_NAME, "history": HISTORY_NAME, "curves"
 """Output file names by kind (the keys of a run's ``files``)."""
 
 CURVES_MIN_INTERVAL = 2.0
-"""Seconds between curve-PNG writes (one costs 0.1-0.5 s on CPU; frozen-backbone epochs take
-milliseconds). The first and last epoch, and a stopped run's last epoch, always write it."""
+"""Seconds between curve-PNG writes, the first counted from the writer's start (one PNG costs
+0.1-0.5 s on CPU; head epochs on cached features take milliseconds). The run's end always writes
+it: after the test report when there is one, else after the last (or a stopped run's) epoch. A
+run shorter than this (a search trial on cached features) writes it once."""
 
 
 def _file_mode() -> int:
@@ -96,8 +99,9 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success, fsync it, ``os.replace`` it in, fsync the folder."""
+def atomic_path(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success, fsync it, ``os.replace`` it in, fsync the
+    folder (unless ``sync_dir`` is false: the caller fsyncs it later, see :func:`fsync_dir`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
@@ -109,7 +113,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
-        fsync_dir(path.parent)
+        if sync_dir:
+            fsync_dir(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -138,15 +143,17 @@ def remove_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _write_with(path: str | os.PathLike, mode: str, writer: Callable[[IO], None]) -> Path:
-    with atomic_path(path) as tmp, open(tmp, mode) as fh:
+def _write_with(
+    path: str | os.PathLike, mode: str, writer: Callable[[IO], None], sync_dir: bool = True
+) -> Path:
+    with atomic_path(path, sync_dir=sync_dir) as tmp, open(tmp, mode) as fh:
         writer(fh)
     return Path(path)
 
 
-def write_json(path: str | os.PathLike, data: Any) -> Path:
+def write_json(path: str | os.PathLike, data: Any, *, sync_dir: bool = True) -> Path:
     """Write ``data`` as indented JSON, atomically."""
-    return _write_with(path, "w", lambda fh: json.dump(data, fh, indent=2, allow_nan=False))
+    return _write_with(path, "w", lambda fh: json.dump(data, fh, indent=2, allow_nan=False), sync_dir)
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -154,11 +161,11 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
-def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any], *, sync_dir: bool = True) -> Path:
     """``torch.save`` a checkpoint dict, atomically."""
     import torch
 
-    return _write_with(path, "wb", lambda fh: torch.save(checkpoint, fh))
+    return _write_with(path, "wb", lambda fh: torch.save(checkpoint, fh), sync_dir)
 
 
 def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
@@ -173,6 +180,8 @@ def save_curves(
     history: dict[str, list[float]],
     title: str = "",
     test_report: dict[str, Any] | None = None,
+    *,
+    sync_dir: bool = True,
 ) -> Path:
     """Plot loss and accuracy per epoch to a PNG (matplotlib's Agg backend, no display); with a
     ``test_report``, a third panel shows the test split's confusion matrix."""
@@ -193,7 +202,7 @@ def save_curves(
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100))
+    return _write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100), sync_dir)
 
 
 def _confusion(ax: Any, report: dict[str, Any]) -> None:
@@ -224,7 +233,8 @@ class ArtifactWriter(TrainingListener):
     config : TrainingConfig
         Recorded in the history file; titles the curves.
     curves_interval : float
-        Least seconds between two curve PNGs (the last epoch's is always written).
+        Least seconds between two curve PNGs, the first counted from here (the run's end always
+        writes one, see ``CURVES_MIN_INTERVAL``).
     """
 
     def __init__(
@@ -239,7 +249,7 @@ class ArtifactWriter(TrainingListener):
         self.files: dict[str, str] = {}
         self.history: dict[str, list[float]] = {}
         self._best: tuple[float, int] | None = None
-        self._curves_at: float | None = None
+        self._curves_at = time.perf_counter()  # the first PNG is throttled too
         self._curves_epoch = 0
         self._epochs = 0
         self._checkpoint: dict[str, Any] | None = None
@@ -250,19 +260,21 @@ class ArtifactWriter(TrainingListener):
         """The test report joins the best checkpoint and the history file."""
         if self._checkpoint is not None:
             self._checkpoint["test_report"] = report
-            path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint)
+            path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint, sync_dir=False)
             self.files["checkpoint"] = str(path)
         self._test_report = report
         if self._history_doc is not None:
             self._history_doc["test_report"] = report
-            self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, self._history_doc))
+            path = write_json(self.output_dir / HISTORY_NAME, self._history_doc, sync_dir=False)
+            self.files["history"] = str(path)
         if self._epochs:
             self._write_curves()
 
     def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
         self._best = (result.val_acc, result.epoch)
         self._checkpoint = checkpoint
-        self.files["checkpoint"] = str(save_checkpoint(self.output_dir / CHECKPOINT_NAME, checkpoint))
+        path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, checkpoint, sync_dir=False)
+        self.files["checkpoint"] = str(path)
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         self.history, self._epochs = history, result.epoch
@@ -275,21 +287,26 @@ class ArtifactWriter(TrainingListener):
             "config": self.config.model_dump(),
         }
         self._history_doc = doc
-        self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, doc))
-        last = result.epoch == self.config.n_epochs
-        if last or self._curves_at is None or time.perf_counter() - self._curves_at >= self.curves_interval:
+        self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, doc, sync_dir=False))
+        if time.perf_counter() - self._curves_at >= self.curves_interval:
             self._write_curves()
 
     def on_end(self, result: TrainingResult) -> None:
-        if self._epochs and self._curves_epoch != self._epochs:  # a stopped run's last epoch
+        if self._epochs and self._curves_epoch != self._epochs:  # the last epoch, unless on_test drew it
             self._write_curves()
+        if self.files:
+            fsync_dir(self.output_dir)  # every rename above is durable from here
         result.files.update(self.files)
 
     def _write_curves(self) -> None:
         title = f"LaBraM, {'frozen' if self.config.freeze_backbone else 'fine-tuned'} backbone"
         self.files["curves"] = str(
             save_curves(
-                self.output_dir / CURVES_NAME, self.history, title=title, test_report=self._test_report
+                self.output_dir / CURVES_NAME,
+                self.history,
+                title=title,
+                test_report=self._test_report,
+                sync_dir=False,
             )
         )
         self._curves_at, self._curves_epoch = time.perf_counter(), self._epochs

@@ -154,6 +154,7 @@ def train(
             step_module: nn.Module = head
             inputs, labels = feats, y.to(device, non_blocking=loop.pin)
             loop = Loop(device, "fp32", events, should_stop, group)  # the linear head: fp32, nothing to gain
+            eval_bs = max(len(feats), 1)  # the head evaluates a whole split at once: no backbone to fit
         else:
             step_module, inputs, labels = model, X, y
         step_module = loop.group.wrap(step_module, device)  # DDP with several processes

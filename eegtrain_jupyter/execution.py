@@ -67,9 +67,15 @@ class Execution:
     on_worker: Callable[[int | None], None] = lambda pid: None
 
     def __call__(
-        self, run: Run, run_listeners: Sequence[TrainingListener] = (), data: Windows | None = None
+        self,
+        run: Run,
+        run_listeners: Sequence[TrainingListener] = (),
+        data: Windows | None = None,
+        *,
+        batch_interval: float = 0.0,
     ) -> Ending:
-        """Train ``run`` to its end; ``data``: windows given in Python (else the config's source)."""
+        """Train ``run`` to its end; ``data``: windows given in Python (else the config's source);
+        ``batch_interval``: least seconds between relayed batch events (see :func:`.supervise`)."""
         tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
@@ -97,6 +103,7 @@ class Execution:
                     feature_cache=self.feature_cache.folder if self.feature_cache else None,
                     root_dir=self.root_dir,
                     confine=self.confine,
+                    batch_interval=batch_interval,
                 )
                 if outcome.error is not None:  # the worker's own account (signal, exit code, log)
                     return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))

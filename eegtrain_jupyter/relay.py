@@ -9,6 +9,7 @@ on the supervisor's side fails the run (:class:`Aborted`). :mod:`.worker` descri
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -44,6 +45,10 @@ class Relay(TrainingListener):
     def __init__(self, conn: Any):
         self.conn = conn
         self.stop = False
+        self.batch_interval = 0.0
+        """Least seconds between two relayed batch events (0: every batch); the first and last
+        batch of each pass always go. Stops still land within one batch (:meth:`should_stop`)."""
+        self._batch_sent = -float("inf")
 
     def _note(self, message: dict[str, Any]) -> None:
         if message.get("stop"):
@@ -101,6 +106,11 @@ class Relay(TrainingListener):
         )
 
     def on_batch(self, **batch: Any) -> None:
+        now = time.monotonic()
+        inner = 1 < batch["batch"] < batch["n_batches"]
+        if inner and now - self._batch_sent < self.batch_interval:
+            return
+        self._batch_sent = now
         self.emit("batch", **batch)
 
     def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:

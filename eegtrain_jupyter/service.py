@@ -45,6 +45,9 @@ __all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_durat
 
 log = logging.getLogger(__name__)
 
+TRIAL_BATCH_INTERVAL = 0.1
+"""Seconds between the batch events of a search's trial (see :func:`~.supervisor.supervise`)."""
+
 
 class TrainingManager(RecordedRuns):
     """Owns at most one training thread and the record of the current/last run.
@@ -325,7 +328,9 @@ class TrainingManager(RecordedRuns):
         # training (e.g. publishing into a full disk) must not leave the manager "busy".
         ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
         try:
-            ending = self._execution(run, run_listeners, data)
+            with self._lock:  # a search's trial: batch events throttled
+                interval = TRIAL_BATCH_INTERVAL if self._job is not None else 0.0
+            ending = self._execution(run, run_listeners, data, batch_interval=interval)
         finally:
             with self._lock:
                 run.duration = time.monotonic() - run.t_start

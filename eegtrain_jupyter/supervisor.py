@@ -212,6 +212,7 @@ def supervise(
     feature_cache: Path | None = None,
     root_dir: Path | None = None,
     confine: bool = False,
+    batch_interval: float = 0.0,
 ) -> Outcome:
     """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
@@ -234,6 +235,10 @@ def supervise(
         Folder of the :class:`~.feature_cache.FeatureCache` the worker's engine uses.
     root_dir, confine : Path, bool
         The :class:`~.paths.PathPolicy` the worker resolves the config's data paths with.
+    batch_interval : float
+        Least seconds between two batch events relayed here (0: every batch; the first and last
+        of each pass always come). A search's trials use it: on cached features a batch takes a
+        fraction of a millisecond, a relayed event (a round trip between two processes) more.
 
     Returns
     -------
@@ -250,6 +255,7 @@ def supervise(
         "feature_cache": None if feature_cache is None else str(feature_cache),
         "root_dir": None if root_dir is None else str(root_dir),
         "confine": confine,
+        "batch_interval": batch_interval,
     }
     worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}")
     outcome = Outcome(pid=worker.pid)

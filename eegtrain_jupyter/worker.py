@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,6 @@ def _exit_with_parent(parent_pid: int) -> None:
     """End this process once the process that started it is gone (checked every second)."""
 
     def watch() -> None:
-        import time
 
         while os.getppid() == parent_pid:
             time.sleep(1.0)
@@ -173,6 +173,7 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
         config = config.model_copy(update={"device": "cpu"})  # cpu:N
     listeners: list[TrainingListener] = []
     if relay is not None:
+        relay.batch_interval = spec.get("batch_interval") or 0.0
         listeners.append(relay)
         relay.on_phase("loading data")
     if spec.get("fault"):

@@ -11,8 +11,8 @@ import torch
 from eegtrain_jupyter import artifacts
 from eegtrain_jupyter.config import parse_config
 from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.model import HEAD_NAME, build_classifier, load_checkpoint
+from eegtrain_jupyter.events import EpochResult, TrainingListener, TrainingResult
+from eegtrain_jupyter.model import HEAD_NAME, BackboneInfo, build_classifier, load_checkpoint
 from eegtrain_jupyter.precision import resolve_precision
 from eegtrain_jupyter.splits import split_windows
 from eegtrain_jupyter.synthetic import generate
@@ -42,7 +42,8 @@ class Recorder(TrainingListener):
         if self.out_dir is not None:
             doc = json.loads((self.out_dir / artifacts.HISTORY_NAME).read_text())
             _, ckpt = load_checkpoint(self.out_dir / artifacts.CHECKPOINT_NAME)
-            png = (self.out_dir / artifacts.CURVES_NAME).read_bytes()[:8]
+            curves = self.out_dir / artifacts.CURVES_NAME  # throttled: maybe not drawn yet
+            png = curves.read_bytes()[:8] if curves.exists() else None
             self.file_checks.append((len(doc["train_losses"]), ckpt["epoch"], png))
 
 
@@ -84,8 +85,30 @@ def test_outputs_valid_after_each_epoch(frozen_run):
     _, out, rec, _result = frozen_run
     assert [c[0] for c in rec.file_checks] == [1, 2]
     assert all(c[1] in (1, 2) for c in rec.file_checks)
-    assert all(c[2] == b"\x89PNG\r\n\x1a\n" for c in rec.file_checks)
+    assert all(c[2] in (None, b"\x89PNG\r\n\x1a\n") for c in rec.file_checks)  # whole or absent
+    assert (out / artifacts.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the run's end drew it
     assert not list(out.glob(".*.tmp"))  # no temp file left behind
+
+
+@pytest.mark.parametrize(("interval", "drawn_after"), [(0.0, [1, 2, 3]), (3600.0, [])])
+def test_curves_throttled_from_the_start_and_drawn_at_the_end(tmp_path, tiny, interval, drawn_after):
+    """A PNG per epoch only once ``curves_interval`` has passed (counted from the writer's start);
+    the end always draws one with every epoch, a run shorter than the interval only that one."""
+    config = parse_config({**tiny, "n_epochs": 3})
+    writer = artifacts.ArtifactWriter(tmp_path, config, curves_interval=interval)
+    curves, drawn, history = tmp_path / artifacts.CURVES_NAME, [], {}
+    for epoch in range(1, 4):
+        for key in ("train_losses", "val_losses", "train_accs", "val_accs"):
+            history.setdefault(key, []).append(float(epoch))
+        mtime = curves.stat().st_mtime_ns if curves.exists() else None
+        writer.on_epoch_end(EpochResult(epoch, 1.0, 50.0, 1.0, 50.0, 0.01), dict(history))
+        if curves.exists() and curves.stat().st_mtime_ns != mtime:
+            drawn.append(epoch)
+    assert drawn == drawn_after
+    result = TrainingResult(history, 50.0, 1, 3, False, "cpu", "fp32", BackboneInfo("random"))
+    writer.on_end(result)
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and result.files["curves"] == str(curves)
+    assert writer._curves_epoch == 3  # the PNG on disk shows the last epoch
 
 
 def test_frozen_training_leaves_backbone_unchanged(frozen_run):

@@ -245,3 +245,41 @@ def test_this_process_keeps_its_memory_and_never_touches_cuda(tmp_path):
     assert manager.wait(300) and manager.status().state == "completed", manager.status().error
     assert psutil.Process().memory_info().rss - before < 100 * 1024**2
     assert not torch.cuda.is_initialized()
+
+
+class BatchLog(TrainingListener):
+    """The batch events that reached this process, by (phase, epoch)."""
+
+    def __init__(self):
+        self.seen: dict[tuple[str, int], list[tuple[int, int]]] = {}
+
+    def on_batch(self, *, epoch, batch, n_batches, phase, **running) -> None:
+        self.seen.setdefault((phase, epoch), []).append((batch, n_batches))
+
+
+def test_a_search_trial_relays_fewer_batch_events_a_plain_run_all(tmp_path, monkeypatch):
+    """A run started under a job (a search's trial) relays the first and last batch of each pass
+    and at most one per ``TRIAL_BATCH_INTERVAL`` between; a plain run relays every batch."""
+    from eegtrain_jupyter import service
+
+    monkeypatch.setattr(service, "TRIAL_BATCH_INTERVAL", 3600.0)
+    log = BatchLog()
+    manager = TrainingManager(tmp_path, listeners=[log], feature_cache=False)  # same passes twice
+    manager.start({**TINY, "n_epochs": 2, "save_dir": "out"})
+    assert manager.wait(120) and manager.status().state == "completed"
+    plain, log.seen = log.seen, {}
+    assert plain[("train", 1)] == [
+        (b, plain[("train", 1)][0][1]) for b in range(1, plain[("train", 1)][0][1] + 1)
+    ]
+    assert plain[("train", 1)][0][1] > 2  # inner batches exist to be left out below
+
+    manager.reserve("job", lambda: None)
+    try:
+        manager.start({**TINY, "n_epochs": 2, "save_dir": "out"}, owner="job")
+        assert manager.wait(120) and manager.status().state == "completed"
+    finally:
+        manager.release("job")
+    assert set(log.seen) == set(plain)  # every pass still reports
+    for key, events in log.seen.items():
+        n = events[0][1]
+        assert [b for b, _ in events] == ([1, n] if n > 1 else [1]), key
