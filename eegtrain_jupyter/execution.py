@@ -64,6 +64,8 @@ class Execution:
     thread_settings: Mapping[str, int | None] | None = None
     stop_grace: tuple[float, float] = (10.0, 5.0)
     feature_cache: FeatureCache | None = None
+    windows_cache: Path | None = None
+    """Preprocessed windows of ``files``/``epochs`` sources (:mod:`.windows_cache`), shared with the workers."""
     on_worker: Callable[[int | None], None] = lambda pid: None
 
     def __call__(
@@ -101,6 +103,7 @@ class Execution:
                     grace=self.stop_grace,
                     on_start=self.on_worker,
                     feature_cache=self.feature_cache.folder if self.feature_cache else None,
+                    windows_cache=self.windows_cache,
                     root_dir=self.root_dir,
                     confine=self.confine,
                     batch_interval=batch_interval,

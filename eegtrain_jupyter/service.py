@@ -112,6 +112,7 @@ class TrainingManager(RecordedRuns):
             listeners=self.listeners,
             thread_settings=thread_settings,
             feature_cache=self.feature_cache,
+            windows_cache=self.root_dir / ".eegtrain" / "cache",
             on_worker=self._worker_changed,
         )
 
@@ -146,7 +147,9 @@ class TrainingManager(RecordedRuns):
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
         if data is None and cfg.data.source != "synthetic":
-            data = self._scan(cfg)[0]
+            # bad data is refused here, before the run exists; the worker then reads the windows
+            # again, from the windows cache this scan filled
+            self._scan(cfg)
         elif data is not None:
             from .preprocess import check_windows
 
@@ -294,7 +297,7 @@ class TrainingManager(RecordedRuns):
     # -- internals -------------------------------------------------------------------
     def _scan(self, cfg: TrainingConfig) -> tuple[Windows, Any]:
         """Read ``cfg.data`` (through the windows cache) and check that its split can be made."""
-        windows, summary = scan(cfg, self.paths, self.root_dir / ".eegtrain" / "cache")
+        windows, summary = scan(cfg, self.paths, self._execution.windows_cache)
         check_split(windows, split_by=cfg.split_by, test_split=cfg.test_split)
         return windows, summary
 

@@ -210,6 +210,7 @@ def supervise(
     grace: tuple[float, float] = (10.0, 5.0),
     on_start: Any = None,
     feature_cache: Path | None = None,
+    windows_cache: Path | None = None,
     root_dir: Path | None = None,
     confine: bool = False,
     batch_interval: float = 0.0,
@@ -233,6 +234,8 @@ def supervise(
         Called with the worker's pid (torchrun's, for a job) once it runs.
     feature_cache : Path, optional
         Folder of the :class:`~.feature_cache.FeatureCache` the worker's engine uses.
+    windows_cache : Path, optional
+        Folder of the :mod:`~.windows_cache` the worker reads a ``files``/``epochs`` source through.
     root_dir, confine : Path, bool
         The :class:`~.paths.PathPolicy` the worker resolves the config's data paths with.
     batch_interval : float
@@ -253,6 +256,7 @@ def supervise(
         "fault": os.environ.get(FAULT_ENV),
         "thread_settings": None if thread_settings is None else dict(thread_settings),
         "feature_cache": None if feature_cache is None else str(feature_cache),
+        "windows_cache": None if windows_cache is None else str(windows_cache),
         "root_dir": None if root_dir is None else str(root_dir),
         "confine": confine,
         "batch_interval": batch_interval,

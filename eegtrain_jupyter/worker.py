@@ -181,7 +181,7 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
     from .paths import PathPolicy
 
     paths = PathPolicy(spec["root_dir"], confine=spec["confine"]) if spec.get("root_dir") else None
-    data = load_windows(config, paths)
+    data = load_windows(config, paths, spec.get("windows_cache"))
     check_gpu_memory(config)
     if relay is not None:  # the leader writes the outputs, the model card among them
         from .model_card import ModelCardWriter

@@ -66,6 +66,8 @@ async def test_files_run_reports_on_held_out_subjects(api, manager, jp_root_dir)
     await wait_for_async(ended, timeout=300, what="the run to end")
     code, status = await api("GET", "status")
     assert status["state"] == "completed", status["error"]
+    # trained in a worker process (its log is in the run folder), as every config's run is
+    assert (Path(status["run_dir"]) / "worker.log").exists()
     assert status["split"].startswith("by subject: 2 / 1 / 1 subjects"), status["split"]
     report = status["test_report"]
     assert report["n"] == 8 and sum(map(sum, report["confusion_matrix"])) == 8
