@@ -30,10 +30,18 @@ from schemathesis import GenerationMode, checks  # noqa: E402
 TINY = {"n_epochs": 3, "n_samples_per_class": 100, "batch_size": 32, "save_dir": "models", "device": "cpu"}
 
 
-PATH_FIELDS = {"save_dir", "pretrained_weights", "node_rank", "rdzv_endpoint", "freeze_backbone"}
+PATH_FIELDS = {
+    "save_dir",
+    "pretrained_weights",
+    "node_rank",
+    "rdzv_endpoint",
+    "freeze_backbone",
+    "augmentation",
+}
 """Checked beyond the schema (inside the root, an existing file; ``node_rank`` below ``nnodes``,
 ``rdzv_endpoint`` required when ``nnodes`` > 1; ``freeze_backbone``/``pretrained_weights`` only for
-``model: labram``): a schema-valid body may get 400 there."""
+``model: labram``; ``augmentation`` only without a frozen backbone): a schema-valid body may get
+400 there."""
 
 
 def _fuzz_start(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:
