@@ -75,9 +75,11 @@ class Execution:
         data: Windows | None = None,
         *,
         batch_interval: float = 0.0,
+        publish: bool = True,
     ) -> Ending:
         """Train ``run`` to its end; ``data``: windows given in Python (else the config's source);
-        ``batch_interval``: least seconds between relayed batch events (see :func:`.supervise`)."""
+        ``batch_interval``: least seconds between relayed batch events (see :func:`.supervise`);
+        ``publish``: a completed run replaces the top-level files in ``save_dir``."""
         tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
@@ -111,7 +113,7 @@ class Execution:
                 if outcome.error is not None:  # the worker's own account (signal, exit code, log)
                     return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))
                 result = outcome.result
-            return self._finish(run, result)
+            return self._finish(run, result, publish)
         except Exception as exc:  # captured into status; the process lives on
             log.exception("training run %s failed", run.run_id)
             return Ending(TrainingState.FAILED, f"{type(exc).__name__}: {exc}", _files_on_disk(run))
@@ -120,12 +122,14 @@ class Execution:
                 tensorboard.close()
             self.on_worker(None)
 
-    def _finish(self, run: Run, result: TrainingResult | None) -> Ending:
+    def _finish(self, run: Run, result: TrainingResult | None, publish_it: bool) -> Ending:
         """A run the engine ended: stopped, or completed and published (a failed publish fails it)."""
         files = result.files if result is not None else _files_on_disk(run)
         early = bool(result and result.early_stopped)
         if result is None or result.stopped:
             return Ending(TrainingState.STOPPED, None, files, early_stopped=early)
+        if not publish_it:
+            return Ending(TrainingState.COMPLETED, None, files, early_stopped=early)
         try:  # outside the lock: status() stays responsive while the checkpoint copies
             published = publish(run)
         except OSError as exc:

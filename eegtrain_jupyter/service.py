@@ -331,9 +331,15 @@ class TrainingManager(RecordedRuns):
         # training (e.g. publishing into a full disk) must not leave the manager "busy".
         ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
         try:
-            with self._lock:  # a search's trial: batch events throttled
-                interval = TRIAL_BATCH_INTERVAL if self._job is not None else 0.0
-            ending = self._execution(run, run_listeners, data, batch_interval=interval)
+            with self._lock:  # a search's trial: batch events throttled, its files left in its folder
+                trial = self._job is not None
+            ending = self._execution(
+                run,
+                run_listeners,
+                data,
+                batch_interval=TRIAL_BATCH_INTERVAL if trial else 0.0,
+                publish=not trial,
+            )
         finally:
             with self._lock:
                 run.duration = time.monotonic() - run.t_start

@@ -90,6 +90,11 @@ async def test_search_runs_trials_blocks_other_jobs_and_stops(api, manager):
     assert s["best"]["number"] in [t["number"] for t in finished]
     assert s["best"]["config"]["learning_rate"] == s["best"]["params"]["learning_rate"]
     assert len(s["trials"]) < 3 or last["number"] == 2
+    # trials keep their files in their run folders: the top-level set is a plain run's to replace
+    trial_runs = [
+        r for r in (await api("GET", "runs"))[1]["runs"] if r["run_id"] in {t["run_id"] for t in finished}
+    ]
+    assert trial_runs and all(r["state"] == "completed" and r["published"] == {} for r in trial_runs)
     # every trial is an ordinary run: listed, filterable, comparable
     code, runs = await api("GET", "runs?model=shallow_fbcsp&sort=started_at&order=asc")
     assert code == 200
