@@ -155,10 +155,12 @@ def test_augmentation_is_a_multiple_choice_sent_as_a_list(make_panel):
     field.value = ("sign_flip", "ft_surrogate")
     panel.start_button.click()  # the default frozen backbone: refused, next to the field
     assert "freeze_backbone: false" in panel.form.errors["augmentation"].value and not client.started
+    assert panel.start_button.disabled
+    # the refusal is about two fields: unfreezing the backbone alone clears it and allows Start
     panel.fields["freeze_backbone"].value = False
-    field.value = ("ft_surrogate",)  # a server error stays until its own field changes
+    assert not panel.form.errors["augmentation"].value and not panel.start_button.disabled
     panel.start_button.click()
-    assert client.started[-1]["augmentation"] == ["ft_surrogate"]
+    assert client.started[-1]["augmentation"] == ["sign_flip", "ft_surrogate"]
 
 
 def test_labels_and_help_come_from_the_schema(make_panel):

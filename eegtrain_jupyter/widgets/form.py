@@ -232,7 +232,7 @@ class ConfigForm:
         return orphans
 
     def problems(self) -> dict[str, str]:
-        """Every error shown now: the server's (until that field changes) and the schema's."""
+        """Every error shown now: the server's (until the form changes) and the schema's."""
         return {**self.server_errors, **self.check()}
 
     def refresh_errors(self) -> dict[str, str]:
@@ -280,7 +280,9 @@ class ConfigForm:
         name = next((n for n, f in self.fields.items() if f is change["owner"]), "")
         if name == "model":
             self._show_model_fields()
-        self.server_errors.pop(name, None)
+        # the server judged the config as it was: a rule across fields (augmentation needs an
+        # unfrozen backbone) may be met by changing another field, so every server error goes
+        self.server_errors.clear()
         self._match_preset()
         self.refresh_errors()
         if self.on_change:
