@@ -28,7 +28,7 @@ from eegtrain_jupyter import evaluation, synthetic
 from eegtrain_jupyter.config import TrainingConfig, parse_config
 from eegtrain_jupyter.data import Windows
 from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.splits import Split, split_windows
+from eegtrain_jupyter.splits import Split, split_for
 
 BANDS = ((4.0, 8.0), (8.0, 13.0), (13.0, 30.0))
 """theta, alpha, beta: 8 channels x 3 bands = 24 features."""
@@ -60,13 +60,7 @@ def bandpower(X: np.ndarray, sfreq: float) -> np.ndarray:
 def setup(config: TrainingConfig, n_per_class: int) -> tuple[Windows, Split]:
     """The synthetic windows and the split every model of one comparison uses."""
     data = synthetic.generate(n_per_class, seed=config.seed, n_subjects=config.data.n_subjects)
-    split = split_windows(
-        data,
-        val_split=config.val_split,
-        test_split=config.test_split,
-        split_by=config.split_by,
-        seed=config.seed,
-    )
+    split = split_for(data, config)
     return data, split
 
 

@@ -33,7 +33,7 @@ from .model import HEAD_NAME, BackboneInfo, LabramClassifier
 from .precision import Precision, resolve_precision
 from .recipe import make_optimizer, make_schedule
 from .schemas import empty_history
-from .splits import split_windows
+from .splits import split_for
 
 __all__ = [
     "PinnedStaging",
@@ -107,13 +107,7 @@ def train(
         precision_reason=chosen.reason,
     )
     try:
-        split = split_windows(
-            data,
-            val_split=config.val_split,
-            test_split=config.test_split,
-            split_by=config.split_by,
-            seed=config.seed,
-        )
+        split = split_for(data, config)
         train_idx, val_idx = split.train, split.val
         result.split = split.describe()
         events.on_split(result.split)

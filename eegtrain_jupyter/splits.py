@@ -8,13 +8,17 @@ scores say how the model does on people it never saw. A window-wise split (subje
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .data import Windows
 from .errors import ConfigError
 
-__all__ = ["Split", "check_split", "split_windows"]
+if TYPE_CHECKING:
+    from .config import TrainingConfig
+
+__all__ = ["Split", "check_split", "split_for", "split_windows"]
 
 
 @dataclass(frozen=True)
@@ -148,4 +152,15 @@ def _subject_split(
         rng.permutation(idx["test"]),
         "subject",
         {k: [str(s) for s in sorted(g.tolist())] for k, g in groups.items()},
+    )
+
+
+def split_for(data: Windows, config: TrainingConfig) -> Split:
+    """The split a run of ``config`` makes of ``data`` (its fractions, ``split_by`` and ``seed``)."""
+    return split_windows(
+        data,
+        val_split=config.val_split,
+        test_split=config.test_split,
+        split_by=config.split_by,
+        seed=config.seed,
     )

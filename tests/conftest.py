@@ -74,3 +74,15 @@ def api(jp_serverapp, http_server_client, http_server_port, jp_base_url, manager
     yield client
     manager.shutdown(60)  # never leave a training thread to the next test
     client.client.close()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``):
+    its models are small, and on a shared CPU more threads only contend."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

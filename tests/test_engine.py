@@ -14,7 +14,7 @@ from eegtrain_jupyter.engine import train
 from eegtrain_jupyter.events import EpochResult, TrainingListener, TrainingResult
 from eegtrain_jupyter.model import HEAD_NAME, BackboneInfo, build_classifier, load_checkpoint
 from eegtrain_jupyter.precision import resolve_precision
-from eegtrain_jupyter.splits import split_windows
+from eegtrain_jupyter.splits import split_for
 from eegtrain_jupyter.synthetic import generate
 
 
@@ -61,15 +61,7 @@ def test_frozen_run_reports_every_epoch_and_batch(frozen_run):
     assert not result.stopped and result.epochs_completed == 2
     assert rec.phases == ["building model", "caching features", "training", "testing"]
     data = generate(100, seed=config.seed)
-    n_train = len(
-        split_windows(
-            data,
-            val_split=config.val_split,
-            test_split=config.test_split,
-            split_by=config.split_by,
-            seed=config.seed,
-        ).train
-    )
+    n_train = len(split_for(data, config).train)
     train_batches = {b["n_batches"] for b in rec.batches if b["phase"] == "train"}
     assert train_batches == {math.ceil(n_train / config.batch_size)}
     assert [e.epoch for e in rec.epochs] == [1, 2]
@@ -127,13 +119,7 @@ def test_checkpoint_reproduces_best_val_accuracy(frozen_run):
     config, out, _, result = frozen_run
     model, ckpt = load_checkpoint(out / artifacts.CHECKPOINT_NAME)
     data = generate(config.n_samples_per_class, seed=config.seed)
-    val_idx = split_windows(
-        data,
-        val_split=config.val_split,
-        test_split=config.test_split,
-        split_by=config.split_by,
-        seed=config.seed,
-    ).val
+    val_idx = split_for(data, config).val
     with torch.inference_mode():
         pred = model(torch.from_numpy(data.X[val_idx])).argmax(1).numpy()
     acc = 100 * (pred == data.y[val_idx]).mean()
@@ -163,14 +149,7 @@ def test_stop_takes_effect_within_one_batch(tmp_path, tiny):
         config, generate(100, seed=config.seed), tmp_path, listeners=[rec], should_stop=rec.should_stop
     )
     assert result.stopped and result.epochs_completed == 0
-    n_train = len(
-        split_windows(
-            generate(100, seed=config.seed),
-            val_split=config.val_split,
-            test_split=config.test_split,
-            seed=config.seed,
-        ).train
-    )
+    n_train = len(split_for(generate(100, seed=config.seed), config).train)
     assert len(rec.batches) == 2 and rec.batches[-1]["batch"] == 2
     assert rec.batches[-1]["n_batches"] == math.ceil(n_train / 16) > 2
     assert not (tmp_path / artifacts.CHECKPOINT_NAME).exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from configs import TINY
 
 from eegtrain_jupyter.config import parse_config
@@ -23,12 +22,7 @@ class CachingBatches(TrainingListener):
         self.n += phase == "caching features"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(config, data, cache):

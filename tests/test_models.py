@@ -14,14 +14,7 @@ from eegtrain_jupyter.events import TrainingListener
 from eegtrain_jupyter.model import load_checkpoint
 from eegtrain_jupyter.synthetic import generate
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: these models are small, and on a shared CPU more threads only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
-import torch
 from configs import QUICK, TINY
 from recordings import LABELS, write_set
 from support import FakeClient, require, wait_for
@@ -38,12 +37,7 @@ FILES = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ TensorBoard's own reader parses, with one point per epoch."""
 from __future__ import annotations
 
 import pytest
-import torch
 from configs import QUICK
 from support import require
 
@@ -14,16 +13,11 @@ from eegtrain_jupyter.tensorboard_writer import TENSORBOARD_DIR
 event_accumulator = require("tensorboard.backend.event_processing.event_accumulator")
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.slow  # one short training run
-def test_a_run_writes_event_files_tensorboard_can_read(tmp_path, one_thread):
+def test_a_run_writes_event_files_tensorboard_can_read(tmp_path):
     manager = TrainingManager(tmp_path, thread_settings=None)
     run_id = manager.start({**QUICK, "model": "shallow_fbcsp"}).run_id
     assert manager.wait(120)
