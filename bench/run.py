@@ -88,16 +88,20 @@ def _sizes(quick: bool) -> dict:
 
 def _worker(task: str, cfg: dict, n_per_class: int | None, threads: int | None) -> dict:
     """Run a task of :mod:`bench.worker` in a fresh interpreter; returns its JSON line."""
-    payload = {**cfg, "_n_per_class": n_per_class, "_threads": threads}
+    return _fresh("bench.worker", task, {**cfg, "_n_per_class": n_per_class, "_threads": threads})
+
+
+def _fresh(module: str, task: str, payload: dict, *args: str) -> dict:
+    """``python -m module task payload args...`` in a fresh interpreter; returns its last JSON line."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.worker", task, json.dumps(payload)],
+        [sys.executable, "-m", module, task, json.dumps(payload), *args],
         cwd=HERE.parent,
         capture_output=True,
         text=True,
         check=False,
     )
     if out.returncode:
-        raise RuntimeError(f"bench.worker {task} failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"{module} {task} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -364,16 +368,7 @@ def bench_synthetic(s: dict, quick: bool) -> list[Row]:
 
 def _process_task(task: str, cfg: dict, *args: str) -> dict:
     """A task of :mod:`bench.process` in a fresh interpreter; returns its JSON line."""
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.process", task, json.dumps(cfg), *args],
-        cwd=HERE.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode:
-        raise RuntimeError(f"bench.process {task} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _fresh("bench.process", task, cfg, *args)
 
 
 def bench_process(s: dict, quick: bool) -> list[Row]:

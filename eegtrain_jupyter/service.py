@@ -93,7 +93,6 @@ class TrainingManager(RecordedRuns):
         self.root_dir = self.paths.root_dir
         self.min_free_memory_mb = min_free_memory_mb
         self.listeners = list(listeners)
-        self.thread_settings = thread_settings
         self.store = RunStore(self.root_dir)
         self.feature_cache = FeatureCache(self.root_dir / ".eegtrain" / "features") if feature_cache else None
         self._lock = threading.RLock()

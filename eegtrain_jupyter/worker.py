@@ -71,8 +71,6 @@ class _Fault(TrainingListener):
             while True:  # until the address-space limit makes an allocation fail
                 hoard.append(bytearray(64 * 1024**2))
         elif kind == "hang":  # stuck in native code: deaf to the stop message and to SIGTERM
-            import time
-
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             while True:
                 time.sleep(1.0)
@@ -103,7 +101,6 @@ def _exit_with_parent(parent_pid: int) -> None:
     """End this process once the process that started it is gone (checked every second)."""
 
     def watch() -> None:
-
         while os.getppid() == parent_pid:
             time.sleep(1.0)
         os._exit(70)
