@@ -10,7 +10,7 @@ subjects from ``metadata["subject"]``), a braindecode windows dataset (``Windows
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -85,11 +85,11 @@ def as_windows(
     return load_epochs_object(cfg, data, "<memory>")[0]
 
 
-def save_npz(data: Any, path: str, **options: Any) -> str:
+def save_npz(data: Any, path: str | IO[bytes], **options: Any) -> str | IO[bytes]:
     """Write ``data`` (anything :func:`as_windows` takes) as an ``.npz`` an ``epochs`` source reads.
 
     The windows are stored preprocessed (LaBraM channel names, 200 Hz, in volts), so the server
-    applies nothing further; returns ``path``.
+    applies nothing further; ``path`` may be an open binary file; returns ``path``.
     """
     w = as_windows(data, **options)
     arrays: dict[str, Any] = {

@@ -44,6 +44,7 @@ def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None, **opti
     same data again reuses the file. ``folder`` defaults to :data:`INPUTS_DIR` in the working
     directory.
     """
+    from ..artifacts import atomic_path
     from ..inputs import as_windows, save_npz
 
     windows = as_windows(data, **options)
@@ -55,13 +56,8 @@ def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None, **opti
     digest.update(json.dumps([list(windows.ch_names), windows.sfreq, list(windows.class_names)]).encode())
     target = Path(folder or INPUTS_DIR).resolve() / f"{digest.hexdigest()[:24]}.npz"
     if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.npz")
-        try:
-            save_npz(windows, str(temp))
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+        with atomic_path(target) as temp, open(temp, "wb") as fh:  # a file: numpy adds no suffix
+            save_npz(windows, fh)
     window_s = float(max(1, int(np.shape(windows.X)[-1] / windows.sfreq)))
     return {"source": "epochs", "path": str(target), "window_s": window_s}
 
