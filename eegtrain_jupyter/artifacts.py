@@ -7,9 +7,12 @@ any other file the user creates. A reader (or a crash) never sees a half-written
 history or PNG. A run's writes during training (``sync_dir=False``) leave the folder's fsync to
 the run's end: after a power loss mid-run a file may be the previous version, never a half one.
 
-:class:`ArtifactWriter` is a :class:`~eegtrain_jupyter.events.TrainingListener`: the checkpoint
-on each new best, the history after every epoch, the curves PNG throttled to one per
-``CURVES_MIN_INTERVAL`` seconds (counted from the writer's start) and always at the run's end.
+:class:`ArtifactWriter` is a :class:`~eegtrain_jupyter.events.TrainingListener`: the history
+after every epoch; the best checkpoint at most once per ``CHECKPOINT_MIN_INTERVAL`` seconds
+(counted from the writer's start) and, when a newer best is pending, at the run's end;
+the curves PNG throttled to one per ``CURVES_MIN_INTERVAL`` seconds (counted from the writer's
+start) and always at the run's end. (A fine-tuning epoch takes far longer than either interval,
+so there every best is written; head epochs on cached features take milliseconds.)
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from .config import TrainingConfig
 
 __all__ = [
+    "CHECKPOINT_MIN_INTERVAL",
     "CHECKPOINT_NAME",
     "CURVES_MIN_INTERVAL",
     "CURVES_NAME",
@@ -39,6 +43,8 @@ __all__ = [
     "ArtifactWriter",
     "atomic_path",
     "copy_atomic",
+    "curves_from_history",
+    "curves_title",
     "fsync_dir",
     "read_json",
     "remove_orphan_temp_files",
@@ -53,6 +59,13 @@ CURVES_NAME = "training_curves.png"
 OUTPUT_NAMES = (CHECKPOINT_NAME, HISTORY_NAME, CURVES_NAME)
 OUTPUT_KINDS = {"checkpoint": CHECKPOINT_NAME, "history": HISTORY_NAME, "curves": CURVES_NAME}
 """Output file names by kind (the keys of a run's ``files``)."""
+
+CHECKPOINT_MIN_INTERVAL = 2.0
+"""Seconds between two writes of the best checkpoint, the first counted from the writer's start (a
+LaBraM checkpoint is ~23 MB, ~35 ms to write; a fine-tuning epoch takes far longer, so there every
+new best is written at once). A best not yet written is written at the run's end, with the test
+report when there is one; a run killed before that keeps the best written last (its ``epoch``
+says which)."""
 
 CURVES_MIN_INTERVAL = 2.0
 """Seconds between curve-PNG writes, the first counted from the writer's start (one PNG costs
@@ -205,6 +218,31 @@ def save_curves(
     return _write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100), sync_dir)
 
 
+def curves_title(config: dict[str, Any]) -> str:
+    """The curves PNG's title: the model and, for LaBraM, whether its backbone was frozen."""
+    name = config.get("model", "labram")
+    if name != "labram":
+        return name
+    return f"LaBraM, {'frozen' if config.get('freeze_backbone') else 'fine-tuned'} backbone"
+
+
+def curves_from_history(output_dir: str | os.PathLike) -> Path | None:
+    """Draw ``training_curves.png`` from the folder's ``training_history.json`` (its config and test
+    report included); None when there is no history with an epoch in it."""
+    try:
+        doc = read_json(Path(output_dir) / HISTORY_NAME)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not doc.get("train_losses"):
+        return None
+    return save_curves(
+        Path(output_dir) / CURVES_NAME,
+        doc,
+        title=curves_title(doc.get("config") or {}),
+        test_report=doc.get("test_report"),
+    )
+
+
 def _confusion(ax: Any, report: dict[str, Any]) -> None:
     """The test split's confusion matrix (rows: true class) with counts in the cells."""
     import numpy as np
@@ -235,6 +273,11 @@ class ArtifactWriter(TrainingListener):
     curves_interval : float
         Least seconds between two curve PNGs, the first counted from here (the run's end always
         writes one, see ``CURVES_MIN_INTERVAL``).
+    curves : bool
+        Draw the curves PNG at all (a search's trials do not: :func:`curves_from_history` draws
+        it on request).
+    checkpoint_interval : float
+        Least seconds between two writes of an improving best checkpoint (``CHECKPOINT_MIN_INTERVAL``).
     """
 
     def __init__(
@@ -242,10 +285,17 @@ class ArtifactWriter(TrainingListener):
         output_dir: str | os.PathLike,
         config: TrainingConfig,
         curves_interval: float = CURVES_MIN_INTERVAL,
+        *,
+        curves: bool = True,
+        checkpoint_interval: float = CHECKPOINT_MIN_INTERVAL,
     ):
         self.output_dir = Path(output_dir)
         self.config = config
         self.curves_interval = curves_interval
+        self.curves = curves
+        self.checkpoint_interval = checkpoint_interval
+        self._checkpoint_at = time.perf_counter()  # the first checkpoint is throttled too
+        self._checkpoint_pending = False
         self.files: dict[str, str] = {}
         self.history: dict[str, list[float]] = {}
         self._best: tuple[float, int] | None = None
@@ -260,8 +310,7 @@ class ArtifactWriter(TrainingListener):
         """The test report joins the best checkpoint and the history file."""
         if self._checkpoint is not None:
             self._checkpoint["test_report"] = report
-            path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint, sync_dir=False)
-            self.files["checkpoint"] = str(path)
+            self._save_checkpoint()
         self._test_report = report
         if self._history_doc is not None:
             self._history_doc["test_report"] = report
@@ -272,9 +321,17 @@ class ArtifactWriter(TrainingListener):
 
     def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
         self._best = (result.val_acc, result.epoch)
-        self._checkpoint = checkpoint
-        path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, checkpoint, sync_dir=False)
+        self._checkpoint = checkpoint  # a snapshot (the engine's): safe to write later
+        if time.perf_counter() - self._checkpoint_at >= self.checkpoint_interval:
+            self._save_checkpoint()
+        else:
+            self._checkpoint_pending = True
+
+    def _save_checkpoint(self) -> None:
+        assert self._checkpoint is not None
+        path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint, sync_dir=False)
         self.files["checkpoint"] = str(path)
+        self._checkpoint_at, self._checkpoint_pending = time.perf_counter(), False
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
         self.history, self._epochs = history, result.epoch
@@ -292,6 +349,8 @@ class ArtifactWriter(TrainingListener):
             self._write_curves()
 
     def on_end(self, result: TrainingResult) -> None:
+        if self._checkpoint_pending:
+            self._save_checkpoint()
         if self._epochs and self._curves_epoch != self._epochs:  # the last epoch, unless on_test drew it
             self._write_curves()
         if self.files:
@@ -299,12 +358,13 @@ class ArtifactWriter(TrainingListener):
         result.files.update(self.files)
 
     def _write_curves(self) -> None:
-        title = f"LaBraM, {'frozen' if self.config.freeze_backbone else 'fine-tuned'} backbone"
+        if not self.curves:
+            return
         self.files["curves"] = str(
             save_curves(
                 self.output_dir / CURVES_NAME,
                 self.history,
-                title=title,
+                title=curves_title(self.config.model_dump()),
                 test_report=self._test_report,
                 sync_dir=False,
             )

@@ -62,6 +62,8 @@ def train(
     listeners: Sequence[TrainingListener] = (),
     should_stop: Callable[[], bool] = lambda: False,
     feature_cache: FeatureCache | None = None,
+    build: models.ModelBuilder = models.build,
+    curves: bool = True,
 ) -> TrainingResult:
     """Train ``config.model`` (LaBraM by default) on ``data`` per ``config``.
 
@@ -81,6 +83,12 @@ def train(
         Polled before every batch; when true the run ends, keeping finished epochs.
     feature_cache : FeatureCache, optional
         With a frozen backbone, reuse (or store) the backbone features of these windows.
+    build : callable
+        Builds the model (:func:`~.models.build`; a worker serving several runs passes a
+        memoised one, :meth:`~.workbench.Workbench.build`).
+    curves : bool
+        Whether the output folder gets the curves PNG (a search's trials leave it to be drawn
+        on request, see :meth:`~.serving.RunServing.file`).
 
     Returns
     -------
@@ -88,7 +96,7 @@ def train(
     """
     group = distributed.current()  # several processes under torchrun: only the leader reports
     if output_dir is not None and group.leader:
-        listeners = [ArtifactWriter(output_dir, config), *listeners]
+        listeners = [ArtifactWriter(output_dir, config, curves=curves), *listeners]
     events = Events(listeners if group.leader else [])
     device = distributed.device_for_rank(resolve_device(config.device))
     chosen = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)
@@ -118,7 +126,7 @@ def train(
         for key in evaluation.EPOCH_KEYS.values():
             history[key] = []
         events.on_phase("building model")
-        model, backbone = models.build(config, data.ch_names, data.n_times, data.sfreq, data.n_classes)
+        model, backbone = build(config, data.ch_names, data.n_times, data.sfreq, data.n_classes)
         result.backbone = backbone
         n_params, n_trainable = models.count_parameters(model)
         events.on_model(name=config.model, n_parameters=n_params, n_trainable=n_trainable)
@@ -145,8 +153,8 @@ def train(
             feats = _features(loop, model, data, X, eval_bs, feature_cache)
             tr_feats = feats[torch.from_numpy(train_idx).to(device)]
             head = StandardizedHead(model.head, tr_feats.mean(0), tr_feats.std(0))
-            step_module: nn.Module = head
-            inputs, labels = feats, y.to(device, non_blocking=loop.pin)
+            step_module: nn.Module = head.linear  # trained on features standardised once, here
+            inputs, labels = head.standardize(feats), y.to(device, non_blocking=loop.pin)
             loop = Loop(device, "fp32", events, should_stop, group)  # the linear head: fp32, nothing to gain
             eval_bs = max(len(feats), 1)  # the head evaluates a whole split at once: no backbone to fit
         else:
@@ -265,7 +273,14 @@ def _checkpoint(
     precision (autocast keeps parameters in fp32); ``precision``/``precision_reason`` record what
     the run computed in.
     """
-    state = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
+    # a snapshot: a listener may keep it (ArtifactWriter writes a throttled best later) while
+    # training goes on, so tensors that training changes are copied (``.cpu()`` of a CPU tensor
+    # is the tensor itself); a frozen backbone's are not (they never change)
+    frozen = {name for name, p in model.net.named_parameters() if not p.requires_grad}
+    state = {
+        k: v.detach().cpu() if k in frozen or v.device.type != "cpu" else v.detach().clone()
+        for k, v in model.net.state_dict().items()
+    }
     if head is not None:
         state.update({f"{HEAD_NAME}.{k}": v.cpu() for k, v in head.folded().items()})
     return {

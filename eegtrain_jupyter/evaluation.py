@@ -39,6 +39,12 @@ def _auc(y: np.ndarray, proba: np.ndarray) -> float | None:
 def epoch_scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
     """Balanced accuracy, macro F1 and ROC AUC in percent (ROC AUC None where undefined).
 
+    Balanced accuracy and macro F1 come from one confusion matrix, with scikit-learn's
+    definitions (``balanced_accuracy_score``: mean recall over the classes present in ``y``;
+    ``f1_score(average="macro", labels=all classes, zero_division=0)``); a test holds them equal.
+    They run every epoch, where scikit-learn's input checks cost more than a head epoch on cached
+    features (~3.5 ms against ~0.1 ms). ROC AUC is scikit-learn's.
+
     Parameters
     ----------
     y : ndarray, shape (n,)
@@ -46,18 +52,17 @@ def epoch_scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
     proba : ndarray, shape (n, n_classes)
         Predicted class probabilities.
     """
-    from sklearn.metrics import balanced_accuracy_score, f1_score
-
-    pred = proba.argmax(1)
-    labels = np.arange(proba.shape[1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a class absent from the split: sklearn warns, we report
-        bal = balanced_accuracy_score(y, pred)
-        f1 = f1_score(y, pred, average="macro", labels=labels, zero_division=0)
+    k = proba.shape[1]
+    cm = np.bincount(np.asarray(y, dtype=np.int64) * k + proba.argmax(1), minlength=k * k).reshape(k, k)
+    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
+    present = support > 0
+    bal = float((tp[present] / support[present]).mean()) if present.any() else 0.0
+    denominator = support + predicted  # 2tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(k), where=denominator > 0)
     auc = _auc(y, proba)
     return {
         "balanced_accuracy": 100.0 * bal,
-        "macro_f1": 100.0 * f1,
+        "macro_f1": 100.0 * float(f1.mean()),
         "roc_auc": 100.0 * auc if auc is not None else None,
     }
 

@@ -20,6 +20,7 @@ from .artifacts import OUTPUT_KINDS
 from .data import Windows
 from .events import TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
+from .launcher import WorkerSession
 from .model_card import ModelCardWriter
 from .progress import RunProgress
 from .publishing import publish
@@ -76,10 +77,13 @@ class Execution:
         *,
         batch_interval: float = 0.0,
         publish: bool = True,
+        session: WorkerSession | None = None,
     ) -> Ending:
         """Train ``run`` to its end; ``data``: windows given in Python (else the config's source);
         ``batch_interval``: least seconds between relayed batch events (see :func:`.supervise`);
-        ``publish``: a completed run replaces the top-level files in ``save_dir``."""
+        ``publish``: a completed run replaces the top-level files in ``save_dir``; ``session``:
+        a job's runs share its worker (:class:`~.launcher.WorkerSession`) and leave their curves
+        PNG to be drawn on request."""
         tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
@@ -109,6 +113,8 @@ class Execution:
                     root_dir=self.root_dir,
                     confine=self.confine,
                     batch_interval=batch_interval,
+                    session=session,
+                    curves=session is None,
                 )
                 if outcome.error is not None:  # the worker's own account (signal, exit code, log)
                     return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))

@@ -35,6 +35,7 @@ __all__ = [
     "ForkedWorker",
     "TorchrunJob",
     "WorkerHandle",
+    "WorkerSession",
     "processes_per_node",
     "start_worker",
     "torchrun_args",
@@ -53,6 +54,7 @@ PRELOAD = (
     "eegtrain_jupyter.data",
     "eegtrain_jupyter.synthetic",
     "eegtrain_jupyter.worker",
+    "eegtrain_jupyter.workbench",
 )
 """Modules the fork server imports once for every worker it forks."""
 
@@ -229,11 +231,79 @@ class TorchrunJob(WorkerHandle):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start_worker(config: Any, spec: dict[str, Any], log_path: Path, name: str) -> WorkerHandle:
-    """A forked worker for one process on one node, else a torchrun job."""
+def start_worker(
+    config: Any, spec: dict[str, Any], log_path: Path, name: str, session: WorkerSession | None = None
+) -> WorkerHandle:
+    """A forked worker for one process on one node (``session``'s, when one is given), else a
+    torchrun job."""
     nproc, _ = processes_per_node(config.devices)
     if nproc == 1 and config.nnodes == 1:
+        if session is not None:
+            return session.start(spec, name)
         from .worker import run_in_child
 
         return ForkedWorker(run_in_child, spec, name)
     return TorchrunJob(config, spec, log_path)
+
+
+class WorkerSession:
+    """One forked worker kept for several runs in a row (a search's trials).
+
+    The first run forks the worker; each later run is sent to it as ``{"spec": ...}`` over the
+    same pipe, and the worker trains it with the windows, built models and feature keys it kept
+    (:class:`~.workbench.Workbench`). A run that does not end cleanly (a failure, a kill, a
+    supervisor torn down) ends the worker, and the next run forks a fresh one. Runs that need
+    several processes (torchrun) never use the session. :meth:`close` ends the worker.
+    """
+
+    CLOSE_TIMEOUT = 5.0
+    """Seconds :meth:`close` waits for the worker to exit before killing it."""
+
+    def __init__(self) -> None:
+        self._worker: ForkedWorker | None = None
+        self._lock = threading.Lock()
+
+    def start(self, spec: dict[str, Any], name: str) -> ForkedWorker:
+        """The session's worker, given ``spec`` as its next run (forked when there is none alive)."""
+        from .relay import encode
+        from .worker import run_in_child
+
+        spec = {**spec, "keep": True}
+        with self._lock:
+            worker = self._worker
+            if worker is not None and worker.exitcode() is None and worker.conn is not None:
+                try:
+                    worker.conn.send_bytes(encode({"spec": spec}))
+                    return worker
+                except OSError:
+                    pass
+            if worker is not None:
+                worker.close()
+            self._worker = ForkedWorker(run_in_child, spec, name)
+            return self._worker
+
+    def keep(self, worker: WorkerHandle) -> bool:
+        """Whether ``worker`` is this session's (and so outlives the run that just ended cleanly)."""
+        with self._lock:
+            return worker is self._worker and worker.exitcode() is None
+
+    def discard(self, worker: WorkerHandle) -> None:
+        """End ``worker`` (a run did not end cleanly); the next run forks a fresh one."""
+        with self._lock:
+            if worker is self._worker:
+                self._worker = None
+        worker.close()
+
+    def close(self) -> None:
+        """Ask the worker to exit, wait up to :attr:`CLOSE_TIMEOUT` seconds, then kill it."""
+        from .relay import encode
+
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        if worker.conn is not None:
+            with contextlib.suppress(OSError):
+                worker.conn.send_bytes(encode({"close": True}))
+        worker.proc.join(self.CLOSE_TIMEOUT)
+        worker.close()

@@ -13,7 +13,7 @@ from .model import BackboneInfo
 from .runs import Run
 from .schemas import Backbone, BatchProgress, Metrics, Status, TestReport, TrainingState
 
-__all__ = ["RunProgress", "build_status", "format_duration", "report_shape"]
+__all__ = ["RECORD_SAVE_INTERVAL", "RunProgress", "build_status", "format_duration", "report_shape"]
 
 
 def report_shape(report: dict[str, Any] | None) -> TestReport | None:
@@ -32,11 +32,17 @@ def format_duration(seconds: float | None) -> str | None:
     return f"{seconds / 3600:.1f}h"
 
 
+RECORD_SAVE_INTERVAL = 1.0
+"""Least seconds between two writes of ``run.json`` at epoch ends (the record in memory, which
+status reads, is current after every epoch; the run's end always writes it)."""
+
+
 class RunProgress(TrainingListener):
     """Feeds engine events into the run record under the manager's lock."""
 
-    def __init__(self, lock: threading.RLock, run: Run):
-        self.lock, self.run = lock, run
+    def __init__(self, lock: threading.RLock, run: Run, save_interval: float = RECORD_SAVE_INTERVAL):
+        self.lock, self.run, self.save_interval = lock, run, save_interval
+        self._saved_at = -float("inf")
 
     def on_phase(self, phase: str) -> None:
         with self.lock:
@@ -114,7 +120,9 @@ class RunProgress(TrainingListener):
                 for kind, name in OUTPUT_KINDS.items()
                 if (run.run_dir / name).exists()
             }
-            run.save()
+            if now - self._saved_at >= self.save_interval:
+                run.save(sync_dir=False)  # the run's end writes it again, folder synced
+                self._saved_at = now
 
 
 def build_status(run: Run | None) -> Status:

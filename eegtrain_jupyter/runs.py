@@ -133,8 +133,10 @@ class Run:
         run.done.set()
         return run
 
-    def save(self) -> None:
-        artifacts.write_json(self.run_dir / "run.json", {**self.record().to_json(), "owner": self.owner})
+    def save(self, *, sync_dir: bool = True) -> None:
+        artifacts.write_json(
+            self.run_dir / "run.json", {**self.record().to_json(), "owner": self.owner}, sync_dir=sync_dir
+        )
 
     def elapsed(self) -> float | None:
         if self.state.active:

@@ -7,10 +7,13 @@ running trial is stopped and marked ``stopped``; finished trials are kept). Each
 ordinary run (its own run folder, run record and TensorBoard events) whose validation metric is
 reported to Optuna after every epoch; the median pruner stops a trial that falls behind.
 
-Optuna's study lives in ``<root>/.eegtrain/search.db`` (SQLite), so ``optuna-dashboard
-sqlite:///<root>/.eegtrain/search.db`` shows it; the study is named after the search id. The
-search record (``search.json`` beside it) says who runs it; after a crash or restart a search
-whose process is gone is shown as ``interrupted``, its finished trials kept.
+Optuna's studies live in the journal file ``<root>/.eegtrain/optuna-journal.log``
+(:class:`optuna.storages.JournalStorage`: an append-only log, a few times cheaper per report than
+SQLite, where a trial's per-epoch reports cost more than its epochs), so ``optuna-dashboard
+<root>/.eegtrain/optuna-journal.log`` shows them; each study is named after its search id. (A
+search recorded with an SQLite URL by an earlier version is still read from it.) The search
+record (``search.json`` beside it) says who runs it; after a crash or restart a search whose
+process is gone is shown as ``interrupted``, its finished trials kept.
 """
 
 from __future__ import annotations
@@ -93,10 +96,10 @@ class SearchManager:
     def __init__(self, manager: TrainingManager):
         self.manager = manager
         folder = manager.root_dir / ".eegtrain"
-        self.db_path = folder / "search.db"
+        self.journal_path = folder / "optuna-journal.log"
         self.record_path = folder / "search.json"
-        self.storage_url = f"sqlite:///{self.db_path}"
-        self._storage: Any = None
+        self.storage_url = str(self.journal_path)
+        self._storages: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,7 +127,7 @@ class SearchManager:
         with self._lock:
             self.manager.reserve(search_id, self._stop.set)
             try:
-                self.db_path.parent.mkdir(parents=True, exist_ok=True)
+                self.journal_path.parent.mkdir(parents=True, exist_ok=True)
                 seed = request.seed if request.seed is not None else trial_config(request, {}).seed
                 pruner = (
                     optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
@@ -132,7 +135,7 @@ class SearchManager:
                     else optuna.pruners.NopPruner()
                 )
                 study = optuna.create_study(
-                    storage=self._get_storage(),
+                    storage=self._get_storage(self.storage_url),
                     study_name=search_id,
                     direction=request.resolved_direction,
                     pruner=pruner,
@@ -226,11 +229,17 @@ class SearchManager:
         self.wait(timeout)
 
     # -- internals -------------------------------------------------------------------
-    def _get_storage(self) -> Any:
-        if self._storage is None:
+    def _get_storage(self, url: str) -> Any:
+        """The Optuna storage of a search record: a journal file, or an SQLite URL (older records)."""
+        if url not in self._storages:
             optuna = _optuna()
-            self._storage = optuna.storages.RDBStorage(self.storage_url)
-        return self._storage
+            if url.startswith("sqlite:"):
+                self._storages[url] = optuna.storages.RDBStorage(url)
+            else:
+                from optuna.storages.journal import JournalFileBackend
+
+                self._storages[url] = optuna.storages.JournalStorage(JournalFileBackend(url))
+        return self._storages[url]
 
     def _save(self, record: SearchRecord) -> None:
         artifacts.write_json(self.record_path, record.model_dump(mode="json"))
@@ -298,7 +307,7 @@ class SearchManager:
     def _trials(self, record: SearchRecord) -> list[TrialInfo]:
         try:
             optuna = _optuna()
-            study = optuna.load_study(study_name=record.search_id, storage=self._get_storage())
+            study = optuna.load_study(study_name=record.search_id, storage=self._get_storage(record.storage))
             frozen = study.get_trials(deepcopy=False)
         except Exception as exc:  # a deleted or damaged database still shows the record
             log.warning("cannot read the trials of search %s: %s", record.search_id, exc)
@@ -334,7 +343,7 @@ class SearchManager:
         record.error = "the process running this search ended before it finished"
         try:
             optuna = _optuna()
-            study = optuna.load_study(study_name=record.search_id, storage=self._get_storage())
+            study = optuna.load_study(study_name=record.search_id, storage=self._get_storage(record.storage))
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 study._storage.set_trial_user_attr(t._trial_id, "state", "interrupted")
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)

@@ -24,6 +24,7 @@ from .errors import AlreadyTrainingError, ConfigError, FieldError
 from .events import TrainingListener
 from .execution import Ending, Execution
 from .feature_cache import FeatureCache
+from .launcher import WorkerSession
 from .model import PretrainedWeightsError, check_weights_file
 from .paths import PathPolicy, os_reason
 from .progress import build_status, format_duration, report_shape
@@ -101,6 +102,7 @@ class TrainingManager(RecordedRuns):
         self._worker_pid: int | None = None
         self._run: Run | None = self.store.recover()
         self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
+        self._session: WorkerSession | None = None  # the job's worker, kept across its runs
         self.serving = RunServing(self.paths)
         self._execution = Execution(
             self._lock,
@@ -142,9 +144,7 @@ class TrainingManager(RecordedRuns):
             Not enough memory (or GPU memory) for this config.
         """
         cfg = self._resolve_paths(parse_config(config))
-        with self._lock:
-            if self._run is not None and self._run.state.active:
-                raise AlreadyTrainingError(self._run.run_id)
+        self._check_free(owner)
         if data is None and cfg.data.source != "synthetic":
             # bad data is refused here, before the run exists; the worker then reads the windows
             # again, from the windows cache this scan filled
@@ -161,10 +161,7 @@ class TrainingManager(RecordedRuns):
                 f"{3 if cfg.test_split else 2} subjects (data.n_subjects)",
             )
         with self._lock:
-            if self._run is not None and self._run.state.active:
-                raise AlreadyTrainingError(self._run.run_id)
-            if self._job is not None and owner != self._job[0]:
-                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+            self._check_free(owner)
             check_resources(cfg, min_free_memory_mb=self.min_free_memory_mb)
             run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
             run = Run(run_id, cfg, self.paths.resolve(cfg.save_dir, "save_dir"))
@@ -235,6 +232,8 @@ class TrainingManager(RecordedRuns):
     def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
         """Hold the trainer for a job of several runs (a search): until :meth:`release`, only
         ``start(..., owner=owner)`` may start runs, and :meth:`stop` also calls ``on_stop``.
+        The job's runs train one after another in one worker process
+        (:class:`~.launcher.WorkerSession`), which :meth:`release` ends.
 
         Raises
         ------
@@ -247,12 +246,16 @@ class TrainingManager(RecordedRuns):
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
             self._job = (owner, on_stop)
+            self._session = WorkerSession()
 
     def release(self, owner: str) -> None:
-        """End ``owner``'s hold on the trainer (a no-op when it holds none)."""
+        """End ``owner``'s hold on the trainer and its worker (a no-op when it holds none)."""
         with self._lock:
-            if self._job is not None and self._job[0] == owner:
-                self._job = None
+            if self._job is None or self._job[0] != owner:
+                return
+            self._job, session, self._session = None, self._session, None
+        if session is not None:
+            session.close()
 
     @property
     def stop_grace(self) -> tuple[float, float]:
@@ -294,6 +297,15 @@ class TrainingManager(RecordedRuns):
         self.wait(timeout)
 
     # -- internals -------------------------------------------------------------------
+    def _check_free(self, owner: str | None) -> None:
+        """Raise AlreadyTrainingError unless ``owner`` may start a run now (a search holding the
+        trainer is named first: its trials come and go)."""
+        with self._lock:
+            if self._job is not None and owner != self._job[0]:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+            if self._run is not None and self._run.state.active:
+                raise AlreadyTrainingError(self._run.run_id)
+
     def _scan(self, cfg: TrainingConfig) -> tuple[Windows, Any]:
         """Read ``cfg.data`` (through the windows cache) and check that its split can be made."""
         windows, summary = scan(cfg, self.paths, self._execution.windows_cache)
@@ -331,13 +343,14 @@ class TrainingManager(RecordedRuns):
         ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
         try:
             with self._lock:  # a search's trial: batch events throttled, its files left in its folder
-                trial = self._job is not None
+                trial, session = self._job is not None, self._session
             ending = self._execution(
                 run,
                 run_listeners,
                 data,
                 batch_interval=TRIAL_BATCH_INTERVAL if trial else 0.0,
                 publish=not trial,
+                session=session,
             )
         finally:
             with self._lock:

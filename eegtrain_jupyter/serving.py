@@ -60,6 +60,7 @@ class RunServing:
         self.cache_size = cache_size
         self._models: OrderedDict[tuple[str, int], Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._draw_lock = threading.Lock()
 
     # -- details and files -------------------------------------------------------------------
     def detail(self, run: Run) -> RunDetail:
@@ -77,21 +78,32 @@ class RunServing:
 
     @staticmethod
     def downloads(run: Run) -> list[str]:
-        """Names of the run's own files (regular files directly in its folder, no temp files)."""
+        """Names of the run's own files (regular files directly in its folder, no temp files),
+        plus the curves PNG of an ended run that has a history but no PNG (a search's trial):
+        :meth:`file` draws it on request."""
         try:
-            return sorted(
+            names = {
                 p.name
                 for p in run.run_dir.iterdir()
                 if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
-            )
+            }
         except OSError:
             return []
+        if artifacts.HISTORY_NAME in names and not run.state.active:
+            names.add(artifacts.CURVES_NAME)
+        return sorted(names)
 
     def file(self, run: Run, name: str) -> Path:
-        """The file ``name`` of ``run``'s folder; anything else (another folder, a link, ``..``) is 404."""
+        """The file ``name`` of ``run``'s folder; anything else (another folder, a link, ``..``) is 404.
+        A listed curves PNG that is not on disk yet is drawn from the history first."""
         if name not in self.downloads(run):
             raise NotFound(f"run {run.run_id} has no file {name!r}; it has {', '.join(self.downloads(run))}")
-        return run.run_dir / name
+        path = run.run_dir / name
+        if name == artifacts.CURVES_NAME and not path.exists():
+            with self._draw_lock:  # two requests draw it once
+                if not path.exists() and artifacts.curves_from_history(run.run_dir) is None:
+                    raise NotFound(f"run {run.run_id} has no history to draw {name!r} from")
+        return path
 
     # -- models ------------------------------------------------------------------------------
     def model(self, run: Run) -> Any:

@@ -31,7 +31,7 @@ from typing import Any
 
 from .artifacts import CHECKPOINT_NAME, remove_orphan_temp_files
 from .events import EpochResult, StopRequested, TrainingListener, TrainingResult
-from .launcher import start_worker
+from .launcher import WorkerSession, start_worker
 from .model import BackboneInfo
 from .relay import decode, encode
 from .worker import FAULT_ENV
@@ -214,6 +214,8 @@ def supervise(
     root_dir: Path | None = None,
     confine: bool = False,
     batch_interval: float = 0.0,
+    session: WorkerSession | None = None,
+    curves: bool = True,
 ) -> Outcome:
     """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
@@ -242,6 +244,11 @@ def supervise(
         Least seconds between two batch events relayed here (0: every batch; the first and last
         of each pass always come). A search's trials use it: on cached features a batch takes a
         fraction of a millisecond, a relayed event (a round trip between two processes) more.
+    session : WorkerSession, optional
+        Train in the session's worker (forked on its first run): a run that ends with its
+        ``end`` event leaves the worker running for the session's next run.
+    curves : bool
+        Whether the run draws its curves PNG (:class:`~.artifacts.ArtifactWriter`).
 
     Returns
     -------
@@ -260,8 +267,10 @@ def supervise(
         "root_dir": None if root_dir is None else str(root_dir),
         "confine": confine,
         "batch_interval": batch_interval,
+        "curves": curves,
     }
-    worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}")
+    worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}", session)
+    kept = False  # the run ended with its end event and the session's worker waits for the next
     outcome = Outcome(pid=worker.pid)
     if on_start is not None:
         on_start(worker.pid)
@@ -296,6 +305,14 @@ def supervise(
                 try:
                     if wait([conn], timeout=0 if exited else 0.05):
                         dispatch.handle(decode(conn.recv_bytes()))
+                        if (
+                            session is not None
+                            and dispatch.result is not None
+                            and not dispatch.listener_error
+                        ):
+                            kept = not exited and session.keep(worker)
+                            if kept:
+                                break  # the run is over; the worker waits for the session's next
                         continue  # drain what it sent before it ended
                 except (EOFError, OSError):
                     conn_open = False
@@ -311,7 +328,12 @@ def supervise(
                 worker.pid,
                 " then ".join(outcome.escalation),
             )
-        worker.close()  # kills it if this thread is being torn down: never leave a worker behind
+        if kept:
+            pass
+        elif session is not None:
+            session.discard(worker)
+        else:
+            worker.close()  # kills it if this thread is being torn down: never leave a worker behind
         outcome.exitcode = worker.exitcode()
         remove_orphan_temp_files(run_dir)  # of a write the worker's end cut short
     if dispatch is not None:

@@ -18,12 +18,14 @@ from .events import EpochResult, TrainingListener, TrainingResult
 if TYPE_CHECKING:
     from .config import TrainingConfig
 
-__all__ = ["TENSORBOARD_DIR", "TensorBoardWriter", "available", "for_run"]
+__all__ = ["FLUSH_SECS", "TENSORBOARD_DIR", "TensorBoardWriter", "available", "for_run"]
 
 log = logging.getLogger(__name__)
 
 TENSORBOARD_DIR = "tensorboard"
 """Folder under ``save_dir`` holding one event-file folder per run id."""
+FLUSH_SECS = 2
+"""Seconds between flushes of a run's event file while it trains (TensorBoard's default is 120)."""
 
 
 def available() -> bool:
@@ -55,7 +57,9 @@ class TensorBoardWriter(TrainingListener):
 
         self.log_dir = os.fspath(log_dir)
         self.config = config
-        self.writer = SummaryWriter(self.log_dir)
+        # the event file is flushed every FLUSH_SECS by SummaryWriter's own thread (and at the
+        # end), not after every epoch: head epochs on cached features take milliseconds
+        self.writer = SummaryWriter(self.log_dir, flush_secs=FLUSH_SECS)
         self.writer.add_text("config", "```json\n" + config.model_dump_json(indent=2) + "\n```", 0)
         self._closed = False
 
@@ -69,7 +73,6 @@ class TensorBoardWriter(TrainingListener):
         self.writer.add_scalar("accuracy/train", result.train_acc, step)
         self.writer.add_scalar("accuracy/val", result.val_acc, step)
         self.writer.add_scalar("time/epoch_s", result.duration, step)
-        self.writer.flush()
 
     def on_end(self, result: TrainingResult) -> None:
         hparams: dict[str, Any] = {

@@ -12,6 +12,12 @@ Messages, worker -> supervisor: ``{"event": "phase" | "setup" | "batch" | "best"
 unanswered, ``{"event": "error", "error": "Type: message", "traceback": "..."}``. Supervisor ->
 worker, at any time: ``{"stop": true}``.
 
+A worker of a :class:`~.launcher.WorkerSession` (a search's trials; its spec says ``"keep":
+true``) does not exit after a run that ended with ``end``: it waits for the next run's
+``{"spec": {...}}`` (or ``{"close": true}``, or the pipe's end) and trains it with what its
+:class:`~.workbench.Workbench` kept (windows, built models, feature keys). A run that fails
+still ends the process: the next run gets a fresh one.
+
 The worker's stdout/stderr go to ``worker.log`` in the run folder (with :mod:`faulthandler`'s
 traceback on a crash), so a worker that dies can be explained. It ignores SIGINT (a terminal's
 Ctrl-C reaches the whole process group; the supervisor decides), dies on SIGTERM (its files are
@@ -33,10 +39,13 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import TrainingListener
 from .relay import Aborted, Relay, decode
+
+if TYPE_CHECKING:
+    from .workbench import Workbench
 
 __all__ = ["FAULT_ENV", "main", "run_in_child"]
 
@@ -119,42 +128,68 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
         ``config`` (a :class:`~.config.TrainingConfig` dump), ``run_dir``, ``log_path``, ``env``
         (the supervisor's environment, applied here), ``thread_settings`` (or None), ``fault``.
     """
-    _redirect_output(spec["log_path"])
     import faulthandler
 
+    from .workbench import Workbench
+
+    _redirect_output(spec["log_path"])
     faulthandler.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _exit_with_parent(os.getppid())
-    os.environ.clear()
-    os.environ.update(spec["env"])
-    relay = Relay(conn)
+    bench = Workbench()
     code = 0
-    try:
-        _train(relay, spec)
-    except Aborted:
-        code = 1
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        code = 70  # the supervisor is gone
-    except BaseException as exc:
-        traceback.print_exc()
-        code = 1
-        with contextlib.suppress(OSError):
-            relay.send(
-                {
-                    "event": "error",
-                    "error": describe_error(exc),
-                    "traceback": traceback.format_exc(),
-                }
-            )
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+    while True:
+        os.environ.clear()
+        os.environ.update(spec["env"])
+        relay = Relay(conn)
+        try:
+            _train(relay, spec, bench)
+        except Aborted:
+            code = 1
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            code = 70  # the supervisor is gone
+        except BaseException as exc:
+            traceback.print_exc()
+            code = 1
+            with contextlib.suppress(OSError):
+                relay.send(
+                    {
+                        "event": "error",
+                        "error": describe_error(exc),
+                        "traceback": traceback.format_exc(),
+                    }
+                )
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        following = _next_spec(conn) if code == 0 and spec.get("keep") else None
+        if following is None:
+            break
+        spec = following
+        _redirect_output(spec["log_path"])  # each run's output goes to its own worker.log
     os._exit(code)  # skip atexit/finalizers of a process that only trained
 
 
-def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
-    """Load the windows and train; ``relay`` is None on a rank that only trains its shard."""
+def _next_spec(conn: Any) -> dict[str, Any] | None:
+    """Wait for the next run of a session; None on ``{"close": true}`` or when the pipe ends.
+    A stop that arrived after the last run ended is ignored."""
+    while True:
+        try:
+            message = decode(conn.recv_bytes())
+        except (EOFError, OSError):
+            return None
+        if message.get("close"):
+            return None
+        if "spec" in message:
+            spec: dict[str, Any] = message["spec"]
+            return spec
+
+
+def _train(relay: Relay | None, spec: dict[str, Any], bench: Workbench | None = None) -> None:
+    """Load the windows and train; ``relay`` is None on a rank that only trains its shard;
+    ``bench`` keeps windows and models for the next run of the same process."""
+    from . import models
     from .config import TrainingConfig
     from .data import load_windows
     from .engine import train
@@ -178,19 +213,27 @@ def _train(relay: Relay | None, spec: dict[str, Any]) -> None:
     from .paths import PathPolicy
 
     paths = PathPolicy(spec["root_dir"], confine=spec["confine"]) if spec.get("root_dir") else None
-    data = load_windows(config, paths, spec.get("windows_cache"))
+    if bench is not None:
+        data = bench.windows(config, paths, spec.get("windows_cache"))
+    else:
+        data = load_windows(config, paths, spec.get("windows_cache"))
     check_gpu_memory(config)
     if relay is not None:  # the leader writes the outputs, the model card among them
         from .model_card import ModelCardWriter
 
         listeners.append(ModelCardWriter(spec["run_dir"], data, Path(spec["run_dir"]).name))
+    cache: FeatureCache | None = None
+    if spec.get("feature_cache"):
+        cache = bench.feature_cache(spec["feature_cache"]) if bench else FeatureCache(spec["feature_cache"])
     train(
         config,
         data,
         spec["run_dir"] if relay is not None else None,
         listeners=listeners,
         should_stop=relay.should_stop if relay is not None else (lambda: False),
-        feature_cache=FeatureCache(spec["feature_cache"]) if spec.get("feature_cache") else None,
+        feature_cache=cache,
+        build=bench.build if bench is not None else models.build,
+        curves=spec.get("curves", True),
     )
 
 

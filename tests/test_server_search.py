@@ -56,8 +56,8 @@ async def test_search_runs_trials_blocks_other_jobs_and_stops(api, manager):
         "POST", "search", {"config": {**BASE, "n_epochs": 3}, "space": SPACE, "n_trials": 3, "pruner": "none"}
     )
     assert code == 200, started
-    assert started["state"] == "running" and started["storage"].startswith("sqlite:///")
-    assert started["storage"].endswith(".eegtrain/search.db")
+    assert started["state"] == "running"
+    assert started["storage"].endswith(".eegtrain/optuna-journal.log")
 
     # one active job: neither a run nor another search may start meanwhile
     code, body = await api("POST", "start", QUICK)
@@ -95,6 +95,15 @@ async def test_search_runs_trials_blocks_other_jobs_and_stops(api, manager):
         r for r in (await api("GET", "runs"))[1]["runs"] if r["run_id"] in {t["run_id"] for t in finished}
     ]
     assert trial_runs and all(r["state"] == "completed" and r["published"] == {} for r in trial_runs)
+    # a trial draws no curves PNG while it trains; its run lists one and draws it on request
+    first = trial_runs[0]
+    png = os.path.join(first["run_dir"], "training_curves.png")
+    assert not os.path.exists(png)
+    code, detail = await api("GET", f"runs/{first['run_id']}")
+    assert code == 200 and "training_curves.png" in detail["downloads"], detail["downloads"]
+    resp = await api.raw("GET", f"runs/{first['run_id']}/files/training_curves.png")
+    assert resp.code == 200 and resp.body[:8] == b"\x89PNG\r\n\x1a\n"
+    assert os.path.exists(png)
     # every trial is an ordinary run: listed, filterable, comparable
     code, runs = await api("GET", "runs?model=shallow_fbcsp&sort=started_at&order=asc")
     assert code == 200

@@ -24,7 +24,17 @@ from .eegconformer import build_eegconformer
 from .eegnet import build_eegnet
 from .shallow_fbcsp import build_shallow_fbcsp
 
-__all__ = ["MODELS", "BraindecodeClassifier", "ModelSpec", "build", "count_parameters", "get"]
+__all__ = [
+    "BUILD_FIELDS",
+    "MODELS",
+    "BraindecodeClassifier",
+    "ModelBuilder",
+    "ModelSpec",
+    "build",
+    "build_key",
+    "count_parameters",
+    "get",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,21 @@ def get(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
+
+
+BUILD_FIELDS = ("model", "seed", "pretrained_weights", "freeze_backbone")
+"""The config fields :func:`build` reads: two configs that agree on them (and on the data's signal
+facts) build the same model with the same weights."""
+
+ModelBuilder = Callable[[TrainingConfig, Sequence[str], int, float, int], tuple[nn.Module, BackboneInfo]]
+"""The signature of :func:`build` (the engine takes one; a worker may hand in a memoised one)."""
+
+
+def build_key(
+    config: TrainingConfig, ch_names: Sequence[str], n_times: int, sfreq: float, n_outputs: int
+) -> tuple[Any, ...]:
+    """What :func:`build`'s result depends on: :data:`BUILD_FIELDS` and the data's signal facts."""
+    return (*(getattr(config, name) for name in BUILD_FIELDS), tuple(ch_names), n_times, sfreq, n_outputs)
 
 
 def build(
