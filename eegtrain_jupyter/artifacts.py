@@ -8,7 +8,8 @@ history or PNG. A run's writes during training (``sync_dir=False``) leave the fo
 the run's end: after a power loss mid-run a file may be the previous version, never a half one.
 
 :class:`ArtifactWriter` is a :class:`~eegtrain_jupyter.events.TrainingListener`: the history
-after every epoch; the best checkpoint at most once per ``CHECKPOINT_MIN_INTERVAL`` seconds
+after the first epoch, then at most once per ``HISTORY_MIN_INTERVAL`` seconds and at the end;
+the best checkpoint at most once per ``CHECKPOINT_MIN_INTERVAL`` seconds
 (counted from the writer's start) and, when a newer best is pending, at the run's end;
 the curves PNG throttled to one per ``CURVES_MIN_INTERVAL`` seconds (counted from the writer's
 start) and always at the run's end. (A fine-tuning epoch takes far longer than either interval,
@@ -38,6 +39,7 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CURVES_MIN_INTERVAL",
     "CURVES_NAME",
+    "HISTORY_MIN_INTERVAL",
     "HISTORY_NAME",
     "OUTPUT_NAMES",
     "ArtifactWriter",
@@ -66,6 +68,10 @@ LaBraM checkpoint is ~23 MB, ~35 ms to write; a fine-tuning epoch takes far long
 new best is written at once). A best not yet written is written at the run's end, with the test
 report when there is one; a run killed before that keeps the best written last (its ``epoch``
 says which)."""
+
+HISTORY_MIN_INTERVAL = 1.0
+"""Seconds between two writes of the history file after the first epoch's (epochs of a head on
+cached features take milliseconds); the test report and the run's end write the latest."""
 
 CURVES_MIN_INTERVAL = 2.0
 """Seconds between curve-PNG writes, the first counted from the writer's start (one PNG costs
@@ -304,6 +310,9 @@ class ArtifactWriter(TrainingListener):
         self._epochs = 0
         self._checkpoint: dict[str, Any] | None = None
         self._history_doc: dict[str, Any] | None = None
+        self._history_at = -float("inf")  # the first epoch's history is written at once
+        self._history_pending = False
+        self._config_doc = config.model_dump()
         self._test_report: dict[str, Any] | None = None
 
     def on_test(self, report: dict[str, Any]) -> None:
@@ -314,8 +323,7 @@ class ArtifactWriter(TrainingListener):
         self._test_report = report
         if self._history_doc is not None:
             self._history_doc["test_report"] = report
-            path = write_json(self.output_dir / HISTORY_NAME, self._history_doc, sync_dir=False)
-            self.files["history"] = str(path)
+            self._write_history()
         if self._epochs:
             self._write_curves()
 
@@ -341,14 +349,19 @@ class ArtifactWriter(TrainingListener):
             "best_val_acc": best_acc,
             "best_epoch": best_epoch,
             "epochs_completed": result.epoch,
-            "config": self.config.model_dump(),
+            "config": self._config_doc,
         }
         self._history_doc = doc
-        self.files["history"] = str(write_json(self.output_dir / HISTORY_NAME, doc, sync_dir=False))
+        if time.perf_counter() - self._history_at >= HISTORY_MIN_INTERVAL:
+            self._write_history()
+        else:
+            self._history_pending = True
         if time.perf_counter() - self._curves_at >= self.curves_interval:
             self._write_curves()
 
     def on_end(self, result: TrainingResult) -> None:
+        if self._history_pending:
+            self._write_history()
         if self._checkpoint_pending:
             self._save_checkpoint()
         if self._epochs and self._curves_epoch != self._epochs:  # the last epoch, unless on_test drew it
@@ -356,6 +369,11 @@ class ArtifactWriter(TrainingListener):
         if self.files:
             fsync_dir(self.output_dir)  # every rename above is durable from here
         result.files.update(self.files)
+
+    def _write_history(self) -> None:
+        path = write_json(self.output_dir / HISTORY_NAME, self._history_doc, sync_dir=False)
+        self.files["history"] = str(path)
+        self._history_at, self._history_pending = time.perf_counter(), False
 
     def _write_curves(self) -> None:
         if not self.curves:

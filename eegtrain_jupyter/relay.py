@@ -46,8 +46,8 @@ class Relay(TrainingListener):
         self.conn = conn
         self.stop = False
         self.batch_interval = 0.0
-        """Least seconds between two relayed batch events (0: every batch); the first and last
-        batch of each pass always go. Stops still land within one batch (:meth:`should_stop`)."""
+        """Least seconds between two relayed batch events (0: every batch; the run's first batch
+        always goes). Stops still land within one batch (:meth:`should_stop`)."""
         self._batch_sent = -float("inf")
 
     def _note(self, message: dict[str, Any]) -> None:
@@ -107,8 +107,7 @@ class Relay(TrainingListener):
 
     def on_batch(self, **batch: Any) -> None:
         now = time.monotonic()
-        inner = 1 < batch["batch"] < batch["n_batches"]
-        if inner and now - self._batch_sent < self.batch_interval:
+        if now - self._batch_sent < self.batch_interval:
             return
         self._batch_sent = now
         self.emit("batch", **batch)

@@ -241,9 +241,9 @@ def supervise(
     root_dir, confine : Path, bool
         The :class:`~.paths.PathPolicy` the worker resolves the config's data paths with.
     batch_interval : float
-        Least seconds between two batch events relayed here (0: every batch; the first and last
-        of each pass always come). A search's trials use it: on cached features a batch takes a
-        fraction of a millisecond, a relayed event (a round trip between two processes) more.
+        Least seconds between two batch events relayed here (0: every batch; the run's first
+        always comes). A search's trials use it: on cached features a batch takes a fraction of a
+        millisecond, a relayed event (a round trip between two processes) about as much or more.
     session : WorkerSession, optional
         Train in the session's worker (forked on its first run): a run that ends with its
         ``end`` event leaves the worker running for the session's next run.

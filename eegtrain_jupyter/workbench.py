@@ -8,8 +8,10 @@ and usually agree on the data and the model. A worker that trains them one after
   ``files``/``epochs`` sources are memory-mapped from the windows cache anyway, and re-read so a
   changed recording is noticed);
 * each **built model** (LaBraM's build costs ~0.1 s), keyed by :func:`~.models.build_key`; every
-  run gets a deep copy of it, so a trial never sees another trial's training. Building is
-  deterministic (seeded, the global RNG untouched), so the copy is the model a fresh build gives;
+  run gets a copy of it, so a trial never sees another trial's training. Building is
+  deterministic (seeded, the global RNG untouched), so the copy is the model a fresh build gives.
+  Subtrees that training cannot change (every parameter frozen, no running statistics: a frozen
+  LaBraM backbone) are shared rather than copied (copying LaBraM's modules costs ~20 ms);
 * the **feature-cache keys** (hashing the windows and the backbone costs ~0.07 s): a run on
   windows and a backbone copy that came from here reuses the key computed for them the first time.
 
@@ -88,7 +90,7 @@ class Workbench:
             while len(self._models) > self.max_models:
                 self._models.popitem(last=False)
         model, info = self._models[key]
-        fresh = copy.deepcopy(model)
+        fresh = copy.deepcopy(model, memo={id(m): m for m in _unchangeable(model)})
         for module in fresh.modules():
             self._origin[module] = key
         return fresh, copy.deepcopy(info)
@@ -107,6 +109,24 @@ class Workbench:
             return None
         origin = self._origin.get(backbone)
         return None if origin is None else (x_key, origin, *extra)
+
+
+def _unchangeable(model: nn.Module) -> list[nn.Module]:
+    """The largest subtrees of ``model`` that training leaves as they are: every parameter frozen
+    and no normalisation layer with running statistics (which change in training mode)."""
+    out: list[nn.Module] = []
+
+    def visit(module: nn.Module) -> None:
+        params = list(module.parameters())
+        stats = any(isinstance(m, nn.modules.batchnorm._NormBase) for m in module.modules())
+        if params and not stats and not any(p.requires_grad for p in params):
+            out.append(module)
+            return
+        for child in module.children():
+            visit(child)
+
+    visit(model)
+    return out
 
 
 class _KeyMemo(FeatureCache):

@@ -57,6 +57,14 @@ def test_epoch_scores_edge_cases_match_sklearn() -> None:
     assert epoch_scores(np.zeros(7, dtype=int), _proba(rng, 7, 2))["roc_auc"] is None  # one class
 
 
+def test_binary_roc_auc_with_ties_matches_sklearn() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p1 = rng.integers(0, 5, 300) / 4  # many ties
+    proba = np.column_stack([1 - p1, p1])
+    assert epoch_scores(y, proba)["roc_auc"] == pytest.approx(100.0 * roc_auc_score(y, p1))
+
+
 def test_report_uses_the_same_scores() -> None:
     rng = np.random.default_rng(3)
     y, proba = rng.integers(0, 2, 50), _proba(rng, 50, 2)

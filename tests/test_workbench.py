@@ -42,6 +42,18 @@ def test_builds_are_fresh_copies_of_what_build_gives(tmp_path):
     second, _ = bench.build(config.model_copy(update={"learning_rate": 0.01}), *facts)
     assert second is not first and _same_weights(second, reference)  # ...the next run never sees it
     assert torch.is_grad_enabled()
+    # a frozen backbone is shared (training cannot change it), the head never is
+    shared = {id(m) for m in first.modules()} & {id(m) for m in second.modules()}
+    assert id(first.labram.blocks) in shared and id(first.head) not in shared
+    assert all(not p.requires_grad for m in second.modules() if id(m) in shared for p in m.parameters())
+    # a model that trains end to end shares nothing
+    tuned = config.model_copy(update={"freeze_backbone": False})
+    a, _ = bench.build(tuned, *facts)
+    with torch.no_grad():
+        next(a.labram.blocks.parameters()).add_(1.0)
+    b, _ = bench.build(tuned, *facts)
+    assert not ({id(p) for p in a.parameters()} & {id(p) for p in b.parameters()})
+    assert _same_weights(b, models.build(tuned, *facts)[0])
     # a field build reads gives another model
     other, _ = bench.build(config.model_copy(update={"seed": 3}), *facts)
     assert not _same_weights(other, reference)

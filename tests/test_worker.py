@@ -258,8 +258,8 @@ class BatchLog(TrainingListener):
 
 
 def test_a_search_trial_relays_fewer_batch_events_a_plain_run_all(tmp_path, monkeypatch):
-    """A run started under a job (a search's trial) relays the first and last batch of each pass
-    and at most one per ``TRIAL_BATCH_INTERVAL`` between; a plain run relays every batch."""
+    """A run started under a job (a search's trial) relays its first batch and then at most one
+    per ``TRIAL_BATCH_INTERVAL``; a plain run relays every batch."""
     from eegtrain_jupyter import service
 
     monkeypatch.setattr(service, "TRIAL_BATCH_INTERVAL", 3600.0)
@@ -279,7 +279,5 @@ def test_a_search_trial_relays_fewer_batch_events_a_plain_run_all(tmp_path, monk
         assert manager.wait(120) and manager.status().state == "completed"
     finally:
         manager.release("job")
-    assert set(log.seen) == set(plain)  # every pass still reports
-    for key, events in log.seen.items():
-        n = events[0][1]
-        assert [b for b, _ in events] == ([1, n] if n > 1 else [1]), key
+    first_pass = ("caching features", 0)  # the run's first pass (no feature cache here)
+    assert log.seen == {first_pass: [(1, plain[first_pass][0][1])]}, log.seen  # its first batch only
