@@ -8,9 +8,8 @@ history or PNG. A run's writes during training (``sync_dir=False``) leave the fo
 the run's end: after a power loss mid-run a file may be the previous version, never a half one.
 
 :class:`ArtifactWriter` is a :class:`~eegtrain_jupyter.events.TrainingListener`: the history
-after the first epoch, then at most once per ``HISTORY_MIN_INTERVAL`` seconds and at the end;
-the best checkpoint at most once per ``CHECKPOINT_MIN_INTERVAL`` seconds
-(counted from the writer's start) and, when a newer best is pending, at the run's end;
+after every epoch; the checkpoint on each new best (a search trial's writer, ``light``: at most
+once per ``CHECKPOINT_MIN_INTERVAL`` seconds from its start, and at its end);
 the curves PNG throttled to one per ``CURVES_MIN_INTERVAL`` seconds (counted from the writer's
 start) and always at the run's end. (A fine-tuning epoch takes far longer than either interval,
 so there every best is written; head epochs on cached features take milliseconds.)
@@ -39,7 +38,6 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CURVES_MIN_INTERVAL",
     "CURVES_NAME",
-    "HISTORY_MIN_INTERVAL",
     "HISTORY_NAME",
     "OUTPUT_NAMES",
     "ArtifactWriter",
@@ -63,15 +61,10 @@ OUTPUT_KINDS = {"checkpoint": CHECKPOINT_NAME, "history": HISTORY_NAME, "curves"
 """Output file names by kind (the keys of a run's ``files``)."""
 
 CHECKPOINT_MIN_INTERVAL = 2.0
-"""Seconds between two writes of the best checkpoint, the first counted from the writer's start (a
-LaBraM checkpoint is ~23 MB, ~35 ms to write; a fine-tuning epoch takes far longer, so there every
-new best is written at once). A best not yet written is written at the run's end, with the test
-report when there is one; a run killed before that keeps the best written last (its ``epoch``
-says which)."""
-
-HISTORY_MIN_INTERVAL = 1.0
-"""Seconds between two writes of the history file after the first epoch's (epochs of a head on
-cached features take milliseconds); the test report and the run's end write the latest."""
+"""Seconds between two writes of the best checkpoint by a ``light`` writer (a search's trial),
+counted from its start: a LaBraM checkpoint is ~23 MB, ~25 ms to write and fsync, more than a
+trial's head epochs, so a trial shorter than this writes it once, at its end (with the test
+report when there is one). A plain run writes every new best at once."""
 
 CURVES_MIN_INTERVAL = 2.0
 """Seconds between curve-PNG writes, the first counted from the writer's start (one PNG costs
@@ -279,11 +272,12 @@ class ArtifactWriter(TrainingListener):
     curves_interval : float
         Least seconds between two curve PNGs, the first counted from here (the run's end always
         writes one, see ``CURVES_MIN_INTERVAL``).
-    curves : bool
-        Draw the curves PNG at all (a search's trials do not: :func:`curves_from_history` draws
-        it on request).
-    checkpoint_interval : float
-        Least seconds between two writes of an improving best checkpoint (``CHECKPOINT_MIN_INTERVAL``).
+    light : bool
+        A search trial's outputs: no curves PNG (:func:`curves_from_history` draws it on request)
+        and the checkpoint interval counted from the start (no checkpoint before it has passed).
+    checkpoint_interval : float, optional
+        Least seconds between two writes of the best checkpoint; default ``CHECKPOINT_MIN_INTERVAL``
+        for a light writer, else 0 (every new best).
     """
 
     def __init__(
@@ -292,15 +286,17 @@ class ArtifactWriter(TrainingListener):
         config: TrainingConfig,
         curves_interval: float = CURVES_MIN_INTERVAL,
         *,
-        curves: bool = True,
-        checkpoint_interval: float = CHECKPOINT_MIN_INTERVAL,
+        light: bool = False,
+        checkpoint_interval: float | None = None,
     ):
         self.output_dir = Path(output_dir)
         self.config = config
         self.curves_interval = curves_interval
-        self.curves = curves
+        self.curves = not light
+        if checkpoint_interval is None:
+            checkpoint_interval = CHECKPOINT_MIN_INTERVAL if light else 0.0
         self.checkpoint_interval = checkpoint_interval
-        self._checkpoint_at = time.perf_counter()  # the first checkpoint is throttled too
+        self._checkpoint_at = time.perf_counter() if light else -float("inf")
         self._checkpoint_pending = False
         self.files: dict[str, str] = {}
         self.history: dict[str, list[float]] = {}
@@ -310,8 +306,6 @@ class ArtifactWriter(TrainingListener):
         self._epochs = 0
         self._checkpoint: dict[str, Any] | None = None
         self._history_doc: dict[str, Any] | None = None
-        self._history_at = -float("inf")  # the first epoch's history is written at once
-        self._history_pending = False
         self._config_doc = config.model_dump()
         self._test_report: dict[str, Any] | None = None
 
@@ -352,16 +346,11 @@ class ArtifactWriter(TrainingListener):
             "config": self._config_doc,
         }
         self._history_doc = doc
-        if time.perf_counter() - self._history_at >= HISTORY_MIN_INTERVAL:
-            self._write_history()
-        else:
-            self._history_pending = True
+        self._write_history()
         if time.perf_counter() - self._curves_at >= self.curves_interval:
             self._write_curves()
 
     def on_end(self, result: TrainingResult) -> None:
-        if self._history_pending:
-            self._write_history()
         if self._checkpoint_pending:
             self._save_checkpoint()
         if self._epochs and self._curves_epoch != self._epochs:  # the last epoch, unless on_test drew it
@@ -373,7 +362,6 @@ class ArtifactWriter(TrainingListener):
     def _write_history(self) -> None:
         path = write_json(self.output_dir / HISTORY_NAME, self._history_doc, sync_dir=False)
         self.files["history"] = str(path)
-        self._history_at, self._history_pending = time.perf_counter(), False
 
     def _write_curves(self) -> None:
         if not self.curves:

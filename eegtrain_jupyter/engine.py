@@ -63,7 +63,7 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     feature_cache: FeatureCache | None = None,
     build: models.ModelBuilder = models.build,
-    curves: bool = True,
+    light_outputs: bool = False,
 ) -> TrainingResult:
     """Train ``config.model`` (LaBraM by default) on ``data`` per ``config``.
 
@@ -86,9 +86,10 @@ def train(
     build : callable
         Builds the model (:func:`~.models.build`; a worker serving several runs passes a
         memoised one, :meth:`~.workbench.Workbench.build`).
-    curves : bool
-        Whether the output folder gets the curves PNG (a search's trials leave it to be drawn
-        on request, see :meth:`~.serving.RunServing.file`).
+    light_outputs : bool
+        Outputs for a short run looked at later if at all (a search's trial): no curves PNG
+        (drawn on request, see :meth:`~.serving.RunServing.file`) and the best checkpoint
+        throttled from the run's start (see :class:`~.artifacts.ArtifactWriter`).
 
     Returns
     -------
@@ -96,7 +97,7 @@ def train(
     """
     group = distributed.current()  # several processes under torchrun: only the leader reports
     if output_dir is not None and group.leader:
-        listeners = [ArtifactWriter(output_dir, config, curves=curves), *listeners]
+        listeners = [ArtifactWriter(output_dir, config, light=light_outputs), *listeners]
     events = Events(listeners if group.leader else [])
     device = distributed.device_for_rank(resolve_device(config.device))
     chosen = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)

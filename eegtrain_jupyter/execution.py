@@ -22,7 +22,7 @@ from .events import TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
 from .launcher import WorkerSession
 from .model_card import ModelCardWriter
-from .progress import RunProgress
+from .progress import RECORD_SAVE_INTERVAL, RunProgress
 from .publishing import publish
 from .runs import Run, RunStore
 from .schemas import TrainingState
@@ -82,13 +82,13 @@ class Execution:
         """Train ``run`` to its end; ``data``: windows given in Python (else the config's source);
         ``batch_interval``: least seconds between relayed batch events (see :func:`.supervise`);
         ``publish``: a completed run replaces the top-level files in ``save_dir``; ``session``:
-        a job's runs share its worker (:class:`~.launcher.WorkerSession`) and leave their curves
-        PNG to be drawn on request."""
+        a job's runs share its worker (:class:`~.launcher.WorkerSession`) and write light outputs
+        (no curves PNG until one is asked for, see :func:`~.engine.train`)."""
         tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
             tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             listeners: list[TrainingListener] = [
-                RunProgress(self.lock, run),
+                RunProgress(self.lock, run, RECORD_SAVE_INTERVAL if session is not None else 0.0),
                 *([tensorboard] if tensorboard is not None else []),
                 *self.listeners,
                 *run_listeners,
@@ -114,7 +114,7 @@ class Execution:
                     confine=self.confine,
                     batch_interval=batch_interval,
                     session=session,
-                    curves=session is None,
+                    light_outputs=session is not None,
                 )
                 if outcome.error is not None:  # the worker's own account (signal, exit code, log)
                     return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))

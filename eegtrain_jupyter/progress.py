@@ -33,14 +33,15 @@ def format_duration(seconds: float | None) -> str | None:
 
 
 RECORD_SAVE_INTERVAL = 1.0
-"""Least seconds between two writes of ``run.json`` at epoch ends (the record in memory, which
-status reads, is current after every epoch; the run's end always writes it)."""
+"""Least seconds between two writes of a search trial's ``run.json`` at epoch ends (its record in
+memory, which status reads, is current after every epoch; the run's end always writes it). A
+plain run's record is written after every epoch."""
 
 
 class RunProgress(TrainingListener):
     """Feeds engine events into the run record under the manager's lock."""
 
-    def __init__(self, lock: threading.RLock, run: Run, save_interval: float = RECORD_SAVE_INTERVAL):
+    def __init__(self, lock: threading.RLock, run: Run, save_interval: float = 0.0):
         self.lock, self.run, self.save_interval = lock, run, save_interval
         self._saved_at = -float("inf")
 

@@ -4,6 +4,12 @@ Each event is one JSON object over a :class:`multiprocessing.connection.Connecti
 :class:`Relay` (a :class:`~.events.TrainingListener` in the worker), which then waits for the
 supervisor's answer: lock-step, so a stop lands before the next batch and a listener that raises
 on the supervisor's side fails the run (:class:`Aborted`). :mod:`.worker` describes the messages.
+
+A **pipelined** relay (a search's trials) does not wait: it keeps at most :data:`WINDOW` events
+unanswered and reads the answers as they come (before every batch, and after each event), so the
+supervisor's listeners (run record, TensorBoard, Optuna's report) run on the other core while the
+worker trains on. A user's stop still lands within one batch of reaching the worker; a listener's
+abort or stop lands within :data:`WINDOW` events; the run's ``end`` waits for every answer.
 """
 
 from __future__ import annotations
@@ -15,7 +21,11 @@ from typing import Any
 
 from .events import EpochResult, StopRequested, TrainingListener, TrainingResult
 
-__all__ = ["Aborted", "Relay", "decode", "encode"]
+__all__ = ["WINDOW", "Aborted", "Relay", "decode", "encode"]
+
+WINDOW = 4
+"""Events a pipelined relay may have unanswered (with head epochs of a few milliseconds, about
+one epoch: a trial the pruner stops runs at most about one epoch more)."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -49,6 +59,17 @@ class Relay(TrainingListener):
         """Least seconds between two relayed batch events (0: every batch; the run's first batch
         always goes). Stops still land within one batch (:meth:`should_stop`)."""
         self._batch_sent = -float("inf")
+        self.pipelined = False
+        """Do not wait for each answer (see the module docstring); set before the first event."""
+        self._unanswered = 0
+        self._stop_now = False
+
+    def _receive(self) -> None:
+        """Read one message from the supervisor (blocking) and act on it."""
+        message = decode(self.conn.recv_bytes())
+        if message.get("ack") or message.get("abort"):
+            self._unanswered -= 1  # every event gets exactly one answer: an ack or an abort
+        self._note(message)
 
     def _note(self, message: dict[str, Any]) -> None:
         if message.get("stop"):
@@ -57,26 +78,31 @@ class Relay(TrainingListener):
             raise Aborted(message["abort"])
         if message.get("stop_now") and _single_process():
             # a listener there raised StopRequested (a search pruning its trial): end the run
-            # here as it would in process; under torchrun the stop lands at the next batch instead,
-            # where every rank agrees on it
-            raise StopRequested
+            # here as it would in process (pipelined: before the next batch, not inside another
+            # event's fan-out); under torchrun the stop lands at the next batch instead, where
+            # every rank agrees on it
+            self._stop_now = True
+            if not self.pipelined:
+                raise StopRequested
 
     def send(self, message: dict[str, Any]) -> None:
         self.conn.send_bytes(encode(message))
 
     def emit(self, event: str, **payload: Any) -> None:
-        """Send one event; return once the supervisor has handled it."""
+        """Send one event; return once the supervisor has handled it (pipelined: once at most
+        :data:`WINDOW` events are unanswered; the run's ``end``: once every event is answered)."""
         self.send({"event": event, **payload})
-        while True:
-            message = decode(self.conn.recv_bytes())
-            self._note(message)
-            if message.get("ack"):
-                return
+        self._unanswered += 1
+        limit = WINDOW if self.pipelined and event != "end" else 0
+        while self._unanswered > limit or (self._unanswered and self.conn.poll(0)):
+            self._receive()
 
     def should_stop(self) -> bool:
         """The engine's ``should_stop``: true once a stop arrived (read without blocking)."""
-        while not self.stop and self.conn.poll(0):
-            self._note(decode(self.conn.recv_bytes()))
+        while self.conn.poll(0) and (self._unanswered or not self.stop):
+            self._receive()
+        if self._stop_now:  # pipelined: a listener's stop, answered to an earlier event
+            raise StopRequested
         return self.stop
 
     def on_phase(self, phase: str) -> None:

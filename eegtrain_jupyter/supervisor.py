@@ -215,7 +215,7 @@ def supervise(
     confine: bool = False,
     batch_interval: float = 0.0,
     session: WorkerSession | None = None,
-    curves: bool = True,
+    light_outputs: bool = False,
 ) -> Outcome:
     """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
@@ -246,9 +246,11 @@ def supervise(
         millisecond, a relayed event (a round trip between two processes) about as much or more.
     session : WorkerSession, optional
         Train in the session's worker (forked on its first run): a run that ends with its
-        ``end`` event leaves the worker running for the session's next run.
-    curves : bool
-        Whether the run draws its curves PNG (:class:`~.artifacts.ArtifactWriter`).
+        ``end`` event leaves the worker running for the session's next run. Such runs (a
+        search's trials) relay their events pipelined (:mod:`.relay`): the worker does not wait
+        for each answer, so these listeners run while it trains on.
+    light_outputs : bool
+        No curves PNG, the checkpoint throttled from the start (:func:`~.engine.train`).
 
     Returns
     -------
@@ -267,7 +269,8 @@ def supervise(
         "root_dir": None if root_dir is None else str(root_dir),
         "confine": confine,
         "batch_interval": batch_interval,
-        "curves": curves,
+        "light_outputs": light_outputs,
+        "pipelined": session is not None,
     }
     worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}", session)
     kept = False  # the run ended with its end event and the session's worker waits for the next

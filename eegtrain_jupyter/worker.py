@@ -206,6 +206,7 @@ def _train(relay: Relay | None, spec: dict[str, Any], bench: Workbench | None = 
     listeners: list[TrainingListener] = []
     if relay is not None:
         relay.batch_interval = spec.get("batch_interval") or 0.0
+        relay.pipelined = bool(spec.get("pipelined"))
         listeners.append(relay)
         relay.on_phase("loading data")
     if spec.get("fault"):
@@ -233,7 +234,7 @@ def _train(relay: Relay | None, spec: dict[str, Any], bench: Workbench | None = 
         should_stop=relay.should_stop if relay is not None else (lambda: False),
         feature_cache=cache,
         build=bench.build if bench is not None else models.build,
-        curves=spec.get("curves", True),
+        light_outputs=bool(spec.get("light_outputs")),
     )
 
 

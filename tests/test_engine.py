@@ -103,6 +103,50 @@ def test_curves_throttled_from_the_start_and_drawn_at_the_end(tmp_path, tiny, in
     assert writer._curves_epoch == 3  # the PNG on disk shows the last epoch
 
 
+@pytest.mark.parametrize("light", [False, True])
+def test_a_light_writer_throttles_the_checkpoint_and_draws_no_curves(tmp_path, tiny, light):
+    """A plain run writes every new best at once; a search trial's (``light``) writes the best it
+    has when the interval from its start has passed, else once at its end, and draws no PNG."""
+    config = parse_config({**tiny, "n_epochs": 3})
+    writer = artifacts.ArtifactWriter(tmp_path, config, light=light)
+    ckpt, history = tmp_path / artifacts.CHECKPOINT_NAME, {}
+    on_disk = []
+    for epoch in range(1, 4):
+        for key in ("train_losses", "val_losses", "train_accs", "val_accs"):
+            history.setdefault(key, []).append(float(epoch))
+        result = EpochResult(epoch, 1.0, 50.0 + epoch, 1.0, 50.0 + epoch, 0.01)
+        writer.on_best(result, {"epoch": epoch, "model_state_dict": {"w": torch.full((2,), float(epoch))}})
+        writer.on_epoch_end(result, dict(history))
+        on_disk.append(torch.load(ckpt, weights_only=True)["epoch"] if ckpt.exists() else None)
+    assert on_disk == ([None, None, None] if light else [1, 2, 3])
+    writer.on_end(TrainingResult(history, 53.0, 3, 3, False, "cpu", "fp32", BackboneInfo("random")))
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["epoch"] == 3 and torch.equal(saved["model_state_dict"]["w"], torch.full((2,), 3.0))
+    assert (tmp_path / artifacts.CURVES_NAME).exists() is not light
+    if light:  # the PNG is drawn on request from the history the writer left
+        assert artifacts.curves_from_history(tmp_path) == tmp_path / artifacts.CURVES_NAME
+        assert (tmp_path / artifacts.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_checkpoint_given_to_listeners_is_a_snapshot(tmp_path, tiny):
+    """on_best's checkpoint does not change as training goes on (a light writer keeps it)."""
+
+    class Keep(TrainingListener):
+        def __init__(self):
+            self.first = None
+
+        def on_best(self, result, checkpoint):
+            if self.first is None:
+                self.first = {k: v.clone() for k, v in checkpoint["model_state_dict"].items()}
+                self.kept = checkpoint["model_state_dict"]
+
+    keep = Keep()
+    config = parse_config({**tiny, "n_epochs": 2, "freeze_backbone": False, "batch_size": 16})
+    train(config, generate(60, seed=0), listeners=[keep])
+    assert keep.first is not None
+    assert all(torch.equal(keep.kept[k], v) for k, v in keep.first.items())
+
+
 def test_frozen_training_leaves_backbone_unchanged(frozen_run):
     config, out, _, _result = frozen_run
     _, ckpt = load_checkpoint(out / artifacts.CHECKPOINT_NAME)

@@ -115,3 +115,33 @@ def test_a_failed_run_ends_the_shared_worker_and_the_next_gets_a_fresh_one(tmp_p
     assert crashed == first  # the second run went to the kept worker, which then died
     assert fresh != first and again == fresh  # a fresh worker, kept in turn
     assert _gone(fresh)
+
+
+def test_the_median_pruner_stops_trials_that_fall_behind(tmp_path):
+    """The search's default pruner, through pipelined trials: a pruned trial's run is stopped after
+    its warm-up epoch with its finished epochs kept; Optuna holds its per-epoch reports."""
+    require("optuna")
+    import optuna
+
+    from eegtrain_jupyter.search import SearchManager
+
+    manager = TrainingManager(tmp_path)
+    search = SearchManager(manager)
+    space = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True}}
+    base = {**TINY, "n_epochs": 6, "n_samples_per_class": 150, "save_dir": "out"}
+    search.start({"config": base, "space": space, "n_trials": 8})  # pruner: median (the default)
+    assert search.wait(300)
+    status = search.status()
+    assert status.state.value == "completed", status.error
+    pruned = [t for t in status.trials if t.state == "pruned"]
+    assert pruned, [(t.state, t.value) for t in status.trials]
+    study = optuna.load_study(study_name=status.search_id, storage=search._get_storage(status.storage))
+    frozen = {t.number: t for t in study.get_trials()}
+    for trial in pruned:
+        run = manager.run(trial.run_id)
+        assert run.state.value == "stopped" and run.error is None, run
+        reported = sorted(frozen[trial.number].intermediate_values)
+        assert reported[0] == 1 and len(reported) >= 2  # pruned only after the warm-up epoch
+        # the run kept the epochs it finished: at least those Optuna judged it on, at most one more
+        assert len(reported) <= len(run.history.val_accs) <= len(reported) + 1 < base["n_epochs"] + 1
+    assert status.best is not None and status.best.number not in {t.number for t in pruned}
