@@ -86,3 +86,37 @@ def test_train_then_ctrl_c_keeps_history(tmp_path):
     # only a completed run replaces the top-level files; the summary says where this one's are
     assert not (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()
     assert f"outputs in {run_dir}" in out and "left as they were" in out
+
+
+@pytest.mark.slow
+def test_search_runs_trials_and_prints_the_best_config(tmp_path):
+    """``eegtrain search`` in a subprocess: every trial listed, the best config printed; a bad
+    space is exit 2 naming the field, before any trial."""
+    pytest.importorskip("optuna")
+    (tmp_path / "space.json").write_text(
+        json.dumps({"learning_rate": {"low": 0.0003, "high": 0.003, "log": True}})
+    )
+    (tmp_path / "base.json").write_text(
+        json.dumps({"n_samples_per_class": 100, "n_epochs": 2, "device": "cpu", "save_dir": "out"})
+    )
+    args = ["search", "--space", "space.json", "--config", "base.json", "--n-trials", "2", "--pruner", "none"]
+    done = subprocess.run([*EEGTRAIN, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "optuna-dashboard " in out and str(tmp_path / ".eegtrain" / "optuna-journal.log") in out
+    assert "trial 0: complete" in out and "trial 1: complete" in out
+    assert "search search-" in out and ": completed" in out
+    best = json.loads(out[out.index("{", out.index("best: trial")) :])
+    assert best["n_epochs"] == 2 and 0.0003 <= best["learning_rate"] <= 0.003
+    assert len(list((tmp_path / "out" / "runs").iterdir())) == 2
+
+    (tmp_path / "bad.json").write_text(json.dumps({"learning_rate": {"low": 0.5, "high": 0.9}}))
+    bad = subprocess.run(
+        [*EEGTRAIN, "search", "--space", "bad.json", "--n-trials", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "space.learning_rate" in bad.stderr, bad.stderr
+    assert len(list((tmp_path / "out" / "runs").iterdir())) == 2
