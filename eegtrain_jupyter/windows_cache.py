@@ -5,7 +5,9 @@ the windows (the ``data`` section, minus the paths themselves, and a format vers
 is a folder with ``X.npy`` (opened with ``mmap_mode="r"``, so a large set is not read whole),
 ``y.npy``, ``subjects.npy`` and ``meta.json`` (class and channel names, the preprocessing, the
 data summary); it is written into a temporary folder and renamed into place, so a reader never
-sees half an entry.
+sees half an entry. At most ``max_entries`` entries are kept: storing one more removes the least
+recently used (a reader that has an entry memory-mapped keeps its mapping; a later load of a
+removed entry builds it again).
 """
 
 from __future__ import annotations
@@ -54,10 +56,11 @@ def _companions(path: Path) -> list[Path]:
 
 
 class WindowsCache:
-    """Preprocessed windows under ``folder`` (one sub-folder per key)."""
+    """Preprocessed windows under ``folder`` (one sub-folder per key), at most ``max_entries``."""
 
-    def __init__(self, folder: str | os.PathLike[str]):
+    def __init__(self, folder: str | os.PathLike[str], max_entries: int = 8):
         self.folder = Path(folder)
+        self.max_entries = max_entries
 
     def key(self, files: list[Path], params: dict[str, Any]) -> str:
         """The entry's name: a hash of the files' contents (and names) and the parameters."""
@@ -75,6 +78,7 @@ class WindowsCache:
             X = np.load(entry / "X.npy", mmap_mode="r")
             y = np.load(entry / "y.npy")
             subjects = np.load(entry / "subjects.npy") if (entry / "subjects.npy").exists() else None
+            os.utime(entry)  # recently used
         except (OSError, ValueError):
             return None
         windows = Windows(
@@ -112,12 +116,27 @@ class WindowsCache:
                     os.replace(tmp, entry)
                 except OSError:  # another run stored the same key first: theirs is as good
                     shutil.rmtree(tmp, ignore_errors=True)
+                self._evict(keep=entry)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
         except OSError:
             return windows, summary
         return self.get(key) or (windows, summary)
+
+    def _evict(self, keep: Path) -> None:
+        """Remove the least recently used entries beyond ``max_entries`` (never ``keep``)."""
+
+        def used(path: Path) -> float:
+            try:
+                return path.stat().st_mtime
+            except OSError:  # removed meanwhile (another process evicting too)
+                return -1.0
+
+        entries = [p for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        entries.sort(key=lambda p: (p == keep, used(p)), reverse=True)
+        for old in entries[self.max_entries :]:
+            shutil.rmtree(old, ignore_errors=True)
 
     def load(
         self, files: list[Path], params: dict[str, Any], build: Callable[[], tuple[Windows, DataSummary]]

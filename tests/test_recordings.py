@@ -14,6 +14,7 @@ from eegtrain_jupyter.config import parse_config
 from eegtrain_jupyter.data import scan
 from eegtrain_jupyter.errors import ConfigError
 from eegtrain_jupyter.paths import PathPolicy
+from eegtrain_jupyter.schemas import DataSummary
 from eegtrain_jupyter.splits import split_windows
 
 
@@ -123,3 +124,45 @@ def test_subject_split_keeps_people_apart(tmp_path):
     assert split.describe().startswith("by subject: 2 / 1 / 1 subjects")
     by_window = split_windows(windows, val_split=0.25, test_split=0.25, split_by="window", seed=0)
     assert by_window.by == "window" and len(by_window.test) == 8
+
+
+def test_windows_cache_keeps_the_most_recently_used_entries(tmp_path):
+    """Storing an entry beyond ``max_entries`` removes the least recently used one; a cache hit
+    counts as a use."""
+    import os
+
+    from eegtrain_jupyter.synthetic import generate
+    from eegtrain_jupyter.windows_cache import WindowsCache
+
+    cache = WindowsCache(tmp_path / "cache", max_entries=2)
+    files = [tmp_path / f"f{i}.bin" for i in range(3)]
+    for i, path in enumerate(files):
+        path.write_bytes(bytes([i]) * 16)
+    windows = generate(10, seed=0)
+    summary = DataSummary(
+        source="files",
+        n_windows=len(windows),
+        window_s=4.0,
+        sfreq=windows.sfreq,
+        ch_names=list(windows.ch_names),
+        class_names=list(windows.class_names),
+        windows_per_class={},
+    )
+    built = []
+
+    def load(i):
+        def build():
+            built.append(i)
+            return windows, summary
+
+        return cache.load([files[i]], {}, build)
+
+    load(0)
+    load(1)
+    entry0 = cache.folder / cache.key([files[0]], {})
+    os.utime(entry0, (1, 1))  # as if long ago...
+    assert load(0)[1].cached  # ...but a hit makes it recent again
+    load(2)  # a third entry: the least recently used (1) goes
+    assert sorted(p.name for p in cache.folder.iterdir()) == sorted(cache.key([files[i]], {}) for i in (0, 2))
+    assert load(0)[1].cached and not load(1)[1].cached  # 1 is built again
+    assert built == [0, 1, 2, 1]
