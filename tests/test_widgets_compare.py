@@ -38,8 +38,12 @@ def test_runs_view_overlays_selected_runs(client):
     loaded = []
     view = RunsView(client, on_load_config=loaded.append)
     assert [rid for _, rid in view.table.options] == ids[::-1]
+    figure, _ = view.figures["val_accs"]
+    x_axis = figure.axes[0]
+    assert list(x_axis.tick_values) == [1.0, 2.0] and x_axis.scale.min == 1.0  # whole epochs, empty too
     view.select(ids)
     _, lines = view.figures["val_accs"]
+    assert list(x_axis.tick_values) == [1.0, 2.0] and x_axis.scale.max == 2.0  # the longest run's epochs
     assert list(lines.labels) == ids and len(set(lines.colors)) == 2
     y = np.asarray(lines.y)
     assert y.shape == (2, 2) and np.isnan(y[1, 1]) and not np.isnan(y[0]).any()
@@ -49,6 +53,8 @@ def test_runs_view_overlays_selected_runs(client):
     assert loaded and loaded[0]["model"] == "shallow_fbcsp"
     view.model.value = "eegnet"  # filter -> refresh
     assert [rid for _, rid in view.table.options] == [ids[1]]
+    view.select([])
+    assert list(x_axis.tick_values) == [1.0, 2.0] and x_axis.scale.max == 2.0
 
 
 def test_search_view_runs_a_search_and_applies_the_best(client):

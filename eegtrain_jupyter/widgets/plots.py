@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-__all__ = ["TRAIN_COLOR", "VAL_COLOR", "CurvesFigure", "fit_range", "nice_ticks"]
+__all__ = ["TRAIN_COLOR", "VAL_COLOR", "CurvesFigure", "epoch_ticks", "fit_range", "nice_ticks"]
 
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#ff7f0e"
@@ -42,6 +42,13 @@ def fit_range(
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return lo, hi
+
+
+def epoch_ticks(x_max: int) -> np.ndarray:
+    """Ticks for an epoch axis from 1 to ``x_max``: whole epochs only, at most about ten (a
+    ``"d"`` tick format on automatic ticks prints 1.5 as "2": "1 2 2 3")."""
+    step = max(1, -(-x_max // 10))
+    return np.arange(1, x_max + 1, step, dtype=float)
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> tuple[list[float], str]:
@@ -171,7 +178,6 @@ class CurvesFigure:
             # vanishes): repeat the single epoch's point so each line keeps its own point
             x, y = np.repeat(x, 2), np.repeat(y, 2, axis=1)
         x_max = max(2, total_epochs, n)
-        step = max(1, -(-x_max // 10))  # whole epochs only, at most ~10 ticks
         y_lo, y_hi = fit_range(
             list(data[0][:n]) + list(data[1][:n]),
             min_span=self.min_span,
@@ -185,7 +191,7 @@ class CurvesFigure:
             self.y_scale.hold_sync(),
         ):
             self.x_scale.max = float(x_max)
-            self.x_axis.tick_values = np.arange(1, x_max + 1, step, dtype=float)
+            self.x_axis.tick_values = epoch_ticks(x_max)
             self.y_scale.min, self.y_scale.max = float(y_lo), float(y_hi)
             ticks, fmt = nice_ticks(y_lo, y_hi)
             self.y_axis.tick_values, self.y_axis.tick_format = np.array(ticks, dtype=float), fmt

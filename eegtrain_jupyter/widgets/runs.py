@@ -16,6 +16,7 @@ import ipywidgets as w
 import numpy as np
 
 from ..config import MODEL_NAMES
+from .plots import epoch_ticks
 from .style import wrap_row
 
 __all__ = ["PALETTE", "RunsView", "overlay_lines"]
@@ -118,7 +119,7 @@ class RunsView:
 
     @staticmethod
     def _figure(title: str, label: str, y_range: tuple[float, float] | None) -> tuple[bq.Figure, bq.Lines]:
-        xs = bq.LinearScale()
+        xs = bq.LinearScale(min=1.0, max=2.0)  # whole epochs: see _show_epochs
         ys = bq.LinearScale(**({"min": y_range[0], "max": y_range[1]} if y_range else {}))
         lines = bq.Lines(
             x=np.zeros(0),
@@ -134,7 +135,7 @@ class RunsView:
             legend_location="top-right",
             animation_duration=0,
             axes=[
-                bq.Axis(scale=xs, label="epoch", tick_format="d", side="bottom"),
+                bq.Axis(scale=xs, label="epoch", tick_format="d", side="bottom", tick_values=epoch_ticks(2)),
                 bq.Axis(scale=ys, label=label, side="left", label_offset="48px"),
             ],
             layout={"width": "440px", "max_width": "100%", "height": "300px"},
@@ -171,9 +172,10 @@ class RunsView:
         ids = list(self.table.value)
         if not ids:
             self.comparison = None
-            for _, lines in self.figures.values():
+            for figure, lines in self.figures.values():
                 with lines.hold_sync():
                     lines.x, lines.y, lines.labels = np.zeros(0), np.zeros(0), []
+                _show_epochs(figure, 2)
             self.diff.value = ""
             return
         try:
@@ -181,8 +183,9 @@ class RunsView:
         except Exception as exc:  # a client error: say it, keep the view
             self.message.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
             return
-        for metric, (_, lines) in self.figures.items():
+        for metric, (figure, lines) in self.figures.items():
             x, y, labels = overlay_lines(self.comparison, metric)
+            _show_epochs(figure, max(2, int(x.max()) if len(x) else 2))
             if len(x) == 1:  # bqplot squeezes single points away: draw each as a zero-length segment
                 x, y = np.repeat(x, 2), np.repeat(y, 2, axis=1)
             if len(labels) == 1:  # and a (1, n) y into (n,) or a scalar
@@ -226,3 +229,11 @@ class RunsView:
         if not self.table.value or self.on_load_config is None or self.comparison is None:
             return
         self.on_load_config(dict(self.comparison["runs"][0]["config"]))
+
+
+def _show_epochs(figure: bq.Figure, x_max: int) -> None:
+    """Epochs 1 to ``x_max`` on ``figure``'s x axis, ticked at whole epochs."""
+    axis = figure.axes[0]
+    with axis.scale.hold_sync():
+        axis.scale.min, axis.scale.max = 1.0, float(x_max)
+    axis.tick_values = epoch_ticks(x_max)
