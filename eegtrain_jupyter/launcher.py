@@ -251,9 +251,10 @@ class WorkerSession:
 
     The first run forks the worker; each later run is sent to it as ``{"spec": ...}`` over the
     same pipe, and the worker trains it with the windows, built models and feature keys it kept
-    (:class:`~.workbench.Workbench`). A run that does not end cleanly (a failure, a kill, a
-    supervisor torn down) ends the worker, and the next run forks a fresh one. Runs that need
-    several processes (torchrun) never use the session. :meth:`close` ends the worker.
+    (:class:`~.workbench.Workbench`), relaying its events pipelined (:mod:`.relay`). A run that
+    does not end cleanly (a failure, a kill, a supervisor torn down) ends the worker, and the next
+    run forks a fresh one. Runs that need several processes (torchrun) never use the session (and
+    relay lock-step). :meth:`close` ends the worker.
     """
 
     CLOSE_TIMEOUT = 5.0
@@ -268,7 +269,7 @@ class WorkerSession:
         from .relay import encode
         from .worker import run_in_child
 
-        spec = {**spec, "keep": True}
+        spec = {**spec, "keep": True, "pipelined": True}  # see relay: the session's runs are trials
         with self._lock:
             worker = self._worker
             if worker is not None and worker.exitcode() is None and worker.conn is not None:

@@ -246,9 +246,9 @@ def supervise(
         millisecond, a relayed event (a round trip between two processes) about as much or more.
     session : WorkerSession, optional
         Train in the session's worker (forked on its first run): a run that ends with its
-        ``end`` event leaves the worker running for the session's next run. Such runs (a
-        search's trials) relay their events pipelined (:mod:`.relay`): the worker does not wait
-        for each answer, so these listeners run while it trains on.
+        ``end`` event leaves the worker running for the session's next run. A session's worker
+        (a search's trials) relays its events pipelined (:mod:`.relay`): it does not wait for
+        each answer, so these listeners run while it trains on.
     light_outputs : bool
         No curves PNG, the checkpoint throttled from the start (:func:`~.engine.train`).
 
@@ -270,7 +270,6 @@ def supervise(
         "confine": confine,
         "batch_interval": batch_interval,
         "light_outputs": light_outputs,
-        "pipelined": session is not None,
     }
     worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}", session)
     kept = False  # the run ended with its end event and the session's worker waits for the next
