@@ -137,7 +137,7 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _exit_with_parent(os.getppid())
-    bench = Workbench()
+    bench = Workbench() if spec.get("keep") else None  # only a session's worker has a next run
     code = 0
     while True:
         os.environ.clear()
