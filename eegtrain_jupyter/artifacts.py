@@ -370,7 +370,7 @@ class ArtifactWriter(TrainingListener):
             save_curves(
                 self.output_dir / CURVES_NAME,
                 self.history,
-                title=curves_title(self.config.model_dump()),
+                title=curves_title(self._config_doc),
                 test_report=self._test_report,
                 sync_dir=False,
             )

@@ -24,7 +24,7 @@ import copy
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,14 +101,19 @@ class Workbench:
         return _KeyMemo(folder, self)
 
     def feature_key(
-        self, X: np.ndarray, backbone: nn.Module, extra: tuple[Any, ...]
-    ) -> tuple[Any, ...] | None:
-        """The memo key for features of ``X`` through ``backbone`` (None: one of them is not ours)."""
+        self, X: np.ndarray, backbone: nn.Module, extra: tuple[Any, ...], compute: Callable[[], str]
+    ) -> str:
+        """``compute()``'s feature-cache key for ``X`` through ``backbone``, computed once when both
+        came from here (else every time)."""
         x_key = self._x_keys.get(id(X))
-        if x_key is None or self._windows.get(x_key) is None or self._windows[x_key].X is not X:
-            return None
+        kept = x_key is not None and x_key in self._windows and self._windows[x_key].X is X
         origin = self._origin.get(backbone)
-        return None if origin is None else (x_key, origin, *extra)
+        if not kept or origin is None:
+            return compute()
+        memo = (x_key, origin, *extra)
+        if memo not in self._feature_keys:
+            self._feature_keys[memo] = compute()
+        return self._feature_keys[memo]
 
 
 def _unchangeable(model: nn.Module) -> list[nn.Module]:
@@ -137,11 +142,7 @@ class _KeyMemo(FeatureCache):
         self.bench = bench
 
     def key(self, X: np.ndarray, backbone: nn.Module, *, head: str, precision: str, device: str) -> str:
-        memo = self.bench.feature_key(X, backbone, (head, precision, device))
-        if memo is None:
-            return super().key(X, backbone, head=head, precision=precision, device=device)
-        if memo not in self.bench._feature_keys:
-            self.bench._feature_keys[memo] = super().key(
-                X, backbone, head=head, precision=precision, device=device
-            )
-        return self.bench._feature_keys[memo]
+        def compute() -> str:
+            return super(_KeyMemo, self).key(X, backbone, head=head, precision=precision, device=device)
+
+        return self.bench.feature_key(X, backbone, (head, precision, device), compute)
