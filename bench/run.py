@@ -62,6 +62,7 @@ def _sizes(quick: bool) -> dict:
             "proc_ft_n": 100,
             "recipe_n": 50,
             "recipe_epochs": 1,
+            "search": ["--trials", "3", "--n-samples-per-class", "100", "--n-epochs", "2"],
         }
     return {
         "frozen_cfg": {"device": "cpu"},
@@ -83,6 +84,7 @@ def _sizes(quick: bool) -> dict:
         "proc_ft_n": 500,
         "recipe_n": 600,
         "recipe_epochs": 6,
+        "search": ["--trials", "20"],  # its defaults: 2x1500 windows, 15 epochs
     }
 
 
@@ -467,6 +469,42 @@ def bench_recipe(s: dict, quick: bool) -> list[Row]:
     return rows
 
 
+def bench_search(s: dict, quick: bool) -> list[Row]:
+    """Rows 16-17 (issue 13): a head-only search of 20 trials (learning rate, weight decay, batch
+    size) against one frozen run, with the default median pruner and with none
+    (:mod:`bench.search_bench`, in a fresh interpreter: its own fork server and roots)."""
+    _log("search vs one frozen run: median pruner, then none (bench.search_bench)")
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.search_bench", *s["search"]],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise RuntimeError(f"bench.search_bench failed:\n{out.stderr[-3000:]}")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    run_s, rows = res["one_frozen_run_s"], []
+    for id_, pruner in ((16, "median"), (17, "none")):
+        r = res["by_pruner"][pruner]
+        rows.append(
+            Row(
+                id_,
+                f"head-only search, {r['trials']} trials (learning rate, weight decay, batch size), "
+                f"pruner {pruner}, vs one frozen run of the same config",
+                f"{r['search_s']:.2f} s ({r['complete']} complete, {r['pruned']} pruned; "
+                f"later trial {r['median_later_trial_s']} s)",
+                f"{run_s:.2f} s (one run; mean of before and after)",
+                r["ratio"],
+                "<= 2x",
+                None if quick else r["ratio"] <= 2.0,
+                note="ratio column: search / run",
+                raw={**r, "one_frozen_run_s": run_s, "load_avg": res.get("load_avg_after")},
+            )
+        )
+    return rows
+
+
 def machine_info(threads: int | None) -> dict:
     import torch
 
@@ -527,6 +565,7 @@ def run_all(
         ({6}, bench_synthetic, (s, quick)),
         ({11, 12}, bench_process, (s, quick)),
         ({13, 14, 15}, bench_recipe, (s, quick)),
+        ({16, 17}, bench_search, (s, quick)),
     ]
     for ids, fn, args in groups:
         if only and not ids & only:
@@ -603,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
-    ids = set(range(1, 16))
+    ids = set(range(1, 18))
     if args.only:
         ids = {int(x) for x in args.only.split(",") if x}
     ids -= {int(x) for x in args.skip.split(",") if x}

@@ -35,7 +35,7 @@ def test_quick_bench_writes_a_table_of_ratios(tmp_path):
     text = out.read_text()
     assert "cores" in text and "torch" in text and "device" in text
     rows = {int(m.group(1)): m.group(0) for m in re.finditer(r"^\| (\d+) \|.*$", text, re.M)}
-    assert set(rows) == {1, 2, 3, 4, 6, 7, 8, 9, 10, 13, 14, 15}, text
+    assert set(rows) == {1, 2, 3, 4, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17}, text
     for number, row in rows.items():
         ratio = float(row.split("|")[5].strip())  # a number, not "skipped"
         if number in (13, 14, 15):  # Δ test accuracy in points: either sign
