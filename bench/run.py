@@ -95,15 +95,20 @@ def _worker(task: str, cfg: dict, n_per_class: int | None, threads: int | None) 
 
 def _fresh(module: str, task: str, payload: dict, *args: str) -> dict:
     """``python -m module task payload args...`` in a fresh interpreter; returns its last JSON line."""
+    return _run_module(module, task, json.dumps(payload), *args)
+
+
+def _run_module(module: str, *args: str) -> dict:
+    """``python -m module args...`` in a fresh interpreter; returns its last JSON line."""
     out = subprocess.run(
-        [sys.executable, "-m", module, task, json.dumps(payload), *args],
+        [sys.executable, "-m", module, *args],
         cwd=HERE.parent,
         capture_output=True,
         text=True,
         check=False,
     )
     if out.returncode:
-        raise RuntimeError(f"{module} {task} failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"{module} {' '.join(args[:1])} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -474,16 +479,7 @@ def bench_search(s: dict, quick: bool) -> list[Row]:
     size) against one frozen run, with the default median pruner and with none
     (:mod:`bench.search_bench`, in a fresh interpreter: its own fork server and roots)."""
     _log("search vs one frozen run: median pruner, then none (bench.search_bench)")
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.search_bench", *s["search"]],
-        cwd=HERE.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode:
-        raise RuntimeError(f"bench.search_bench failed:\n{out.stderr[-3000:]}")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res = _run_module("bench.search_bench", *s["search"])
     run_s, rows = res["one_frozen_run_s"], []
     for id_, pruner in ((16, "median"), (17, "none")):
         r = res["by_pruner"][pruner]
