@@ -44,6 +44,10 @@ __all__ = ["SearchManager", "SearchRecord"]
 
 log = logging.getLogger(__name__)
 
+WARMUP_EPOCHS = 1
+"""Epochs every trial finishes before the median pruner may judge it: after one epoch a fresh
+head's validation score says more about its initialisation than about its hyper-parameters."""
+
 
 class SearchRecord(BaseModel):
     """``<root>/.eegtrain/search.json``: the last search and the process running it."""
@@ -68,10 +72,26 @@ class _TrialReporter(TrainingListener):
         self.pruned = False
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
+        if self.pruned:  # an epoch that ended before the stop reached the worker is not judged
+            return
         self.trial.report(result.val_acc if self.metric == "val_acc" else result.val_loss, result.epoch)
         if self.prune and self.trial.should_prune():
             self.pruned = True
             raise StopRequested  # the engine ends the run as stopped, finished epochs kept
+
+
+def make_pruner(name: str) -> Any:
+    """The Optuna pruner a search request names: ``"median"`` or ``"none"``.
+
+    The median pruner judges a trial from its first epoch after :data:`WARMUP_EPOCHS`, once two
+    trials have completed, against the median of the completed trials at the same epoch.
+    """
+    optuna = _optuna()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    # a trial reports epoch e (1-based) as step e, and Optuna may prune at any step >=
+    # n_warmup_steps: the first prunable epoch is the one after the warm-up
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=WARMUP_EPOCHS + 1)
 
 
 def _optuna() -> Any:
@@ -129,11 +149,7 @@ class SearchManager:
             try:
                 self.journal_path.parent.mkdir(parents=True, exist_ok=True)
                 seed = request.seed if request.seed is not None else trial_config(request, {}).seed
-                pruner = (
-                    optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-                    if request.pruner == "median"
-                    else optuna.pruners.NopPruner()
-                )
+                pruner = make_pruner(request.pruner)
                 study = optuna.create_study(
                     storage=self._get_storage(self.storage_url),
                     study_name=search_id,
