@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from eegtrain_jupyter import engine, synthetic
-from eegtrain_jupyter.artifacts import CHECKPOINT_NAME
-from eegtrain_jupyter.config import TrainingConfig, parse_config
-from eegtrain_jupyter.data import stratified_split
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.model import build_classifier, load_checkpoint
+from eegtrain_jupyter.config.training import TrainingConfig, parse_config
+from eegtrain_jupyter.data import synthetic
+from eegtrain_jupyter.data.windows import stratified_split
+from eegtrain_jupyter.engine import training as engine
+from eegtrain_jupyter.engine.artifacts import CHECKPOINT_NAME
+from eegtrain_jupyter.engine.events import TrainingListener
+from eegtrain_jupyter.models.labram import build_classifier, load_checkpoint
 
 __all__ = [
     "finetune_bare",

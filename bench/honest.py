@@ -24,11 +24,12 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from eegtrain_jupyter import evaluation, synthetic
-from eegtrain_jupyter.config import TrainingConfig, parse_config
-from eegtrain_jupyter.data import Windows
-from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.splits import Split, split_for
+from eegtrain_jupyter.config.training import TrainingConfig, parse_config
+from eegtrain_jupyter.data import synthetic
+from eegtrain_jupyter.data.splits import Split, split_for
+from eegtrain_jupyter.data.windows import Windows
+from eegtrain_jupyter.engine import evaluation
+from eegtrain_jupyter.engine.training import train
 
 BANDS = ((4.0, 8.0), (8.0, 13.0), (13.0, 30.0))
 """theta, alpha, beta: 8 channels x 3 bands = 24 features."""

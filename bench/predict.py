@@ -43,8 +43,8 @@ def runtime_throughput(root: Path, quick: bool = False, threads: int = 1) -> dic
     import torch
 
     from eegtrain_jupyter import load_model
-    from eegtrain_jupyter.export import export_model, parity_windows
-    from eegtrain_jupyter.service import TrainingManager
+    from eegtrain_jupyter.service.manager import TrainingManager
+    from eegtrain_jupyter.service.serving.export import export_model, parity_windows
 
     manager = TrainingManager(root, thread_settings=None)
     manager.start({"n_epochs": 1, "n_samples_per_class": 100, "device": "cpu", "save_dir": "models"})
@@ -84,7 +84,7 @@ def predict_latency(quick: bool = False) -> dict:
     """p50/p99 ms of POST predict (32 windows) idle, then during a fine-tune, through a real server."""
     import requests
 
-    from eegtrain_jupyter.synthetic import generate
+    from eegtrain_jupyter.data.synthetic import generate
     from eegtrain_jupyter.testing import ServerProcess
 
     n = 15 if quick else 60

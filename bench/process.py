@@ -22,7 +22,7 @@ __all__ = ["rss_after_run", "startup"]
 
 
 def _first_batch_listener():
-    from eegtrain_jupyter.events import TrainingListener
+    from eegtrain_jupyter.engine.events import TrainingListener
 
     class First(TrainingListener):
         def __init__(self):
@@ -38,8 +38,8 @@ def _first_batch_listener():
 
 
 def _in_thread(config, out: str, listeners, should_stop=lambda: False) -> threading.Thread:
-    from eegtrain_jupyter.data import load_windows
-    from eegtrain_jupyter.engine import train
+    from eegtrain_jupyter.data.windows import load_windows
+    from eegtrain_jupyter.engine.training import train
 
     def work():
         train(config, load_windows(config), out, listeners=listeners, should_stop=should_stop)
@@ -55,9 +55,9 @@ def startup(cfg: dict, repeats: int) -> dict:
     import matplotlib.backends.backend_agg  # noqa: F401
     import torch._dynamo  # noqa: F401
 
-    import eegtrain_jupyter.engine  # noqa: F401 - the in-thread path's imports, paid before timing
-    from eegtrain_jupyter.config import parse_config
-    from eegtrain_jupyter.service import TrainingManager
+    import eegtrain_jupyter.engine.training  # noqa: F401 - the in-thread path's imports, paid before timing
+    from eegtrain_jupyter.config.training import parse_config
+    from eegtrain_jupyter.service.manager import TrainingManager
 
     config = parse_config(cfg)
     root = tempfile.mkdtemp(prefix="bench-startup-")
@@ -88,8 +88,8 @@ def rss_after_run(cfg: dict, path: str) -> dict:
     """RSS (MB) of this process before and after one run through ``path`` (``worker`` or ``thread``)."""
     import psutil
 
-    from eegtrain_jupyter.config import parse_config
-    from eegtrain_jupyter.service import TrainingManager
+    from eegtrain_jupyter.config.training import parse_config
+    from eegtrain_jupyter.service.manager import TrainingManager
 
     config = parse_config(cfg)
     root = tempfile.mkdtemp(prefix="bench-rss-")
@@ -103,7 +103,7 @@ def rss_after_run(cfg: dict, path: str) -> dict:
         manager.wait()
         state = manager.status().state.value
     else:
-        import eegtrain_jupyter.engine  # noqa: F401 - imported by the server before this change
+        import eegtrain_jupyter.engine.training  # noqa: F401 - imported by the server before this change
 
         before = me.memory_info().rss
         _in_thread(config, root, []).join()

@@ -119,7 +119,7 @@ def _log(msg: str) -> None:
 def _auto_reason() -> str:
     import torch
 
-    from eegtrain_jupyter.precision import resolve_precision
+    from eegtrain_jupyter.engine.precision import resolve_precision
 
     return resolve_precision("auto", torch.device("cpu")).reason
 
@@ -146,7 +146,7 @@ def _parity_row(id_: int, what: str, cand: dict, fp32: dict, fresh_n: int, quick
 def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
     """Rows 1, 2, 7, 8 and 9: frozen-backbone ``engine.train`` vs one forward pass, the naive loop and
     itself in fp32 (wall time and accuracy)."""
-    from eegtrain_jupyter.config import parse_config
+    from eegtrain_jupyter.config.training import parse_config
 
     from . import cases
 
@@ -316,7 +316,7 @@ def bench_finetune_parity(s: dict, quick: bool, threads: int | None) -> list[Row
                 "frozen_train", {**cfg, "precision": precision, "_fresh_per_class": s["fresh_n"]}, n, threads
             )
         else:  # quick: in this process
-            from eegtrain_jupyter.config import parse_config
+            from eegtrain_jupyter.config.training import parse_config
 
             from .cases import train_with_accuracy
 
@@ -545,7 +545,7 @@ def run_all(
     """Run the selected benchmarks; returns ``(machine info, rows)``."""
     import torch
 
-    from eegtrain_jupyter.tuning import _auto_threads
+    from eegtrain_jupyter.runtime.tuning import _auto_threads
 
     threads = _auto_threads() if threads is None else threads  # as TrainingManager's training thread
     if threads:

@@ -1,11 +1,11 @@
 """``python -m bench.search_bench [--trials 20]``: a head-only hyper-parameter search (learning rate,
 weight decay, batch size over a frozen LaBraM backbone) against one frozen run of the same config.
 
-Both go through a :class:`~eegtrain_jupyter.service.TrainingManager` on a fresh root (so the feature
+Both go through a :class:`~eegtrain_jupyter.service.manager.TrainingManager` on a fresh root (so the feature
 cache starts empty): the baseline is one run, the candidate a search of ``--trials`` trials whose
 first trial computes the backbone features and the rest reuse them
-(:class:`~eegtrain_jupyter.feature_cache.FeatureCache`) and every trial trains in the same worker
-process (:class:`~eegtrain_jupyter.launcher.WorkerSession`). Goal: the search costs <= 2x the run.
+(:class:`~eegtrain_jupyter.engine.feature_cache.FeatureCache`) and every trial trains in the same worker
+process (:class:`~eegtrain_jupyter.runtime.launcher.WorkerSession`). Goal: the search costs <= 2x the run.
 One search per ``--pruners`` entry: ``median`` (the search's default: trials that fall behind the
 median of earlier ones at an epoch stop there) and ``none`` (every trial runs every epoch).
 
@@ -27,8 +27,8 @@ import time
 
 import torch
 
-from eegtrain_jupyter.search import SearchManager
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.service.manager import TrainingManager
+from eegtrain_jupyter.service.search import SearchManager
 
 SPACE = {
     "learning_rate": {"low": 0.0001, "high": 0.01, "log": True},

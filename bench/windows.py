@@ -20,10 +20,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from recordings import CHANNELS, LABELS, make_raw, write
 
-from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.data import scan
-from eegtrain_jupyter.paths import PathPolicy
-from eegtrain_jupyter.preprocess import labram_channel_names
+from eegtrain_jupyter.config.training import parse_config
+from eegtrain_jupyter.data.paths import PathPolicy
+from eegtrain_jupyter.data.preprocess import labram_channel_names
+from eegtrain_jupyter.data.windows import scan
 
 
 def braindecode_windows(files: list[Path]) -> np.ndarray:

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
 
     if threads:
         torch.set_num_threads(int(threads))
-    from eegtrain_jupyter.config import parse_config
+    from eegtrain_jupyter.config.training import parse_config
 
     from . import cases
 

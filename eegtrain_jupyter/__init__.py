@@ -1,6 +1,6 @@
 """eegtrain-jupyter: train LaBraM EEG classifiers from JupyterLab.
 
-One :class:`~eegtrain_jupyter.service.TrainingManager` per process drives training; the
+One :class:`~eegtrain_jupyter.service.manager.TrainingManager` per process drives training; the
 Jupyter server extension (REST under ``/training``), the notebook panel and the CLI are views on it.
 """
 
@@ -14,7 +14,7 @@ except PackageNotFoundError:  # a source tree on sys.path that was never install
 
 __all__ = ["TrainedModel", "__version__", "load_model"]
 
-_LAZY = {"load_model": "predict", "TrainedModel": "predict"}
+_LAZY = {"load_model": "serving.predict", "TrainedModel": "serving.predict"}
 """Top-level names imported on first use, so ``import eegtrain_jupyter`` stays light (no torch)."""
 
 
@@ -29,6 +29,6 @@ def __getattr__(name: str):
 
 
 def _jupyter_server_extension_points():
-    from .extension import TrainingExtension  # imported only by the Jupyter server
+    from .server.extension import TrainingExtension  # imported only by the Jupyter server
 
-    return [{"module": "eegtrain_jupyter.extension", "app": TrainingExtension}]
+    return [{"module": "eegtrain_jupyter.server.extension", "app": TrainingExtension}]

@@ -134,7 +134,7 @@ class FakeClient:
     form and the panel do with a status, without a trainer.
 
     Statuses are the service's own shapes (:func:`status_shape`); configs are checked by the real
-    :func:`~eegtrain_jupyter.config.validate_config`, and ``start`` raises the real errors.
+    :func:`~eegtrain_jupyter.config.training.validate_config`, and ``start`` raises the real errors.
 
     Parameters
     ----------
@@ -236,12 +236,12 @@ class FakeClient:
         ).to_json()
 
     def default_config(self) -> dict[str, Any]:
-        from eegtrain_jupyter.config import default_config
+        from eegtrain_jupyter.config.training import default_config
 
         return default_config().model_dump(mode="json")
 
     def schema(self) -> dict[str, Any]:
-        from eegtrain_jupyter.config import json_schema
+        from eegtrain_jupyter.config.training import json_schema
 
         return json_schema()
 
@@ -284,20 +284,20 @@ class FakeClient:
 
     @staticmethod
     def _validation(config: dict[str, Any]):
-        from eegtrain_jupyter.config import validate_config
+        from eegtrain_jupyter.config.training import validate_config
 
         return validate_config(config)
 
 
 def train_tiny(root, **overrides: Any):
     """Train :data:`configs.TINY` (saved under ``root/models``) to completion with a
-    :class:`~eegtrain_jupyter.service.TrainingManager` on ``root``; return its final status.
+    :class:`~eegtrain_jupyter.service.manager.TrainingManager` on ``root``; return its final status.
 
     For module-scoped fixtures: one real run that every test of a module reads (predict, export...).
     """
     from configs import TINY
 
-    from eegtrain_jupyter.service import TrainingManager
+    from eegtrain_jupyter.service.manager import TrainingManager
 
     manager = TrainingManager(root, thread_settings=None)
     manager.start({**TINY, "save_dir": "models", **overrides})

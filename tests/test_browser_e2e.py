@@ -37,7 +37,7 @@ from browser_support import (
 )
 from configs import FINETUNE, TINY
 
-from eegtrain_jupyter.config import PRESETS
+from eegtrain_jupyter.config.training import PRESETS
 
 pytestmark = [
     pytest.mark.browser,

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.cli import build_parser, main
-from eegtrain_jupyter.config import TrainingConfig, field_specs
+from eegtrain_jupyter.cli.main import build_parser, main
+from eegtrain_jupyter.config.training import TrainingConfig, field_specs
+from eegtrain_jupyter.engine import artifacts
 
 EEGTRAIN = [sys.executable, "-m", "eegtrain_jupyter.cli"]
 

@@ -8,7 +8,7 @@ import torch
 from configs import QUICK
 
 from eegtrain_jupyter.errors import ConfigError, NotFound
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.service.manager import TrainingManager
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eegtrain_jupyter.config import (
+from eegtrain_jupyter.config.training import (
     PRESETS,
     ConfigError,
     TrainingConfig,

@@ -24,9 +24,9 @@ import pytest
 import torch
 from configs import FINETUNE_TINY, TINY
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.events import TrainingListener
+from eegtrain_jupyter.service.manager import TrainingManager
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # each test starts torchrun and trains
 
@@ -109,8 +109,8 @@ def test_sharded_steps_augment_their_windows(tmp_path):
 
 
 def _weights_at_init() -> dict[str, torch.Tensor]:
-    from eegtrain_jupyter.model import build_classifier
-    from eegtrain_jupyter.synthetic import CH_NAMES, N_TIMES, SFREQ
+    from eegtrain_jupyter.data.synthetic import CH_NAMES, N_TIMES, SFREQ
+    from eegtrain_jupyter.models.labram import build_classifier
 
     model, _ = build_classifier(CH_NAMES, N_TIMES, SFREQ, seed=FT.get("seed", 42))
     return model.labram.state_dict()

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from eegtrain_jupyter.config import TrainingConfig, json_schema
+from eegtrain_jupyter.config.training import TrainingConfig, json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -8,14 +8,14 @@ import math
 import pytest
 import torch
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.events import EpochResult, TrainingListener, TrainingResult
-from eegtrain_jupyter.model import HEAD_NAME, BackboneInfo, build_classifier, load_checkpoint
-from eegtrain_jupyter.precision import resolve_precision
-from eegtrain_jupyter.splits import split_for
-from eegtrain_jupyter.synthetic import generate
+from eegtrain_jupyter.config.training import parse_config
+from eegtrain_jupyter.data.splits import split_for
+from eegtrain_jupyter.data.synthetic import generate
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.events import EpochResult, TrainingListener, TrainingResult
+from eegtrain_jupyter.engine.precision import resolve_precision
+from eegtrain_jupyter.engine.training import train
+from eegtrain_jupyter.models.labram import HEAD_NAME, BackboneInfo, build_classifier, load_checkpoint
 
 
 class Recorder(TrainingListener):

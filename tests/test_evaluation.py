@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-from eegtrain_jupyter.evaluation import epoch_scores, report
+from eegtrain_jupyter.engine.evaluation import epoch_scores, report
 
 
 def _proba(rng: np.random.Generator, n: int, k: int) -> np.ndarray:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from configs import TINY
 
-from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.feature_cache import FeatureCache
-from eegtrain_jupyter.synthetic import generate
+from eegtrain_jupyter.config.training import parse_config
+from eegtrain_jupyter.data.synthetic import generate
+from eegtrain_jupyter.engine.events import TrainingListener
+from eegtrain_jupyter.engine.feature_cache import FeatureCache
+from eegtrain_jupyter.engine.training import train
 
 
 class CachingBatches(TrainingListener):

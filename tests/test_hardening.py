@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from configs import TINY
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.publishing import PUBLISH_MARKER
-from eegtrain_jupyter.runs import Run
+from eegtrain_jupyter.config.training import parse_config
+from eegtrain_jupyter.data.synthetic import generate
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.events import TrainingListener
+from eegtrain_jupyter.engine.training import train
 from eegtrain_jupyter.schemas import TrainingState
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.synthetic import generate
+from eegtrain_jupyter.service.manager import TrainingManager
+from eegtrain_jupyter.service.publishing import PUBLISH_MARKER
+from eegtrain_jupyter.service.runs import Run
 
 
 # -- the model must learn --------------------------------------------------------------

@@ -10,9 +10,9 @@ from configs import TINY
 from recordings import CHANNELS, make_raw
 
 from eegtrain_jupyter.client import LocalClient
+from eegtrain_jupyter.data.inputs import as_windows
 from eegtrain_jupyter.errors import ConfigError
-from eegtrain_jupyter.inputs import as_windows
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.service.manager import TrainingManager
 
 
 def _epochs(n_subjects: int = 4) -> mne.Epochs:
@@ -69,10 +69,10 @@ def test_local_client_trains_on_epochs_with_a_subject_split(tmp_path):
 
 
 def test_save_npz_round_trips_through_an_epochs_source(tmp_path):
-    from eegtrain_jupyter.config import parse_config
-    from eegtrain_jupyter.data import scan
-    from eegtrain_jupyter.inputs import save_npz
-    from eegtrain_jupyter.paths import PathPolicy
+    from eegtrain_jupyter.config.training import parse_config
+    from eegtrain_jupyter.data.inputs import save_npz
+    from eegtrain_jupyter.data.paths import PathPolicy
+    from eegtrain_jupyter.data.windows import scan
 
     epochs = _epochs(2)
     w = as_windows(epochs, window_s=4)

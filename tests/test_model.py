@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eegtrain_jupyter.model import HEAD_NAME, PretrainedWeightsError, build_classifier
-from eegtrain_jupyter.synthetic import CH_NAMES, generate
+from eegtrain_jupyter.data.synthetic import CH_NAMES, generate
+from eegtrain_jupyter.models.labram import HEAD_NAME, PretrainedWeightsError, build_classifier
 
 
 @pytest.fixture(scope="module")

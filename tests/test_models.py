@@ -7,12 +7,13 @@ import pytest
 import torch
 from configs import TINY
 
-from eegtrain_jupyter import artifacts, models
-from eegtrain_jupyter.config import MODEL_NAMES, parse_config, validate_config
-from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.model import load_checkpoint
-from eegtrain_jupyter.synthetic import generate
+from eegtrain_jupyter.config.training import MODEL_NAMES, parse_config, validate_config
+from eegtrain_jupyter.data.synthetic import generate
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.events import TrainingListener
+from eegtrain_jupyter.engine.training import train
+from eegtrain_jupyter.models import registry as models
+from eegtrain_jupyter.models.labram import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

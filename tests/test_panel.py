@@ -27,8 +27,8 @@ from eegtrain_jupyter.client import (
     ValidationFailed,
     connect,
 )
-from eegtrain_jupyter.config import default_config
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.config.training import default_config
+from eegtrain_jupyter.service.manager import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
 from eegtrain_jupyter.widgets import TrainingPanel
 from eegtrain_jupyter.widgets.form import CUSTOM_PRESET

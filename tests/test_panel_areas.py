@@ -20,8 +20,8 @@ from recordings import LABELS, write_set
 from support import FakeClient, require, wait_for
 
 from eegtrain_jupyter.client import LocalClient, RemoteClient
-from eegtrain_jupyter.config import MODEL_NAMES, MODEL_ONLY_FIELDS
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.config.training import MODEL_NAMES, MODEL_ONLY_FIELDS
+from eegtrain_jupyter.service.manager import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
 from eegtrain_jupyter.widgets import TrainingPanel
 from eegtrain_jupyter.widgets.data_area import INPUTS_DIR, stage_inputs
@@ -291,9 +291,9 @@ def test_in_memory_data_is_written_under_the_root_for_the_server(
 
 
 def test_staged_numpy_windows_read_back_as_an_epochs_source(tmp_path):
-    from eegtrain_jupyter.config import parse_config
-    from eegtrain_jupyter.data import load_windows
-    from eegtrain_jupyter.paths import PathPolicy
+    from eegtrain_jupyter.config.training import parse_config
+    from eegtrain_jupyter.data.paths import PathPolicy
+    from eegtrain_jupyter.data.windows import load_windows
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(0, 1e-5, (12, 3, 400)), np.array([0, 1] * 6)

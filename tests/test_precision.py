@@ -6,13 +6,13 @@ import pytest
 import torch
 from configs import TINY
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.engine import PinnedStaging, train
-from eegtrain_jupyter.model import load_checkpoint
-from eegtrain_jupyter.precision import cpu_bf16_feature, resolve_precision
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.synthetic import generate
+from eegtrain_jupyter.config.training import parse_config
+from eegtrain_jupyter.data.synthetic import generate
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.precision import cpu_bf16_feature, resolve_precision
+from eegtrain_jupyter.engine.training import PinnedStaging, train
+from eegtrain_jupyter.models.labram import load_checkpoint
+from eegtrain_jupyter.service.manager import TrainingManager
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -16,11 +16,11 @@ import torch
 from support import require, train_tiny, wait_for
 
 from eegtrain_jupyter import load_model
-from eegtrain_jupyter.cli import main
+from eegtrain_jupyter.cli.main import main
+from eegtrain_jupyter.data.synthetic import generate
 from eegtrain_jupyter.errors import ConfigError, Conflict, NotFound
-from eegtrain_jupyter.model import load_checkpoint
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.synthetic import generate
+from eegtrain_jupyter.models.labram import load_checkpoint
+from eegtrain_jupyter.service.manager import TrainingManager
 
 pytestmark = pytest.mark.slow  # trains a real (tiny) model once: ~30 s on 2 busy cores
 

@@ -9,10 +9,9 @@ import torch
 from configs import TINY
 from pydantic import ValidationError
 
-from eegtrain_jupyter import engine, synthetic
-from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.errors import ConfigError
-from eegtrain_jupyter.preprocess import (
+from eegtrain_jupyter.config.training import parse_config
+from eegtrain_jupyter.data import synthetic
+from eegtrain_jupyter.data.preprocess import (
     Preprocessing,
     apply_to_raw,
     check_windows,
@@ -20,6 +19,8 @@ from eegtrain_jupyter.preprocess import (
     raw_to_windows,
     suggest_channel_map,
 )
+from eegtrain_jupyter.engine import training as engine
+from eegtrain_jupyter.errors import ConfigError
 
 NAMES = ["Fp1", "Fp2", "EEG C3-REF", "C4", "P7", "P8", "O1", "O2", "ECG"]
 

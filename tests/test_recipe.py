@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch.nn.modules.module import register_module_forward_pre_hook
 
-from eegtrain_jupyter.augmentation import Augmenter
-from eegtrain_jupyter.config import AUGMENTATIONS, parse_config, validate_config
-from eegtrain_jupyter.engine import train
-from eegtrain_jupyter.model import LabramClassifier, build_classifier
-from eegtrain_jupyter.recipe import make_optimizer, make_schedule
-from eegtrain_jupyter.splits import split_windows
-from eegtrain_jupyter.synthetic import CH_NAMES, generate
+from eegtrain_jupyter.config.training import AUGMENTATIONS, parse_config, validate_config
+from eegtrain_jupyter.data.splits import split_windows
+from eegtrain_jupyter.data.synthetic import CH_NAMES, generate
+from eegtrain_jupyter.engine.augmentation import Augmenter
+from eegtrain_jupyter.engine.recipe import make_optimizer, make_schedule
+from eegtrain_jupyter.engine.training import train
+from eegtrain_jupyter.models.labram import LabramClassifier, build_classifier
 
 
 def test_layer_decay_gives_deeper_blocks_larger_rates():

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from recordings import CHANNELS, LABELS, make_raw, write, write_set
 
-from eegtrain_jupyter.config import parse_config
-from eegtrain_jupyter.data import scan
+from eegtrain_jupyter.config.training import parse_config
+from eegtrain_jupyter.data.paths import PathPolicy
+from eegtrain_jupyter.data.splits import split_windows
+from eegtrain_jupyter.data.windows import scan
 from eegtrain_jupyter.errors import ConfigError
-from eegtrain_jupyter.paths import PathPolicy
 from eegtrain_jupyter.schemas import DataSummary
-from eegtrain_jupyter.splits import split_windows
 
 
 def _files(**data):
@@ -131,8 +131,8 @@ def test_windows_cache_keeps_the_most_recently_used_entries(tmp_path):
     counts as a use."""
     import os
 
-    from eegtrain_jupyter.synthetic import generate
-    from eegtrain_jupyter.windows_cache import WindowsCache
+    from eegtrain_jupyter.data.cache import WindowsCache
+    from eegtrain_jupyter.data.synthetic import generate
 
     cache = WindowsCache(tmp_path / "cache", max_entries=2)
     files = [tmp_path / f"f{i}.bin" for i in range(3)]

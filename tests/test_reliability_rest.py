@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from support import require, training_threads, wait_for_async
 
-from eegtrain_jupyter.events import TrainingListener
+from eegtrain_jupyter.engine.events import TrainingListener
 
 schemathesis = require("schemathesis")
 from schemathesis import GenerationMode, checks  # noqa: E402

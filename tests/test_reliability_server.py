@@ -18,9 +18,9 @@ from pathlib import Path
 import requests
 import torch
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.model import build_classifier, load_checkpoint
-from eegtrain_jupyter.synthetic import CH_NAMES, N_TIMES, SFREQ
+from eegtrain_jupyter.data.synthetic import CH_NAMES, N_TIMES, SFREQ
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.models.labram import build_classifier, load_checkpoint
 from eegtrain_jupyter.testing import ServerProcess
 
 FINETUNE = {

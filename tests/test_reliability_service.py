@@ -19,12 +19,12 @@ import time
 import pytest
 import torch
 
-from eegtrain_jupyter import artifacts
+from eegtrain_jupyter.data.synthetic import CH_NAMES, N_TIMES, SFREQ
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.events import TrainingListener
 from eegtrain_jupyter.errors import AlreadyTrainingError, ResourceError
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.model import build_classifier, load_checkpoint
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.synthetic import CH_NAMES, N_TIMES, SFREQ
+from eegtrain_jupyter.models.labram import build_classifier, load_checkpoint
+from eegtrain_jupyter.service.manager import TrainingManager
 
 TINY = {"n_epochs": 1, "n_samples_per_class": 100, "batch_size": 32, "freeze_backbone": True, "device": "cpu"}
 
@@ -301,7 +301,7 @@ def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, valu
     assert not result["valid"]
     assert [e["field"] for e in result["errors"]] == [field]
     assert words in result["errors"][0]["message"] and len(result["errors"][0]["message"]) < 300
-    from eegtrain_jupyter.config import ConfigError
+    from eegtrain_jupyter.config.training import ConfigError
 
     with pytest.raises(ConfigError) as info:
         manager.start({**TINY, field: value})
@@ -312,7 +312,7 @@ def test_unusable_paths_are_field_errors_and_start_nothing(tmp_path, field, valu
 
 _HOLDER = r"""
 import sys, time
-from eegtrain_jupyter.events import TrainingListener
+from eegtrain_jupyter.engine.events import TrainingListener
 from eegtrain_jupyter.service import TrainingManager
 
 class Hold(TrainingListener):

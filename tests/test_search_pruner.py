@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from support import require
 
-from eegtrain_jupyter.search import WARMUP_EPOCHS, make_pruner
+from eegtrain_jupyter.service.search import WARMUP_EPOCHS, make_pruner
 
 
 def _study(pruner_name: str):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support import training_threads
 
-from eegtrain_jupyter.config import TrainingConfig, json_schema
+from eegtrain_jupyter.config.training import TrainingConfig, json_schema
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
 
 SCHEMA_PROPS = json_schema()["properties"]

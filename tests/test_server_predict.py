@@ -17,10 +17,10 @@ from support import train_tiny
 
 from eegtrain_jupyter import load_model
 from eegtrain_jupyter.client import LocalClient, RemoteClient
+from eegtrain_jupyter.data.synthetic import generate
 from eegtrain_jupyter.errors import NotFound
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.synthetic import generate
+from eegtrain_jupyter.service.manager import TrainingManager
 
 
 @pytest.fixture(scope="module")

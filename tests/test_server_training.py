@@ -14,7 +14,7 @@ from configs import FINETUNE, QUICK
 from support import training_threads, wait_for_async
 
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.service.manager import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
 
 OUTPUTS = ("best_synthetic_model.pth", "training_history.json", "training_curves.png")

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from eegtrain_jupyter import artifacts
+from eegtrain_jupyter.engine import artifacts
 from eegtrain_jupyter.errors import AlreadyTrainingError, ConfigError
-from eegtrain_jupyter.service import TrainingManager, format_duration
+from eegtrain_jupyter.service.manager import TrainingManager, format_duration
 
 SEED_STATUS_KEYS = {
     "is_training",
@@ -137,8 +137,8 @@ def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny)
     """Like save_dir: relative to the root (not the process's cwd), confined when asked."""
     import torch
 
-    from eegtrain_jupyter.model import build_classifier
-    from eegtrain_jupyter.synthetic import CH_NAMES
+    from eegtrain_jupyter.data.synthetic import CH_NAMES
+    from eegtrain_jupyter.models.labram import build_classifier
 
     root = tmp_path / "root"
     (root / "weights").mkdir(parents=True)

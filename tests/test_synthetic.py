@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from eegtrain_jupyter import synthetic
-from eegtrain_jupyter.synthetic import CH_NAMES, generate
+from eegtrain_jupyter.data import synthetic
+from eegtrain_jupyter.data.synthetic import CH_NAMES, generate
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 from configs import QUICK
 from support import require
 
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.tensorboard_writer import TENSORBOARD_DIR
+from eegtrain_jupyter.engine.tensorboard import TENSORBOARD_DIR
+from eegtrain_jupyter.service.manager import TrainingManager
 
 event_accumulator = require("tensorboard.backend.event_processing.event_accumulator")
 

@@ -13,7 +13,7 @@ from configs import QUICK
 from support import require, wait_for
 
 from eegtrain_jupyter.client import LocalClient
-from eegtrain_jupyter.service import TrainingManager
+from eegtrain_jupyter.service.manager import TrainingManager
 from eegtrain_jupyter.widgets.runs import RunsView
 from eegtrain_jupyter.widgets.search import SearchView, best_so_far
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from configs import TINY
 
-from eegtrain_jupyter import models
-from eegtrain_jupyter.config import TrainingConfig
-from eegtrain_jupyter.feature_cache import FeatureCache
-from eegtrain_jupyter.model import HEAD_NAME
-from eegtrain_jupyter.workbench import Workbench
+from eegtrain_jupyter.config.training import TrainingConfig
+from eegtrain_jupyter.engine.feature_cache import FeatureCache
+from eegtrain_jupyter.models import registry as models
+from eegtrain_jupyter.models.labram import HEAD_NAME
+from eegtrain_jupyter.runtime.workbench import Workbench
 
 
 def _config(**update) -> TrainingConfig:

@@ -8,7 +8,7 @@ start/stop leave no worker process and no file descriptor behind, and this proce
 returns to where it was.
 
 Faults are injected into the real worker through ``EEGTRAIN_WORKER_FAULT``
-(:mod:`eegtrain_jupyter.worker`), at a real batch of a real run.
+(:mod:`eegtrain_jupyter.runtime.worker`), at a real batch of a real run.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import psutil
 import pytest
 from configs import FINETUNE_TINY, TINY
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.events import StopRequested, TrainingListener
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.worker import FAULT_ENV
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.events import StopRequested, TrainingListener
+from eegtrain_jupyter.runtime.worker import FAULT_ENV
+from eegtrain_jupyter.service.manager import TrainingManager
 
 pytestmark = pytest.mark.slow  # every test trains (and most start a second run)
 
@@ -260,7 +260,7 @@ class BatchLog(TrainingListener):
 def test_a_search_trial_relays_fewer_batch_events_a_plain_run_all(tmp_path, monkeypatch):
     """A run started under a job (a search's trial) relays its first batch and then at most one
     per ``TRIAL_BATCH_INTERVAL``; a plain run relays every batch."""
-    from eegtrain_jupyter import service
+    from eegtrain_jupyter.service import manager as service
 
     monkeypatch.setattr(service, "TRIAL_BATCH_INTERVAL", 3600.0)
     log = BatchLog()

@@ -1,7 +1,7 @@
 """A job's runs (a search's trials) share one worker process, on the real LaBraM, no mocks.
 
 The worker keeps the windows, the built model and the feature keys between runs
-(:class:`~eegtrain_jupyter.workbench.Workbench`); every run must still train exactly as it would
+(:class:`~eegtrain_jupyter.runtime.workbench.Workbench`); every run must still train exactly as it would
 in a fresh worker. A run that fails ends the shared worker and the next run gets a fresh one; the
 job's end ends the worker.
 """
@@ -15,12 +15,12 @@ import pytest
 from configs import TINY
 from support import require
 
-from eegtrain_jupyter import artifacts
-from eegtrain_jupyter.events import TrainingListener
-from eegtrain_jupyter.search import WARMUP_EPOCHS
-from eegtrain_jupyter.service import TrainingManager
-from eegtrain_jupyter.supervisor import LOG_NAME
-from eegtrain_jupyter.worker import FAULT_ENV
+from eegtrain_jupyter.engine import artifacts
+from eegtrain_jupyter.engine.events import TrainingListener
+from eegtrain_jupyter.runtime.supervisor import LOG_NAME
+from eegtrain_jupyter.runtime.worker import FAULT_ENV
+from eegtrain_jupyter.service.manager import TrainingManager
+from eegtrain_jupyter.service.search import WARMUP_EPOCHS
 
 pytestmark = pytest.mark.slow  # every test trains several runs
 
@@ -53,7 +53,7 @@ def _gone(pid: int) -> bool:
 
 def test_search_trials_share_one_worker_and_train_as_fresh_runs(tmp_path):
     require("optuna")
-    from eegtrain_jupyter.search import SearchManager
+    from eegtrain_jupyter.service.search import SearchManager
 
     manager, pids = _manager(tmp_path)
     search = SearchManager(manager)
@@ -125,7 +125,7 @@ def test_the_median_pruner_stops_trials_that_fall_behind(tmp_path):
     require("optuna")
     import optuna
 
-    from eegtrain_jupyter.search import SearchManager
+    from eegtrain_jupyter.service.search import SearchManager
 
     manager = TrainingManager(tmp_path)
     search = SearchManager(manager)

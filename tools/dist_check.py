@@ -85,7 +85,7 @@ SDIST_FORBIDDEN_SUFFIXES = (".pyc", ".pyo", ".pth", ".pt", ".log")
 WHEEL_REQUIRED = [
     "eegtrain_jupyter/__init__.py",
     "eegtrain_jupyter/py.typed",
-    "eegtrain_jupyter/cli.py",
+    "eegtrain_jupyter/cli/main.py",
 ]
 WHEEL_SHARED_CONFIG = "data/etc/jupyter/jupyter_server_config.d/eegtrain_jupyter.json"
 

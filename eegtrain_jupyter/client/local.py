@@ -1,4 +1,4 @@
-"""The trainer in this process (a :class:`~eegtrain_jupyter.service.TrainingManager`)."""
+"""The trainer in this process (a :class:`~eegtrain_jupyter.service.manager.TrainingManager`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import weakref
 from typing import Any
 
-from ..config import default_config, json_schema
+from ..config.training import default_config, json_schema
 from .base import ROOT_ENV, Waiting, predict_body
 
 __all__ = ["LocalClient", "local_manager"]
@@ -22,7 +22,7 @@ def local_manager(root_dir: str | os.PathLike | None = None):
 
     ``root_dir`` defaults to ``$EEGTRAIN_ROOT`` or the working directory.
     """
-    from ..service import TrainingManager
+    from ..service.manager import TrainingManager
 
     root = os.path.abspath(root_dir or os.environ.get(ROOT_ENV) or os.getcwd())
     with _local_lock:
@@ -52,9 +52,9 @@ class LocalClient(Waiting):
 
     def start(self, config=None, *, data=None, **data_options):
         """Start a run; ``data`` (``mne.Epochs``, numpy ``(X, y)``, a braindecode dataset or
-        ``Windows``; see :func:`~eegtrain_jupyter.inputs.as_windows`) replaces ``config.data``."""
+        ``Windows``; see :func:`~eegtrain_jupyter.data.inputs.as_windows`) replaces ``config.data``."""
         if data is not None:
-            from ..inputs import as_windows
+            from ..data.inputs import as_windows
 
             data = as_windows(data, **data_options)
         return self.manager.start(config or {}, data=data).to_json()
@@ -79,7 +79,7 @@ class LocalClient(Waiting):
     @property
     def search(self) -> Any:
         """This manager's :class:`~.search.SearchManager` (one per manager, created on first use)."""
-        from ..search import SearchManager
+        from ..service.search import SearchManager
 
         with _local_lock:
             if self.manager not in _local_searches:

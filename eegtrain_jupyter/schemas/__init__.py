@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from ..search_space import SearchRequest
+from ..config.search import SearchRequest
 from .base import ErrorBody, FieldErrorBody, Shape, TrainingState
 from .compare import AlignedHistory, Comparison
 from .data import DataSummary, FileSummary, ValidationBody

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import TrainingConfig
+from ..config.training import TrainingConfig
 from .base import FieldErrorBody, Shape
 
 __all__ = ["DataSummary", "FileSummary", "ValidationBody"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..config import TrainingConfig
+from ..config.training import TrainingConfig
 from .base import Shape, TrainingState
 
 __all__ = [
@@ -33,7 +33,7 @@ def empty_history() -> dict[str, list[float]]:
 
 class Metrics(Shape):
     """Per-epoch metrics, the seed's ``training_history.json`` keys, then the validation scores
-    of :mod:`~eegtrain_jupyter.evaluation` (percent; ROC AUC None where one class only)."""
+    of :mod:`~eegtrain_jupyter.engine.evaluation` (percent; ROC AUC None where one class only)."""
 
     train_losses: list[float]
     val_losses: list[float]

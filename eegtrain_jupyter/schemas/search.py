@@ -5,8 +5,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from ..config import TrainingConfig
-from ..search_space import SearchRequest
+from ..config.search import SearchRequest
+from ..config.training import TrainingConfig
 from .base import Shape
 
 __all__ = ["BestTrial", "SearchState", "SearchStatus", "TrialInfo"]

@@ -36,7 +36,7 @@ SCANNED = ("files", "epochs")
 
 
 def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None, **options: Any) -> dict[str, Any]:
-    """Write ``data`` (anything :func:`~eegtrain_jupyter.inputs.as_windows` takes, with its
+    """Write ``data`` (anything :func:`~eegtrain_jupyter.data.inputs.as_windows` takes, with its
     ``options``) as an ``.npz`` an ``epochs`` source reads, named by its content hash; return that
     ``epochs`` source.
 
@@ -44,8 +44,8 @@ def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None, **opti
     same data again reuses the file. ``folder`` defaults to :data:`INPUTS_DIR` in the working
     directory.
     """
-    from ..artifacts import atomic_path
-    from ..inputs import as_windows, save_npz
+    from ..data.inputs import as_windows, save_npz
+    from ..engine.artifacts import atomic_path
 
     windows = as_windows(data, **options)
     digest = hashlib.sha256()

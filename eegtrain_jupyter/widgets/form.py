@@ -4,7 +4,7 @@ Numbers are typed into text boxes (:class:`NumberText`): what was typed stays as
 ("500", "abc", an empty box) and the form says what is wrong with it next to the field,
 instead of the browser silently clamping or reverting it. Labels are the schema's
 ``title``s, help lines its ``description``s with the range and default. Fields that apply only to
-some models (:data:`~eegtrain_jupyter.config.MODEL_ONLY_FIELDS`) are hidden, and not sent, while
+some models (:data:`~eegtrain_jupyter.config.training.MODEL_ONLY_FIELDS`) are hidden, and not sent, while
 another model is chosen.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..config import MODEL_ONLY_FIELDS
+from ..config.training import MODEL_ONLY_FIELDS
 from .fields import NumberText, check_value, format_number, help_text, kind_of, parse_value, same_value
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..client import ClientError, TrainingClient, connect
-from ..config import json_schema
+from ..config.training import json_schema
 from .actions import PanelActions
 from .cost import cost_html, estimate_duration
 from .data_area import DataArea
@@ -59,7 +59,7 @@ class TrainingPanel(PanelActions, w.VBox):
         Preset to fill the form with (else the last run's config, or the defaults).
     data : mne.Epochs, (X, y), braindecode dataset or Windows, optional
         Train on this instead of the config's ``data`` section
-        (:func:`~eegtrain_jupyter.inputs.as_windows`). The in-kernel trainer takes it as is; for a
+        (:func:`~eegtrain_jupyter.data.inputs.as_windows`). The in-kernel trainer takes it as is; for a
         server it is written to ``.eegtrain/inputs/<hash>.npz`` under the working directory
         (:func:`~.data_area.stage_inputs`) and sent as an ``epochs`` source.
     data_options : dict, optional

@@ -15,7 +15,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
-from ..config import MODEL_NAMES
+from ..config.training import MODEL_NAMES
 from .plots import epoch_ticks
 from .style import wrap_row
 

@@ -1,0 +1,5 @@
+"""``eegtrain``: the command line (train, search, runs, predict, export)."""
+
+from .main import main
+
+__all__ = ["main"]

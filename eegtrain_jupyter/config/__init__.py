@@ -1,0 +1,36 @@
+"""The training configuration: one pydantic schema for REST, the CLI, the panel and the worker.
+
+:mod:`.training` holds :class:`TrainingConfig` and its validation; :mod:`.data` the ``data``
+section (synthetic, files, epochs); :mod:`.names` the model and augmentation names; :mod:`.search`
+a hyper-parameter search request. Light: pydantic only, so the Jupyter server can import it.
+"""
+
+from .training import (
+    AUGMENTATIONS,
+    MODEL_NAMES,
+    MODEL_ONLY_FIELDS,
+    PRESETS,
+    ModelName,
+    TrainingConfig,
+    ValidationResult,
+    default_config,
+    field_specs,
+    json_schema,
+    parse_config,
+    validate_config,
+)
+
+__all__ = [
+    "AUGMENTATIONS",
+    "MODEL_NAMES",
+    "MODEL_ONLY_FIELDS",
+    "PRESETS",
+    "ModelName",
+    "TrainingConfig",
+    "ValidationResult",
+    "default_config",
+    "field_specs",
+    "json_schema",
+    "parse_config",
+    "validate_config",
+]

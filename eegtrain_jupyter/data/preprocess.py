@@ -1,0 +1,290 @@
+"""Preprocessing that turns a recording into LaBraM-ready windows, and the record of it.
+
+A :class:`Preprocessing` says what was done to the signal (channels and their order, band-pass,
+sampling rate, window length, unit scaling). It is stored in every checkpoint
+(``checkpoint["preprocessing"] = prep.model_dump()``) so prediction applies exactly the same steps
+to new data: :func:`apply_to_raw` then :func:`raw_to_windows` for continuous recordings,
+:func:`epochs_to_windows` for :class:`mne.Epochs`. :func:`check_windows` refuses arrays that do
+not fit the model (shape, NaN/inf) with a :class:`~eegtrain_jupyter.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import ConfigError, FieldError
+
+if TYPE_CHECKING:
+    import mne
+
+__all__ = [
+    "PATCH_SIZE",
+    "Preprocessing",
+    "apply_to_raw",
+    "check_windows",
+    "epochs_to_windows",
+    "labram_channel_names",
+    "raw_to_windows",
+    "resolve_channels",
+    "suggest_channel_map",
+]
+
+PATCH_SIZE = 200
+"""Samples per LaBraM patch: a window is a whole number of them (1 s at 200 Hz)."""
+
+
+_import_lock = threading.Lock()
+
+
+@functools.cache
+def labram_channel_names() -> tuple[str, ...]:
+    """The channel names LaBraM has position embeddings for (upper case, 10-20/10-10)."""
+    with _import_lock:  # braindecode's first import is not safe from two threads at once
+        from braindecode.models.labram import LABRAM_CHANNEL_ORDER
+
+    return tuple(LABRAM_CHANNEL_ORDER)
+
+
+class Preprocessing(BaseModel):
+    """The steps from a recording to model input, in the order they are applied.
+
+    Attributes
+    ----------
+    ch_names : list of str
+        LaBraM channel names in model-input order (the windows' channel axis).
+    channel_map : dict of str to str
+        Recording channel name -> LaBraM name, applied before picking (e.g. ``{"EEG Fp1-REF": "FP1"}``).
+        Names already matching a LaBraM name (any case) need no entry.
+    l_freq, h_freq : float or None
+        Band-pass edges in Hz for ``mne.io.Raw.filter``; ``None`` leaves that side open.
+    sfreq : float
+        Target sampling rate in Hz (the recording is resampled to it).
+    window_s : float
+        Window length in seconds; ``window_s * sfreq`` must be a whole number of 200-sample patches.
+    scale : float
+        Factor from the recording's unit to microvolts (MNE holds volts, so ``1e6``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ch_names: list[str] = Field(min_length=1)
+    channel_map: dict[str, str] = Field(default_factory=dict)
+    l_freq: float | None = Field(None, gt=0)
+    h_freq: float | None = Field(None, gt=0)
+    sfreq: float = Field(200.0, gt=0)
+    window_s: float
+    scale: float = Field(1e6, gt=0)
+
+    @field_validator("ch_names")
+    @classmethod
+    def _known_channels(cls, names: list[str]) -> list[str]:
+        known = {n.upper(): n for n in labram_channel_names()}
+        unknown = [n for n in names if n.upper() not in known]
+        if unknown:
+            raise ValueError(f"not LaBraM channel names: {', '.join(unknown)}")
+        upper = [n.upper() for n in names]
+        dupes = sorted({n for n in upper if upper.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate channels: {', '.join(dupes)}")
+        return names
+
+    @model_validator(mode="after")
+    def _whole_patches(self) -> Preprocessing:
+        if self.window_s < 1.0:
+            raise ValueError(f"window_s is {self.window_s} s; LaBraM needs windows of at least 1 s")
+        n_times = self.window_s * self.sfreq
+        if abs(n_times - round(n_times)) > 1e-6 or round(n_times) % PATCH_SIZE:
+            raise ValueError(
+                f"window_s * sfreq = {n_times:g} samples is not a whole number of {PATCH_SIZE}-sample patches"
+            )
+        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
+            raise ValueError(f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})")
+        if self.h_freq is not None and self.h_freq >= self.sfreq / 2:
+            raise ValueError(f"h_freq ({self.h_freq}) must be below Nyquist ({self.sfreq / 2} Hz)")
+        return self
+
+    @property
+    def n_times(self) -> int:
+        """Samples per window: ``window_s * sfreq``."""
+        return round(self.window_s * self.sfreq)
+
+
+_PREFIX = re.compile(r"^(EEG|EOG|ECG)[\s_:-]+", re.IGNORECASE)
+_SUFFIX = re.compile(r"[\s_-]+(REF|LE|AR|AVG|A1|A2|M1|M2|CZ)$", re.IGNORECASE)
+
+
+def suggest_channel_map(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A ``channel_map`` guess for recording channels LaBraM does not know as they are named.
+
+    Strips common prefixes/suffixes (``"EEG Fp1-REF"`` -> ``FP1``, ``"Fp1-LE"`` -> ``FP1``) and maps
+    the old temporal names where needed; only names that then match a LaBraM channel are returned.
+    """
+    known = {n.upper(): n for n in labram_channel_names()}
+    out: dict[str, str] = {}
+    for name in names:
+        if name.upper() in known:
+            continue
+        stripped = _SUFFIX.sub("", _PREFIX.sub("", name.strip())).replace(" ", "").upper()
+        if stripped in known:
+            out[name] = known[stripped]
+    return out
+
+
+def resolve_channels(rec_names: list[str] | tuple[str, ...], prep: Preprocessing) -> dict[str, str]:
+    """Which recording channel feeds each model channel: ``{recording name: prep name}``, in prep order.
+
+    Raises
+    ------
+    ConfigError
+        ``data.ch_names`` names the channels the recording lacks, with a suggested ``channel_map``.
+    """
+    renamed = {prep.channel_map.get(n, n).upper(): n for n in rec_names}
+    picks: dict[str, str] = {}
+    missing = []
+    for target in prep.ch_names:
+        source = renamed.get(target.upper())
+        if source is None:
+            missing.append(target)
+        else:
+            picks[source] = target
+    if missing:
+        hint = suggest_channel_map([n for n in rec_names if n not in prep.channel_map])
+        message = f"channels {', '.join(missing)} not found in the recording (it has {', '.join(rec_names)})"
+        if hint:
+            message += f"; suggested channel_map: {hint}"
+        raise ConfigError([FieldError("data.ch_names", message)])
+    return picks
+
+
+def _apply(inst: Any, prep: Preprocessing) -> Any:
+    """Rename/pick/order, band-pass and resample an MNE Raw or Epochs copy (volts stay volts).
+
+    Picks before loading, so only the model's channels are read and copied."""
+    import mne
+
+    picks = resolve_channels(list(inst.ch_names), prep)
+    if isinstance(inst, mne.io.BaseRaw):  # a Raw picks before loading: only these channels are read
+        inst = inst.copy().pick(list(picks)).load_data(verbose="error")
+    else:  # Epochs must be loaded to drop channels
+        inst = inst.copy().load_data().pick(list(picks))
+    inst.rename_channels(picks)
+    inst.reorder_channels(list(prep.ch_names))
+    if prep.l_freq is not None or prep.h_freq is not None:
+        inst.filter(prep.l_freq, prep.h_freq, verbose="error")
+    if abs(inst.info["sfreq"] - prep.sfreq) > 1e-6:
+        inst.resample(prep.sfreq, verbose="error")
+    return inst
+
+
+def apply_to_raw(raw: mne.io.BaseRaw, prep: Preprocessing) -> mne.io.BaseRaw:
+    """A preprocessed copy of ``raw``: channels renamed, picked in ``prep.ch_names`` order,
+    filtered and resampled.
+
+    Loads the data (``raw.load_data`` on the copy); ``raw`` itself is left as it was.
+    """
+    return _apply(raw, prep)
+
+
+def raw_to_windows(
+    raw: mne.io.BaseRaw, prep: Preprocessing, step_s: float | None = None, *, preprocessed: bool = False
+) -> np.ndarray:
+    """Sliding windows over a whole recording.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        The recording (any rate and channel naming that ``prep`` can map).
+    prep : Preprocessing
+    step_s : float, optional
+        Hop between window starts in seconds; default ``prep.window_s`` (no overlap).
+    preprocessed : bool
+        ``raw`` already went through :func:`apply_to_raw` (skip it).
+
+    Returns
+    -------
+    ndarray, shape (n_windows, n_chans, n_times), float32, microvolts
+        ``n_windows`` may be 0 when the recording is shorter than one window.
+    """
+    if not preprocessed:
+        raw = apply_to_raw(raw, prep)
+    data = raw.get_data()
+    return _slide(data, prep, step_s)
+
+
+def _slide(data: np.ndarray, prep: Preprocessing, step_s: float | None) -> np.ndarray:
+    """``(n_chans, n_samples)`` volts -> ``(n_windows, n_chans, n_times)`` float32 µV."""
+    n_times = prep.n_times
+    step = max(1, round((step_s or prep.window_s) * prep.sfreq))
+    if data.shape[-1] < n_times:
+        return np.empty((0, data.shape[0], n_times), np.float32)
+    starts = np.arange(0, data.shape[-1] - n_times + 1, step)
+    view = np.lib.stride_tricks.sliding_window_view(data, n_times, axis=-1)  # (chans, n_pos, n_times)
+    return (view[:, starts].transpose(1, 0, 2) * prep.scale).astype(np.float32)
+
+
+def epochs_to_windows(epochs: mne.BaseEpochs, prep: Preprocessing) -> np.ndarray:
+    """The same preprocessing for epochs; each epoch gives one window (its first ``n_times`` samples).
+
+    Returns
+    -------
+    ndarray, shape (n_epochs, n_chans, n_times), float32, microvolts
+
+    Raises
+    ------
+    ConfigError
+        Epochs shorter than ``prep.window_s`` after resampling.
+    """
+    epochs = _apply(epochs, prep)
+    data = epochs.get_data(copy=False)
+    if data.shape[-1] < prep.n_times:
+        raise ConfigError.field(
+            "data.window_s",
+            f"epochs are {data.shape[-1] / prep.sfreq:g} s long; windows need {prep.window_s:g} s",
+        )
+    return np.asarray(data[..., : prep.n_times] * prep.scale, dtype=np.float32)
+
+
+def check_windows(X: np.ndarray, prep: Preprocessing) -> None:
+    """Refuse windows the model cannot take.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_windows, n_chans, n_times)
+
+    Raises
+    ------
+    ConfigError
+        Wrong number of dimensions, channels or samples per window, or NaN/inf samples
+        (the message says how many windows and which channels).
+    """
+    if X.ndim != 3:
+        raise ConfigError.field("data", f"windows must be (n_windows, n_chans, n_times), not shape {X.shape}")
+    if X.shape[1] != len(prep.ch_names):
+        raise ConfigError.field(
+            "data.ch_names",
+            f"windows have {X.shape[1]} channels; expected {len(prep.ch_names)} ({', '.join(prep.ch_names)})",
+        )
+    if X.shape[2] != prep.n_times:
+        raise ConfigError.field(
+            "data.window_s",
+            f"windows have {X.shape[2]} samples; expected {prep.n_times} "
+            f"({prep.window_s:g} s at {prep.sfreq:g} Hz)",
+        )
+    # in chunks: X may be a memory-mapped file larger than memory
+    bad = np.concatenate(
+        [~np.isfinite(X[i : i + 1024]).all(axis=2) for i in range(0, len(X), 1024)]
+        or [np.zeros((0, X.shape[1]), bool)]
+    )  # (n_windows, n_chans)
+    if bad.any():
+        chans = [prep.ch_names[i] for i in np.flatnonzero(bad.any(axis=0))]
+        raise ConfigError.field(
+            "data",
+            f"{int(bad.any(axis=1).sum())} of {len(X)} windows hold NaN or inf samples "
+            f"(channels {', '.join(chans)})",
+        )

@@ -1,0 +1,185 @@
+"""Windows: the one data object the engine trains on, and the choice of its source.
+
+The engine never makes data: the service (or a script) calls :func:`load_windows` with the
+config, or builds :class:`Windows` from its own arrays, and passes it in. Signal facts
+(channel names, sampling rate, class names, subjects) travel with the windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..config.data import FilesData, SyntheticData
+
+if TYPE_CHECKING:
+    import os
+
+    import mne
+
+    from ..config.training import TrainingConfig
+    from ..schemas import DataSummary
+    from .paths import PathPolicy
+    from .preprocess import Preprocessing
+
+__all__ = ["Windows", "load_windows", "scan", "stratified_split"]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Labelled EEG windows.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n_windows, n_chans, n_times), float32, microvolts
+        May be a ``np.memmap``: the engine reads it batch by batch.
+    y : ndarray, shape (n_windows,), int64
+        Index into ``class_names``.
+    ch_names : tuple of str
+        Channel names, in the order of ``X``'s second axis.
+    sfreq : float
+        Sampling rate in Hz.
+    class_names : tuple of str
+        Label ``i`` means ``class_names[i]``.
+    subjects : ndarray, shape (n_windows,), or None
+        Subject id of each window, when known.
+    preprocessing : Preprocessing or None
+        How the windows were made from recordings (stored in the checkpoint so prediction
+        repeats it); ``None`` means "nothing to apply" (see :meth:`prep`).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    ch_names: tuple[str, ...]
+    sfreq: float
+    class_names: tuple[str, ...]
+    subjects: np.ndarray | None = field(default=None)
+    preprocessing: Preprocessing | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.X.ndim != 3:
+            raise ValueError(f"X must be (n_windows, n_chans, n_times), not shape {self.X.shape}")
+        n, n_chans, _ = self.X.shape
+        if self.y.shape != (n,):
+            raise ValueError(f"y has shape {self.y.shape}; expected ({n},) to match X")
+        if len(self.ch_names) != n_chans:
+            raise ValueError(f"{len(self.ch_names)} ch_names for {n_chans} channels in X")
+        if self.subjects is not None and self.subjects.shape != (n,):
+            raise ValueError(f"subjects has shape {self.subjects.shape}; expected ({n},)")
+        if n and (self.y.min() < 0 or self.y.max() >= len(self.class_names)):
+            raise ValueError(f"labels must index class_names ({len(self.class_names)} classes)")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_times(self) -> int:
+        """Samples per window."""
+        return int(self.X.shape[-1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def prep(self) -> Preprocessing:
+        """``preprocessing``, or the identity one for windows already at the model's input format."""
+        from .preprocess import Preprocessing
+
+        if self.preprocessing is not None:
+            return self.preprocessing
+        return Preprocessing.model_construct(
+            ch_names=list(self.ch_names), sfreq=self.sfreq, window_s=self.n_times / self.sfreq
+        )
+
+    def to_mne(self) -> mne.EpochsArray:
+        """The windows as :class:`mne.EpochsArray` (data in volts, event ids by class name)."""
+        import mne
+
+        info = mne.create_info(list(self.ch_names), self.sfreq, ch_types="eeg")
+        events = np.column_stack(
+            [np.arange(len(self)) * self.n_times, np.zeros(len(self), int), self.y]
+        ).astype(int)
+        event_id = {name: i for i, name in enumerate(self.class_names)}
+        return mne.EpochsArray(
+            np.asarray(self.X, dtype=np.float64) * 1e-6, info, events, event_id=event_id, verbose="error"
+        )
+
+
+def load_windows(
+    config: TrainingConfig, paths: PathPolicy | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> Windows:
+    """The windows ``config.data`` asks for (see :func:`scan`)."""
+    return scan(config, paths, cache_dir)[0]
+
+
+def scan(
+    config: TrainingConfig, paths: PathPolicy | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[Windows, DataSummary | None]:
+    """Load the windows of ``config.data`` and say what they hold.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+        ``data.source`` picks the loader: ``synthetic`` (seeded by ``config.seed``, no summary),
+        ``files`` or ``epochs`` (:mod:`.recordings`, :mod:`.epochs_source`).
+    paths : PathPolicy, optional
+        Resolves (and, for a server, confines) the data paths; default: relative to the cwd.
+    cache_dir : path, optional
+        Preprocessed windows of ``files``/``epochs`` are cached there (:mod:`.windows_cache`)
+        and memory-mapped on the next load.
+
+    Raises
+    ------
+    ConfigError
+        Any problem with the data, naming the field and the file.
+    """
+    from . import synthetic
+
+    source = config.data
+    if isinstance(source, SyntheticData):
+        windows = synthetic.generate(
+            config.n_samples_per_class, seed=config.seed, n_subjects=source.n_subjects
+        )
+        return windows, None
+    from . import epochs as epochs_source
+    from . import recordings
+    from .cache import WindowsCache
+    from .paths import PathPolicy
+
+    paths = paths or PathPolicy(".")
+    if isinstance(source, FilesData):
+        files = [f for f in paths.files(source.paths, "data.paths") if not _companion(f)]
+
+        def build() -> tuple[Windows, DataSummary]:
+            return recordings.load_files(source, files)
+    else:
+        files = [paths.file(source.path, "data.path")]
+
+        def build() -> tuple[Windows, DataSummary]:
+            return epochs_source.load_epochs(source, files[0])
+
+    if cache_dir is None:
+        return build()
+    params = source.model_dump(exclude={"paths", "path"})
+    return WindowsCache(cache_dir).load(files, params, build)
+
+
+def _companion(path: Path) -> bool:
+    """A file a recording's header points at (a glob like ``rec/*`` finds them too)."""
+    suffix = path.suffix.lower()
+    return suffix in (".vmrk", ".fdt") or (suffix == ".eeg" and path.with_suffix(".vhdr").exists())
+
+
+def stratified_split(y: np.ndarray, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled train/val indices with ``val_split`` of each class in validation."""
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n_val = max(1, round(len(idx) * val_split))
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    return rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(val_idx))

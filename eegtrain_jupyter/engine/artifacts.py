@@ -1,0 +1,378 @@
+"""Output files, always written atomically, and the listener that writes a run's outputs.
+
+Every write goes to a temp file in the same folder (named after the writing process, so
+recovery can tell a dead writer's leftovers from a live one's), is fsynced, replaces the
+target with ``os.replace``, and the folder is fsynced too. Files get the umask's mode, like
+any other file the user creates. A reader (or a crash) never sees a half-written checkpoint,
+history or PNG. A run's writes during training (``sync_dir=False``) leave the folder's fsync to
+the run's end: after a power loss mid-run a file may be the previous version, never a half one.
+
+:class:`ArtifactWriter` is a :class:`~eegtrain_jupyter.engine.events.TrainingListener`: the history
+after every epoch; the checkpoint on each new best (a search trial's writer, ``light``: at most
+once per ``CHECKPOINT_MIN_INTERVAL`` seconds from its start, and at its end);
+the curves PNG throttled to one per ``CURVES_MIN_INTERVAL`` seconds (counted from the writer's
+start) and always at the run's end. (A fine-tuning epoch takes far longer than either interval,
+so there every best is written; head epochs on cached features take milliseconds.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .events import EpochResult, TrainingListener, TrainingResult
+
+if TYPE_CHECKING:
+    from ..config.training import TrainingConfig
+
+__all__ = [
+    "CHECKPOINT_MIN_INTERVAL",
+    "CHECKPOINT_NAME",
+    "CURVES_MIN_INTERVAL",
+    "CURVES_NAME",
+    "HISTORY_NAME",
+    "OUTPUT_NAMES",
+    "ArtifactWriter",
+    "atomic_path",
+    "copy_atomic",
+    "curves_from_history",
+    "curves_title",
+    "fsync_dir",
+    "read_json",
+    "remove_orphan_temp_files",
+    "save_checkpoint",
+    "save_curves",
+    "write_json",
+]
+
+CHECKPOINT_NAME = "best_synthetic_model.pth"
+HISTORY_NAME = "training_history.json"
+CURVES_NAME = "training_curves.png"
+OUTPUT_NAMES = (CHECKPOINT_NAME, HISTORY_NAME, CURVES_NAME)
+OUTPUT_KINDS = {"checkpoint": CHECKPOINT_NAME, "history": HISTORY_NAME, "curves": CURVES_NAME}
+"""Output file names by kind (the keys of a run's ``files``)."""
+
+CHECKPOINT_MIN_INTERVAL = 2.0
+"""Seconds between two writes of the best checkpoint by a ``light`` writer (a search's trial),
+counted from its start: a LaBraM checkpoint is ~23 MB, ~25 ms to write and fsync, more than a
+trial's head epochs, so a trial shorter than this writes it once, at its end (with the test
+report when there is one). A plain run writes every new best at once."""
+
+CURVES_MIN_INTERVAL = 2.0
+"""Seconds between curve-PNG writes, the first counted from the writer's start (one PNG costs
+0.1-0.5 s on CPU; head epochs on cached features take milliseconds). The run's end always writes
+it: after the test report when there is one, else after the last (or a stopped run's) epoch. A
+run shorter than this (a search trial on cached features) writes it once."""
+
+
+def _file_mode() -> int:
+    """Mode of a new output file: what ``open(path, "w")`` would give (``mkstemp`` gives 0600).
+
+    The umask is read from ``/proc`` where there is one: setting it to read it back would,
+    for an instant, change it for every thread of the process.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            mask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def temp_prefix(name: str) -> str:
+    """Start of the temp-file name this process uses for ``name``."""
+    return f".{name}.{os.getpid()}."
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success, fsync it, ``os.replace`` it in, fsync the
+    folder (unless ``sync_dir`` is false: the caller fsyncs it later, see :func:`fsync_dir`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, _file_mode())
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+        if sync_dir:
+            fsync_dir(path.parent)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def remove_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete temp files in ``folder`` left by writers that are no longer running; return them.
+
+    A temp file whose writer (the pid in its name) is alive, on this host, is never touched.
+    """
+    import psutil
+
+    removed: list[Path] = []
+    try:
+        candidates = list(Path(folder).glob(".*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        match = _TEMP.match(tmp.name)
+        if match is None or psutil.pid_exists(int(match["pid"])):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _write_with(
+    path: str | os.PathLike, mode: str, writer: Callable[[IO], None], sync_dir: bool = True
+) -> Path:
+    with atomic_path(path, sync_dir=sync_dir) as tmp, open(tmp, mode) as fh:
+        writer(fh)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, data: Any, *, sync_dir: bool = True) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    return _write_with(path, "w", lambda fh: json.dump(data, fh, indent=2, allow_nan=False), sync_dir)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any], *, sync_dir: bool = True) -> Path:
+    """``torch.save`` a checkpoint dict, atomically."""
+    import torch
+
+    return _write_with(path, "wb", lambda fh: torch.save(checkpoint, fh), sync_dir)
+
+
+def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy ``src`` over ``dst`` so that ``dst`` is replaced in one step."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
+
+
+def save_curves(
+    path: str | os.PathLike,
+    history: dict[str, list[float]],
+    title: str = "",
+    test_report: dict[str, Any] | None = None,
+    *,
+    sync_dir: bool = True,
+) -> Path:
+    """Plot loss and accuracy per epoch to a PNG (matplotlib's Agg backend, no display); with a
+    ``test_report``, a third panel shows the test split's confusion matrix."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(15 if test_report else 10, 4), layout="constrained")
+    axes = fig.subplots(1, 3 if test_report else 2)
+    ax_loss, ax_acc = axes[0], axes[1]
+    if test_report:
+        _confusion(axes[2], test_report)
+    epochs = range(1, len(history["train_losses"]) + 1)
+    for ax, key, label in ((ax_loss, "losses", "Loss"), (ax_acc, "accs", "Accuracy (%)")):
+        ax.plot(epochs, history[f"train_{key}"], "o-", label="train")
+        ax.plot(epochs, history[f"val_{key}"], "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100), sync_dir)
+
+
+def curves_title(config: dict[str, Any]) -> str:
+    """The curves PNG's title: the model and, for LaBraM, whether its backbone was frozen."""
+    name = config.get("model", "labram")
+    if name != "labram":
+        return name
+    return f"LaBraM, {'frozen' if config.get('freeze_backbone') else 'fine-tuned'} backbone"
+
+
+def curves_from_history(output_dir: str | os.PathLike) -> Path | None:
+    """Draw ``training_curves.png`` from the folder's ``training_history.json`` (its config and test
+    report included); None when there is no history with an epoch in it."""
+    try:
+        doc = read_json(Path(output_dir) / HISTORY_NAME)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not doc.get("train_losses"):
+        return None
+    return save_curves(
+        Path(output_dir) / CURVES_NAME,
+        doc,
+        title=curves_title(doc.get("config") or {}),
+        test_report=doc.get("test_report"),
+    )
+
+
+def _confusion(ax: Any, report: dict[str, Any]) -> None:
+    """The test split's confusion matrix (rows: true class) with counts in the cells."""
+    import numpy as np
+
+    cm = np.asarray(report["confusion_matrix"])
+    names = report["class_names"]
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), n in np.ndenumerate(cm):
+        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > cm.max() / 2 else "black")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(
+        f"test: accuracy {report['accuracy']:.1f}%, balanced {report['balanced_accuracy']:.1f}%", fontsize=10
+    )
+
+
+class ArtifactWriter(TrainingListener):
+    """Writes a run's outputs into ``output_dir`` as the engine reports them.
+
+    Parameters
+    ----------
+    output_dir : path
+        Folder for ``best_synthetic_model.pth``, ``training_history.json``, ``training_curves.png``.
+    config : TrainingConfig
+        Recorded in the history file; titles the curves.
+    curves_interval : float
+        Least seconds between two curve PNGs, the first counted from here (the run's end always
+        writes one, see ``CURVES_MIN_INTERVAL``).
+    light : bool
+        A search trial's outputs: no curves PNG (:func:`curves_from_history` draws it on request)
+        and the checkpoint interval counted from the start (no checkpoint before it has passed).
+    checkpoint_interval : float, optional
+        Least seconds between two writes of the best checkpoint; default ``CHECKPOINT_MIN_INTERVAL``
+        for a light writer, else 0 (every new best).
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        config: TrainingConfig,
+        curves_interval: float = CURVES_MIN_INTERVAL,
+        *,
+        light: bool = False,
+        checkpoint_interval: float | None = None,
+    ):
+        self.output_dir = Path(output_dir)
+        self.config = config
+        self.curves_interval = curves_interval
+        self.curves = not light
+        if checkpoint_interval is None:
+            checkpoint_interval = CHECKPOINT_MIN_INTERVAL if light else 0.0
+        self.checkpoint_interval = checkpoint_interval
+        self._checkpoint_at = time.perf_counter() if light else -float("inf")
+        self._checkpoint_pending = False
+        self.files: dict[str, str] = {}
+        self.history: dict[str, list[float]] = {}
+        self._best: tuple[float, int] | None = None
+        self._curves_at = time.perf_counter()  # the first PNG is throttled too
+        self._curves_epoch = 0
+        self._epochs = 0
+        self._checkpoint: dict[str, Any] | None = None
+        self._history_doc: dict[str, Any] | None = None
+        self._config_doc = config.model_dump()
+        self._test_report: dict[str, Any] | None = None
+
+    def on_test(self, report: dict[str, Any]) -> None:
+        """The test report joins the best checkpoint and the history file."""
+        if self._checkpoint is not None:
+            self._checkpoint["test_report"] = report
+            self._save_checkpoint()
+        self._test_report = report
+        if self._history_doc is not None:
+            self._history_doc["test_report"] = report
+            self._write_history()
+        if self._epochs:
+            self._write_curves()
+
+    def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
+        self._best = (result.val_acc, result.epoch)
+        self._checkpoint = checkpoint  # a snapshot (the engine's): safe to write later
+        if time.perf_counter() - self._checkpoint_at >= self.checkpoint_interval:
+            self._save_checkpoint()
+        else:
+            self._checkpoint_pending = True
+
+    def _save_checkpoint(self) -> None:
+        assert self._checkpoint is not None
+        path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint, sync_dir=False)
+        self.files["checkpoint"] = str(path)
+        self._checkpoint_at, self._checkpoint_pending = time.perf_counter(), False
+
+    def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
+        self.history, self._epochs = history, result.epoch
+        best_acc, best_epoch = self._best or (None, None)
+        doc = {
+            **history,
+            "best_val_acc": best_acc,
+            "best_epoch": best_epoch,
+            "epochs_completed": result.epoch,
+            "config": self._config_doc,
+        }
+        self._history_doc = doc
+        self._write_history()
+        if time.perf_counter() - self._curves_at >= self.curves_interval:
+            self._write_curves()
+
+    def on_end(self, result: TrainingResult) -> None:
+        if self._checkpoint_pending:
+            self._save_checkpoint()
+        if self._epochs and self._curves_epoch != self._epochs:  # the last epoch, unless on_test drew it
+            self._write_curves()
+        if self.files:
+            fsync_dir(self.output_dir)  # every rename above is durable from here
+        result.files.update(self.files)
+
+    def _write_history(self) -> None:
+        path = write_json(self.output_dir / HISTORY_NAME, self._history_doc, sync_dir=False)
+        self.files["history"] = str(path)
+
+    def _write_curves(self) -> None:
+        if not self.curves:
+            return
+        self.files["curves"] = str(
+            save_curves(
+                self.output_dir / CURVES_NAME,
+                self.history,
+                title=curves_title(self._config_doc),
+                test_report=self._test_report,
+                sync_dir=False,
+            )
+        )
+        self._curves_at, self._curves_epoch = time.perf_counter(), self._epochs

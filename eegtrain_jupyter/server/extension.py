@@ -1,0 +1,128 @@
+"""The Jupyter server extension: owns the server's one TrainingManager and adds the REST routes.
+
+One :class:`~eegtrain_jupyter.service.manager.TrainingManager` per server process, rooted at the
+server's ``root_dir`` with every user path confined to it. Training runs in the manager's
+thread, so it outlives kernels and browser tabs; when the server stops, a running training is
+stopped (finished epochs, history and checkpoint kept) before the process exits.
+
+Configuration (``jupyter_server_config.py`` or the command line); the thread knobs default to
+the ``EEGTRAIN_*`` environment variables of :mod:`~eegtrain_jupyter.runtime.tuning`::
+
+    c.TrainingExtension.min_free_memory_mb = 512
+    c.TrainingExtension.shutdown_timeout = 30
+    c.TrainingExtension.max_body_bytes = 65536
+    c.TrainingExtension.max_predict_body_bytes = 16777216
+    c.TrainingExtension.num_threads = 1  # EEGTRAIN_NUM_THREADS
+    c.TrainingExtension.nice = 5  # EEGTRAIN_NICE
+    c.TrainingExtension.switch_interval_ms = 1  # EEGTRAIN_SWITCH_INTERVAL_MS
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, default
+
+from ..runtime import tuning
+from ..service.manager import TrainingManager
+from ..service.search import SearchManager
+
+__all__ = ["TrainingExtension"]
+
+
+class TrainingExtension(ExtensionApp):
+    """Adds the ``training/`` REST routes and owns the server's TrainingManager."""
+
+    name = "eegtrain_jupyter"
+    description = "LaBraM EEG training REST API"
+    load_other_extensions = True
+
+    min_free_memory_mb = Float(
+        256.0, help="Refuse a run (HTTP 503) that would leave less than this much memory free (MB)."
+    ).tag(config=True)
+    shutdown_timeout = Float(
+        30.0, help="Seconds to wait, when the server stops, for a running training to stop."
+    ).tag(config=True)
+    max_body_bytes = Int(
+        64 * 1024, help="Largest accepted request body in bytes (larger gets HTTP 413 before it is read)."
+    ).tag(config=True)
+    max_predict_body_bytes = Int(
+        16 * 1024 * 1024,
+        help="Largest accepted body of POST /training/runs/{run_id}/predict, whose windows come as "
+        "JSON (16 MiB: about 100 windows of 8 channels x 4 s at 200 Hz).",
+    ).tag(config=True)
+    num_threads = Int(
+        help="Torch threads for training (0: torch's choice). Default: "
+        "$EEGTRAIN_NUM_THREADS, else the usable cores minus one."
+    ).tag(config=True)
+    nice = Int(help="Niceness added to the training thread. Default: $EEGTRAIN_NICE, else 5.").tag(
+        config=True
+    )
+    switch_interval_ms = Int(
+        help="Upper bound of the GIL switch interval while training (0: unchanged). "
+        "Default: $EEGTRAIN_SWITCH_INTERVAL_MS, else 1."
+    ).tag(config=True)
+
+    @default("num_threads")
+    def _default_num_threads(self) -> int:
+        return tuning.default_num_threads()
+
+    @default("nice")
+    def _default_nice(self) -> int:
+        return tuning.default_nice()
+
+    @default("switch_interval_ms")
+    def _default_switch_interval_ms(self) -> int:
+        return tuning.default_switch_interval_ms()
+
+    manager: TrainingManager | None = None
+    search: SearchManager | None = None
+
+    def initialize_settings(self) -> None:
+        assert self.serverapp is not None
+        self.manager = TrainingManager(
+            self.serverapp.root_dir,
+            confine_to_root=True,
+            min_free_memory_mb=self.min_free_memory_mb,
+            thread_settings={
+                "num_threads": self.num_threads,
+                "nice": self.nice,
+                "switch_interval_ms": self.switch_interval_ms,
+            },
+        )
+        self.search = SearchManager(self.manager)
+        self.log.info(
+            "eegtrain: training REST API at %straining/ (root %s)",
+            self.serverapp.base_url,
+            self.manager.root_dir,
+        )
+
+    def initialize_handlers(self) -> None:
+        from .handlers import route_table
+
+        self.handlers.extend(route_table())
+
+    def current_activity(self) -> list[dict[str, Any]] | None:
+        """A running training counts as activity (so idle shutdown waits for it)."""
+        if self.manager is not None and self.manager.is_active():
+            status = self.manager.status()
+            return [{"run_id": status.run_id, "state": status.state.value}]
+        if self.search is not None and self.search.is_active():  # between two trials
+            search = self.search.status()
+            return [{"search_id": search.search_id, "state": search.state.value}]
+        return None
+
+    async def stop_extension(self) -> None:
+        """Stop a running training and wait for its thread, off the IO loop."""
+        manager = self.manager
+        if manager is None:
+            return
+        if manager.is_active():
+            self.log.info("eegtrain: server stopping; stopping training run %s", manager.status().run_id)
+        if self.search is not None:
+            await asyncio.to_thread(self.search.shutdown, self.shutdown_timeout)
+        await asyncio.to_thread(manager.shutdown, self.shutdown_timeout)
+        if manager.is_active():
+            self.log.warning("eegtrain: training did not stop within %.0fs", self.shutdown_timeout)

@@ -1,0 +1,170 @@
+"""One run, from its first event to its end state: the body of the service's trainer thread.
+
+:class:`Execution` trains a run in a worker process (:func:`~.supervisor.supervise`), or in
+this thread for windows handed over in Python, with the run's listeners (its progress record,
+TensorBoard, the caller's), then publishes a completed run's files. It never raises: every end,
+failures included, comes back as an :class:`Ending` for :class:`~.service.TrainingManager` to
+record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..data.windows import Windows
+from ..engine import tensorboard as tensorboard_writer
+from ..engine.artifacts import OUTPUT_KINDS
+from ..engine.events import TrainingListener, TrainingResult
+from ..engine.feature_cache import FeatureCache
+from ..runtime.launcher import WorkerSession
+from ..runtime.supervisor import supervise
+from ..runtime.tuning import configure_training_thread, resolve_thread_settings
+from ..schemas import TrainingState
+from ..serving.model_card import ModelCardWriter
+from .progress import RECORD_SAVE_INTERVAL, RunProgress
+from .publishing import publish
+from .runs import Run, RunStore
+
+__all__ = ["Ending", "Execution"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a run ended: its final state, the error that failed it, and the files it left."""
+
+    state: TrainingState
+    error: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    """The run's own outputs by kind, in its run folder."""
+    published: dict[str, str] = field(default_factory=dict)
+    """The top-level files a completed run replaced in ``save_dir``."""
+    early_stopped: bool = False
+
+
+@dataclass
+class Execution:
+    """What every run of one :class:`~.service.TrainingManager` is executed with.
+
+    ``lock`` guards the run record (the progress listener writes it under the lock);
+    ``stop_event`` stops the run in flight; ``on_worker`` is told the worker's pid (``None``
+    when it is gone).
+    """
+
+    lock: threading.RLock
+    stop_event: threading.Event
+    store: RunStore
+    root_dir: Path
+    confine: bool
+    listeners: Sequence[TrainingListener] = ()
+    thread_settings: Mapping[str, int | None] | None = None
+    stop_grace: tuple[float, float] = (10.0, 5.0)
+    feature_cache: FeatureCache | None = None
+    windows_cache: Path | None = None
+    """Preprocessed windows of ``files``/``epochs`` sources (:mod:`.windows_cache`), shared with the workers."""
+    on_worker: Callable[[int | None], None] = lambda pid: None
+
+    def __call__(
+        self,
+        run: Run,
+        run_listeners: Sequence[TrainingListener] = (),
+        data: Windows | None = None,
+        *,
+        batch_interval: float = 0.0,
+        publish: bool = True,
+        session: WorkerSession | None = None,
+    ) -> Ending:
+        """Train ``run`` to its end; ``data``: windows given in Python (else the config's source);
+        ``batch_interval``: least seconds between relayed batch events (see :func:`.supervise`);
+        ``publish``: a completed run replaces the top-level files in ``save_dir``; ``session``:
+        a job's runs share its worker (:class:`~.launcher.WorkerSession`) and write light outputs
+        (no curves PNG until one is asked for, see :func:`~.engine.train`)."""
+        tensorboard: tensorboard_writer.TensorBoardWriter | None = None
+        try:
+            tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
+            listeners: list[TrainingListener] = [
+                RunProgress(self.lock, run, RECORD_SAVE_INTERVAL if session is not None else 0.0),
+                *([tensorboard] if tensorboard is not None else []),
+                *self.listeners,
+                *run_listeners,
+            ]
+            if data is not None:
+                # windows handed over in Python (numpy, mne.Epochs) train in this thread: only a
+                # config's data source can be loaded by a worker process
+                result: TrainingResult | None = self._train_here(run, data, listeners)
+            else:
+                # the engine (data loading, precision, feature cache) runs in the worker; these
+                # listeners run here, one event at a time
+                outcome = supervise(
+                    run.config,
+                    run.run_dir,
+                    listeners,
+                    self.stop_event,
+                    thread_settings=resolve_thread_settings(self.thread_settings),
+                    grace=self.stop_grace,
+                    on_start=self.on_worker,
+                    feature_cache=self.feature_cache.folder if self.feature_cache else None,
+                    windows_cache=self.windows_cache,
+                    root_dir=self.root_dir,
+                    confine=self.confine,
+                    batch_interval=batch_interval,
+                    session=session,
+                    light_outputs=session is not None,
+                )
+                if outcome.error is not None:  # the worker's own account (signal, exit code, log)
+                    return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))
+                result = outcome.result
+            return self._finish(run, result, publish)
+        except Exception as exc:  # captured into status; the process lives on
+            log.exception("training run %s failed", run.run_id)
+            return Ending(TrainingState.FAILED, f"{type(exc).__name__}: {exc}", _files_on_disk(run))
+        finally:
+            if tensorboard is not None:
+                tensorboard.close()
+            self.on_worker(None)
+
+    def _finish(self, run: Run, result: TrainingResult | None, publish_it: bool) -> Ending:
+        """A run the engine ended: stopped, or completed and published (a failed publish fails it)."""
+        files = result.files if result is not None else _files_on_disk(run)
+        early = bool(result and result.early_stopped)
+        if result is None or result.stopped:
+            return Ending(TrainingState.STOPPED, None, files, early_stopped=early)
+        if not publish_it:
+            return Ending(TrainingState.COMPLETED, None, files, early_stopped=early)
+        try:  # outside the lock: status() stays responsive while the checkpoint copies
+            published = publish(run)
+        except OSError as exc:
+            log.exception("could not publish the outputs of run %s", run.run_id)
+            error = (
+                f"training finished but its outputs could not be copied into "
+                f"{run.save_dir} ({type(exc).__name__}: {exc}); they are in {run.run_dir}"
+            )
+            return Ending(TrainingState.FAILED, error, files, early_stopped=early)
+        return Ending(TrainingState.COMPLETED, None, files, published, early_stopped=early)
+
+    def _train_here(self, run: Run, data: Windows, listeners: list[TrainingListener]) -> TrainingResult:
+        """Train windows given in Python in this thread (a worker process cannot receive them)."""
+        from ..engine.training import train
+
+        if self.thread_settings is not None:
+            configure_training_thread(**self.thread_settings)
+        card = ModelCardWriter(run.run_dir, data, run.run_id)
+        return train(
+            run.config,
+            data,
+            run.run_dir,
+            listeners=[card, *listeners],
+            should_stop=self.stop_event.is_set,
+            feature_cache=self.feature_cache,
+        )
+
+
+def _files_on_disk(run: Run) -> dict[str, str]:
+    return {
+        kind: str(run.run_dir / name) for kind, name in OUTPUT_KINDS.items() if (run.run_dir / name).exists()
+    }

@@ -1,0 +1,363 @@
+"""TrainingManager: the life cycle of one background training thread and its current run.
+
+Every surface (REST handlers, notebook panel, CLI) drives training through this class and
+reads :meth:`TrainingManager.status` (a :class:`~.schemas.Status` snapshot, safe from any
+thread). Runs on disk are :mod:`.runs`' business, user paths :mod:`.paths`', errors
+:mod:`.errors`' and the shapes :mod:`.schemas`'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from ..config.training import TrainingConfig, parse_config, validate_config
+from ..data.paths import PathPolicy, os_reason
+from ..data.splits import check_split
+from ..data.windows import Windows, scan
+from ..engine.events import TrainingListener
+from ..engine.feature_cache import FeatureCache
+from ..errors import AlreadyTrainingError, ConfigError, FieldError
+from ..models.labram import PretrainedWeightsError, check_weights_file
+from ..runtime.launcher import WorkerSession
+from ..runtime.resources import check_resources
+from ..schemas import FieldErrorBody, History, Status, TrainingState, ValidationBody, empty_history
+from .execution import Ending, Execution
+from .progress import build_status, format_duration, report_shape
+from .recorded import RecordedRuns
+from .runs import Run, RunStore, now_iso, this_process
+from .serving import RunServing
+
+__all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_duration"]
+
+log = logging.getLogger(__name__)
+
+TRIAL_BATCH_INTERVAL = 0.1
+"""Seconds between the batch events of a search's trial (see :func:`~.supervisor.supervise`)."""
+
+
+class TrainingManager(RecordedRuns):
+    """Owns at most one training thread and the record of the current/last run.
+
+    Parameters
+    ----------
+    root_dir : path
+        Relative paths resolve against it; the run index lives in ``root_dir/.eegtrain``.
+    confine_to_root : bool
+        Refuse paths that resolve outside ``root_dir`` (the server sets this).
+    min_free_memory_mb : float
+        Refuse a run when available memory minus its estimate falls below this.
+    listeners : sequence of TrainingListener
+        Also receive every engine event (e.g. a CLI progress bar).
+    thread_settings : dict or None
+        ``num_threads``/``nice``/``switch_interval_ms`` for the training worker
+        (:func:`~.tuning.configure_training_thread`; missing ones come from ``EEGTRAIN_*``), so
+        the server's IO loop or a kernel stays responsive. ``None`` (the CLI) lets training take
+        every core at normal priority.
+    feature_cache : bool
+        Keep frozen-backbone features in ``root_dir/.eegtrain/features`` and reuse them for runs
+        on the same windows and backbone (:class:`~.feature_cache.FeatureCache`).
+
+    Notes
+    -----
+    Each run trains in its own worker process (:mod:`.supervisor`, :mod:`.worker`); the one
+    training thread here supervises it and calls the listeners with the worker's events, one at
+    a time (the worker waits for each). A stop sends a stop message (honoured before the next
+    batch), then SIGTERM after ``stop_grace[0]`` seconds, then SIGKILL after ``stop_grace[1]``.
+    """
+
+    def __init__(
+        self,
+        root_dir: str | os.PathLike[str] = ".",
+        *,
+        confine_to_root: bool = False,
+        min_free_memory_mb: float = 256.0,
+        listeners: Sequence[TrainingListener] = (),
+        thread_settings: Mapping[str, int | None] | None = MappingProxyType({}),
+        feature_cache: bool = True,
+    ):
+        self.paths = PathPolicy(root_dir, confine=confine_to_root)
+        self.root_dir = self.paths.root_dir
+        self.min_free_memory_mb = min_free_memory_mb
+        self.listeners = list(listeners)
+        self.store = RunStore(self.root_dir)
+        self.feature_cache = FeatureCache(self.root_dir / ".eegtrain" / "features") if feature_cache else None
+        self._lock = threading.RLock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._worker_pid: int | None = None
+        self._run: Run | None = self.store.recover()
+        self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
+        self._session: WorkerSession | None = None  # the job's worker, kept across its runs
+        self.serving = RunServing(self.paths)
+        self._execution = Execution(
+            self._lock,
+            self._stop_event,
+            self.store,
+            self.root_dir,
+            self.paths.confine,
+            listeners=self.listeners,
+            thread_settings=thread_settings,
+            feature_cache=self.feature_cache,
+            windows_cache=self.root_dir / ".eegtrain" / "cache",
+            on_worker=self._worker_changed,
+        )
+
+    # -- public API ------------------------------------------------------------------
+    def start(
+        self,
+        config: dict[str, Any] | TrainingConfig | None = None,
+        *,
+        listeners: Sequence[TrainingListener] = (),
+        owner: str | None = None,
+        data: Windows | None = None,
+    ) -> Status:
+        """Validate, check resources and start a run in the background; return its status.
+
+        ``listeners`` receive this run's events (after the manager's own); ``owner`` is the job
+        (a search, see :meth:`reserve`) that holds the trainer, if any. A ``files``/``epochs``
+        source is read (or taken from the windows cache) here, before the run exists, so bad data
+        is refused with nothing written. ``data`` trains on windows the caller already has
+        (``config.data`` is then only recorded).
+
+        Raises
+        ------
+        ConfigError
+            Invalid fields (each named), or a path outside the allowed root.
+        AlreadyTrainingError
+            A run is active.
+        ResourceError
+            Not enough memory (or GPU memory) for this config.
+        """
+        cfg = self._resolve_paths(parse_config(config))
+        self._check_free(owner)
+        if data is None and cfg.data.source != "synthetic":
+            # bad data is refused here, before the run exists; the worker then reads the windows
+            # again, from the windows cache this scan filled
+            self._scan(cfg)
+        elif data is not None:
+            from ..data.preprocess import check_windows
+
+            check_windows(data.X, data.prep())
+            check_split(data, split_by=cfg.split_by, test_split=cfg.test_split)
+        elif cfg.split_by == "subject" and getattr(cfg.data, "n_subjects", 0) < (3 if cfg.test_split else 2):
+            raise ConfigError.field(
+                "split_by",
+                "a subject-wise split needs at least "
+                f"{3 if cfg.test_split else 2} subjects (data.n_subjects)",
+            )
+        with self._lock:
+            self._check_free(owner)
+            check_resources(cfg, min_free_memory_mb=self.min_free_memory_mb)
+            run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+            run = Run(run_id, cfg, self.paths.resolve(cfg.save_dir, "save_dir"))
+            run.owner = this_process()
+            try:
+                run.run_dir.mkdir(parents=True, exist_ok=True)
+                run.save()
+            except OSError as exc:  # read-only, a file in the way, disk full: the caller's to fix
+                raise ConfigError.field("save_dir", f"cannot write there: {os_reason(exc)}") from None
+            self.store.add(run)
+            self._run = run
+            self._stop_event.clear()
+            self._thread = threading.Thread(
+                target=self._work, args=(run, list(listeners), data), name=f"eegtrain-{run_id}", daemon=True
+            )
+            self._thread.start()
+            return build_status(run)
+
+    def validate(self, config: dict[str, Any] | None = None) -> ValidationBody:
+        """Per-field validation as :func:`~.config.validate_config`, plus the path rules of :meth:`start`."""
+        result = validate_config(config)
+        errors = list(result.errors)
+        summary = None
+        if result.config is not None:
+            try:
+                cfg = self._resolve_paths(result.config)
+                if cfg.data.source != "synthetic":
+                    summary = self._scan(cfg)[1]
+            except ConfigError as exc:
+                errors = exc.errors
+        return ValidationBody(
+            valid=not errors,
+            errors=[FieldErrorBody(**e.to_dict()) for e in errors],
+            config=None if errors else result.config,
+            data_summary=None if errors else summary,
+        )
+
+    def stop(self) -> Status:
+        """Ask the active run to stop (it ends within one batch), and end a search holding the
+        trainer; a no-op when idle."""
+        with self._lock:
+            if self._job is not None:
+                self._job[1]()
+            if self._run is not None and self._run.state.active:
+                self._stop_event.set()
+                self._run.state = TrainingState.STOPPING
+            return build_status(self._run)
+
+    def status(self) -> Status:
+        """The seed's status shape plus state, phase, batch progress, error, run id and files."""
+        with self._lock:
+            return build_status(self._run)
+
+    def history(self) -> History:
+        """Metrics of the current/last run."""
+        with self._lock:
+            run = self._run
+            return History(
+                run_id=run.run_id if run else None,
+                state=run.state if run else TrainingState.IDLE,
+                **(run.history if run else empty_history()),
+                test_report=report_shape(run.test_report if run else None),
+                epoch_times=list(run.epoch_times) if run else [],
+                best_val_acc=run.best_val_acc if run else None,
+                best_epoch=run.best_epoch if run else None,
+            )
+
+    def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
+        """Hold the trainer for a job of several runs (a search): until :meth:`release`, only
+        ``start(..., owner=owner)`` may start runs, and :meth:`stop` also calls ``on_stop``.
+        The job's runs train one after another in one worker process
+        (:class:`~.launcher.WorkerSession`), which :meth:`release` ends.
+
+        Raises
+        ------
+        AlreadyTrainingError
+            A run is active or another job holds the trainer.
+        """
+        with self._lock:
+            if self._job is not None:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+            if self._run is not None and self._run.state.active:
+                raise AlreadyTrainingError(self._run.run_id)
+            self._job = (owner, on_stop)
+            self._session = WorkerSession()
+
+    def release(self, owner: str) -> None:
+        """End ``owner``'s hold on the trainer and its worker (a no-op when it holds none)."""
+        with self._lock:
+            if self._job is None or self._job[0] != owner:
+                return
+            self._job, session, self._session = None, self._session, None
+        if session is not None:
+            session.close()
+
+    @property
+    def stop_grace(self) -> tuple[float, float]:
+        """Seconds from the stop message to SIGTERM, and from SIGTERM to SIGKILL (10, 5)."""
+        return self._execution.stop_grace
+
+    @stop_grace.setter
+    def stop_grace(self, value: tuple[float, float]) -> None:
+        self._execution.stop_grace = value
+
+    @property
+    def worker_pid(self) -> int | None:
+        """Process id of the current run's worker (None when no worker runs)."""
+        with self._lock:
+            return self._worker_pid
+
+    def is_active(self) -> bool:
+        with self._lock:
+            return self._run is not None and self._run.state.active
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current run has ended; True if it did within ``timeout``.
+
+        Waits on the run's own event, not ``Thread.join``: a KeyboardInterrupt inside ``join``
+        can leave CPython believing the thread has ended (gh-90882).
+        """
+        with self._lock:
+            run, thread = self._run, self._thread
+        if run is None:
+            return True
+        done = run.done.wait(timeout)
+        if done and thread is not None:
+            thread.join(5.0)  # only the return from _work is left
+        return done
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop any run and wait for its thread (history and checkpoint are kept)."""
+        self.stop()
+        self.wait(timeout)
+
+    # -- internals -------------------------------------------------------------------
+    def _check_free(self, owner: str | None) -> None:
+        """Raise AlreadyTrainingError unless ``owner`` may start a run now (a search holding the
+        trainer is named first: its trials come and go)."""
+        with self._lock:
+            if self._job is not None and owner != self._job[0]:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+            if self._run is not None and self._run.state.active:
+                raise AlreadyTrainingError(self._run.run_id)
+
+    def _scan(self, cfg: TrainingConfig) -> tuple[Windows, Any]:
+        """Read ``cfg.data`` (through the windows cache) and check that its split can be made."""
+        windows, summary = scan(cfg, self.paths, self._execution.windows_cache)
+        check_split(windows, split_by=cfg.split_by, test_split=cfg.test_split)
+        return windows, summary
+
+    def _resolve_paths(self, cfg: TrainingConfig) -> TrainingConfig:
+        """``cfg`` with its paths resolved against the root (so the thread ignores the cwd).
+
+        Raises one :class:`ConfigError` naming every path field that cannot be used.
+        """
+        errors, update = [], {}
+        try:
+            self.paths.directory(cfg.save_dir, "save_dir")
+        except ConfigError as exc:
+            errors += exc.errors
+        if cfg.pretrained_weights is not None:
+            try:
+                weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
+                check_weights_file(weights)
+                update["pretrained_weights"] = str(weights)
+            except ConfigError as exc:
+                errors += exc.errors
+            except PretrainedWeightsError as exc:
+                errors.append(FieldError("pretrained_weights", str(exc)))
+        if errors:
+            raise ConfigError(errors)
+        return cfg.model_copy(update=update) if update else cfg
+
+    def _work(
+        self, run: Run, run_listeners: Sequence[TrainingListener] = (), data: Windows | None = None
+    ) -> None:
+        # Whatever happens in there, the run leaves the active states here: a failure after
+        # training (e.g. publishing into a full disk) must not leave the manager "busy".
+        ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
+        try:
+            with self._lock:  # a search's trial: batch events throttled, its files left in its folder
+                trial, session = self._job is not None, self._session
+            ending = self._execution(
+                run,
+                run_listeners,
+                data,
+                batch_interval=TRIAL_BATCH_INTERVAL if trial else 0.0,
+                publish=not trial,
+                session=session,
+            )
+        finally:
+            with self._lock:
+                run.duration = time.monotonic() - run.t_start
+                run.state, run.error, run.phase, run.batch = ending.state, ending.error, None, None
+                run.finished_at = now_iso()
+                run.files, run.published = dict(ending.files), dict(ending.published)
+                run.early_stopped = ending.early_stopped
+                try:
+                    run.save()
+                except OSError:
+                    log.exception("could not record run %s", run.run_id)
+            run.done.set()
+
+    def _worker_changed(self, pid: int | None) -> None:
+        with self._lock:
+            self._worker_pid = pid

@@ -1,0 +1,79 @@
+"""Recorded runs, as the service offers them: list, compare, detail, files, predict, export, delete.
+
+:class:`RecordedRuns` is the half of :class:`~.service.TrainingManager` that reads finished (and
+the current) runs; the other half, in :mod:`.service`, starts and stops them. The work itself is
+in :mod:`.runs` (records on disk), :mod:`.compare` and :mod:`.serving` (prediction, export).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import Conflict
+from ..schemas import Comparison, Deleted, ExportResult, Prediction, RunDetail, RunRecord
+from .compare import RunQuery, compare_runs, select
+from .runs import Run, RunStore
+from .serving import RunServing
+
+__all__ = ["RecordedRuns"]
+
+
+class RecordedRuns:
+    """Reading and using recorded runs; mixed into :class:`~.service.TrainingManager`, whose
+    ``_lock`` guards ``_run`` (the current run, kept in memory while it trains)."""
+
+    _lock: threading.RLock
+    _run: Run | None
+    store: RunStore
+    serving: RunServing
+
+    def runs(self, query: Mapping[str, str] | None = None) -> list[RunRecord]:
+        """Every recorded run, newest first; or filtered and sorted by ``query`` (the query
+        arguments of ``GET /training/runs``: state, model, sort, order, limit; see
+        :class:`~.compare.RunQuery`; a bad one is a ConfigError naming it)."""
+        parsed = RunQuery.parse(query) if query else None
+        with self._lock:
+            records = self.store.records(self._run)
+        return select(records, parsed) if parsed is not None else records
+
+    def compare(self, run_ids: str | Sequence[str] | None) -> Comparison:
+        """Runs side by side (``"a,b,c"`` or a list of ids); see :func:`~.compare.compare_runs`."""
+        with self._lock:
+            current = self._run
+            return compare_runs(self.store, current, run_ids)
+
+    def run(self, run_id: str) -> RunDetail:
+        """One run in full: record, history, checkpoint and test metrics, model card, files (404 when unknown)."""
+        with self._lock:  # the current run's record and history change under this lock
+            return self.serving.detail(self._find(run_id))
+
+    def run_file(self, run_id: str, name: str) -> Path:
+        """The path of one of the run's own files (``name`` as listed in ``RunDetail.downloads``)."""
+        return self.serving.file(self._find(run_id), name)
+
+    def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
+        """Per-window probabilities and labels from the run's best checkpoint (409 when it has none yet)."""
+        return self.serving.predict(self._find(run_id), request)
+
+    def export(self, run_id: str, request: dict[str, Any] | None) -> ExportResult:
+        """Export the run's best checkpoint (``{"format": "onnx" | "torch_export"}``) with a parity report."""
+        return self.serving.export(self._find(run_id), request)
+
+    def delete_run(self, run_id: str) -> Deleted:
+        """Delete a run's folder and index entry; an active run (here or in another process) is 409."""
+        with self._lock:
+            run = self._find(run_id)
+            if run.state.active:
+                raise Conflict(f"run {run_id} is {run.state.value}; stop it before deleting it")
+            run_dir = self.store.delete(run_id)
+            if self._run is not None and self._run.run_id == run_id:
+                self._run = None
+        self.serving.forget(run)
+        return Deleted(run_id=run_id, run_dir=str(run_dir), deleted=not run_dir.exists())
+
+    def _find(self, run_id: str) -> Run:
+        with self._lock:
+            return self.store.find(run_id, self._run)

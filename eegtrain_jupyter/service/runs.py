@@ -1,0 +1,333 @@
+"""Runs on disk: each run's record, the run index, publishing, and recovery after a crash.
+
+``<save_dir>/runs/<run_id>/`` holds ``run.json`` (a :class:`~.schemas.RunRecord` plus the
+process that trains it), the history, the best checkpoint and the curves. When a run
+*completes*, the seed's three files in ``save_dir`` are replaced by that run's as one set
+(:mod:`.publishing`); a stopped or failed run leaves them alone. An index in
+``<root_dir>/.eegtrain/runs.json`` (updated under a file lock: a server, the CLI and a kernel
+may share a root) lets a restarted process show the last run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..config.training import TrainingConfig
+from ..engine import artifacts
+from ..errors import NotFound
+from ..schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
+from .publishing import complete_publish
+
+__all__ = ["Run", "RunStore", "now_iso", "this_process"]
+
+log = logging.getLogger(__name__)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Run:
+    """Mutable record of one run; the service touches it only under its lock."""
+
+    def __init__(self, run_id: str, config: TrainingConfig, save_dir: Path):
+        self.run_id = run_id
+        self.config = config
+        self.save_dir = save_dir
+        self.run_dir = save_dir / "runs" / run_id
+        self.state = TrainingState.PREPARING
+        self.phase: str | None = None
+        self.error: str | None = None
+        self.history = empty_history()
+        self.epoch_times: list[float] = []
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.batch: dict[str, Any] | None = None
+        self.device: str | None = None
+        self.precision: str | None = None
+        self.precision_reason: str | None = None
+        self.backbone: Backbone | None = None
+        self.model: str | None = None
+        self.n_parameters: int | None = None
+        self.n_trainable: int | None = None
+        self.files: dict[str, str] = {}
+        self.published: dict[str, str] = {}
+        self.started_at = now_iso()
+        self.finished_at: str | None = None
+        self.t_start = time.monotonic()
+        self.t_phase: float | None = None  # when the current phase (or epoch, while training) began
+        self.duration: float | None = None  # set when the run ends (or from disk)
+        self.owner: dict[str, Any] | None = None  # the process training it (kept in run.json only)
+        self.done = threading.Event()  # this run's thread has recorded its end
+        self.split: str | None = None
+        self.early_stopped = False
+        self.test_report: dict[str, Any] | None = None
+
+    _PLAIN = (
+        "run_id",
+        "state",
+        "config",
+        "started_at",
+        "finished_at",
+        "best_val_acc",
+        "best_epoch",
+        "error",
+        "device",
+        "precision",
+        "precision_reason",
+        "backbone",
+        "model",
+        "n_parameters",
+        "n_trainable",
+        "split",
+        "early_stopped",
+    )
+    """:class:`~.schemas.RunOutcome` fields held as they are sent."""
+
+    def outcome(self) -> dict[str, Any]:
+        """This run's :class:`~.schemas.RunOutcome` fields (the part its status and record share)."""
+        return {
+            **{key: getattr(self, key) for key in self._PLAIN},
+            "save_dir": str(self.save_dir),
+            "run_dir": str(self.run_dir),
+            "files": dict(self.files),
+            "published": dict(self.published),
+            "test_report": TestReport.model_validate(self.test_report) if self.test_report else None,
+        }
+
+    def record(self) -> RunRecord:
+        return RunRecord(
+            **self.outcome(),
+            duration=self.elapsed(),
+            epochs_completed=len(self.history["train_losses"]),
+            epoch_times=list(self.epoch_times),
+        )
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Run:
+        """Rebuild from a ``run.json`` dict (raises ``ValidationError``/``KeyError`` when damaged)."""
+        record = RunRecord.model_validate({k: v for k, v in rec.items() if k != "owner"})
+        run = cls(record.run_id, record.config, Path(record.save_dir))
+        run.run_dir = Path(record.run_dir)
+        for key in (*cls._PLAIN, "duration", "files", "published"):
+            setattr(run, key, getattr(record, key))
+        run.epoch_times = list(record.epoch_times)
+        run.test_report = record.test_report.model_dump() if record.test_report else None
+        run.owner = rec.get("owner")
+        hist_path = run.run_dir / artifacts.HISTORY_NAME
+        if hist_path.exists():
+            doc = artifacts.read_json(hist_path)
+            run.history = {k: list(v) for k, v in doc.items() if k in Metrics.model_fields}
+            run.history.update({k: list(doc.get(k, [])) for k in empty_history()})
+        run.done.set()
+        return run
+
+    def save(self, *, sync_dir: bool = True) -> None:
+        artifacts.write_json(
+            self.run_dir / "run.json", {**self.record().to_json(), "owner": self.owner}, sync_dir=sync_dir
+        )
+
+    def elapsed(self) -> float | None:
+        if self.state.active:
+            return time.monotonic() - self.t_start
+        return self.duration
+
+    def eta(self) -> float | None:
+        """Seconds left: the rest of the feature caching, then whole epochs (with their writes).
+
+        ``None`` while stopping, before anything was measured, and after the run.
+        """
+        now = time.monotonic()
+        b, spent = self.batch, now - (self.t_phase or now)
+        if self.state is TrainingState.PREPARING and b and b["phase"] == "caching features":
+            return max(0.0, spent * float(b["n_batches"] - b["batch"]) / float(b["batch"]))
+        if self.state is not TrainingState.TRAINING:
+            return None
+        total, done = self.config.n_epochs, len(self.epoch_times)
+        if done:
+            per_epoch = sum(self.epoch_times) / done
+            return max(0.0, per_epoch * (total - done) - min(spent, per_epoch))
+        if b and b["phase"] == "train" and b["batch"]:
+            per_epoch = spent * float(b["n_batches"]) / float(b["batch"])
+            return max(0.0, per_epoch * total - spent)
+        return None
+
+
+class RunStore:
+    """The run index of ``root_dir`` and the runs it lists."""
+
+    def __init__(self, root_dir: Path):
+        self.root_dir = root_dir
+        self.index_path = root_dir / ".eegtrain" / "runs.json"
+
+    def read_index(self) -> list[dict[str, str]]:
+        try:
+            index = artifacts.read_json(self.index_path)
+        except (OSError, ValueError):
+            return []
+        if not isinstance(index, list):
+            return []
+        return [
+            e
+            for e in index
+            if isinstance(e, dict) and isinstance(e.get("run_id"), str) and isinstance(e.get("run_dir"), str)
+        ]
+
+    def add(self, run: Run) -> None:
+        """Append ``run`` to the index (read-modify-write under the index's file lock)."""
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(self.index_path.with_name("runs.lock")):
+            index = self.read_index()
+            index.append({"run_id": run.run_id, "run_dir": str(run.run_dir)})
+            artifacts.write_json(self.index_path, index)
+
+    def load(self, run_dir: str | Path) -> Run:
+        return Run.from_record(artifacts.read_json(Path(run_dir) / "run.json"))
+
+    def records(self, current: Run | None = None) -> list[RunRecord]:
+        """Every indexed run, newest first; ``current`` from memory; damaged or deleted ones skipped."""
+        out = []
+        for entry in reversed(self.read_index()):
+            if current is not None and entry["run_id"] == current.run_id:
+                out.append(current.record())
+                continue
+            try:
+                out.append(self.load(entry["run_dir"]).record())
+            except (OSError, ValueError, KeyError, TypeError, ValidationError):
+                continue  # a run folder deleted by the user, or a damaged run.json
+        return out
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of the indexed run ``run_id`` (:class:`~.errors.NotFound` when none)."""
+        for entry in reversed(self.read_index()):
+            if entry["run_id"] == run_id:
+                return Path(entry["run_dir"])
+        raise NotFound(f"no run {run_id!r} under {self.root_dir}")
+
+    def find(self, run_id: str, current: Run | None = None) -> Run:
+        """The run ``run_id``: ``current`` when it is that run, else read from its ``run.json``.
+
+        Raises :class:`~.errors.NotFound` when it is not indexed or its folder is gone or damaged.
+        """
+        if current is not None and current.run_id == run_id:
+            return current
+        run_dir = self.run_dir(run_id)
+        try:
+            return self.load(run_dir)
+        except (OSError, ValueError, KeyError, TypeError, ValidationError):
+            raise NotFound(f"run {run_id!r} has no readable run.json in {run_dir}") from None
+
+    def delete(self, run_id: str) -> Path:
+        """Remove ``run_id`` from the index and delete its folder (the caller checks it is not active).
+
+        The top-level files a completed run published into ``save_dir`` are left alone.
+        """
+        import shutil
+
+        with _file_lock(self.index_path.with_name("runs.lock")):
+            index = self.read_index()
+            entries = [e for e in index if e["run_id"] == run_id]
+            if not entries:
+                raise NotFound(f"no run {run_id!r} under {self.root_dir}")
+            artifacts.write_json(self.index_path, [e for e in index if e["run_id"] != run_id])
+        run_dir = Path(entries[-1]["run_dir"])
+        if (run_dir / "run.json").is_file():  # only ever a run folder, never what a damaged index names
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return run_dir
+
+    def recover(self) -> Run | None:
+        """The last run, after putting every run a dead process left active right.
+
+        A run left active by a process that has gone (killed, crashed, power cut) becomes
+        ``interrupted`` on disk; its interrupted publish is completed and its temp files removed.
+        A run another live process is training (a second server, the CLI, a kernel on the same
+        root) is left alone and not returned.
+        """
+        index = self.read_index()
+        last: Run | None = None
+        for i, entry in enumerate(index):
+            is_last = i == len(index) - 1
+            try:
+                rec = artifacts.read_json(Path(entry["run_dir"]) / "run.json")
+                if not (is_last or TrainingState(rec["state"]).active):
+                    continue
+                run = Run.from_record(rec)
+            except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
+                if is_last:
+                    log.warning("could not recover the last training run: %s", exc)
+                continue
+            if run.state.active and _owner_alive(run.owner):
+                log.info("run %s is being trained by process %s", run.run_id, (run.owner or {}).get("pid"))
+                continue
+            if run.state.active:
+                self._mark_interrupted(run)
+            if is_last:
+                last = run
+        return last
+
+    def _mark_interrupted(self, run: Run) -> None:
+        run.state = TrainingState.INTERRUPTED
+        run.error = "the process running this training ended before it finished"
+        published = complete_publish(run.save_dir)
+        if published:
+            run.published = published
+            run.error = "the process ended while publishing this run's files; recovery completed it"
+        for folder in (run.run_dir, run.save_dir):
+            artifacts.remove_orphan_temp_files(folder)
+        try:
+            run.save()
+        except OSError as exc:  # a read-only root still shows the run
+            log.warning("could not mark run %s interrupted on disk: %s", run.run_id, exc)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock between processes (POSIX ``flock``; a no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def this_process() -> dict[str, Any]:
+    """Who trains a run: host, pid and the process's start time (so a reused pid is not mistaken)."""
+    import psutil
+
+    try:
+        started = psutil.Process().create_time()
+    except psutil.Error:
+        started = None
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": started}
+
+
+def _owner_alive(owner: Any) -> bool:
+    """True when ``owner`` is another process on this host that is still running."""
+    import psutil
+
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return False
+    pid, started = owner.get("pid"), owner.get("started")
+    if not isinstance(pid, int) or pid == os.getpid() or not isinstance(started, (int, float)):
+        return False
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 1.0
+    except psutil.Error:
+        return False

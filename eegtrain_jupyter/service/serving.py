@@ -1,0 +1,178 @@
+"""Using recorded runs from the service: their details, files, predictions and exports.
+
+:class:`RunServing` is the part of :class:`~eegtrain_jupyter.service.manager.TrainingManager` that works on
+*finished or running* runs rather than on the training thread: it turns REST-shaped requests into
+:mod:`~eegtrain_jupyter.serving.predict` / :mod:`~eegtrain_jupyter.serving.export` calls, confines every path to the
+root (:class:`~eegtrain_jupyter.data.paths.PathPolicy`) and keeps the last few loaded models so repeated
+predictions do not rebuild LaBraM each time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..config.training import _field_errors
+from ..data.paths import PathPolicy
+from ..engine import artifacts
+from ..errors import ConfigError, Conflict, FieldError, NotFound
+from ..schemas import ExportRequest, ExportResult, Metrics, Prediction, PredictRequest, RunDetail
+from ..serving.model_card import MODEL_CARD_JSON
+from .runs import Run
+
+__all__ = ["RunServing", "parse_request"]
+
+_MAX_FIELD_ERRORS = 10
+
+
+def parse_request(model: type[BaseModel], body: Any) -> Any:
+    """``body`` validated as ``model``; a :class:`ConfigError` naming (at most ten) bad fields."""
+    try:
+        return model.model_validate(body if body is not None else {})
+    except ValidationError as exc:
+        errors = _field_errors(exc)
+        more = len(errors) - _MAX_FIELD_ERRORS
+        errors = errors[:_MAX_FIELD_ERRORS] + (
+            [FieldError("body", f"... and {more} more")] if more > 0 else []
+        )
+        raise ConfigError(
+            errors, "Invalid request: " + "; ".join(f"{e.field}: {e.message}" for e in errors[:3])
+        ) from None
+
+
+class RunServing:
+    """Details, downloads, prediction and export for runs (``run`` objects come from the manager).
+
+    Parameters
+    ----------
+    paths : PathPolicy
+        Confines recording paths given over REST.
+    cache_size : int
+        Loaded models kept (keyed by checkpoint path and modification time).
+    """
+
+    def __init__(self, paths: PathPolicy, cache_size: int = 2):
+        self.paths = paths
+        self.cache_size = cache_size
+        self._models: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._draw_lock = threading.Lock()
+
+    # -- details and files -------------------------------------------------------------------
+    def detail(self, run: Run) -> RunDetail:
+        """The run's record plus history, checkpoint metrics, model card and downloadable files."""
+        card = _read_json(run.run_dir / MODEL_CARD_JSON)
+        metrics = (card or {}).get("metrics") or {}
+        return RunDetail(
+            **run.record().model_dump(),
+            history=Metrics(**run.history),
+            checkpoint_metrics=metrics.get("validation"),
+            test_metrics=metrics.get("test"),
+            model_card=card,
+            downloads=self.downloads(run),
+        )
+
+    @staticmethod
+    def downloads(run: Run) -> list[str]:
+        """Names of the run's own files (regular files directly in its folder, no temp files),
+        plus the curves PNG of an ended run that has a history but no PNG (a search's trial):
+        :meth:`file` draws it on request."""
+        try:
+            names = {
+                p.name
+                for p in run.run_dir.iterdir()
+                if p.is_file() and not p.is_symlink() and not p.name.startswith(".")
+            }
+        except OSError:
+            return []
+        if artifacts.HISTORY_NAME in names and not run.state.active:
+            names.add(artifacts.CURVES_NAME)
+        return sorted(names)
+
+    def file(self, run: Run, name: str) -> Path:
+        """The file ``name`` of ``run``'s folder; anything else (another folder, a link, ``..``) is 404.
+        A listed curves PNG that is not on disk yet is drawn from the history first."""
+        if name not in self.downloads(run):
+            raise NotFound(f"run {run.run_id} has no file {name!r}; it has {', '.join(self.downloads(run))}")
+        path = run.run_dir / name
+        if name == artifacts.CURVES_NAME and not path.exists():
+            with self._draw_lock:  # two requests draw it once
+                if not path.exists() and artifacts.curves_from_history(run.run_dir) is None:
+                    raise NotFound(f"run {run.run_id} has no history to draw {name!r} from")
+        return path
+
+    # -- models ------------------------------------------------------------------------------
+    def model(self, run: Run) -> Any:
+        """The run's best checkpoint as a :class:`~.predict.TrainedModel` (cached; 409 when none yet)."""
+        from ..serving.predict import TrainedModel
+
+        path = run.run_dir / artifacts.CHECKPOINT_NAME
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+        except OSError:
+            raise Conflict(f"run {run.run_id} has no checkpoint yet (no epoch has finished)") from None
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model = TrainedModel.from_checkpoint(path)
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > self.cache_size:
+                self._models.popitem(last=False)
+        return model
+
+    def forget(self, run: Run) -> None:
+        """Drop cached models of ``run`` (it was deleted)."""
+        with self._lock:
+            for key in [k for k in self._models if Path(k[0]).parent == run.run_dir]:
+                del self._models[key]
+
+    def predict(self, run: Run, body: dict[str, Any] | PredictRequest | None) -> Prediction:
+        """Probabilities and labels per window for ``windows`` or a recording ``path`` (see
+        :class:`~.schemas.PredictRequest`)."""
+        from ..serving.predict import read_recording, window_starts
+
+        req = body if isinstance(body, PredictRequest) else parse_request(PredictRequest, body)
+        if (req.windows is None) == (req.path is None):
+            raise ConfigError.field("body", "give either windows or path (a recording inside the root)")
+        model = self.model(run)
+        if req.path is not None:
+            data: Any = read_recording(self.paths.file(req.path, "path"))
+            source = req.path
+        else:
+            data, source = req.windows, None
+        try:
+            X = model.windows(data, req.ch_names, req.step_s)
+        except ValueError as exc:  # ragged lists, MNE refusing the recording
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError.field("path" if source else "windows", str(exc)) from None
+        proba = model.probabilities(X)
+        return Prediction(
+            run_id=run.run_id,
+            classes=list(model.classes_),
+            labels=[str(c) for c in model.classes_[proba.argmax(1)]] if len(proba) else [],
+            probabilities=proba.tolist(),
+            n_windows=len(X),
+            window_starts_s=window_starts(data, len(X), model, req.step_s),
+            source=source,
+        )
+
+    def export(self, run: Run, body: dict[str, Any] | ExportRequest | None) -> ExportResult:
+        """Export the run's model into its folder and check it against torch (see :mod:`~.export`)."""
+        from ..serving.export import export_model
+
+        req = body if isinstance(body, ExportRequest) else parse_request(ExportRequest, body)
+        return export_model(self.model(run), req.format, run.run_dir, run_id=run.run_id)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return artifacts.read_json(path)
+    except (OSError, ValueError):
+        return None

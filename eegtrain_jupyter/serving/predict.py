@@ -1,0 +1,324 @@
+"""Use a trained model: :func:`load_model` gives a scikit-learn-style :class:`TrainedModel`.
+
+The model takes what a user has at hand and repeats the training's preprocessing on it:
+
+* a numpy array of windows, shape ``(n_windows, n_chans, n_times)`` in microvolts, channels in the
+  model's order (or in any order when ``ch_names`` names them);
+* :class:`mne.Epochs` or a continuous :class:`mne.io.Raw` (windowed as in training): channels
+  renamed/picked/ordered, band-passed, resampled and scaled as the checkpoint's
+  ``preprocessing`` record says (:mod:`~eegtrain_jupyter.data.preprocess`). A checkpoint without that
+  record (written before it existed) is described by its ``ch_names``, ``sfreq`` and ``n_times``.
+
+Input the model cannot take (a missing channel, another window length, NaN) is refused with a
+:class:`~eegtrain_jupyter.errors.ConfigError` that says what is wrong, never silently adapted.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..engine.artifacts import CHECKPOINT_NAME
+from ..errors import ConfigError, Conflict, FieldError, NotFound
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..data.preprocess import Preprocessing
+
+__all__ = [
+    "RECORDING_HINT",
+    "TrainedModel",
+    "load_model",
+    "read_recording",
+    "resolve_checkpoint",
+    "window_starts",
+]
+
+RECORDING_HINT = (
+    "a recording MNE reads (.fif, .edf, .bdf, .set, .vhdr, ...), epochs (*-epo.fif) "
+    "or a .npy array of windows (n_windows, n_chans, n_times) in microvolts"
+)
+
+
+def _bad(field: str, message: str) -> ConfigError:
+    """Input the model cannot take: 400 naming ``field``, the message as it is."""
+    return ConfigError([FieldError(field, message)], message)
+
+
+def resolve_checkpoint(path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """The checkpoint file that ``path_or_run_id`` names.
+
+    Parameters
+    ----------
+    path_or_run_id : path or str
+        A checkpoint file, a folder holding ``best_synthetic_model.pth`` (a run folder or a
+        ``save_dir``), or the id of a run recorded under ``root``.
+    root : path, optional
+        Where relative paths start and whose run index is searched (default: the working directory).
+
+    Raises
+    ------
+    NotFound
+        Neither a file, a folder with a checkpoint, nor a known run.
+    Conflict
+        A known run that has no checkpoint yet (no epoch finished).
+    """
+    from ..service.runs import RunStore
+
+    base = Path(root or ".").resolve()
+    path = Path(os.path.expanduser(os.fspath(path_or_run_id)))
+    path = path if path.is_absolute() else base / path
+    if path.is_file():
+        return path
+    if path.is_dir():
+        if (path / CHECKPOINT_NAME).is_file():
+            return path / CHECKPOINT_NAME
+        raise NotFound(f"no {CHECKPOINT_NAME} in {path}")
+    run_dir = RunStore(base).run_dir(str(path_or_run_id))  # NotFound when no such run
+    checkpoint = run_dir / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        raise Conflict(f"run {path_or_run_id} has no checkpoint yet (no epoch has finished)")
+    return checkpoint
+
+
+def load_model(
+    path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None, *, batch_size: int = 64
+) -> TrainedModel:
+    """Load a trained model for prediction (on the CPU, in eval mode).
+
+    Parameters
+    ----------
+    path_or_run_id : path or str
+        A checkpoint file, a folder with one, or a run id (see :func:`resolve_checkpoint`).
+    root : path, optional
+        Where relative paths start and whose runs are searched (default: the working directory).
+    batch_size : int
+        Windows per forward pass.
+
+    Examples
+    --------
+    >>> model = load_model("trained_models")  # doctest: +SKIP
+    >>> model.predict(X)  # X: (n, 8, 800) µV  # doctest: +SKIP
+    array(['relaxed', 'anxious', ...], dtype='<U7')
+    """
+    return TrainedModel.from_checkpoint(resolve_checkpoint(path_or_run_id, root), batch_size=batch_size)
+
+
+class TrainedModel:
+    """A trained LaBraM classifier with scikit-learn's prediction interface.
+
+    Attributes
+    ----------
+    classes_ : ndarray of str, shape (n_classes,)
+        Class names; column ``i`` of :meth:`predict_proba` is ``classes_[i]``.
+    ch_names : list of str
+        The model's input channels, in order.
+    sfreq : float
+        Sampling rate of the model's input, Hz.
+    n_times : int
+        Samples per window.
+    checkpoint : dict
+        The loaded checkpoint (config, metrics, history, backbone, ...).
+    path : Path or None
+        The checkpoint file.
+    module : torch.nn.Module
+        The torch module (CPU, eval mode); ``module(x)`` gives logits for ``x`` in µV.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        checkpoint: dict[str, Any],
+        path: Path | None = None,
+        batch_size: int = 64,
+    ):
+        self.module = module.eval()
+        self.checkpoint = checkpoint
+        self.path = path
+        self.batch_size = int(batch_size)
+        self.classes_ = np.asarray(checkpoint["class_names"], dtype=str)
+        self.ch_names = list(checkpoint["ch_names"])
+        self.sfreq = float(checkpoint["sfreq"])
+        self.n_times = int(checkpoint["n_times"])
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, batch_size: int = 64) -> TrainedModel:
+        """Rebuild from a checkpoint file; an unreadable file is a :class:`ConfigError` naming it."""
+        from ..models.labram import load_checkpoint
+
+        path = Path(path)
+        try:
+            module, ckpt = load_checkpoint(path)
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            raise _bad(
+                "model", f"{path.name} is not a readable checkpoint: {type(exc).__name__}: {exc}"
+            ) from None
+        return cls(module, ckpt, path, batch_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainedModel(classes={self.classes_.tolist()}, channels={self.ch_names}, "
+            f"sfreq={self.sfreq:g}, n_times={self.n_times}, path={str(self.path)!r})"
+        )
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """What training did to the signal: the checkpoint's record, or one derived from its shape."""
+        from ..data.preprocess import Preprocessing
+
+        record = self.checkpoint.get("preprocessing")
+        if record:
+            return Preprocessing.model_validate(record)
+        return Preprocessing(ch_names=self.ch_names, sfreq=self.sfreq, window_s=self.n_times / self.sfreq)
+
+    # -- input -------------------------------------------------------------------------------
+    def windows(
+        self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None
+    ) -> np.ndarray:
+        """``data`` as model input, checked.
+
+        Parameters
+        ----------
+        data : ndarray (n_windows, n_chans, n_times) in µV, mne.Epochs or mne.io.Raw
+        ch_names : sequence of str, optional
+            For an array: the names of its channels (any order, extra channels ignored).
+            Without it the array must hold exactly the model's channels in the model's order.
+        step_s : float, optional
+            For a Raw: seconds between window starts (default: one window, no overlap).
+
+        Returns
+        -------
+        ndarray, shape (n_windows, n_chans, n_times), float32, µV
+        """
+        import mne
+
+        if isinstance(data, mne.BaseEpochs):
+            from ..data.preprocess import epochs_to_windows
+
+            X = epochs_to_windows(data, self.preprocessing)
+        elif isinstance(data, mne.io.BaseRaw):
+            from ..data.preprocess import raw_to_windows
+
+            X = raw_to_windows(data, self.preprocessing, step_s=step_s)
+            if len(X) == 0:
+                raise _bad(
+                    "data",
+                    f"the recording ({data.times[-1] + 1 / data.info['sfreq']:.2f} s) "
+                    f"is shorter than one {self.n_times / self.sfreq:g} s window",
+                )
+        else:
+            X = self._array(data, ch_names)
+        self.check(X)
+        return X
+
+    def _array(self, data: Any, ch_names: Sequence[str] | None) -> np.ndarray:
+        try:
+            X = np.asarray(data, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise _bad("windows", f"not a numeric array: {exc}") from None
+        if X.ndim != 3:
+            hint = " (one window? pass X[None])" if X.ndim == 2 else ""
+            raise _bad("windows", f"must be 3-D (n_windows, n_chans, n_times), not shape {X.shape}{hint}")
+        if ch_names is not None:
+            names = [str(n).upper() for n in ch_names]
+            if len(names) != X.shape[1]:
+                raise _bad("ch_names", f"{len(names)} names for {X.shape[1]} channels")
+            missing = [c for c in self.ch_names if c.upper() not in names]
+            if missing:
+                raise _bad(
+                    "ch_names",
+                    f"missing channels {', '.join(missing)} (the model needs {', '.join(self.ch_names)})",
+                )
+            X = X[:, [names.index(c.upper()) for c in self.ch_names]]
+        return np.ascontiguousarray(X)
+
+    def check(self, X: np.ndarray) -> None:
+        """Raise :class:`ConfigError` unless ``X`` is ``(n, n_chans, n_times)`` finite µV for this model."""
+        errors = []
+        if X.ndim != 3:
+            errors.append(FieldError("windows", f"must be 3-D (n_windows, n_chans, n_times), not {X.shape}"))
+        else:
+            if X.shape[1] != len(self.ch_names):
+                errors.append(
+                    FieldError(
+                        "windows",
+                        f"{X.shape[1]} channels; the model takes {len(self.ch_names)} "
+                        f"({', '.join(self.ch_names)}); name them with ch_names",
+                    )
+                )
+            if X.shape[2] != self.n_times:
+                errors.append(
+                    FieldError(
+                        "windows",
+                        f"windows of {X.shape[2]} samples; the model takes "
+                        f"{self.n_times} ({self.n_times / self.sfreq:g} s at "
+                        f"{self.sfreq:g} Hz)",
+                    )
+                )
+        if not errors and X.size and not np.isfinite(X).all():
+            bad = np.flatnonzero(~np.isfinite(X).reshape(len(X), -1).all(1))
+            shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+            errors.append(FieldError("windows", f"NaN or infinite values in {len(bad)} window(s): {shown}"))
+        if errors:
+            raise ConfigError(errors, "; ".join(e.message for e in errors))
+
+    # -- prediction --------------------------------------------------------------------------
+    def predict_proba(
+        self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None
+    ) -> np.ndarray:
+        """Class probabilities, shape ``(n_windows, n_classes)`` (columns in :attr:`classes_` order)."""
+        return self.probabilities(self.windows(data, ch_names, step_s))
+
+    def predict(
+        self, data: Any, ch_names: Sequence[str] | None = None, step_s: float | None = None
+    ) -> np.ndarray:
+        """Class names, shape ``(n_windows,)``."""
+        return self.classes_[self.predict_proba(data, ch_names, step_s).argmax(1)]
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities for windows already prepared by :meth:`windows`, shape ``(n, n_classes)``."""
+        import torch
+
+        if len(X) == 0:
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(X), self.batch_size):
+                logits = self.module(torch.from_numpy(X[start : start + self.batch_size]))
+                out.append(torch.softmax(logits.float(), dim=1).numpy())
+        return np.concatenate(out)
+
+
+def read_recording(path: str | os.PathLike) -> Any:
+    """Open a recording file: ``mne.io.Raw`` (any format MNE reads), ``mne.Epochs`` (``*-epo.fif``)
+    or a ``.npy`` array of windows. Unreadable files raise :class:`ConfigError` on ``path``."""
+    import mne
+
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy"):
+            return np.load(path, allow_pickle=False)
+        if name.endswith(("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
+            return mne.read_epochs(path, preload=True, verbose="error")
+        return mne.io.read_raw(path, preload=False, verbose="error")
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise _bad("path", f"cannot read {path.name} as {RECORDING_HINT}: {exc}") from None
+
+
+def window_starts(
+    data: Any, n_windows: int, model: TrainedModel, step_s: float | None = None
+) -> list[float] | None:
+    """Start time in seconds of each window cut from a Raw (``None`` for arrays and epochs)."""
+    import mne
+
+    if not isinstance(data, mne.io.BaseRaw):
+        return None
+    step = step_s or model.n_times / model.sfreq
+    return [round(i * step, 6) for i in range(n_windows)]
