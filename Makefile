@@ -39,12 +39,14 @@ test: venv browser lint dist-check
 test-fast: venv
 	$(BIN)/pytest tests -m "not slow"
 
-## ruff (lint and format check) and mypy (strict on config, engine, service and the data layer)
+## ruff (lint and format check), mypy (strict on config, engine, service and the data layer) and
+## lint-imports (the layers import only downward; pyproject.toml's [tool.importlinter])
 lint: venv
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
 	$(BIN)/mypy || status=1; \
+	$(BIN)/lint-imports || status=1; \
 	exit $$status
 
 ## Release check: sdist + wheel, twine check, contents, the wheel in its own venv (DIST_VENV,

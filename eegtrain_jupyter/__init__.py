@@ -4,17 +4,11 @@ One :class:`~eegtrain_jupyter.service.manager.TrainingManager` per process drive
 Jupyter server extension (REST under ``/training``), the notebook panel and the CLI are views on it.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:  # defined once, in pyproject.toml; read back from the installed metadata
-    __version__ = version("eegtrain-jupyter")
-except PackageNotFoundError:  # a source tree on sys.path that was never installed
-    __version__ = "0+unknown"
-
+from ._version import __version__
 
 __all__ = ["TrainedModel", "__version__", "load_model"]
 
-_LAZY = {"load_model": "serving.predict", "TrainedModel": "serving.predict"}
+_LAZY = {"load_model": "service.serving", "TrainedModel": "serving.predict"}
 """Top-level names imported on first use, so ``import eegtrain_jupyter`` stays light (no torch)."""
 
 

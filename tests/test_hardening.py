@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from configs import TINY
 
+from eegtrain_jupyter import files
 from eegtrain_jupyter.config.training import parse_config
 from eegtrain_jupyter.data.synthetic import generate
 from eegtrain_jupyter.engine import artifacts
@@ -52,11 +53,11 @@ def test_a_small_fine_tune_run_learns():
 def test_outputs_honour_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        path = artifacts.write_json(tmp_path / "x.json", {"a": 1})
+        path = files.write_json(tmp_path / "x.json", {"a": 1})
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
     finally:
         os.umask(old)
-    path = artifacts.write_json(tmp_path / "y.json", {"a": 1})
+    path = files.write_json(tmp_path / "y.json", {"a": 1})
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~old  # not mkstemp's 0600
 
 
@@ -74,7 +75,7 @@ def test_the_folder_is_fsynced_after_the_replace(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    artifacts.write_json(tmp_path / "h.json", {"a": 1})
+    files.write_json(tmp_path / "h.json", {"a": 1})
     i = events.index(("replace", str(tmp_path / "h.json")))
     assert events[i - 1][0] == "fsync" and events[i - 1][1].startswith(str(tmp_path / ".h.json."))
     assert ("fsync", str(tmp_path)) in events[i + 1 :], events
@@ -83,7 +84,7 @@ def test_the_folder_is_fsynced_after_the_replace(tmp_path, monkeypatch):
 # -- a kill while publishing leaves the old set or the new set -------------------------
 _PUBLISHER = r"""
 import os, sys
-from eegtrain_jupyter import publishing
+from eegtrain_jupyter.service import publishing
 from eegtrain_jupyter.service import TrainingManager
 
 root, crash_at = sys.argv[1], sys.argv[2]

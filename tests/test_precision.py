@@ -6,6 +6,7 @@ import pytest
 import torch
 from configs import TINY
 
+from eegtrain_jupyter import files
 from eegtrain_jupyter.config.training import parse_config
 from eegtrain_jupyter.data.synthetic import generate
 from eegtrain_jupyter.engine import artifacts
@@ -83,7 +84,7 @@ def test_a_bf16_run_says_so_everywhere_and_saves_fp32_weights(tmp_path):
     assert (status.precision, status.precision_reason) == ("bf16", "bf16 (requested)")
     record = next(r for r in manager.runs() if r.run_id == status.run_id)
     assert record.precision_reason == "bf16 (requested)"
-    on_disk = artifacts.read_json(tmp_path / "models" / "runs" / status.run_id / "run.json")
+    on_disk = files.read_json(tmp_path / "models" / "runs" / status.run_id / "run.json")
     assert on_disk["precision_reason"] == "bf16 (requested)"
     model, ckpt = load_checkpoint(status.files["checkpoint"])
     assert (ckpt["precision"], ckpt["precision_reason"]) == ("bf16", "bf16 (requested)")

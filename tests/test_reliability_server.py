@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 import torch
 
+from eegtrain_jupyter import files
 from eegtrain_jupyter.data.synthetic import CH_NAMES, N_TIMES, SFREQ
 from eegtrain_jupyter.engine import artifacts
 from eegtrain_jupyter.models.labram import build_classifier, load_checkpoint
@@ -95,7 +96,7 @@ def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
         first.stop()
 
     run_dir = root / "models" / "runs" / run_id
-    history = artifacts.read_json(run_dir / artifacts.HISTORY_NAME)  # parses: atomic writes
+    history = files.read_json(run_dir / artifacts.HISTORY_NAME)  # parses: atomic writes
     n_done = len(history["train_losses"])
     assert n_done >= 1 and all(len(history[k]) == n_done for k in ("val_losses", "train_accs", "val_accs"))
     model, ckpt = load_checkpoint(run_dir / artifacts.CHECKPOINT_NAME)
@@ -103,7 +104,7 @@ def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
     assert ckpt["metrics"]["val_acc"] == max(history["val_accs"])
     with torch.no_grad():
         assert torch.isfinite(model(torch.randn(2, len(CH_NAMES), N_TIMES))).all()
-    record = artifacts.read_json(run_dir / "run.json")
+    record = files.read_json(run_dir / "run.json")
     assert record["state"] == "training"  # what the killed process left behind
 
     second = _server(root, tmp_path, "second").start()
@@ -123,7 +124,7 @@ def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
         assert [r["run_id"] for r in runs] == [run_id]
         assert runs[0]["state"] == "interrupted" and runs[0]["config"]["freeze_backbone"] is False
         assert runs[0]["best_val_acc"] == max(history["val_accs"])
-        assert artifacts.read_json(run_dir / "run.json")["state"] == "interrupted"  # on disk too
+        assert files.read_json(run_dir / "run.json")["state"] == "interrupted"  # on disk too
         assert not list(run_dir.glob(".*.tmp"))  # half-written temp files were cleared
 
         # the restarted server trains again; the interrupted run stays listed

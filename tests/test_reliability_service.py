@@ -19,6 +19,7 @@ import time
 import pytest
 import torch
 
+from eegtrain_jupyter import files
 from eegtrain_jupyter.data.synthetic import CH_NAMES, N_TIMES, SFREQ
 from eegtrain_jupyter.engine import artifacts
 from eegtrain_jupyter.engine.events import TrainingListener
@@ -118,7 +119,7 @@ def test_exception_inside_training_marks_failed_then_next_start_works(tmp_path):
     assert status["state"] == "failed"
     assert not status["is_training"]
     assert "RuntimeError" in status["error"] and "injected failure" in status["error"]
-    record = artifacts.read_json(tmp_path / "out" / "runs" / status["run_id"] / "run.json")
+    record = files.read_json(tmp_path / "out" / "runs" / status["run_id"] / "run.json")
     assert record["state"] == "failed" and record["error"] == status["error"]
     assert _eegtrain_threads() == []
 
@@ -206,9 +207,9 @@ def test_runs_on_disk_contract(tmp_path):
         run_ids.append(status["run_id"])
         run_dir = save_dir / "runs" / status["run_id"]
         assert status["run_dir"] == str(run_dir)
-        record = artifacts.read_json(run_dir / "run.json")
+        record = files.read_json(run_dir / "run.json")
         assert record["config"]["n_epochs"] == n_epochs and record["state"] == "completed"
-        history = artifacts.read_json(run_dir / artifacts.HISTORY_NAME)
+        history = files.read_json(run_dir / artifacts.HISTORY_NAME)
         assert len(history["train_losses"]) == len(history["val_accs"]) == n_epochs
         assert history["config"] == record["config"]
         model, ckpt = load_checkpoint(run_dir / artifacts.CHECKPOINT_NAME)
@@ -347,7 +348,7 @@ def test_a_second_process_on_the_same_root_leaves_a_live_run_alone(tmp_path):
         assert other.status().state == "idle"  # not ours, and not "interrupted"
         assert [(r.run_id, r.state) for r in other.runs()] == [(run_id, "preparing")]
         assert "owner" not in other.runs()[0].to_json()
-        assert artifacts.read_json(record_path)["state"] == "preparing"  # left untouched
+        assert files.read_json(record_path)["state"] == "preparing"  # left untouched
         # this process may train too; both runs are indexed (the index is locked between processes)
         other.start({**TINY, "save_dir": "out"})
         assert other.wait(120) and other.status().state == "completed"
@@ -365,7 +366,7 @@ def test_a_second_process_on_the_same_root_leaves_a_live_run_alone(tmp_path):
     keep.write_text("mine")
     after = TrainingManager(tmp_path)
     assert [(r.run_id, r.state) for r in after.runs()][1] == (run_id, "interrupted")
-    record = artifacts.read_json(record_path)
+    record = files.read_json(record_path)
     assert record["state"] == "interrupted" and "ended before it finished" in record["error"]
     assert not stale.exists() and keep.read_text() == "mine"
     assert live.exists(), "recovery deleted a temp file of a live process"

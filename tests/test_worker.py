@@ -22,6 +22,7 @@ import psutil
 import pytest
 from configs import FINETUNE_TINY, TINY
 
+from eegtrain_jupyter import files
 from eegtrain_jupyter.engine import artifacts
 from eegtrain_jupyter.engine.events import StopRequested, TrainingListener
 from eegtrain_jupyter.runtime.worker import FAULT_ENV
@@ -72,7 +73,7 @@ def _failed_then_next_run_works(manager: TrainingManager, monkeypatch, *, words:
     assert status["state"] == "failed" and status["is_training"] is False, status
     for word in words:
         assert word in status["error"], status["error"]
-    record = artifacts.read_json(os.path.join(status["run_dir"], "run.json"))
+    record = files.read_json(os.path.join(status["run_dir"], "run.json"))
     assert record["state"] == "failed" and record["error"] == status["error"]
     assert manager.worker_pid is None and _workers() == []
     monkeypatch.delenv(FAULT_ENV, raising=False)

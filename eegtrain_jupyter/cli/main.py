@@ -15,12 +15,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .. import __version__
+from .._version import __version__
 from ..config.training import PRESETS, field_specs, parse_config
-from ..engine.events import TrainingListener
 from ..errors import ConfigError, EegtrainError
 from ..schemas import Status
-from ..service.manager import TrainingManager
+from ..service.manager import TrainingListener, TrainingManager
 
 __all__ = ["build_parser", "main"]
 

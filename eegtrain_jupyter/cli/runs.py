@@ -1,7 +1,7 @@
 """``eegtrain`` commands that use recorded runs: ``predict``, ``export``, ``runs`` and ``show``.
 
 MODEL is a checkpoint file, a folder holding one (a run folder or a ``save_dir``) or a run id
-recorded under ``--root`` (default: the working directory), as :func:`~.predict.load_model` takes.
+recorded under ``--root`` (default: the working directory), as :func:`~eegtrain_jupyter.load_model` takes.
 Errors are one line on stderr and exit code 2; an export that fails its parity check exits 1.
 """
 
@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..serving.predict import load_model, read_recording, window_starts
+    from ..service.serving import load_model
+    from ..serving.predict import read_recording, window_starts
 
     model = load_model(args.model, args.root)
     classes = model.classes_.tolist()
@@ -104,8 +105,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from ..service.serving import load_model
     from ..serving.export import export_model
-    from ..serving.predict import load_model
 
     model = load_model(args.model, args.root)
     result = export_model(model, args.format, args.out_dir)

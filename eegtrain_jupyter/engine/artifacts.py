@@ -17,17 +17,12 @@ so there every best is written; head epochs on cached features take milliseconds
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
+from ..files import fsync_dir, read_json, write_json, write_with
 from .events import EpochResult, TrainingListener, TrainingResult
 
 if TYPE_CHECKING:
@@ -41,16 +36,10 @@ __all__ = [
     "HISTORY_NAME",
     "OUTPUT_NAMES",
     "ArtifactWriter",
-    "atomic_path",
-    "copy_atomic",
     "curves_from_history",
     "curves_title",
-    "fsync_dir",
-    "read_json",
-    "remove_orphan_temp_files",
     "save_checkpoint",
     "save_curves",
-    "write_json",
 ]
 
 CHECKPOINT_NAME = "best_synthetic_model.pth"
@@ -73,118 +62,11 @@ it: after the test report when there is one, else after the last (or a stopped r
 run shorter than this (a search trial on cached features) writes it once."""
 
 
-def _file_mode() -> int:
-    """Mode of a new output file: what ``open(path, "w")`` would give (``mkstemp`` gives 0600).
-
-    The umask is read from ``/proc`` where there is one: setting it to read it back would,
-    for an instant, change it for every thread of the process.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            mask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError):
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return 0o666 & ~mask
-
-
-_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
-
-
-def temp_prefix(name: str) -> str:
-    """Start of the temp-file name this process uses for ``name``."""
-    return f".{name}.{os.getpid()}."
-
-
-def fsync_dir(folder: str | os.PathLike) -> None:
-    """Make a rename in ``folder`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success, fsync it, ``os.replace`` it in, fsync the
-    folder (unless ``sync_dir`` is false: the caller fsyncs it later, see :func:`fsync_dir`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, _file_mode())
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-        if sync_dir:
-            fsync_dir(path.parent)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def remove_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete temp files in ``folder`` left by writers that are no longer running; return them.
-
-    A temp file whose writer (the pid in its name) is alive, on this host, is never touched.
-    """
-    import psutil
-
-    removed: list[Path] = []
-    try:
-        candidates = list(Path(folder).glob(".*.tmp"))
-    except OSError:
-        return removed
-    for tmp in candidates:
-        match = _TEMP.match(tmp.name)
-        if match is None or psutil.pid_exists(int(match["pid"])):
-            continue
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except OSError:
-            pass
-    return removed
-
-
-def _write_with(
-    path: str | os.PathLike, mode: str, writer: Callable[[IO], None], sync_dir: bool = True
-) -> Path:
-    with atomic_path(path, sync_dir=sync_dir) as tmp, open(tmp, mode) as fh:
-        writer(fh)
-    return Path(path)
-
-
-def write_json(path: str | os.PathLike, data: Any, *, sync_dir: bool = True) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    return _write_with(path, "w", lambda fh: json.dump(data, fh, indent=2, allow_nan=False), sync_dir)
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    with open(path) as fh:
-        return json.load(fh)
-
-
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any], *, sync_dir: bool = True) -> Path:
     """``torch.save`` a checkpoint dict, atomically."""
     import torch
 
-    return _write_with(path, "wb", lambda fh: torch.save(checkpoint, fh), sync_dir)
-
-
-def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Copy ``src`` over ``dst`` so that ``dst`` is replaced in one step."""
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
-    return Path(dst)
+    return write_with(path, "wb", lambda fh: torch.save(checkpoint, fh), sync_dir)
 
 
 def save_curves(
@@ -214,7 +96,7 @@ def save_curves(
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100), sync_dir)
+    return write_with(path, "wb", lambda fh: fig.savefig(fh, format="png", dpi=100), sync_dir)
 
 
 def curves_title(config: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import atomic_path
+from ..files import atomic_path
 
 __all__ = ["FeatureCache"]
 

@@ -29,8 +29,9 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from ..engine.artifacts import CHECKPOINT_NAME, remove_orphan_temp_files
+from ..engine.artifacts import CHECKPOINT_NAME
 from ..engine.events import EpochResult, StopRequested, TrainingListener, TrainingResult
+from ..files import remove_orphan_temp_files
 from ..models.labram import BackboneInfo
 from .launcher import WorkerSession, start_worker
 from .relay import decode, encode

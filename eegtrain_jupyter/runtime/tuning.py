@@ -27,6 +27,8 @@ import sys
 import threading
 from collections.abc import Mapping
 
+from ..config.threads import default_nice, default_num_threads, default_switch_interval_ms
+
 __all__ = [
     "configure_training_thread",
     "default_nice",
@@ -36,40 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _env_int(name: str, default: int | None) -> int | None:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw in ("", "auto"):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        log.warning("ignoring %s=%r (not an integer)", name, raw)
-        return default
-
-
-def _auto_threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
-
-
-def default_num_threads() -> int:
-    """``EEGTRAIN_NUM_THREADS``, else the usable cores minus one (0 means torch's own choice)."""
-    return _env_int("EEGTRAIN_NUM_THREADS", _auto_threads()) or 0
-
-
-def default_nice() -> int:
-    """``EEGTRAIN_NICE``, else 5."""
-    return _env_int("EEGTRAIN_NICE", 5) or 0
-
-
-def default_switch_interval_ms() -> int:
-    """``EEGTRAIN_SWITCH_INTERVAL_MS``, else 1."""
-    return _env_int("EEGTRAIN_SWITCH_INTERVAL_MS", 1) or 0
 
 
 def configure_training_thread(

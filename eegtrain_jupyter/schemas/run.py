@@ -93,7 +93,7 @@ class Backbone(Shape):
 
 
 def _package_version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 

@@ -25,7 +25,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, default
 
-from ..runtime import tuning
+from ..config import threads
 from ..service.manager import TrainingManager
 from ..service.search import SearchManager
 
@@ -67,15 +67,15 @@ class TrainingExtension(ExtensionApp):
 
     @default("num_threads")
     def _default_num_threads(self) -> int:
-        return tuning.default_num_threads()
+        return threads.default_num_threads()
 
     @default("nice")
     def _default_nice(self) -> int:
-        return tuning.default_nice()
+        return threads.default_nice()
 
     @default("switch_interval_ms")
     def _default_switch_interval_ms(self) -> int:
-        return tuning.default_switch_interval_ms()
+        return threads.default_switch_interval_ms()
 
     manager: TrainingManager | None = None
     search: SearchManager | None = None

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from .. import __version__
+from .._version import __version__
 from ..config.training import TrainingConfig
 from ..errors import (
     AlreadyTrainingError,

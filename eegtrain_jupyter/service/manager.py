@@ -25,6 +25,7 @@ from ..data.windows import Windows, scan
 from ..engine.events import TrainingListener
 from ..engine.feature_cache import FeatureCache
 from ..errors import AlreadyTrainingError, ConfigError, FieldError
+from ..files import now_iso
 from ..models.labram import PretrainedWeightsError, check_weights_file
 from ..runtime.launcher import WorkerSession
 from ..runtime.resources import check_resources
@@ -32,7 +33,7 @@ from ..schemas import FieldErrorBody, History, Status, TrainingState, Validation
 from .execution import Ending, Execution
 from .progress import build_status, format_duration, report_shape
 from .recorded import RecordedRuns
-from .runs import Run, RunStore, now_iso, this_process
+from .runs import Run, RunStore, this_process
 from .serving import RunServing
 
 __all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_duration"]

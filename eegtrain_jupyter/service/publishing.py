@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import files
 from ..engine import artifacts
 from ..serving.model_card import MODEL_CARD_NAMES
 
@@ -34,11 +35,11 @@ def publish(run: Run) -> dict[str, str]:
     for name in (*artifacts.OUTPUT_NAMES, *MODEL_CARD_NAMES):
         src = run.run_dir / name
         if src.exists():
-            tmp = run.save_dir / f"{artifacts.temp_prefix(name)}publish-{run.run_id}.tmp"
+            tmp = run.save_dir / f"{files.temp_prefix(name)}publish-{run.run_id}.tmp"
             _copy_synced(src, tmp)
             staged[name] = tmp.name
     marker = run.save_dir / PUBLISH_MARKER
-    artifacts.write_json(marker, {"run_id": run.run_id, "staged": staged})
+    files.write_json(marker, {"run_id": run.run_id, "staged": staged})
     published = complete_publish(run.save_dir)
     return published
 
@@ -47,7 +48,7 @@ def complete_publish(save_dir: Path) -> dict[str, str]:
     """Finish the publish a marker in ``save_dir`` describes; return the files it put in place."""
     marker = save_dir / PUBLISH_MARKER
     try:
-        staged = artifacts.read_json(marker)["staged"]
+        staged = files.read_json(marker)["staged"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     published = {}
@@ -57,9 +58,9 @@ def complete_publish(save_dir: Path) -> dict[str, str]:
             os.replace(tmp, target)
         if target.exists():
             published[name] = str(target)
-    artifacts.fsync_dir(save_dir)
+    files.fsync_dir(save_dir)
     marker.unlink(missing_ok=True)
-    artifacts.fsync_dir(save_dir)
+    files.fsync_dir(save_dir)
     return published
 
 

@@ -11,7 +11,6 @@ may share a root) lets a restarted process show the last run.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
 import socket
@@ -23,19 +22,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .. import files
 from ..config.training import TrainingConfig
 from ..engine import artifacts
 from ..errors import NotFound
 from ..schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
 from .publishing import complete_publish
 
-__all__ = ["Run", "RunStore", "now_iso", "this_process"]
+__all__ = ["Run", "RunStore", "this_process"]
 
 log = logging.getLogger(__name__)
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class Run:
@@ -63,7 +59,7 @@ class Run:
         self.n_trainable: int | None = None
         self.files: dict[str, str] = {}
         self.published: dict[str, str] = {}
-        self.started_at = now_iso()
+        self.started_at = files.now_iso()
         self.finished_at: str | None = None
         self.t_start = time.monotonic()
         self.t_phase: float | None = None  # when the current phase (or epoch, while training) began
@@ -127,14 +123,14 @@ class Run:
         run.owner = rec.get("owner")
         hist_path = run.run_dir / artifacts.HISTORY_NAME
         if hist_path.exists():
-            doc = artifacts.read_json(hist_path)
+            doc = files.read_json(hist_path)
             run.history = {k: list(v) for k, v in doc.items() if k in Metrics.model_fields}
             run.history.update({k: list(doc.get(k, [])) for k in empty_history()})
         run.done.set()
         return run
 
     def save(self, *, sync_dir: bool = True) -> None:
-        artifacts.write_json(
+        files.write_json(
             self.run_dir / "run.json", {**self.record().to_json(), "owner": self.owner}, sync_dir=sync_dir
         )
 
@@ -173,7 +169,7 @@ class RunStore:
 
     def read_index(self) -> list[dict[str, str]]:
         try:
-            index = artifacts.read_json(self.index_path)
+            index = files.read_json(self.index_path)
         except (OSError, ValueError):
             return []
         if not isinstance(index, list):
@@ -190,10 +186,10 @@ class RunStore:
         with _file_lock(self.index_path.with_name("runs.lock")):
             index = self.read_index()
             index.append({"run_id": run.run_id, "run_dir": str(run.run_dir)})
-            artifacts.write_json(self.index_path, index)
+            files.write_json(self.index_path, index)
 
     def load(self, run_dir: str | Path) -> Run:
-        return Run.from_record(artifacts.read_json(Path(run_dir) / "run.json"))
+        return Run.from_record(files.read_json(Path(run_dir) / "run.json"))
 
     def records(self, current: Run | None = None) -> list[RunRecord]:
         """Every indexed run, newest first; ``current`` from memory; damaged or deleted ones skipped."""
@@ -240,7 +236,7 @@ class RunStore:
             entries = [e for e in index if e["run_id"] == run_id]
             if not entries:
                 raise NotFound(f"no run {run_id!r} under {self.root_dir}")
-            artifacts.write_json(self.index_path, [e for e in index if e["run_id"] != run_id])
+            files.write_json(self.index_path, [e for e in index if e["run_id"] != run_id])
         run_dir = Path(entries[-1]["run_dir"])
         if (run_dir / "run.json").is_file():  # only ever a run folder, never what a damaged index names
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -259,7 +255,7 @@ class RunStore:
         for i, entry in enumerate(index):
             is_last = i == len(index) - 1
             try:
-                rec = artifacts.read_json(Path(entry["run_dir"]) / "run.json")
+                rec = files.read_json(Path(entry["run_dir"]) / "run.json")
                 if not (is_last or TrainingState(rec["state"]).active):
                     continue
                 run = Run.from_record(rec)
@@ -284,7 +280,7 @@ class RunStore:
             run.published = published
             run.error = "the process ended while publishing this run's files; recovery completed it"
         for folder in (run.run_dir, run.save_dir):
-            artifacts.remove_orphan_temp_files(folder)
+            files.remove_orphan_temp_files(folder)
         try:
             run.save()
         except OSError as exc:  # a read-only root still shows the run

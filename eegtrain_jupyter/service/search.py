@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from .. import files
 from ..config.search import SearchRequest, parse_request, suggest, trial_config
-from ..engine import artifacts
 from ..engine.events import EpochResult, StopRequested, TrainingListener
 from ..errors import ConfigError, EegtrainError, ResourceError
+from ..files import now_iso
 from ..schemas import BestTrial, SearchState, SearchStatus, TrainingState, TrialInfo
-from .runs import _owner_alive, now_iso, this_process
+from .runs import _owner_alive, this_process
 
 if TYPE_CHECKING:
     import optuna
@@ -258,7 +259,7 @@ class SearchManager:
         return self._storages[url]
 
     def _save(self, record: SearchRecord) -> None:
-        artifacts.write_json(self.record_path, record.model_dump(mode="json"))
+        files.write_json(self.record_path, record.model_dump(mode="json"))
 
     def _work(self, record: SearchRecord, study: optuna.Study) -> None:
         request, t0 = record.request, time.monotonic()
@@ -349,7 +350,7 @@ class SearchManager:
         if not Path(self.record_path).exists():
             return None
         try:
-            record = SearchRecord.model_validate(artifacts.read_json(self.record_path))
+            record = SearchRecord.model_validate(files.read_json(self.record_path))
         except Exception as exc:
             log.warning("could not read the last search: %s", exc)
             return None

@@ -9,22 +9,27 @@ predictions do not rebuild LaBraM each time.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from .. import files
 from ..config.training import _field_errors
 from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict, FieldError, NotFound
 from ..schemas import ExportRequest, ExportResult, Metrics, Prediction, PredictRequest, RunDetail
 from ..serving.model_card import MODEL_CARD_JSON
-from .runs import Run
+from .runs import Run, RunStore
 
-__all__ = ["RunServing", "parse_request"]
+if TYPE_CHECKING:
+    from ..serving.predict import TrainedModel
+
+__all__ = ["RunServing", "load_model", "parse_request", "resolve_checkpoint"]
 
 _MAX_FIELD_ERRORS = 10
 
@@ -42,6 +47,65 @@ def parse_request(model: type[BaseModel], body: Any) -> Any:
         raise ConfigError(
             errors, "Invalid request: " + "; ".join(f"{e.field}: {e.message}" for e in errors[:3])
         ) from None
+
+
+def resolve_checkpoint(path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """The checkpoint file that ``path_or_run_id`` names.
+
+    Parameters
+    ----------
+    path_or_run_id : path or str
+        A checkpoint file, a folder holding ``best_synthetic_model.pth`` (a run folder or a
+        ``save_dir``), or the id of a run recorded under ``root``.
+    root : path, optional
+        Where relative paths start and whose run index is searched (default: the working directory).
+
+    Raises
+    ------
+    NotFound
+        Neither a file, a folder with a checkpoint, nor a known run.
+    Conflict
+        A known run that has no checkpoint yet (no epoch finished).
+    """
+    base = Path(root or ".").resolve()
+    path = Path(os.path.expanduser(os.fspath(path_or_run_id)))
+    path = path if path.is_absolute() else base / path
+    if path.is_file():
+        return path
+    if path.is_dir():
+        if (path / artifacts.CHECKPOINT_NAME).is_file():
+            return path / artifacts.CHECKPOINT_NAME
+        raise NotFound(f"no {artifacts.CHECKPOINT_NAME} in {path}")
+    run_dir = RunStore(base).run_dir(str(path_or_run_id))  # NotFound when no such run
+    checkpoint = run_dir / artifacts.CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        raise Conflict(f"run {path_or_run_id} has no checkpoint yet (no epoch has finished)")
+    return checkpoint
+
+
+def load_model(
+    path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None, *, batch_size: int = 64
+) -> TrainedModel:
+    """Load a trained model for prediction (on the CPU, in eval mode).
+
+    Parameters
+    ----------
+    path_or_run_id : path or str
+        A checkpoint file, a folder with one, or a run id (see :func:`resolve_checkpoint`).
+    root : path, optional
+        Where relative paths start and whose runs are searched (default: the working directory).
+    batch_size : int
+        Windows per forward pass.
+
+    Examples
+    --------
+    >>> model = load_model("trained_models")  # doctest: +SKIP
+    >>> model.predict(X)  # X: (n, 8, 800) µV  # doctest: +SKIP
+    array(['relaxed', 'anxious', ...], dtype='<U7')
+    """
+    from ..serving.predict import TrainedModel
+
+    return TrainedModel.from_checkpoint(resolve_checkpoint(path_or_run_id, root), batch_size=batch_size)
 
 
 class RunServing:
@@ -173,6 +237,6 @@ class RunServing:
 
 def _read_json(path: Path) -> Any:
     try:
-        return artifacts.read_json(path)
+        return files.read_json(path)
     except (OSError, ValueError):
         return None

@@ -1,2 +1,2 @@
-"""Using a trained model: :func:`~.predict.load_model`, prediction, ONNX export and the model
+"""Using a trained model: :class:`~.predict.TrainedModel`, prediction, ONNX export and the model
 card."""

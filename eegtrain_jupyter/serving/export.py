@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import artifacts
+from .. import files
 from ..errors import ConfigError
 from ..schemas import ExportResult, Parity
 from .predict import TrainedModel
@@ -88,7 +88,7 @@ def _export_onnx(module: Any, example: Any, path: Path) -> Any:
         verbose=False,
     )
     assert program is not None  # f=None: the program is returned, not written
-    with artifacts.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         program.save(tmp, external_data=False)
 
     import onnxruntime as ort
@@ -101,7 +101,7 @@ def _export_torch(module: Any, example: Any, path: Path) -> Any:
     import torch
 
     program = _exported_program(module, example)
-    with artifacts.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         torch.export.save(program, tmp)
     loaded = torch.export.load(str(path)).module()
 
@@ -160,7 +160,7 @@ def export_model(
         passed=diff <= TOLERANCE,
         same_labels=bool((got.argmax(1) == reference.argmax(1)).all()),
     )
-    parity_path = artifacts.write_json(path.with_name(path.name + ".parity.json"), parity.to_json())
+    parity_path = files.write_json(path.with_name(path.name + ".parity.json"), parity.to_json())
     return ExportResult(
         run_id=run_id,
         format=fmt,

@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..engine import artifacts
+from .. import files
 from ..engine.events import EpochResult, TrainingListener, TrainingResult
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def package_versions() -> dict[str, str]:
     """Versions of the packages a prediction depends on (absent ones are left out)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .. import __version__
+    from .._version import __version__
 
     out = {"eegtrain-jupyter": __version__, "python": platform.python_version()}
     for name in ("torch", "braindecode", "mne", "numpy", "onnx", "onnxruntime"):
@@ -78,7 +78,7 @@ def build_model_card(
     checkpoint: dict[str, Any], data: dict[str, Any] | None = None, run_id: str | None = None
 ) -> dict[str, Any]:
     """The card's facts from a checkpoint dict (its weights are not read) and a data summary."""
-    from ..service.runs import now_iso
+    from ..files import now_iso
 
     test = checkpoint.get("test_report")
     source = ((checkpoint.get("config") or {}).get("data") or {}).get("source")
@@ -182,8 +182,8 @@ def write_model_card(
     """Write ``model_card.json`` and ``model_card.md`` into ``folder`` (atomically); return their paths."""
     card = build_model_card(checkpoint, data, run_id)
     folder = Path(folder)
-    json_path = artifacts.write_json(folder / MODEL_CARD_JSON, card)
-    with artifacts.atomic_path(folder / MODEL_CARD_MD) as tmp:
+    json_path = files.write_json(folder / MODEL_CARD_JSON, card)
+    with files.atomic_path(folder / MODEL_CARD_MD) as tmp:
         tmp.write_text(_markdown(card), encoding="utf-8")
     return {"model_card": str(json_path), "model_card_md": str(folder / MODEL_CARD_MD)}
 

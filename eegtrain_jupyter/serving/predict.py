@@ -1,4 +1,5 @@
-"""Use a trained model: :func:`load_model` gives a scikit-learn-style :class:`TrainedModel`.
+"""Use a trained model: :class:`TrainedModel`, scikit-learn style (:func:`eegtrain_jupyter.load_model` finds
+one by path or run id).
 
 The model takes what a user has at hand and repeats the training's preprocessing on it:
 
@@ -23,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..engine.artifacts import CHECKPOINT_NAME
-from ..errors import ConfigError, Conflict, FieldError, NotFound
+from ..errors import ConfigError, FieldError
 
 if TYPE_CHECKING:
     import torch
@@ -34,9 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RECORDING_HINT",
     "TrainedModel",
-    "load_model",
     "read_recording",
-    "resolve_checkpoint",
     "window_starts",
 ]
 
@@ -49,65 +47,6 @@ RECORDING_HINT = (
 def _bad(field: str, message: str) -> ConfigError:
     """Input the model cannot take: 400 naming ``field``, the message as it is."""
     return ConfigError([FieldError(field, message)], message)
-
-
-def resolve_checkpoint(path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
-    """The checkpoint file that ``path_or_run_id`` names.
-
-    Parameters
-    ----------
-    path_or_run_id : path or str
-        A checkpoint file, a folder holding ``best_synthetic_model.pth`` (a run folder or a
-        ``save_dir``), or the id of a run recorded under ``root``.
-    root : path, optional
-        Where relative paths start and whose run index is searched (default: the working directory).
-
-    Raises
-    ------
-    NotFound
-        Neither a file, a folder with a checkpoint, nor a known run.
-    Conflict
-        A known run that has no checkpoint yet (no epoch finished).
-    """
-    from ..service.runs import RunStore
-
-    base = Path(root or ".").resolve()
-    path = Path(os.path.expanduser(os.fspath(path_or_run_id)))
-    path = path if path.is_absolute() else base / path
-    if path.is_file():
-        return path
-    if path.is_dir():
-        if (path / CHECKPOINT_NAME).is_file():
-            return path / CHECKPOINT_NAME
-        raise NotFound(f"no {CHECKPOINT_NAME} in {path}")
-    run_dir = RunStore(base).run_dir(str(path_or_run_id))  # NotFound when no such run
-    checkpoint = run_dir / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        raise Conflict(f"run {path_or_run_id} has no checkpoint yet (no epoch has finished)")
-    return checkpoint
-
-
-def load_model(
-    path_or_run_id: str | os.PathLike, root: str | os.PathLike | None = None, *, batch_size: int = 64
-) -> TrainedModel:
-    """Load a trained model for prediction (on the CPU, in eval mode).
-
-    Parameters
-    ----------
-    path_or_run_id : path or str
-        A checkpoint file, a folder with one, or a run id (see :func:`resolve_checkpoint`).
-    root : path, optional
-        Where relative paths start and whose runs are searched (default: the working directory).
-    batch_size : int
-        Windows per forward pass.
-
-    Examples
-    --------
-    >>> model = load_model("trained_models")  # doctest: +SKIP
-    >>> model.predict(X)  # X: (n, 8, 800) µV  # doctest: +SKIP
-    array(['relaxed', 'anxious', ...], dtype='<U7')
-    """
-    return TrainedModel.from_checkpoint(resolve_checkpoint(path_or_run_id, root), batch_size=batch_size)
 
 
 class TrainedModel:

@@ -45,7 +45,7 @@ def stage_inputs(data: Any, folder: str | os.PathLike[str] | None = None, **opti
     directory.
     """
     from ..data.inputs import as_windows, save_npz
-    from ..engine.artifacts import atomic_path
+    from ..files import atomic_path
 
     windows = as_windows(data, **options)
     digest = hashlib.sha256()
