@@ -15,7 +15,8 @@ from eegtrain_jupyter.engine import artifacts
 from eegtrain_jupyter.engine.events import EpochResult, TrainingListener, TrainingResult
 from eegtrain_jupyter.engine.precision import resolve_precision
 from eegtrain_jupyter.engine.training import train
-from eegtrain_jupyter.models.labram import HEAD_NAME, BackboneInfo, build_classifier, load_checkpoint
+from eegtrain_jupyter.models.info import BackboneInfo
+from eegtrain_jupyter.models.labram import HEAD_NAME, build_classifier, load_checkpoint
 
 
 class Recorder(TrainingListener):

@@ -15,7 +15,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
-__all__ = ["DataSource", "EpochsData", "FilesData", "SignalOptions", "SyntheticData"]
+__all__ = [
+    "CH_NAMES",
+    "CLASS_NAMES",
+    "N_TIMES",
+    "SFREQ",
+    "DataSource",
+    "EpochsData",
+    "FilesData",
+    "SignalOptions",
+    "SyntheticData",
+]
+
+# the synthetic source's fixed window shape (data.synthetic generates it; resources estimate it)
+SFREQ = 200.0
+"""Sampling rate in Hz (LaBraM's native rate)."""
+N_TIMES = 800
+"""Samples per window: 4 s, i.e. four 200-sample LaBraM patches."""
+CH_NAMES = ("FP1", "FP2", "C3", "C4", "P7", "P8", "O1", "O2")
+"""Channel names, all in braindecode's ``LABRAM_CHANNEL_ORDER``."""
+CLASS_NAMES = ("relaxed", "anxious")
+"""Label ``i`` means ``CLASS_NAMES[i]``."""
 
 
 class _Section(BaseModel):

@@ -21,18 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.fft
 
+from ..config.data import CH_NAMES, CLASS_NAMES, N_TIMES, SFREQ
 from .windows import Windows
 
 __all__ = ["CH_NAMES", "CLASS_NAMES", "N_TIMES", "SFREQ", "generate"]
 
-SFREQ = 200.0
-"""Sampling rate in Hz (LaBraM's native rate)."""
-N_TIMES = 800
-"""Samples per window: 4 s, i.e. four 200-sample LaBraM patches."""
-CH_NAMES = ("FP1", "FP2", "C3", "C4", "P7", "P8", "O1", "O2")
-"""Channel names, all in braindecode's ``LABRAM_CHANNEL_ORDER``."""
-CLASS_NAMES = ("relaxed", "anxious")
-"""Label ``i`` means ``CLASS_NAMES[i]``."""
 
 _FRONTAL = np.array([1, 1, 0.4, 0.4, 0, 0, 0, 0], dtype=np.float32)
 _POSTERIOR = np.array([0.15, 0.15, 0.4, 0.4, 0.8, 0.8, 1, 1], dtype=np.float32)

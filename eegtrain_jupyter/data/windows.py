@@ -7,6 +7,7 @@ config, or builds :class:`Windows` from its own arrays, and passes it in. Signal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -116,7 +117,10 @@ def load_windows(
 
 
 def scan(
-    config: TrainingConfig, paths: PathPolicy | None = None, cache_dir: str | os.PathLike[str] | None = None
+    config: TrainingConfig,
+    paths: PathPolicy | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    on_file: Callable[[str], None] | None = None,
 ) -> tuple[Windows, DataSummary | None]:
     """Load the windows of ``config.data`` and say what they hold.
 
@@ -130,6 +134,8 @@ def scan(
     cache_dir : path, optional
         Preprocessed windows of ``files``/``epochs`` are cached there (:mod:`.windows_cache`)
         and memory-mapped on the next load.
+    on_file : callable, optional
+        Called with each file's name before it is read.
 
     Raises
     ------

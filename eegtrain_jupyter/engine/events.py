@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models.labram import BackboneInfo
+from ..models.info import BackboneInfo
 
 __all__ = ["EpochResult", "Events", "StopRequested", "TrainingListener", "TrainingResult"]
 

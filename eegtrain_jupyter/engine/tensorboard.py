@@ -18,7 +18,7 @@ from .events import EpochResult, TrainingListener, TrainingResult
 if TYPE_CHECKING:
     from ..config.training import TrainingConfig
 
-__all__ = ["FLUSH_SECS", "TENSORBOARD_DIR", "TensorBoardWriter", "available", "for_run"]
+__all__ = ["FLUSH_SECS", "TENSORBOARD_DIR", "TensorBoardWriter", "available", "for_dir", "for_run", "run_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,25 @@ class TensorBoardWriter(TrainingListener):
             self.writer.close()
 
 
-def for_run(
-    save_dir: str | os.PathLike[str], run_id: str, config: TrainingConfig
-) -> TensorBoardWriter | None:
-    """A writer for ``<save_dir>/tensorboard/<run_id>``, or ``None`` when tensorboard is missing
-    or the folder cannot be written (logged; the run goes on without it)."""
+def run_dir(save_dir: str | os.PathLike[str], run_id: str) -> str:
+    """The event-file folder of run ``run_id``: ``<save_dir>/tensorboard/<run_id>``."""
+    return os.path.join(save_dir, TENSORBOARD_DIR, run_id)
+
+
+def for_dir(log_dir: str | os.PathLike[str], config: TrainingConfig) -> TensorBoardWriter | None:
+    """A writer for ``log_dir``, or ``None`` when tensorboard is missing or the folder cannot be
+    written (logged; the run goes on without it)."""
     if not available():
         return None
     try:
-        return TensorBoardWriter(os.path.join(save_dir, TENSORBOARD_DIR, run_id), config)
+        return TensorBoardWriter(log_dir, config)
     except OSError as exc:
-        log.warning("no TensorBoard events for run %s: %s", run_id, exc)
+        log.warning("no TensorBoard events in %s: %s", os.fspath(log_dir), exc)
         return None
+
+
+def for_run(
+    save_dir: str | os.PathLike[str], run_id: str, config: TrainingConfig
+) -> TensorBoardWriter | None:
+    """A writer for ``<save_dir>/tensorboard/<run_id>`` (see :func:`for_dir`)."""
+    return for_dir(run_dir(save_dir, run_id), config)

@@ -25,7 +25,8 @@ from ..config.training import TrainingConfig
 from ..data.splits import split_for
 from ..data.windows import Windows
 from ..models import registry as models
-from ..models.labram import HEAD_NAME, BackboneInfo, LabramClassifier
+from ..models.info import BackboneInfo
+from ..models.labram import HEAD_NAME, LabramClassifier
 from ..schemas import empty_history
 from . import distributed, evaluation
 from .artifacts import ArtifactWriter

@@ -9,11 +9,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from .info import BackboneInfo
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +37,6 @@ HEAD_NAME = "final_layer"
 
 class PretrainedWeightsError(ValueError):
     """A weights file that cannot be used for this backbone."""
-
-
-@dataclass
-class BackboneInfo:
-    """Where the backbone's weights came from, said plainly for status displays."""
-
-    origin: Literal["pretrained", "random"]
-    weights_path: str | None = None
-    missing_keys: list[str] = field(default_factory=list)
-    unexpected_keys: list[str] = field(default_factory=list)
-
-    @property
-    def message(self) -> str:
-        if self.origin == "random":
-            return "randomly initialised backbone (no pretrained_weights given)"
-        msg = f"pretrained backbone loaded from {self.weights_path}"
-        if self.missing_keys or self.unexpected_keys:
-            msg += f" ({len(self.missing_keys)} missing, {len(self.unexpected_keys)} unexpected keys)"
-        return msg
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "message": self.message}
 
 
 class LabramClassifier(nn.Module):

@@ -20,7 +20,7 @@ from ..config.training import MODEL_NAMES, TrainingConfig
 from .braindecode_net import BraindecodeClassifier
 from .eegconformer import build_eegconformer
 from .eegnet import build_eegnet
-from .labram import BackboneInfo
+from .info import BackboneInfo
 from .labram import build_classifier as build_labram
 from .shallow_fbcsp import build_shallow_fbcsp
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psutil
 
+from ..config.data import CH_NAMES, N_TIMES
 from ..config.training import TrainingConfig
-from ..data.synthetic import CH_NAMES, N_TIMES
 from ..errors import ResourceError
 
 __all__ = ["ResourceError", "check_gpu_memory", "check_resources", "estimate_memory_mb"]

@@ -32,7 +32,7 @@ from typing import Any
 from ..engine.artifacts import CHECKPOINT_NAME
 from ..engine.events import EpochResult, StopRequested, TrainingListener, TrainingResult
 from ..files import remove_orphan_temp_files
-from ..models.labram import BackboneInfo
+from ..models.info import BackboneInfo
 from .launcher import WorkerSession, start_worker
 from .relay import decode, encode
 from .worker import FAULT_ENV
@@ -217,6 +217,7 @@ def supervise(
     batch_interval: float = 0.0,
     session: WorkerSession | None = None,
     light_outputs: bool = False,
+    tensorboard_dir: Path | None = None,
 ) -> Outcome:
     """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
 
@@ -252,6 +253,8 @@ def supervise(
         each answer, so these listeners run while it trains on.
     light_outputs : bool
         No curves PNG, the checkpoint throttled from the start (:func:`~.engine.train`).
+    tensorboard_dir : Path, optional
+        The worker writes the run's TensorBoard events there (when ``tensorboard`` is installed).
 
     Returns
     -------
@@ -271,6 +274,7 @@ def supervise(
         "confine": confine,
         "batch_interval": batch_interval,
         "light_outputs": light_outputs,
+        "tensorboard_dir": None if tensorboard_dir is None else str(tensorboard_dir),
     }
     worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}", session)
     kept = False  # the run ended with its end event and the session's worker waits for the next

@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Mapping
 
-from ..config.threads import default_nice, default_num_threads, default_switch_interval_ms
+from ..config.env import default_nice, default_num_threads, default_switch_interval_ms
 
 __all__ = [
     "configure_training_thread",

@@ -36,7 +36,7 @@ from ..data.paths import PathPolicy
 from ..data.windows import Windows, load_windows
 from ..engine.feature_cache import FeatureCache
 from ..models import registry as models
-from ..models.labram import BackboneInfo
+from ..models.info import BackboneInfo
 
 __all__ = ["Workbench"]
 

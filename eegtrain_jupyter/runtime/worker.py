@@ -223,19 +223,30 @@ def _train(relay: Relay | None, spec: dict[str, Any], bench: Workbench | None = 
         from ..serving.model_card import ModelCardWriter
 
         listeners.append(ModelCardWriter(spec["run_dir"], data, Path(spec["run_dir"]).name))
+    board = None
+    if relay is not None and spec.get("tensorboard_dir"):
+        from ..engine import tensorboard
+
+        board = tensorboard.for_dir(spec["tensorboard_dir"], config)
+        if board is not None:
+            listeners.append(board)
     cache: FeatureCache | None = None
     if spec.get("feature_cache"):
         cache = bench.feature_cache(spec["feature_cache"]) if bench else FeatureCache(spec["feature_cache"])
-    train(
-        config,
-        data,
-        spec["run_dir"] if relay is not None else None,
-        listeners=listeners,
-        should_stop=relay.should_stop if relay is not None else (lambda: False),
-        feature_cache=cache,
-        build=bench.build if bench is not None else models.build,
-        light_outputs=bool(spec.get("light_outputs")),
-    )
+    try:
+        train(
+            config,
+            data,
+            spec["run_dir"] if relay is not None else None,
+            listeners=listeners,
+            should_stop=relay.should_stop if relay is not None else (lambda: False),
+            feature_cache=cache,
+            build=bench.build if bench is not None else models.build,
+            light_outputs=bool(spec.get("light_outputs")),
+        )
+    finally:
+        if board is not None:
+            board.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,12 +20,13 @@ the ``EEGTRAIN_*`` environment variables of :mod:`~eegtrain_jupyter.runtime.tuni
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, default
 
-from ..config import threads
+from ..config import env
 from ..service.manager import TrainingManager
 from ..service.search import SearchManager
 
@@ -65,19 +66,45 @@ class TrainingExtension(ExtensionApp):
         "Default: $EEGTRAIN_SWITCH_INTERVAL_MS, else 1."
     ).tag(config=True)
 
+    data_timeout_s = Float(
+        help="Seconds one read of user data (a scan, config/validate, a prediction, an export) may "
+        "take in the data worker before it is killed and answered 400. "
+        "Default: $EEGTRAIN_DATA_TIMEOUT_S, else 120."
+    ).tag(config=True)
+    data_memory_mb = Float(
+        help="Memory (MB) a data-worker process may add to what it holds at its start; a read past it "
+        "answers 400. Default: $EEGTRAIN_DATA_MEMORY_MB, else 4096."
+    ).tag(config=True)
+    data_workers = Int(
+        help="Data-worker processes (reads of user data at once). Default: $EEGTRAIN_DATA_WORKERS, else 2."
+    ).tag(config=True)
+
+    @default("data_timeout_s")
+    def _default_data_timeout_s(self) -> float:
+        return env.default_data_timeout_s()
+
+    @default("data_memory_mb")
+    def _default_data_memory_mb(self) -> float:
+        return env.default_data_memory_mb()
+
+    @default("data_workers")
+    def _default_data_workers(self) -> int:
+        return env.default_data_workers()
+
     @default("num_threads")
     def _default_num_threads(self) -> int:
-        return threads.default_num_threads()
+        return env.default_num_threads()
 
     @default("nice")
     def _default_nice(self) -> int:
-        return threads.default_nice()
+        return env.default_nice()
 
     @default("switch_interval_ms")
     def _default_switch_interval_ms(self) -> int:
-        return threads.default_switch_interval_ms()
+        return env.default_switch_interval_ms()
 
     manager: TrainingManager | None = None
+    data_executor: ThreadPoolExecutor | None = None
     search: SearchManager | None = None
 
     def initialize_settings(self) -> None:
@@ -86,6 +113,9 @@ class TrainingExtension(ExtensionApp):
             self.serverapp.root_dir,
             confine_to_root=True,
             min_free_memory_mb=self.min_free_memory_mb,
+            data_timeout_s=self.data_timeout_s,
+            data_memory_mb=self.data_memory_mb,
+            data_workers=self.data_workers,
             thread_settings={
                 "num_threads": self.num_threads,
                 "nice": self.nice,
@@ -93,6 +123,7 @@ class TrainingExtension(ExtensionApp):
             },
         )
         self.search = SearchManager(self.manager)
+        self.data_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="eegtrain-data")
         self.log.info(
             "eegtrain: training REST API at %straining/ (root %s)",
             self.serverapp.base_url,
@@ -124,5 +155,7 @@ class TrainingExtension(ExtensionApp):
         if self.search is not None:
             await asyncio.to_thread(self.search.shutdown, self.shutdown_timeout)
         await asyncio.to_thread(manager.shutdown, self.shutdown_timeout)
+        if self.data_executor is not None:
+            self.data_executor.shutdown(wait=False, cancel_futures=True)
         if manager.is_active():
             self.log.warning("eegtrain: training did not stop within %.0fs", self.shutdown_timeout)

@@ -94,6 +94,12 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
         """Run a service call in a worker thread (it may take the manager's lock)."""
         return await asyncio.to_thread(fn, *args)
 
+    async def call_data(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a service call that waits on the data worker (a scan, a prediction) in a thread of
+        the extension's own pool, so that many of them never delay the other endpoints."""
+        executor = self.extensionapp.data_executor  # type: ignore[attr-defined]
+        return await asyncio.get_running_loop().run_in_executor(executor, lambda: fn(*args))
+
     def query(self) -> dict[str, str]:
         """The query arguments (the last value of each), for the service to validate."""
         return {name: self.get_query_argument(name) for name in self.request.query_arguments}
@@ -164,7 +170,7 @@ class StartHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.send(await self.call(self.manager.start, self.json_object()))
+        self.send(await self.call_data(self.manager.start, self.json_object()))
 
 
 class StopHandler(TrainingAPIHandler):
@@ -211,7 +217,7 @@ class SearchHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.send(await self.call(self.search.start, self.json_object()))
+        self.send(await self.call_data(self.search.start, self.json_object()))
 
 
 class ConfigHandler(TrainingAPIHandler):
@@ -232,7 +238,7 @@ class ValidateHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.send(await self.call(self.manager.validate, self.json_object()))
+        self.send(await self.call_data(self.manager.validate, self.json_object()))
 
 
 class OpenAPIHandler(TrainingAPIHandler):
@@ -262,7 +268,7 @@ class RunFileHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def get(self, run_id: str, name: str) -> None:
-        path = await self.call(self.manager.run_file, run_id, name)
+        path = await self.call_data(self.manager.run_file, run_id, name)
         self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
         self.set_header("Content-Disposition", f'attachment; filename="{path.name}"')
         with open(path, "rb") as fh:
@@ -280,14 +286,14 @@ class PredictHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def post(self, run_id: str) -> None:
-        self.send(await self.call(self.manager.predict, run_id, self.json_object()))
+        self.send(await self.call_data(self.manager.predict, run_id, self.json_object()))
 
 
 class ExportHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def post(self, run_id: str) -> None:
-        self.send(await self.call(self.manager.export, run_id, self.json_object()))
+        self.send(await self.call_data(self.manager.export, run_id, self.json_object()))
 
 
 class NotFoundHandler(TrainingAPIHandler):

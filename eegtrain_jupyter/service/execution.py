@@ -14,12 +14,11 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..data.windows import Windows
 from ..engine import tensorboard as tensorboard_writer
 from ..engine.artifacts import OUTPUT_KINDS
 from ..engine.events import TrainingListener, TrainingResult
-from ..engine.feature_cache import FeatureCache
 from ..runtime.launcher import WorkerSession
 from ..runtime.supervisor import supervise
 from ..runtime.tuning import configure_training_thread, resolve_thread_settings
@@ -28,6 +27,9 @@ from ..serving.model_card import ModelCardWriter
 from .progress import RECORD_SAVE_INTERVAL, RunProgress
 from .publishing import publish
 from .runs import Run, RunStore
+
+if TYPE_CHECKING:
+    from ..data.windows import Windows
 
 __all__ = ["Ending", "Execution"]
 
@@ -64,7 +66,8 @@ class Execution:
     listeners: Sequence[TrainingListener] = ()
     thread_settings: Mapping[str, int | None] | None = None
     stop_grace: tuple[float, float] = (10.0, 5.0)
-    feature_cache: FeatureCache | None = None
+    feature_cache: Path | None = None
+    """The frozen-backbone feature cache's folder (:class:`~..engine.feature_cache.FeatureCache`)."""
     windows_cache: Path | None = None
     """Preprocessed windows of ``files``/``epochs`` sources (:mod:`.windows_cache`), shared with the workers."""
     on_worker: Callable[[int | None], None] = lambda pid: None
@@ -84,12 +87,9 @@ class Execution:
         ``publish``: a completed run replaces the top-level files in ``save_dir``; ``session``:
         a job's runs share its worker (:class:`~.launcher.WorkerSession`) and write light outputs
         (no curves PNG until one is asked for, see :func:`~.engine.train`)."""
-        tensorboard: tensorboard_writer.TensorBoardWriter | None = None
         try:
-            tensorboard = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
             listeners: list[TrainingListener] = [
                 RunProgress(self.lock, run, RECORD_SAVE_INTERVAL if session is not None else 0.0),
-                *([tensorboard] if tensorboard is not None else []),
                 *self.listeners,
                 *run_listeners,
             ]
@@ -108,13 +108,14 @@ class Execution:
                     thread_settings=resolve_thread_settings(self.thread_settings),
                     grace=self.stop_grace,
                     on_start=self.on_worker,
-                    feature_cache=self.feature_cache.folder if self.feature_cache else None,
+                    feature_cache=self.feature_cache,
                     windows_cache=self.windows_cache,
                     root_dir=self.root_dir,
                     confine=self.confine,
                     batch_interval=batch_interval,
                     session=session,
                     light_outputs=session is not None,
+                    tensorboard_dir=Path(tensorboard_writer.run_dir(run.save_dir, run.run_id)),
                 )
                 if outcome.error is not None:  # the worker's own account (signal, exit code, log)
                     return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))
@@ -124,8 +125,6 @@ class Execution:
             log.exception("training run %s failed", run.run_id)
             return Ending(TrainingState.FAILED, f"{type(exc).__name__}: {exc}", _files_on_disk(run))
         finally:
-            if tensorboard is not None:
-                tensorboard.close()
             self.on_worker(None)
 
     def _finish(self, run: Run, result: TrainingResult | None, publish_it: bool) -> Ending:
@@ -149,19 +148,25 @@ class Execution:
 
     def _train_here(self, run: Run, data: Windows, listeners: list[TrainingListener]) -> TrainingResult:
         """Train windows given in Python in this thread (a worker process cannot receive them)."""
+        from ..engine.feature_cache import FeatureCache
         from ..engine.training import train
 
         if self.thread_settings is not None:
             configure_training_thread(**self.thread_settings)
         card = ModelCardWriter(run.run_dir, data, run.run_id)
-        return train(
-            run.config,
-            data,
-            run.run_dir,
-            listeners=[card, *listeners],
-            should_stop=self.stop_event.is_set,
-            feature_cache=self.feature_cache,
-        )
+        board = tensorboard_writer.for_run(run.save_dir, run.run_id, run.config)
+        try:
+            return train(
+                run.config,
+                data,
+                run.run_dir,
+                listeners=[card, *([board] if board is not None else []), *listeners],
+                should_stop=self.stop_event.is_set,
+                feature_cache=FeatureCache(self.feature_cache) if self.feature_cache else None,
+            )
+        finally:
+            if board is not None:
+                board.close()
 
 
 def _files_on_disk(run: Run) -> dict[str, str]:

@@ -16,17 +16,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..config import env
+from ..config.data import FilesData
 from ..config.training import TrainingConfig, parse_config, validate_config
 from ..data.paths import PathPolicy, os_reason
-from ..data.splits import check_split
-from ..data.windows import Windows, scan
 from ..engine.events import TrainingListener
-from ..engine.feature_cache import FeatureCache
-from ..errors import AlreadyTrainingError, ConfigError, FieldError
+from ..errors import AlreadyTrainingError, ConfigError
 from ..files import now_iso
-from ..models.labram import PretrainedWeightsError, check_weights_file
+from ..runtime.dataworker import DataWorker
 from ..runtime.launcher import WorkerSession
 from ..runtime.resources import check_resources
 from ..schemas import FieldErrorBody, History, Status, TrainingState, ValidationBody, empty_history
@@ -35,6 +34,10 @@ from .progress import build_status, format_duration, report_shape
 from .recorded import RecordedRuns
 from .runs import Run, RunStore, this_process
 from .serving import RunServing
+
+if TYPE_CHECKING:
+    from ..data.windows import Windows
+    from ..schemas import DataSummary
 
 __all__ = ["TrainingListener", "TrainingManager", "TrainingState", "format_duration"]
 
@@ -64,7 +67,11 @@ class TrainingManager(RecordedRuns):
         every core at normal priority.
     feature_cache : bool
         Keep frozen-backbone features in ``root_dir/.eegtrain/features`` and reuse them for runs
-        on the same windows and backbone (:class:`~.feature_cache.FeatureCache`).
+        on the same windows and backbone (:class:`~..engine.feature_cache.FeatureCache`).
+    data_timeout_s, data_memory_mb, data_workers
+        Limits of the data worker (:class:`~..runtime.dataworker.DataWorker`) that reads every
+        recording, weights file and checkpoint outside a run: seconds per task, memory per process
+        and tasks at once (default: ``EEGTRAIN_DATA_*``, see :mod:`~..config.env`).
 
     Notes
     -----
@@ -83,13 +90,21 @@ class TrainingManager(RecordedRuns):
         listeners: Sequence[TrainingListener] = (),
         thread_settings: Mapping[str, int | None] | None = MappingProxyType({}),
         feature_cache: bool = True,
+        data_timeout_s: float | None = None,
+        data_memory_mb: float | None = None,
+        data_workers: int | None = None,
     ):
         self.paths = PathPolicy(root_dir, confine=confine_to_root)
         self.root_dir = self.paths.root_dir
         self.min_free_memory_mb = min_free_memory_mb
         self.listeners = list(listeners)
         self.store = RunStore(self.root_dir)
-        self.feature_cache = FeatureCache(self.root_dir / ".eegtrain" / "features") if feature_cache else None
+        self.feature_cache = self.root_dir / ".eegtrain" / "features" if feature_cache else None
+        self.data_worker = DataWorker(
+            size=data_workers or env.default_data_workers(),
+            timeout_s=data_timeout_s or env.default_data_timeout_s(),
+            memory_mb=data_memory_mb or env.default_data_memory_mb(),
+        )
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,7 +112,7 @@ class TrainingManager(RecordedRuns):
         self._run: Run | None = self.store.recover()
         self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
         self._session: WorkerSession | None = None  # the job's worker, kept across its runs
-        self.serving = RunServing(self.paths)
+        self.serving = RunServing(self.paths, self.data_worker)
         self._execution = Execution(
             self._lock,
             self._stop_event,
@@ -143,8 +158,9 @@ class TrainingManager(RecordedRuns):
             # bad data is refused here, before the run exists; the worker then reads the windows
             # again, from the windows cache this scan filled
             self._scan(cfg)
-        elif data is not None:
+        elif data is not None:  # windows from the caller's own process (a notebook kernel)
             from ..data.preprocess import check_windows
+            from ..data.splits import check_split
 
             check_windows(data.X, data.prep())
             check_split(data, split_by=cfg.split_by, test_split=cfg.test_split)
@@ -183,7 +199,7 @@ class TrainingManager(RecordedRuns):
             try:
                 cfg = self._resolve_paths(result.config)
                 if cfg.data.source != "synthetic":
-                    summary = self._scan(cfg)[1]
+                    summary = self._scan(cfg)
             except ConfigError as exc:
                 errors = exc.errors
         return ValidationBody(
@@ -286,9 +302,11 @@ class TrainingManager(RecordedRuns):
         return done
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop any run and wait for its thread (history and checkpoint are kept)."""
+        """Stop any run and wait for its thread (history and checkpoint are kept); end the data
+        worker."""
         self.stop()
         self.wait(timeout)
+        self.data_worker.close()
 
     # -- internals -------------------------------------------------------------------
     def _check_free(self, owner: str | None) -> None:
@@ -300,11 +318,19 @@ class TrainingManager(RecordedRuns):
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
 
-    def _scan(self, cfg: TrainingConfig) -> tuple[Windows, Any]:
-        """Read ``cfg.data`` (through the windows cache) and check that its split can be made."""
-        windows, summary = scan(cfg, self.paths, self._execution.windows_cache)
-        check_split(windows, split_by=cfg.split_by, test_split=cfg.test_split)
-        return windows, summary
+    def _scan(self, cfg: TrainingConfig) -> DataSummary | None:
+        """Read ``cfg.data`` in the data worker (filling the windows cache) and check that its split
+        can be made; what it holds."""
+        cache = self._execution.windows_cache
+        summary: DataSummary | None = self.data_worker.call(
+            "scan",
+            field="data.paths" if isinstance(cfg.data, FilesData) else "data.path",
+            config=cfg,
+            root_dir=str(self.root_dir),
+            confine=self.paths.confine,
+            cache_dir=str(cache) if cache is not None else None,
+        )
+        return summary
 
     def _resolve_paths(self, cfg: TrainingConfig) -> TrainingConfig:
         """``cfg`` with its paths resolved against the root (so the thread ignores the cwd).
@@ -319,12 +345,10 @@ class TrainingManager(RecordedRuns):
         if cfg.pretrained_weights is not None:
             try:
                 weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
-                check_weights_file(weights)
+                self.data_worker.call("check_weights", field="pretrained_weights", path=str(weights))
                 update["pretrained_weights"] = str(weights)
             except ConfigError as exc:
                 errors += exc.errors
-            except PretrainedWeightsError as exc:
-                errors.append(FieldError("pretrained_weights", str(exc)))
         if errors:
             raise ConfigError(errors)
         return cfg.model_copy(update=update) if update else cfg

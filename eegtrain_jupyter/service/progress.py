@@ -9,7 +9,7 @@ from typing import Any
 
 from ..engine.artifacts import OUTPUT_KINDS
 from ..engine.events import EpochResult, TrainingListener
-from ..models.labram import BackboneInfo
+from ..models.info import BackboneInfo
 from ..schemas import Backbone, BatchProgress, Metrics, Status, TestReport, TrainingState
 from .runs import Run
 

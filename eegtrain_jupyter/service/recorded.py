@@ -71,7 +71,6 @@ class RecordedRuns:
             run_dir = self.store.delete(run_id)
             if self._run is not None and self._run.run_id == run_id:
                 self._run = None
-        self.serving.forget(run)
         return Deleted(run_id=run_id, run_dir=str(run_dir), deleted=not run_dir.exists())
 
     def _find(self, run_id: str) -> Run:

@@ -2,16 +2,16 @@
 
 :class:`RunServing` is the part of :class:`~eegtrain_jupyter.service.manager.TrainingManager` that works on
 *finished or running* runs rather than on the training thread: it turns REST-shaped requests into
-:mod:`~eegtrain_jupyter.serving.predict` / :mod:`~eegtrain_jupyter.serving.export` calls, confines every path to the
-root (:class:`~eegtrain_jupyter.data.paths.PathPolicy`) and keeps the last few loaded models so repeated
-predictions do not rebuild LaBraM each time.
+:mod:`~eegtrain_jupyter.serving.predict` / :mod:`~eegtrain_jupyter.serving.export` calls run by the
+data worker (:mod:`~eegtrain_jupyter.runtime.dataworker`, which keeps the last few loaded models so
+repeated predictions do not rebuild LaBraM each time), and confines every path to the root
+(:class:`~eegtrain_jupyter.data.paths.PathPolicy`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from ..config.training import _field_errors
 from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict, FieldError, NotFound
+from ..runtime.dataworker import DataWorker
 from ..schemas import ExportRequest, ExportResult, Metrics, Prediction, PredictRequest, RunDetail
 from ..serving.model_card import MODEL_CARD_JSON
 from .runs import Run, RunStore
@@ -115,15 +116,13 @@ class RunServing:
     ----------
     paths : PathPolicy
         Confines recording paths given over REST.
-    cache_size : int
-        Loaded models kept (keyed by checkpoint path and modification time).
+    data_worker : DataWorker
+        Runs what reads checkpoints and recordings (it keeps the last few loaded models).
     """
 
-    def __init__(self, paths: PathPolicy, cache_size: int = 2):
+    def __init__(self, paths: PathPolicy, data_worker: DataWorker):
         self.paths = paths
-        self.cache_size = cache_size
-        self._models: OrderedDict[tuple[str, int], Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self.data_worker = data_worker
         self._draw_lock = threading.Lock()
 
     # -- details and files -------------------------------------------------------------------
@@ -165,74 +164,38 @@ class RunServing:
         path = run.run_dir / name
         if name == artifacts.CURVES_NAME and not path.exists():
             with self._draw_lock:  # two requests draw it once
-                if not path.exists() and artifacts.curves_from_history(run.run_dir) is None:
+                if not path.exists() and not self.data_worker.call(
+                    "draw_curves", field="name", run_dir=str(run.run_dir)
+                ):
                     raise NotFound(f"run {run.run_id} has no history to draw {name!r} from")
         return path
 
-    # -- models ------------------------------------------------------------------------------
-    def model(self, run: Run) -> Any:
-        """The run's best checkpoint as a :class:`~.predict.TrainedModel` (cached; 409 when none yet)."""
-        from ..serving.predict import TrainedModel
-
-        path = run.run_dir / artifacts.CHECKPOINT_NAME
-        try:
-            key = (str(path), path.stat().st_mtime_ns)
-        except OSError:
-            raise Conflict(f"run {run.run_id} has no checkpoint yet (no epoch has finished)") from None
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-        model = TrainedModel.from_checkpoint(path)
-        with self._lock:
-            self._models[key] = model
-            while len(self._models) > self.cache_size:
-                self._models.popitem(last=False)
-        return model
-
-    def forget(self, run: Run) -> None:
-        """Drop cached models of ``run`` (it was deleted)."""
-        with self._lock:
-            for key in [k for k in self._models if Path(k[0]).parent == run.run_dir]:
-                del self._models[key]
-
+    # -- models: read in the data worker ------------------------------------------------------
     def predict(self, run: Run, body: dict[str, Any] | PredictRequest | None) -> Prediction:
         """Probabilities and labels per window for ``windows`` or a recording ``path`` (see
-        :class:`~.schemas.PredictRequest`)."""
-        from ..serving.predict import read_recording, window_starts
-
+        :class:`~.schemas.PredictRequest`), computed in the data worker."""
         req = body if isinstance(body, PredictRequest) else parse_request(PredictRequest, body)
         if (req.windows is None) == (req.path is None):
             raise ConfigError.field("body", "give either windows or path (a recording inside the root)")
-        model = self.model(run)
-        if req.path is not None:
-            data: Any = read_recording(self.paths.file(req.path, "path"))
-            source = req.path
-        else:
-            data, source = req.windows, None
-        try:
-            X = model.windows(data, req.ch_names, req.step_s)
-        except ValueError as exc:  # ragged lists, MNE refusing the recording
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError.field("path" if source else "windows", str(exc)) from None
-        proba = model.probabilities(X)
-        return Prediction(
+        prediction: Prediction = self.data_worker.call(
+            "predict",
+            field="path" if req.path is not None else "windows",
+            run_dir=str(run.run_dir),
             run_id=run.run_id,
-            classes=list(model.classes_),
-            labels=[str(c) for c in model.classes_[proba.argmax(1)]] if len(proba) else [],
-            probabilities=proba.tolist(),
-            n_windows=len(X),
-            window_starts_s=window_starts(data, len(X), model, req.step_s),
-            source=source,
+            request=req,
+            root_dir=str(self.paths.root_dir),
+            confine=self.paths.confine,
         )
+        return prediction
 
     def export(self, run: Run, body: dict[str, Any] | ExportRequest | None) -> ExportResult:
-        """Export the run's model into its folder and check it against torch (see :mod:`~.export`)."""
-        from ..serving.export import export_model
-
+        """Export the run's model into its folder and check it against torch (see
+        :mod:`~..serving.export`), in the data worker."""
         req = body if isinstance(body, ExportRequest) else parse_request(ExportRequest, body)
-        return export_model(self.model(run), req.format, run.run_dir, run_id=run.run_id)
+        result: ExportResult = self.data_worker.call(
+            "export", field="format", run_dir=str(run.run_dir), run_id=run.run_id, format=req.format
+        )
+        return result
 
 
 def _read_json(path: Path) -> Any:

@@ -1,0 +1,30 @@
+"""Facts about a built model that travel to the service and the status (light: no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["BackboneInfo"]
+
+
+@dataclass
+class BackboneInfo:
+    """Where the backbone's weights came from, said plainly for status displays."""
+
+    origin: Literal["pretrained", "random"]
+    weights_path: str | None = None
+    missing_keys: list[str] = field(default_factory=list)
+    unexpected_keys: list[str] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        if self.origin == "random":
+            return "randomly initialised backbone (no pretrained_weights given)"
+        msg = f"pretrained backbone loaded from {self.weights_path}"
+        if self.missing_keys or self.unexpected_keys:
+            msg += f" ({len(self.missing_keys)} missing, {len(self.unexpected_keys)} unexpected keys)"
+        return msg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "message": self.message}

@@ -1,0 +1,128 @@
+"""What the data worker (:mod:`.dataworker`) runs: each task is a function of plain values that
+reads a user's data and returns a response shape; ``progress(name)`` says which file it reads.
+
+Errors are the product's (:mod:`~eegtrain_jupyter.errors`): they cross the pipe as status and body.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..config.training import TrainingConfig
+from ..data.paths import PathPolicy
+from ..engine import artifacts
+from ..errors import ConfigError, Conflict
+from ..schemas import DataSummary, ExportResult, Prediction, PredictRequest
+
+__all__ = ["TASKS"]
+
+Report = Callable[[str], None]
+
+_MODELS: OrderedDict[tuple[str, int], Any] = OrderedDict()
+_MODELS_KEPT = 2
+_MODELS_LOCK = threading.Lock()
+
+
+def scan(
+    *, config: TrainingConfig, root_dir: str, confine: bool, cache_dir: str | None, progress: Report
+) -> DataSummary | None:
+    """Read ``config.data`` (through the windows cache, which it fills) and check that its split can
+    be made; the summary of what it holds."""
+    from ..data.splits import check_split
+    from ..data.windows import scan as scan_windows
+
+    windows, summary = scan_windows(
+        config, PathPolicy(root_dir, confine=confine), cache_dir, on_file=progress
+    )
+    check_split(windows, split_by=config.split_by, test_split=config.test_split)
+    return summary
+
+
+def check_weights(*, path: str, progress: Report) -> None:
+    """Refuse a ``pretrained_weights`` file that is not a LaBraM state dict (400)."""
+    from ..models.labram import PretrainedWeightsError, check_weights_file
+
+    progress(Path(path).name)
+    try:
+        check_weights_file(Path(path))
+    except PretrainedWeightsError as exc:
+        raise ConfigError.field("pretrained_weights", str(exc)) from None
+
+
+def _model(run_dir: str, run_id: str) -> Any:
+    """The run's best checkpoint as a :class:`~..serving.predict.TrainedModel`, the last few kept."""
+    from ..serving.predict import TrainedModel
+
+    path = Path(run_dir) / artifacts.CHECKPOINT_NAME
+    try:
+        key = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        raise Conflict(f"run {run_id} has no checkpoint yet (no epoch has finished)") from None
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    model = TrainedModel.from_checkpoint(path)
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > _MODELS_KEPT:
+            _MODELS.popitem(last=False)
+    return model
+
+
+def predict(
+    *, run_dir: str, run_id: str, request: PredictRequest, root_dir: str, confine: bool, progress: Report
+) -> Prediction:
+    """Probabilities and labels per window of ``request.windows`` or the recording ``request.path``."""
+    from ..serving.predict import read_recording, window_starts
+
+    model = _model(run_dir, run_id)
+    if request.path is not None:
+        path = PathPolicy(root_dir, confine=confine).file(request.path, "path")
+        progress(path.name)
+        data: Any = read_recording(path)
+        source: str | None = request.path
+    else:
+        data, source = request.windows, None
+    try:
+        X = model.windows(data, request.ch_names, request.step_s)
+    except ValueError as exc:  # ragged lists, MNE refusing the recording
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError.field("path" if source else "windows", str(exc)) from None
+    proba = model.probabilities(X)
+    return Prediction(
+        run_id=run_id,
+        classes=list(model.classes_),
+        labels=[str(c) for c in model.classes_[proba.argmax(1)]] if len(proba) else [],
+        probabilities=proba.tolist(),
+        n_windows=len(X),
+        window_starts_s=window_starts(data, len(X), model, request.step_s),
+        source=source,
+    )
+
+
+def export(*, run_dir: str, run_id: str, format: str, progress: Report) -> ExportResult:
+    """Export the run's model into its folder and check it against torch."""
+    from ..serving.export import export_model
+
+    return export_model(_model(run_dir, run_id), format, Path(run_dir), run_id=run_id)
+
+
+def draw_curves(*, run_dir: str, progress: Report) -> bool:
+    """Draw the curves PNG of a run from its history; False when it has none."""
+    return artifacts.curves_from_history(run_dir) is not None
+
+
+TASKS: dict[str, Callable[..., Any]] = {
+    "scan": scan,
+    "check_weights": check_weights,
+    "predict": predict,
+    "export": export,
+    "draw_curves": draw_curves,
+}
+"""The tasks by name, as :class:`.dataworker.Request` names them."""
