@@ -63,6 +63,7 @@ def _sizes(quick: bool) -> dict:
             "recipe_n": 50,
             "recipe_epochs": 1,
             "search": ["--trials", "3", "--n-samples-per-class", "100", "--n-epochs", "2"],
+            "light": ["--starts", "1", "--quick"],
         }
     return {
         "frozen_cfg": {"device": "cpu"},
@@ -85,6 +86,7 @@ def _sizes(quick: bool) -> dict:
         "recipe_n": 600,
         "recipe_epochs": 6,
         "search": ["--trials", "20"],  # its defaults: 2x1500 windows, 15 epochs
+        "light": ["--starts", "5"],
     }
 
 
@@ -501,6 +503,50 @@ def bench_search(s: dict, quick: bool) -> list[Row]:
     return rows
 
 
+def bench_light(s: dict, quick: bool) -> list[Row]:
+    """Rows 18-20: the extension's cost to the Jupyter server it is loaded into
+    (:mod:`bench.light`, in a fresh interpreter)."""
+    _log("jupyter server with the extension vs without (bench.light)")
+    r = _run_module("bench.light", *s["light"])
+    n = r["starts"]
+    return [
+        Row(
+            18,
+            f"jupyter server start to the first /api/status, extension enabled vs disabled (median of {n})",
+            f"{r['extension_start_s']:.2f} s",
+            f"{r['plain_start_s']:.2f} s",
+            r["start_delta_s"],
+            "<= +0.5 s",
+            None if quick else r["start_delta_s"] <= 0.5,
+            note="ratio column: difference in seconds",
+            raw=r,
+        ),
+        Row(
+            19,
+            f"jupyter server RSS at its first /api/status, extension enabled vs disabled (median of {n})",
+            f"{r['extension_rss_mb']:.0f} MB",
+            f"{r['plain_rss_mb']:.0f} MB",
+            r["rss_delta_mb"],
+            "<= +50 MB",
+            None if quick else r["rss_delta_mb"] <= 50,
+            note="ratio column: difference in MB",
+            raw=r,
+        ),
+        Row(
+            20,
+            "server RSS after config/validate, a files run to its end and a prediction on a recording, "
+            "vs idle",
+            f"{r['after_run_rss_mb']:.0f} MB",
+            f"{r['idle_rss_mb']:.0f} MB",
+            r["run_rss_delta_mb"],
+            "<= +100 MB",
+            None if quick else r["run_rss_delta_mb"] <= 100,
+            note="ratio column: difference in MB",
+            raw=r,
+        ),
+    ]
+
+
 def machine_info(threads: int | None) -> dict:
     import torch
 
@@ -562,6 +608,7 @@ def run_all(
         ({11, 12}, bench_process, (s, quick)),
         ({13, 14, 15}, bench_recipe, (s, quick)),
         ({16, 17}, bench_search, (s, quick)),
+        ({18, 19, 20}, bench_light, (s, quick)),
     ]
     for ids, fn, args in groups:
         if only and not ids & only:

@@ -25,6 +25,7 @@ from configs import FINETUNE_TINY, TINY
 from eegtrain_jupyter import files
 from eegtrain_jupyter.engine import artifacts
 from eegtrain_jupyter.engine.events import StopRequested, TrainingListener
+from eegtrain_jupyter.runtime.dataworker import PROCESS_NAME
 from eegtrain_jupyter.runtime.worker import FAULT_ENV
 from eegtrain_jupyter.service.manager import TrainingManager
 
@@ -48,11 +49,15 @@ class Reached(TrainingListener):
 
 
 def _workers() -> list[psutil.Process]:
-    """Live descendants of this process other than multiprocessing's fork server and tracker."""
+    """Live training workers: descendants of this process other than multiprocessing's fork server
+    and tracker, and other than data workers (which outlive runs, see runtime.dataworker)."""
     return [
         p
         for p in psutil.Process().children(recursive=True)
-        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.ppid() != os.getpid()
+        if p.is_running()
+        and p.status() != psutil.STATUS_ZOMBIE
+        and p.ppid() != os.getpid()
+        and p.name() != PROCESS_NAME
     ]
 
 

@@ -13,7 +13,9 @@ and drawing a trial's curves all run here, in processes forked from the fork ser
 * at most ``size`` tasks at once; more wait for a free process (in the caller's thread).
 
 A process is kept for the next task (it keeps the models it loaded for prediction), unless a task
-was killed. The tasks themselves are :mod:`.tasks`' functions; what crosses the pipe is one
+was killed; an idle one exits after :data:`IDLE_EXIT_S` seconds, and the pool's processes end
+with the pool (:meth:`DataWorker.close`, or when it is garbage). On Linux the processes are named
+``eegtrain-data`` (``ps -o comm``). The tasks themselves are :mod:`.tasks`' functions; what crosses the pipe is one
 :class:`Request`, any number of :class:`Progress` messages and one :class:`Reply`.
 """
 
@@ -26,15 +28,31 @@ import signal
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from ..errors import ConfigError, EegtrainError, FieldError, from_response
 
-__all__ = ["DataWorker", "Progress", "Reply", "Request", "limit_reply", "serve"]
+__all__ = [
+    "IDLE_EXIT_S",
+    "PROCESS_NAME",
+    "DataWorker",
+    "Progress",
+    "Reply",
+    "Request",
+    "limit_reply",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
+
+
+PROCESS_NAME = "eegtrain-data"
+"""The data-worker processes' name (Linux ``comm``)."""
+IDLE_EXIT_S = 120.0
+"""Seconds an idle data-worker process waits for its next task before it exits."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,7 @@ class DataWorker:
         self._idle: list[_Process] = []
         self._lock = threading.Lock()
         self._closed = False
+        weakref.finalize(self, _close_all, self._idle)
 
     def call(self, task: str, /, *, field: str, timeout_s: float | None = None, **kwargs: Any) -> Any:
         """Run ``task`` with ``kwargs`` in a worker process and return its value.
@@ -111,9 +130,9 @@ class DataWorker:
         """End every idle process (a running task ends its process when it returns)."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
-        for proc in idle:
-            proc.close()
+            idle = list(self._idle)
+            self._idle.clear()
+        _close_all(idle)
 
     @property
     def pids(self) -> list[int]:
@@ -129,6 +148,12 @@ class DataWorker:
                     return proc
                 proc.close()
         return _Process(self.memory_mb)
+
+
+def _close_all(processes: list[_Process]) -> None:
+    for proc in list(processes):
+        proc.close()
+    processes.clear()
 
 
 class _Process:
@@ -212,6 +237,15 @@ def _limit_memory(memory_mb: float) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def _name_process(name: str) -> None:
+    """Set this process's name as ``ps``/``top`` show it (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
 def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or (
         isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc).lower()
@@ -224,9 +258,12 @@ def serve(conn: Connection, memory_mb: float) -> None:
         import torch
 
         torch.set_num_threads(1)
+    _name_process(PROCESS_NAME)
     _limit_memory(memory_mb)
     while True:
         try:
+            if not conn.poll(IDLE_EXIT_S):
+                return
             request = conn.recv()
         except (EOFError, OSError):
             return

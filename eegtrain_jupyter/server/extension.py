@@ -123,7 +123,7 @@ class TrainingExtension(ExtensionApp):
             },
         )
         self.search = SearchManager(self.manager)
-        self.data_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="eegtrain-data")
+        self.data_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rest-data-call")
         self.log.info(
             "eegtrain: training REST API at %straining/ (root %s)",
             self.serverapp.base_url,
