@@ -76,6 +76,11 @@ def test_brainvision_companions_outside_the_root_are_refused(root):
         assert list(fields) == ["data.paths[0]"], (key, value, fields)
         assert fields["data.paths[0]"] == f"sub-01.vhdr's {key} must stay inside the server root"
     assert not (root / "cache").exists() or not any((root / "cache").iterdir())
+    vhdr.write_text(original)
+    _set_header(vhdr, "DataFile", "bad\0name.eeg")
+    assert _refused(root, _config(["rec/*.vhdr"])) == {
+        "data.paths[0]": "sub-01.vhdr's DataFile is not a usable path: embedded null byte"
+    }
     vhdr.write_text(original)  # the untouched recording scans
     assert scan(_config(["rec/*.vhdr"]), PathPolicy(root, confine=True))[0].X.shape[0] == 4
 

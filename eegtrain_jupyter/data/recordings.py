@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from ..config.data import SUBJECT_PATTERN_TIMEOUT_S, EpochsData, FilesData, SignalOptions
 from ..errors import ConfigError, FieldError
 from ..schemas import DataSummary, FileSummary
+from .paths import os_reason
 from .preprocess import Preprocessing, apply_to_raw, check_windows, labram_channel_names, suggest_channel_map
 from .windows import Windows
 
@@ -130,11 +131,20 @@ def open_recording(path: Path, field: str, paths: PathPolicy, on_file: OnFile | 
     for filename in raw.filenames:
         if filename is None:
             continue
-        part = Path(filename).resolve()
+        part = _resolved(Path(filename), path, "data file", field)
         if part != path:
             _check_companion(part, path, "data file", field, paths)
             companions[part] = None
     return Recording(path=path, field=field, name=name, raw=raw, companions=tuple(companions))
+
+
+def _resolved(part: Path, path: Path, what: str, field: str) -> Path:
+    try:
+        return part.resolve()
+    except (ValueError, OSError) as exc:  # a NUL byte, a name too long, a symlink loop
+        raise ConfigError.field(
+            field, f"{path.name}'s {what} is not a usable path: {os_reason(exc)}"
+        ) from None
 
 
 def _check_companion(part: Path, path: Path, what: str, field: str, paths: PathPolicy) -> None:
@@ -173,12 +183,12 @@ def _brainvision_companions(path: Path, field: str, paths: PathPolicy) -> list[P
         raise _unreadable(path, field, "its header names no DataFile")
     out = []
     folder = path.parent  # the header's own folder (``path`` is resolved)
-    data = Path(os.path.join(folder, data_name)).resolve()
+    data = _resolved(Path(os.path.join(folder, data_name)), path, "DataFile", field)
     _check_companion(data, path, "DataFile", field, paths)
     out.append(data)
     marker_name = cfg.get(section, "MarkerFile", fallback="")
     if marker_name:
-        marker = Path(os.path.join(folder, marker_name)).resolve()
+        marker = _resolved(Path(os.path.join(folder, marker_name)), path, "MarkerFile", field)
         paths.check_inside(marker, field, f"{path.name}'s MarkerFile")
         if not marker.exists():
             marker = path.with_suffix(".vmrk")  # MNE's fallback

@@ -140,8 +140,8 @@ def scan(
         and memory-mapped on the next load.
     on_file : callable, optional
         Called with the root-relative name of each recording or epochs file just before it is
-        read (its header, then again its samples), so a caller with a time limit can say which
-        file was being read.
+        read (a recording: before its header, and again before its samples), so a caller with
+        a time limit can say which file was being read.
 
     Raises
     ------
