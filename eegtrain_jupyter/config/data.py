@@ -20,6 +20,7 @@ __all__ = [
     "CLASS_NAMES",
     "N_TIMES",
     "SFREQ",
+    "SUBJECT_PATTERN_TIMEOUT_S",
     "DataSource",
     "EpochsData",
     "FilesData",
@@ -36,6 +37,8 @@ CH_NAMES = ("FP1", "FP2", "C3", "C4", "P7", "P8", "O1", "O2")
 """Channel names, all in braindecode's ``LABRAM_CHANNEL_ORDER``."""
 CLASS_NAMES = ("relaxed", "anxious")
 """Label ``i`` means ``CLASS_NAMES[i]``."""
+SUBJECT_PATTERN_TIMEOUT_S = 1.0
+"""Longest ``subject_pattern`` match on one file name, in seconds (the ``regex`` package's ``timeout``)."""
 
 
 class _Section(BaseModel):
@@ -92,7 +95,10 @@ class FilesData(SignalOptions):
         None, gt=0, le=60, description="Hop between sliding windows (s); unset: window_s"
     )
     subject_pattern: str | None = Field(
-        None, description="Regex on the file name; its group 'subject' (or first group) is the subject"
+        None,
+        description="Regex on the file name (Python syntax, matched by the regex package, at most "
+        f"{SUBJECT_PATTERN_TIMEOUT_S:g} s per name); its group 'subject' (or first group, or the "
+        "whole match) is the subject",
     )
     subjects: dict[str, str] = Field(
         default_factory=dict, description="File name -> subject id (instead of subject_pattern)"
@@ -102,12 +108,14 @@ class FilesData(SignalOptions):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            import re
+            import regex
 
             try:
-                re.compile(value)
-            except re.error as exc:
+                regex.compile(value)
+            except regex.error as exc:
                 raise ValueError(f"not a regular expression: {exc}") from None
+            except (RecursionError, OverflowError, MemoryError, ValueError) as exc:  # too deep, too big
+                raise ValueError(f"not a usable regular expression ({type(exc).__name__})") from None
         return value
 
 

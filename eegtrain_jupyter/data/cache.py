@@ -30,7 +30,7 @@ from .windows import Windows
 
 __all__ = ["WindowsCache", "file_digest"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _digests: dict[tuple[str, int, int], str] = {}
 _digest_lock = threading.Lock()
 
@@ -49,12 +49,6 @@ def file_digest(path: Path) -> str:
     return digest
 
 
-def _companions(path: Path) -> list[Path]:
-    """Files a recording's header points at (BrainVision .vmrk/.eeg, EEGLAB .fdt): they are data too."""
-    suffixes = {".vhdr": (".vmrk", ".eeg"), ".set": (".fdt",)}.get(path.suffix.lower(), ())
-    return [c for s in suffixes if (c := path.with_suffix(s)).is_file()]
-
-
 class WindowsCache:
     """Preprocessed windows under ``folder`` (one sub-folder per key), at most ``max_entries``."""
 
@@ -63,11 +57,14 @@ class WindowsCache:
         self.max_entries = max_entries
 
     def key(self, files: list[Path], params: dict[str, Any]) -> str:
-        """The entry's name: a hash of the files' contents (and names) and the parameters."""
+        """The entry's name: a hash of the files' contents (and names) and the parameters.
+
+        ``files`` is every input, the files a recording's header points at included (a
+        BrainVision ``DataFile``, an EEGLAB ``.fdt``: :attr:`.recordings.Recording.inputs`).
+        """
         h = hashlib.sha256(json.dumps({"v": FORMAT_VERSION, "params": params}, sort_keys=True).encode())
         for path in files:
-            for part in (path, *_companions(path)):
-                h.update(part.name.encode() + b"\0" + file_digest(part).encode())
+            h.update(path.name.encode() + b"\0" + file_digest(path).encode())
         return h.hexdigest()[:32]
 
     def get(self, key: str) -> tuple[Windows, DataSummary] | None:

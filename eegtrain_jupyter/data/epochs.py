@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["load_epochs", "load_epochs_object"]
 
 
-def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
-    """Windows from an MNE ``-epo.fif`` file or an ``.npz``.
+def load_epochs(cfg: EpochsData, path: Path, name: str | None = None) -> tuple[Windows, DataSummary]:
+    """Windows from an MNE ``-epo.fif`` file or an ``.npz`` (``name``: the path the summary shows).
 
-    The ``.npz`` holds ``X`` (volts), ``y``, ``ch_names``, ``sfreq`` and optionally ``class_names``
+    ``path`` must be a regular file (:meth:`.PathPolicy.file` checks it). The ``.npz`` holds ``X`` (volts), ``y``, ``ch_names``, ``sfreq`` and optionally ``class_names``
     and ``subjects``; an ``-epo.fif`` file's subjects come from ``metadata["subject"]``.
     """
     import mne
@@ -66,7 +66,7 @@ def load_epochs(cfg: EpochsData, path: Path) -> tuple[Windows, DataSummary]:
         raise ConfigError.field(
             field, f"cannot read {path.name} as epochs: {type(exc).__name__}: {exc}"
         ) from None
-    return load_epochs_object(cfg, epochs, path.name, subjects, str(path))
+    return load_epochs_object(cfg, epochs, path.name, subjects, name or path.name)
 
 
 def load_epochs_object(

@@ -8,38 +8,229 @@ subject and says what it found (:class:`~.schemas.DataSummary`). Every problem w
 
 from __future__ import annotations
 
-import re
+import configparser
+import os
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import regex
 from pydantic import ValidationError
 
-from ..config.data import EpochsData, FilesData, SignalOptions
+from ..config.data import SUBJECT_PATTERN_TIMEOUT_S, EpochsData, FilesData, SignalOptions
 from ..errors import ConfigError, FieldError
 from ..schemas import DataSummary, FileSummary
+from .paths import os_reason
 from .preprocess import Preprocessing, apply_to_raw, check_windows, labram_channel_names, suggest_channel_map
 from .windows import Windows
 
 if TYPE_CHECKING:
     import mne
 
-__all__ = ["load_files", "make_preprocessing", "read_raw", "renames", "require_every_class", "summarize"]
+    from .paths import PathPolicy
+
+__all__ = [
+    "HEADER_MAX_BYTES",
+    "Recording",
+    "load_files",
+    "make_preprocessing",
+    "open_recording",
+    "read_raw",
+    "renames",
+    "require_every_class",
+    "summarize",
+]
+
+HEADER_MAX_BYTES = 16 * 1024**2
+"""Largest BrainVision ``.vhdr`` read to find its companion files."""
+
+OnFile = Callable[[str], None]
+"""Progress hook: called with a file's root-relative name just before it is read."""
 
 _RAW_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".eeg")
 
 
 def read_raw(path: Path, field: str) -> mne.io.BaseRaw:
-    """``mne.io.read_raw`` (header only), any failure a 400 naming the file."""
+    """``mne.io.read_raw`` (header only), any failure a 400 naming the file.
+
+    Use :func:`open_recording` for a file a REST caller named: it checks the files the header
+    points at before MNE opens them.
+    """
     import mne
 
     try:
         return mne.io.read_raw(path, preload=False, verbose="error")
     except Exception as exc:  # each reader fails its own way (ValueError, OSError, KeyError...)
+        raise _unreadable(path, field, f"{type(exc).__name__}: {exc}") from None
+
+
+def _unreadable(path: Path, field: str, why: str) -> ConfigError:
+    return ConfigError.field(field, f"cannot read {path.name} as an EEG recording: {why}")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording whose header was read and checked (:func:`open_recording`); no samples yet.
+
+    Attributes
+    ----------
+    path : Path
+        The recording (resolved).
+    field : str
+        The config field that named it (``data.paths[i]``, ``i`` the pattern's index).
+    name : str
+        Its name relative to the root, for summaries and progress.
+    raw : mne.io.BaseRaw
+        Opened with ``preload=False``: the header only.
+    companions : tuple of Path
+        The other files its header points at (BrainVision data and marker files, EEGLAB
+        ``.fdt``, FIF split parts), resolved and checked; they are windows-cache inputs too.
+    """
+
+    path: Path
+    field: str
+    name: str
+    raw: mne.io.BaseRaw
+    companions: tuple[Path, ...] = ()
+
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        """Every file the windows of this recording are made from."""
+        return (self.path, *self.companions)
+
+
+def open_recording(path: Path, field: str, paths: PathPolicy, on_file: OnFile | None = None) -> Recording:
+    """Check ``path`` and every file its header names, then read its header with MNE.
+
+    Before MNE opens anything: ``path`` must be a regular file; an EDF/BDF's fixed header must
+    agree with the file's size (:func:`_check_edf_header`); a BrainVision header's ``DataFile``
+    and ``MarkerFile`` must resolve (symlinks followed) to regular files inside the root
+    (:func:`_brainvision_companions`). After MNE read the header (``preload=False``), every file
+    it will read samples from (``raw.filenames``: an EEGLAB ``.set``'s ``.fdt``, FIF split parts)
+    is checked the same way, before any sample is read.
+
+    Raises
+    ------
+    ConfigError
+        On ``field``, naming the recording.
+    """
+    paths.check_regular(path, field)
+    name = paths.shown(path)
+    if on_file is not None:
+        on_file(name)
+    suffix = path.suffix.lower()
+    companions: dict[Path, None] = {}
+    if suffix in (".edf", ".bdf"):
+        _check_edf_header(path, field)
+    elif suffix in (".vhdr", ".ahdr"):
+        companions.update(dict.fromkeys(_brainvision_companions(path, field, paths)))
+    raw = read_raw(path, field)
+    for filename in raw.filenames:
+        if filename is None:
+            continue
+        part = _resolved(Path(filename), path, "data file", field)
+        if part != path:
+            _check_companion(part, path, "data file", field, paths)
+            companions[part] = None
+    return Recording(path=path, field=field, name=name, raw=raw, companions=tuple(companions))
+
+
+def _resolved(part: Path, path: Path, what: str, field: str) -> Path:
+    try:
+        return part.resolve()
+    except (ValueError, OSError) as exc:  # a NUL byte, a name too long, a symlink loop
         raise ConfigError.field(
-            field, f"cannot read {path.name} as an EEG recording: {type(exc).__name__}: {exc}"
+            field, f"{path.name}'s {what} is not a usable path: {os_reason(exc)}"
         ) from None
+
+
+def _check_companion(part: Path, path: Path, what: str, field: str, paths: PathPolicy) -> None:
+    """A file ``path``'s header names: inside the root (when confined) and a regular file."""
+    label = f"{path.name}'s {what}"
+    paths.check_inside(part, field, label)
+    paths.check_regular(part, field, label)
+
+
+def _brainvision_companions(path: Path, field: str, paths: PathPolicy) -> list[Path]:
+    """The data and marker files a BrainVision header names, resolved and checked.
+
+    Resolved as MNE's reader does (``mne/io/brainvision/brainvision.py``): each name joined to the
+    header's folder (an absolute name stays absolute), ``Common Infos`` read with
+    :mod:`configparser` from the text after the first line and before ``[Comment]``; a
+    ``MarkerFile`` that is not a file makes MNE fall back to the ``.vmrk`` next to the header.
+    """
+    size = path.stat().st_size
+    if size > HEADER_MAX_BYTES:
+        raise _unreadable(path, field, f"a {size} byte header is larger than {HEADER_MAX_BYTES} bytes")
+    with open(path, "rb") as f:
+        f.readline()  # "Brain Vision Data Exchange Header File Version 1.0"
+        raw_text = f.read(HEADER_MAX_BYTES)
+    try:
+        text = raw_text.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw_text.decode("latin-1")
+    cfg = configparser.ConfigParser(interpolation=None)
+    try:
+        cfg.read_string(text.split("[Comment]")[0])
+    except configparser.Error as exc:
+        raise _unreadable(path, field, f"its header is not valid: {exc.message}") from None
+    section = "Common Infos" if cfg.has_section("Common Infos") else "Common infos"
+    data_name = cfg.get(section, "DataFile", fallback="")
+    if not data_name:
+        raise _unreadable(path, field, "its header names no DataFile")
+    out = []
+    folder = path.parent  # the header's own folder (``path`` is resolved)
+    data = _resolved(Path(os.path.join(folder, data_name)), path, "DataFile", field)
+    _check_companion(data, path, "DataFile", field, paths)
+    out.append(data)
+    marker_name = cfg.get(section, "MarkerFile", fallback="")
+    if marker_name:
+        marker = _resolved(Path(os.path.join(folder, marker_name)), path, "MarkerFile", field)
+        paths.check_inside(marker, field, f"{path.name}'s MarkerFile")
+        if not marker.exists():
+            marker = path.with_suffix(".vmrk")  # MNE's fallback
+            if not marker.exists():
+                return out
+        _check_companion(marker, path, "MarkerFile", field, paths)
+        out.append(marker)
+    return out
+
+
+def _check_edf_header(path: Path, field: str) -> None:
+    """The fixed 256-byte EDF/BDF header against the file: the number of signals, the header
+    size it implies (``256 * (signals + 1)``) and the file's size; no reader runs on a file
+    whose header cannot be right."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(256)
+    if len(head) < 256:
+        raise _unreadable(path, field, f"{size} bytes, shorter than the 256-byte EDF/BDF header")
+    try:
+        header_bytes = int(head[184:192].decode("ascii").strip())
+        n_signals = int(head[252:256].decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise _unreadable(
+            path, field, "the EDF/BDF header's size (bytes 184-192) or signal count (252-256) is not a number"
+        ) from None
+    if n_signals < 1:
+        raise _unreadable(path, field, f"the EDF/BDF header claims {n_signals} signals")
+    if header_bytes != 256 * (n_signals + 1):
+        raise _unreadable(
+            path,
+            field,
+            f"the EDF/BDF header claims {n_signals} signals and {header_bytes} header bytes "
+            f"(that many signals take {256 * (n_signals + 1)})",
+        )
+    if header_bytes > size:
+        raise _unreadable(
+            path,
+            field,
+            f"the EDF/BDF header claims {n_signals} signals ({header_bytes} header bytes) "
+            f"but the file has {size} bytes",
+        )
 
 
 def make_preprocessing(
@@ -77,14 +268,24 @@ def make_preprocessing(
         ) from None
 
 
-def _subject(path: Path, cfg: FilesData, field: str) -> str | None:
+def _subject(rec: Recording, cfg: FilesData) -> str | None:
+    path = rec.path
     if cfg.subjects:
-        for key in (path.name, path.stem, str(path)):
+        for key in (path.name, path.stem, rec.name, str(path)):
             if key in cfg.subjects:
                 return cfg.subjects[key]
         raise ConfigError.field("data.subjects", f"{path.name} is not in the subjects table")
     if cfg.subject_pattern:
-        match = re.search(cfg.subject_pattern, path.name)
+        try:  # the regex package: a pattern that backtracks forever stops at the timeout
+            match = regex.search(
+                cfg.subject_pattern, path.name, timeout=SUBJECT_PATTERN_TIMEOUT_S, concurrent=True
+            )
+        except TimeoutError:
+            raise ConfigError.field(
+                "data.subject_pattern",
+                f"matching the file name {path.name} took longer than {SUBJECT_PATTERN_TIMEOUT_S:g} s; "
+                "simplify the pattern",
+            ) from None
         if match is None:
             raise ConfigError.field(
                 "data.subject_pattern", f"{cfg.subject_pattern!r} does not match the file name {path.name}"
@@ -151,8 +352,18 @@ def _cut(
     return X, np.asarray(labels, np.int64)
 
 
-def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]:
-    """Read, preprocess and window every file; labels from annotations (or stim events).
+def load_files(
+    cfg: FilesData, recordings: list[Recording], on_file: OnFile | None = None
+) -> tuple[Windows, DataSummary]:
+    """Read, preprocess and window every recording; labels from annotations (or stim events).
+
+    Parameters
+    ----------
+    cfg : FilesData
+    recordings : list of Recording
+        From :func:`open_recording` (headers read and checked).
+    on_file : callable, optional
+        Called with each recording's root-relative name just before its samples are read.
 
     Returns
     -------
@@ -165,10 +376,10 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
     Xs, ys, subjects, infos = [], [], [], []
     seen: Counter[str] = Counter()
     renamed: dict[str, str] = {}
-    for i, path in enumerate(files):
-        field = f"data.paths[{i}]"
-        raw = _labelled(read_raw(path, field), cfg.labels)
-        subject = _subject(path, cfg, field)
+    for rec in recordings:
+        path, field = rec.path, rec.field
+        raw = _labelled(rec.raw, cfg.labels)
+        subject = _subject(rec, cfg)
         counts = Counter(str(d) for d in raw.annotations.description)
         if not set(counts) & set(cfg.labels):
             found = ", ".join(sorted(counts)) or "none"
@@ -180,6 +391,8 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
         seen.update({k: v for k, v in counts.items() if k in cfg.labels})
         if prep is None:
             prep = make_preprocessing(list(raw.ch_names), cfg)
+        if on_file is not None:
+            on_file(rec.name)
         try:
             proc = apply_to_raw(raw, prep)
         except ConfigError as exc:
@@ -200,7 +413,7 @@ def load_files(cfg: FilesData, files: list[Path]) -> tuple[Windows, DataSummary]
         subjects += [subject] * len(y)
         infos.append(
             FileSummary(
-                path=str(path),
+                path=rec.name,
                 subject=subject,
                 sfreq=float(raw.info["sfreq"]),
                 n_channels=len(raw.ch_names),

@@ -124,18 +124,24 @@ def scan(
 ) -> tuple[Windows, DataSummary | None]:
     """Load the windows of ``config.data`` and say what they hold.
 
+    Every recording's header (and the files it names) is read and checked before anything else
+    (:func:`.recordings.open_recording`); only then are the files hashed for the cache key and,
+    on a miss, their samples read.
+
     Parameters
     ----------
     config : TrainingConfig
         ``data.source`` picks the loader: ``synthetic`` (seeded by ``config.seed``, no summary),
-        ``files`` or ``epochs`` (:mod:`.recordings`, :mod:`.epochs_source`).
+        ``files`` or ``epochs`` (:mod:`.recordings`, :mod:`.epochs`).
     paths : PathPolicy, optional
         Resolves (and, for a server, confines) the data paths; default: relative to the cwd.
     cache_dir : path, optional
-        Preprocessed windows of ``files``/``epochs`` are cached there (:mod:`.windows_cache`)
+        Preprocessed windows of ``files``/``epochs`` are cached there (:mod:`.cache`)
         and memory-mapped on the next load.
     on_file : callable, optional
-        Called with each file's name before it is read.
+        Called with the root-relative name of each recording or epochs file just before it is
+        read (a recording: before its header, and again before its samples), so a caller with
+        a time limit can say which file was being read.
 
     Raises
     ------
@@ -157,20 +163,26 @@ def scan(
 
     paths = paths or PathPolicy(".")
     if isinstance(source, FilesData):
-        files = [f for f in paths.files(source.paths, "data.paths") if not _companion(f)]
+        found = [(f, field) for f, field in paths.files(source.paths, "data.paths") if not _companion(f)]
+        recs = [recordings.open_recording(f, field, paths, on_file) for f, field in found]
+        inputs = [part for rec in recs for part in rec.inputs]
 
         def build() -> tuple[Windows, DataSummary]:
-            return recordings.load_files(source, files)
+            return recordings.load_files(source, recs, on_file)
     else:
-        files = [paths.file(source.path, "data.path")]
+        path = paths.file(source.path, "data.path")
+        name = paths.shown(path)
+        inputs = [path]
 
         def build() -> tuple[Windows, DataSummary]:
-            return epochs_source.load_epochs(source, files[0])
+            if on_file is not None:
+                on_file(name)
+            return epochs_source.load_epochs(source, path, name)
 
     if cache_dir is None:
         return build()
     params = source.model_dump(exclude={"paths", "path"})
-    return WindowsCache(cache_dir).load(files, params, build)
+    return WindowsCache(cache_dir).load(inputs, params, build)
 
 
 def _companion(path: Path) -> bool:

@@ -82,8 +82,16 @@ def predict(
 
     model = _model(run_dir, run_id)
     if request.path is not None:
-        path = PathPolicy(root_dir, confine=confine).file(request.path, "path")
-        progress(path.name)
+        policy = PathPolicy(root_dir, confine=confine)
+        path = policy.file(request.path, "path")
+        policy.check_regular(path, "path")
+        name = path.name.lower()
+        if not name.endswith((".npy", "-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")):
+            from ..data.recordings import open_recording
+
+            open_recording(path, "path", policy, progress)  # its header and every file it names
+        else:
+            progress(policy.shown(path))
         data: Any = read_recording(path)
         source: str | None = request.path
     else:
