@@ -24,6 +24,7 @@ from eegtrain_jupyter.models.labram import (
     HEAD_NAME,
     BackboneInfo,
     build_classifier,
+    check_pretrained,
     check_weights_file,
 )
 from eegtrain_jupyter.models.pretrained import HubId, PretrainedWeightsError, fetch, locate
@@ -240,6 +241,17 @@ def test_a_hub_id_is_fetched_into_the_cache_and_pinned_to_its_commit(hub, donor,
     assert len(hub.requests) == asked
 
 
+def test_check_pretrained_gives_the_value_a_run_records(snapshot, tmp_path, monkeypatch):
+    """What the service calls before a run: a local value resolved (its path policy), checked."""
+    root = snapshot.parent
+    assert check_pretrained(snapshot.name, lambda value: root / value) == str(snapshot)
+    assert check_pretrained(str(snapshot)) == str(snapshot)
+    (tmp_path / "other").mkdir()
+    torch.save({"a.b": torch.zeros(1)}, tmp_path / "other" / "pytorch_model.bin")
+    with pytest.raises(PretrainedWeightsError, match="matches only 0"):
+        check_pretrained("other", lambda value: tmp_path / value)
+
+
 def test_a_bin_only_repository_is_fetched(snapshot, tmp_path):
     folder = tmp_path / "bin"
     folder.mkdir()
@@ -278,6 +290,7 @@ def test_a_truncated_download_is_refused_and_leaves_no_weights(hub, tmp_path):
     assert fetch(f"hf://{REPO}", endpoint=hub.url, cache_dir=tmp_path).path.is_file()
 
 
+@pytest.mark.slow  # huggingface_hub retries a refused connection for about 20 s
 def test_an_unreachable_hub_says_how_to_download_elsewhere(tmp_path):
     with StandInHub() as closed:
         url = closed.url  # nothing listens there once it is shut
@@ -295,11 +308,12 @@ _BUILD = textwrap.dedent(
     import json, sys
     import torch
     from eegtrain_jupyter.data.synthetic import CH_NAMES, generate
-    from eegtrain_jupyter.models.labram import build_classifier
+    from eegtrain_jupyter.models.labram import build_classifier, check_pretrained
     from eegtrain_jupyter.errors import ConfigError
 
-    try:
-        model, info = build_classifier(CH_NAMES, 800, 200.0, seed=0, pretrained_weights=sys.argv[1])
+    try:  # as a run goes: the service's check pins a hub id, the worker builds from the pinned id
+        value = check_pretrained(sys.argv[1])
+        model, info = build_classifier(CH_NAMES, 800, 200.0, seed=0, pretrained_weights=value)
     except ConfigError as exc:
         print(json.dumps({"status": exc.status, "errors": [e.to_dict() for e in exc.errors]}))
     else:
@@ -320,9 +334,11 @@ def _build_in_a_fresh_interpreter(value: str, out: Path, **env: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # three fresh interpreters
 def test_a_hub_id_as_pretrained_weights_online_then_offline(hub, donor, x, tmp_path):
-    """HF_ENDPOINT names the hub; once fetched, the pinned id builds with HF_HUB_OFFLINE=1, and an id
-    not in the cache is a 400 saying how to download it elsewhere."""
+    """HF_ENDPOINT names the hub; the check pins the id to its commit and the build reads that; once
+    fetched, the pinned id builds with HF_HUB_OFFLINE=1, and an id not in the cache is a 400 saying
+    how to download it elsewhere."""
     env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf")}
     info = _build_in_a_fresh_interpreter(f"hf://{REPO}", tmp_path / "f.pt", **env)
     pinned = f"hf://{REPO}@{hub.commit}"
