@@ -150,7 +150,7 @@ def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny)
     for bad, message in (
         (str(outside), "inside the server root"),
         ("../outside.pth", "inside the server root"),
-        ("weights/missing.pth", "no such file"),
+        ("weights/missing.pth", "not found: missing.pth"),
     ):
         result = manager.validate({"pretrained_weights": bad})
         assert not result.valid and result.errors[0].field == "pretrained_weights", bad
@@ -169,8 +169,8 @@ def test_pretrained_weights_resolve_against_root_and_stay_inside(tmp_path, tiny)
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (b"this is not a checkpoint", "not a PyTorch state_dict"),
-        ("tensors", "not a LaBraM checkpoint"),
+        (b"this is not a checkpoint", "not a PyTorch state_dict: weights.pth"),
+        ("tensors", "'weights.pth' matches only 0 of the 221 tensors of LaBraM's backbone"),
     ],
 )
 def test_a_bad_weights_file_is_refused_before_the_run_starts(tmp_path, tiny, content, words):
@@ -185,7 +185,7 @@ def test_a_bad_weights_file_is_refused_before_the_run_starts(tmp_path, tiny, con
     result = manager.validate({**tiny, "pretrained_weights": "weights.pth"})
     assert not result.valid and result.errors[0].field == "pretrained_weights"
     message = result.errors[0].message
-    assert message.startswith(words) and str(path) in message and "weights_only" not in message
+    assert message.startswith(words) and str(tmp_path) not in message and "weights_only" not in message
     with pytest.raises(ConfigError) as info:
         manager.start({**tiny, "pretrained_weights": "weights.pth", "save_dir": "out"})
     assert info.value.errors[0].message == message

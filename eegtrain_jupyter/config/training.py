@@ -6,6 +6,7 @@ none of them restates a default or a bound.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ from .names import AUGMENTATIONS, MODEL_NAMES, MODEL_ONLY_FIELDS, AugmentationNa
 
 __all__ = [
     "AUGMENTATIONS",
+    "HUB_ID",
+    "HUB_PREFIX",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
     "PRESETS",
@@ -40,6 +43,15 @@ __all__ = [
     "parse_config",
     "validate_config",
 ]
+
+
+HUB_PREFIX = "hf://"
+"""How ``pretrained_weights`` names a Hugging Face hub repository instead of a local path."""
+HUB_ID = re.compile(
+    r"hf://(?P<repo_id>[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95})"
+    r"(?:@(?P<revision>[A-Za-z0-9][A-Za-z0-9_.\-/]{0,255}))?"
+)
+"""``hf://OWNER/NAME[@REVISION]``: a model repository on the hub, at a branch, tag or commit."""
 
 
 class TrainingConfig(BaseModel):
@@ -67,7 +79,10 @@ class TrainingConfig(BaseModel):
     )
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for data, split and weights")
     pretrained_weights: str | None = Field(
-        None, description="Local LaBraM state_dict file; unset means a randomly initialised backbone"
+        None,
+        description="LaBraM weights: a local state_dict file, a Hugging Face snapshot folder "
+        "(config.json with model.safetensors or pytorch_model.bin), or a hub id "
+        "hf://OWNER/NAME[@REVISION]; unset means a randomly initialised backbone",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Compute device; auto picks CUDA when available"
@@ -137,6 +152,16 @@ class TrainingConfig(BaseModel):
     augmentation_p: float = Field(
         0.5, ge=0.0, le=1.0, description="Probability that each augmentation changes a training window"
     )
+
+    @field_validator("pretrained_weights")
+    @classmethod
+    def _hub_id_form(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(HUB_PREFIX) and not HUB_ID.fullmatch(value):
+            raise ValueError(
+                "a hub id reads hf://OWNER/NAME or hf://OWNER/NAME@REVISION "
+                "(e.g. hf://braindecode/labram-pretrained)"
+            )
+        return value
 
     @field_validator("node_rank")
     @classmethod

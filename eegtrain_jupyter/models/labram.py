@@ -9,34 +9,43 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from .info import BackboneInfo
+from .pretrained import (
+    HubId,
+    LoadReport,
+    PretrainedWeightsError,
+    WeightsSource,
+    locate,
+    match_weights,
+    read_weights,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CUT_TO_FIT",
     "HEAD_NAME",
     "INPUT_SCALE",
     "BackboneInfo",
     "LabramClassifier",
     "PretrainedWeightsError",
     "build_classifier",
+    "check_pretrained",
     "check_weights_file",
     "load_checkpoint",
-    "read_state_dict",
 ]
 
 INPUT_SCALE = 0.01
 """Microvolts to LaBraM's input unit (0.1 mV), as in the LaBraM paper's pre-processing."""
 HEAD_NAME = "final_layer"
 """The classification head inside ``Labram``; everything else is the backbone."""
-
-
-class PretrainedWeightsError(ValueError):
-    """A weights file that cannot be used for this backbone."""
+CUT_TO_FIT = ("temporal_embedding",)
+"""Tensors sized by the window length whose leading rows are all ``Labram`` reads."""
 
 
 class LabramClassifier(nn.Module):
@@ -109,100 +118,100 @@ class LabramClassifier(nn.Module):
         """Logits, shape ``(batch, n_outputs)``; input ``(batch, n_chans, n_times)`` in µV."""
         return self.labram(x * INPUT_SCALE, ch_names=self.ch_names)
 
-    def load_backbone(self, path: str | os.PathLike) -> BackboneInfo:
-        """Load a local LaBraM state_dict into the backbone; the head keeps its fresh weights.
+    def load_backbone(self, weights: str | os.PathLike[str]) -> BackboneInfo:
+        """Load pretrained weights into the backbone; the head keeps its fresh weights.
 
-        Accepts a bare state_dict or one nested under ``model``/``state_dict``/``model_state_dict``,
-        with optional ``module.``/``model.``/``student.``/``labram.`` prefixes. Missing and
-        unexpected keys are returned, never hidden; a file that matches under half of the
-        backbone's tensors is refused.
+        ``weights`` is what ``pretrained_weights`` accepts (:func:`~.pretrained.locate`): a local
+        file, a snapshot folder or a hub id. The temporal embedding of weights made for longer
+        windows is cut to this model's (LaBraM reads only its leading rows).
+
+        Raises
+        ------
+        PretrainedWeightsError
+            Unreadable weights, a backbone tensor of another shape, or under
+            :data:`~.pretrained.MIN_MATCHED` of the backbone's tensors matched.
         """
-        path = os.fspath(path)
-        state = read_state_dict(path)
-        own = self.labram.state_dict()
-        backbone = {k for k in own if not k.startswith(HEAD_NAME + ".")}
-        usable, unexpected = {}, []
-        for key, value in state.items():
-            if key in backbone and own[key].shape == value.shape:
-                usable[key] = value
-            elif not key.startswith(HEAD_NAME + "."):
-                unexpected.append(key)
-        if len(usable) < len(backbone) / 2:
-            raise PretrainedWeightsError(
-                f"{path} matches only {len(usable)} of {len(backbone)} LaBraM backbone tensors"
-            )
-        result = self.labram.load_state_dict(usable, strict=False)
-        missing = sorted(k for k in result.missing_keys if k in backbone)
-        return BackboneInfo("pretrained", path, missing, sorted(unexpected))
+        source = locate(weights)
+        usable, report = match_weights(
+            self.labram.state_dict(),
+            read_weights(source),
+            is_head=_is_head,
+            source=source.label,
+            format=source.format,
+            n_outputs=int(self.model_kwargs["n_outputs"]),
+            cut_to_fit=CUT_TO_FIT,
+            model_label="LaBraM's backbone",
+        )
+        self.labram.load_state_dict(usable, strict=False)
+        return BackboneInfo.from_report(report)
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of a local weights file, keys without wrapper prefixes.
-
-    Accepts a bare state_dict or one nested under ``model``/``state_dict``/``model_state_dict``,
-    with optional ``module.``/``model.``/``student.``/``labram.`` prefixes. Loaded with
-    ``weights_only=True`` (no code runs). Raises :class:`PretrainedWeightsError` with a short
-    message naming the file (torch's own explanation goes to the log, not to the user).
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise PretrainedWeightsError(f"pretrained_weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip or format errors
-        log.info("cannot read %s: %s", path, exc)
-        raise PretrainedWeightsError(f"not a PyTorch state_dict: {path}") from None
-    for key in ("model_state_dict", "state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict) or not any(torch.is_tensor(v) for v in state.values()):
-        raise PretrainedWeightsError(f"not a PyTorch state_dict: {path}")
-    return {_strip_prefixes(k): v for k, v in state.items() if torch.is_tensor(v)}
+def _is_head(key: str) -> bool:
+    return key.startswith(HEAD_NAME + ".")
 
 
 @functools.lru_cache(maxsize=1)
-def _labram_backbone_keys() -> frozenset[str]:
+def _reference_state() -> dict[str, torch.Tensor]:
+    """A LaBraM state_dict for the shortest window (one patch): what a weights file is checked
+    against before the data's window length is known."""
     from braindecode.models import Labram
 
     with torch.random.fork_rng(devices=[]):
-        keys = Labram(n_chans=2, n_times=200, n_outputs=2, sfreq=200.0).state_dict().keys()
-    return frozenset(k for k in keys if not k.startswith(HEAD_NAME + "."))
+        return Labram(n_chans=2, n_times=200, n_outputs=2, sfreq=200.0).state_dict()
 
 
-def check_weights_file(path: str | os.PathLike) -> None:
-    """Refuse, before any run starts, a file that is not a LaBraM state_dict.
+def check_weights_file(weights: str | os.PathLike[str]) -> LoadReport:
+    """Refuse, before any run starts, weights that LaBraM's backbone cannot load.
+
+    ``weights`` is a local weights file or snapshot folder (a hub id is fetched first: call this
+    where the network may be used). Returns the match against a one-patch LaBraM.
 
     Raises
     ------
     PretrainedWeightsError
-        ``not a PyTorch state_dict: <path>`` or ``not a LaBraM checkpoint: <path> (...)``.
+        As :meth:`LabramClassifier.load_backbone`.
     """
-    path = os.fspath(path)
-    try:
-        st = os.stat(path)
-    except OSError:
-        raise PretrainedWeightsError(f"pretrained_weights file not found: {path}") from None
-    _check_weights(path, st.st_mtime_ns, st.st_size)
+    source = locate(weights)
+    st = source.path.stat()
+    return _check_weights(source, st.st_mtime_ns, st.st_size)
+
+
+def check_pretrained(value: str, resolve_path: Callable[[str], os.PathLike[str]] | None = None) -> str:
+    """The ``pretrained_weights`` value a run should record, once checked against LaBraM.
+
+    A hub id is fetched (this may use the network: call it where blocking is fine) and returned
+    pinned to the commit it resolved to, ``hf://OWNER/NAME@<sha>``, so the run reads exactly those
+    weights from the cache. A local file or snapshot folder is resolved with ``resolve_path``
+    (e.g. the server's path policy; default: as given) and returned as that path.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        A 400 on ``pretrained_weights`` (:func:`check_weights_file`, :func:`~.pretrained.fetch`).
+    """
+    if HubId.parse(value) is not None:
+        source = locate(value)
+        check_weights_file(source.path)
+        return source.label
+    local = os.fspath(resolve_path(value)) if resolve_path is not None else value
+    check_weights_file(local)
+    return local
 
 
 @functools.lru_cache(maxsize=8)
-def _check_weights(path: str, mtime_ns: int, size: int) -> None:
+def _check_weights(source: WeightsSource, mtime_ns: int, size: int) -> LoadReport:
     """:func:`check_weights_file` once per version of a file (the panel validates often)."""
-    names = set(read_state_dict(path))
-    backbone = _labram_backbone_keys()
-    found = len(names & backbone)
-    if found < len(backbone) / 2:
-        raise PretrainedWeightsError(
-            f"not a LaBraM checkpoint: {os.fspath(path)} "
-            f"(it has {found} of the {len(backbone)} LaBraM backbone tensors)"
-        )
-
-
-def _strip_prefixes(key: str) -> str:
-    for prefix in ("module.", "model.", "student.", "labram."):
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-    return key
+    _, report = match_weights(
+        _reference_state(),
+        read_weights(source),
+        is_head=_is_head,
+        source=source.label,
+        format=source.format,
+        n_outputs=2,
+        cut_to_fit=CUT_TO_FIT,
+        model_label="LaBraM's backbone",
+    )
+    return report
 
 
 def build_classifier(

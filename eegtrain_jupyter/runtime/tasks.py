@@ -42,15 +42,15 @@ def scan(
     return summary
 
 
-def check_weights(*, path: str, progress: Report) -> None:
-    """Refuse a ``pretrained_weights`` file that is not a LaBraM state dict (400)."""
-    from ..models.labram import PretrainedWeightsError, check_weights_file
+def check_weights(*, value: str, root_dir: str, confine: bool, progress: Report) -> str:
+    """The ``pretrained_weights`` value a run records once its weights check out against LaBraM:
+    a hub id fetched and pinned to its commit, or a local file or snapshot folder inside the root
+    (:func:`~..models.labram.check_pretrained`); a 400 on ``pretrained_weights`` otherwise."""
+    from ..models.labram import check_pretrained
 
-    progress(Path(path).name)
-    try:
-        check_weights_file(Path(path))
-    except PretrainedWeightsError as exc:
-        raise ConfigError.field("pretrained_weights", str(exc)) from None
+    policy = PathPolicy(root_dir, confine=confine)
+    progress(value if value.startswith("hf://") else Path(value).name)
+    return check_pretrained(value, lambda v: policy.resolve(v, "pretrained_weights"))
 
 
 def _model(run_dir: str, run_id: str) -> Any:

@@ -24,6 +24,7 @@ from .compare import AlignedHistory, Comparison
 from .data import DataSummary, FileSummary, ValidationBody
 from .run import (
     Backbone,
+    BackboneLoad,
     BatchProgress,
     ClassScores,
     History,
@@ -44,6 +45,7 @@ __all__ = [
     "RESPONSE_MODELS",
     "AlignedHistory",
     "Backbone",
+    "BackboneLoad",
     "BatchProgress",
     "BestTrial",
     "ClassScores",

@@ -12,6 +12,7 @@ from .base import Shape, TrainingState
 
 __all__ = [
     "Backbone",
+    "BackboneLoad",
     "BatchProgress",
     "ClassScores",
     "History",
@@ -82,6 +83,22 @@ class BatchProgress(Shape):
     train_acc: float | None = None
 
 
+class BackboneLoad(Shape):
+    """How pretrained weights matched the model: backbone and head counted apart."""
+
+    source: str
+    format: str
+    backbone_keys: int
+    matched: int
+    adapted: list[str] = []
+    missing: list[str] = []
+    unexpected: list[str] = []
+    shape_mismatched: list[str] = []
+    head_keys: int = 0
+    n_outputs: int = 0
+    summary: str
+
+
 class Backbone(Shape):
     """Where the backbone's weights came from, said plainly."""
 
@@ -89,6 +106,7 @@ class Backbone(Shape):
     weights_path: str | None = None
     missing_keys: list[str] = []
     unexpected_keys: list[str] = []
+    load: BackboneLoad | None = None
     message: str
 
 

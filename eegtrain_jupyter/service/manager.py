@@ -344,9 +344,15 @@ class TrainingManager(RecordedRuns):
             errors += exc.errors
         if cfg.pretrained_weights is not None:
             try:
-                weights = self.paths.file(cfg.pretrained_weights, "pretrained_weights")
-                self.data_worker.call("check_weights", field="pretrained_weights", path=str(weights))
-                update["pretrained_weights"] = str(weights)
+                # a hub id is fetched (and pinned to its commit) in the data worker, a local file or
+                # snapshot folder resolved inside the root and read there
+                update["pretrained_weights"] = self.data_worker.call(
+                    "check_weights",
+                    field="pretrained_weights",
+                    value=cfg.pretrained_weights,
+                    root_dir=str(self.root_dir),
+                    confine=self.paths.confine,
+                )
             except ConfigError as exc:
                 errors += exc.errors
         if errors:

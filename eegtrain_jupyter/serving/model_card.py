@@ -111,6 +111,7 @@ def build_model_card(
             "origin": backbone.get("origin"),
             "message": backbone.get("message"),
             "weights_path": backbone.get("weights_path"),
+            "load": backbone.get("load"),
         },
         "data": data,
         "preprocessing": prep,

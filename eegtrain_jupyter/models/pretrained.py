@@ -1,0 +1,455 @@
+"""Pretrained weights the way researchers have them, read safely and matched key by key.
+
+``pretrained_weights`` names one of:
+
+* a local weights file: a ``state_dict`` (bare, or nested under ``model``/``state_dict``/
+  ``model_state_dict``) saved with ``torch.save``, or a ``.safetensors`` file;
+* a local Hugging Face snapshot folder, as braindecode's ``save_pretrained`` or
+  ``hf download OWNER/NAME --local-dir DIR`` leave it (``config.json`` with ``model.safetensors``
+  or ``pytorch_model.bin``);
+* a hub id ``hf://OWNER/NAME[@REVISION]``, fetched with ``huggingface_hub`` into its cache and
+  named afterwards by the commit it resolved to.
+
+Safetensors is read in preference to a pickle; a pickle is read with ``weights_only=True`` and a
+file that needs anything beyond tensors and plain containers is refused, so loading weights never
+runs code. :func:`match_weights` compares the file's tensors with the model's, backbone and head
+apart, and refuses weights that would leave the backbone mostly untrained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from ..config.training import HUB_ID, HUB_PREFIX
+from ..errors import ConfigError, FieldError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MIN_MATCHED",
+    "SNAPSHOT_WEIGHTS",
+    "HubId",
+    "LoadReport",
+    "PretrainedWeightsError",
+    "WeightsSource",
+    "fetch",
+    "locate",
+    "match_weights",
+    "read_weights",
+]
+
+FIELD = "pretrained_weights"
+SNAPSHOT_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+"""A snapshot folder's weights files, in the order they are preferred."""
+MIN_MATCHED = 0.9
+"""The share of the backbone's tensors a weights file must supply (matching name and shape)."""
+_WRAPPERS = ("model_state_dict", "state_dict", "model")
+_PREFIXES = ("module.", "model.", "student.", "labram.")
+
+
+class PretrainedWeightsError(ConfigError):
+    """Weights that cannot be used: a 400 on ``pretrained_weights`` (``reason`` says why)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__([FieldError(FIELD, reason)])
+
+
+@dataclass(frozen=True)
+class HubId:
+    """A model repository on the Hugging Face hub, at a branch, tag or commit (None: ``main``)."""
+
+    repo_id: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, value: str) -> HubId | None:
+        """The hub id ``value`` names, None for a local path; a malformed ``hf://`` id is refused."""
+        if not value.startswith(HUB_PREFIX):
+            return None
+        match = HUB_ID.fullmatch(value)
+        if match is None:
+            raise PretrainedWeightsError("a hub id reads hf://OWNER/NAME or hf://OWNER/NAME@REVISION")
+        return cls(match["repo_id"], match["revision"])
+
+    def __str__(self) -> str:
+        return f"{HUB_PREFIX}{self.repo_id}" + (f"@{self.revision}" if self.revision else "")
+
+    def download_hint(self) -> str:
+        """One command that fetches this snapshot on a machine with network access."""
+        revision = f" --revision {self.revision}" if self.revision else ""
+        folder = self.repo_id.rsplit("/", 1)[1]
+        return (
+            f"download it where the hub is reachable with `hf download {self.repo_id}{revision} "
+            f"--local-dir {folder}` (`huggingface-cli download` in older huggingface_hub), copy the "
+            f"folder here and set pretrained_weights to it"
+        )
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """A local weights file ready to read, and how to name it to a user.
+
+    Attributes
+    ----------
+    path : Path
+        The file (inside a snapshot folder or the hub cache when the value named one).
+    label : str
+        What reports show: the hub id pinned to its commit, else the value as given.
+    format : {"safetensors", "torch"}
+        How the file is read.
+    """
+
+    path: Path
+    label: str
+    format: Literal["safetensors", "torch"]
+
+
+def _format(path: Path) -> Literal["safetensors", "torch"]:
+    return "safetensors" if path.suffix == ".safetensors" else "torch"
+
+
+def fetch(
+    hub_id: HubId | str, *, cache_dir: str | os.PathLike[str] | None = None, endpoint: str | None = None
+) -> WeightsSource:
+    """Download a hub snapshot's weights (``model.safetensors``, else ``pytorch_model.bin``) and
+    its ``config.json`` into the ``huggingface_hub`` cache; a cached commit needs no network.
+
+    Parameters
+    ----------
+    hub_id : HubId or str
+        ``hf://OWNER/NAME[@REVISION]``.
+    cache_dir : path, optional
+        The hub cache (default: ``huggingface_hub``'s, ``HF_HUB_CACHE``).
+    endpoint : str, optional
+        The hub's URL (default: ``huggingface_hub``'s, ``HF_ENDPOINT``).
+
+    Returns
+    -------
+    WeightsSource
+        Labelled with the commit the revision resolved to (``hf://OWNER/NAME@<sha>``).
+
+    Raises
+    ------
+    PretrainedWeightsError
+        Offline or unreachable (with the command that fetches it elsewhere), no such repository or
+        revision, no weights file in it, or a download that ended short.
+    """
+    ref = HubId.parse(hub_id) if isinstance(hub_id, str) else hub_id
+    if ref is None:
+        raise PretrainedWeightsError("not a hub id (hf://OWNER/NAME[@REVISION])")
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            GatedRepoError,
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise PretrainedWeightsError(f"{ref}: hub ids need the huggingface_hub package") from None
+
+    def download(filename: str) -> Path:
+        return Path(
+            hf_hub_download(
+                ref.repo_id,
+                filename,
+                revision=ref.revision,
+                cache_dir=None if cache_dir is None else Path(cache_dir),
+                endpoint=endpoint,
+            )
+        )
+
+    try:
+        path = None
+        for name in SNAPSHOT_WEIGHTS:
+            try:
+                path = download(name)
+                break
+            except LocalEntryNotFoundError:
+                raise
+            except EntryNotFoundError:
+                continue
+        if path is None:
+            raise PretrainedWeightsError(
+                f"{ref} has no weights file ({' or '.join(SNAPSHOT_WEIGHTS)}): not a braindecode snapshot"
+            )
+        with contextlib.suppress(EntryNotFoundError):
+            download("config.json")  # the snapshot's architecture, kept beside its weights
+    except PretrainedWeightsError:
+        raise
+    except LocalEntryNotFoundError:
+        # HF_HUB_OFFLINE=1, no network, or the hub unreachable, and the files not in the cache
+        raise PretrainedWeightsError(
+            f"{ref} could not be fetched (offline?): {ref.download_hint()}"
+        ) from None
+    except GatedRepoError:
+        raise PretrainedWeightsError(
+            f"{ref} is gated: accept its terms on the hub and log in (`hf auth login`)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise PretrainedWeightsError(
+            f"{ref}: no such repository on the hub (a private one needs `hf auth login`)"
+        ) from None
+    except RevisionNotFoundError:
+        raise PretrainedWeightsError(f"{ref}: no revision {ref.revision!r} in {ref.repo_id}") from None
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise PretrainedWeightsError(f"{ref} could not be fetched: the hub answered HTTP {status}") from None
+    except OSError as exc:  # a consistency (size) check, a broken connection mid-file, a full disk
+        log.info("fetching %s failed: %s", ref, exc)
+        raise PretrainedWeightsError(
+            f"{ref}: the download did not complete ({type(exc).__name__}); try again, or "
+            f"{ref.download_hint()}"
+        ) from None
+    except Exception as exc:  # httpx errors after its retries, e.g. a connection cut mid-file
+        log.info("fetching %s failed: %s", ref, exc)
+        raise PretrainedWeightsError(
+            f"{ref}: the download did not complete ({type(exc).__name__}); try again, or "
+            f"{ref.download_hint()}"
+        ) from None
+    commit = path.parent.name  # the cache keeps each commit's files in snapshots/<sha>/
+    return WeightsSource(path, str(HubId(ref.repo_id, commit)), _format(path))
+
+
+def locate(
+    value: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+) -> WeightsSource:
+    """The weights file ``value`` names: a hub id is fetched (:func:`fetch`), a snapshot folder
+    gives its preferred weights file, a file is itself.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        Nothing there, a folder without weights, or a failed fetch. Messages name the file by its
+        name (never the server's absolute path).
+    """
+    text = os.fspath(value)
+    ref = HubId.parse(text)
+    if ref is not None:
+        return fetch(ref, cache_dir=cache_dir, endpoint=endpoint)
+    path = Path(text)
+    if path.is_dir():
+        for name in SNAPSHOT_WEIGHTS:
+            if (path / name).is_file():
+                return WeightsSource(path / name, text, _format(path / name))
+        raise PretrainedWeightsError(
+            f"folder {path.name!r} is not a Hugging Face snapshot: it has no {' or '.join(SNAPSHOT_WEIGHTS)}"
+        )
+    if not path.is_file():
+        raise PretrainedWeightsError(f"pretrained_weights file not found: {path.name}")
+    return WeightsSource(path, text, _format(path))
+
+
+def read_weights(source: WeightsSource) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file, keys without wrapper prefixes (``module.``, ``model.``, ...).
+
+    Safetensors files are read with ``safetensors``; others with ``torch.load(weights_only=True)``,
+    so no code in the file runs.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        A file that needs pickled code, a damaged or truncated file, or one without tensors.
+    """
+    name = source.path.name
+    state: Any
+    if source.format == "safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(source.path, device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            log.info("cannot read %s: %s", source.path, exc)
+            raise PretrainedWeightsError(f"{name} is not a readable safetensors file (truncated?)") from None
+    else:
+        import pickle
+
+        try:
+            state = torch.load(source.path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            log.info("refused %s: %s", source.path, exc)
+            raise PretrainedWeightsError(
+                f"{name} holds pickled Python objects that would run code to load; refused "
+                "(save the model's state_dict, or use safetensors)"
+            ) from None
+        except Exception as exc:  # zip or format errors
+            log.info("cannot read %s: %s", source.path, exc)
+            raise PretrainedWeightsError(f"not a PyTorch state_dict: {name}") from None
+    for key in _WRAPPERS:
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not any(torch.is_tensor(v) for v in state.values()):
+        raise PretrainedWeightsError(f"not a PyTorch state_dict: {name}")
+    return {_strip_prefixes(str(k)): v for k, v in state.items() if torch.is_tensor(v)}
+
+
+def _strip_prefixes(key: str) -> str:
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+    return key
+
+
+@dataclass
+class LoadReport:
+    """How a weights file matched a model: backbone and head counted apart.
+
+    Attributes
+    ----------
+    source : str
+        The weights (a hub id pinned to its commit, or the path as given).
+    format : str
+        ``safetensors`` or ``torch``.
+    backbone_keys : int
+        Tensors in the model's backbone.
+    matched : int
+        Backbone tensors loaded from the file (``adapted`` ones included).
+    adapted : list of str
+        Backbone tensors loaded in part: an embedding the file has for longer windows, cut to
+        this model's (the model only ever reads its leading rows).
+    missing : list of str
+        Backbone tensors the file lacks (they keep their seeded initial values).
+    unexpected : list of str
+        File tensors the model has no place for.
+    shape_mismatched : list of str
+        ``name: file shape vs model shape`` for backbone tensors of another shape.
+    head_keys : int
+        Tensors in the model's head (never loaded: the head is new for this data's classes).
+    n_outputs : int
+        Classes the new head predicts.
+    """
+
+    source: str
+    format: str
+    backbone_keys: int
+    matched: int
+    adapted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape_mismatched: list[str] = field(default_factory=list)
+    head_keys: int = 0
+    n_outputs: int = 0
+
+    @property
+    def summary(self) -> str:
+        """One line, e.g. ``pretrained: 198/200 backbone keys from hf://o/n@<sha> (head new: 2 classes)``."""
+        notes = [f"head new: {self.n_outputs} classes"]
+        if self.adapted:
+            notes.append(f"{len(self.adapted)} cut to this window length")
+        if self.unexpected:
+            notes.append(f"{len(self.unexpected)} unused")
+        return (
+            f"pretrained: {self.matched}/{self.backbone_keys} backbone keys from {self.source} "
+            f"({'; '.join(notes)})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "summary": self.summary}
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(n) for n in t.shape) + ")"
+
+
+def _cut(given: torch.Tensor, own: torch.Tensor) -> torch.Tensor | None:
+    """``given`` cut along dim 1 to ``own``'s shape when only that dimension is longer."""
+    if given.dim() != own.dim() or given.dim() < 2 or given.shape[1] < own.shape[1]:
+        return None
+    if given.shape[:1] != own.shape[:1] or given.shape[2:] != own.shape[2:]:
+        return None
+    return given[:, : own.shape[1]].clone()
+
+
+def match_weights(
+    own: Mapping[str, torch.Tensor],
+    given: Mapping[str, torch.Tensor],
+    *,
+    is_head: Callable[[str], bool],
+    source: str,
+    format: str,
+    n_outputs: int,
+    cut_to_fit: Collection[str] = (),
+    model_label: str = "the backbone",
+) -> tuple[dict[str, torch.Tensor], LoadReport]:
+    """The backbone tensors of ``given`` that ``own`` can load, and the report of the match.
+
+    Parameters
+    ----------
+    own : mapping
+        The model's ``state_dict``.
+    given : mapping
+        The file's tensors (:func:`read_weights`).
+    is_head : callable
+        Whether a key belongs to the head (never loaded; counted apart).
+    source, format : str
+        For the report.
+    n_outputs : int
+        Classes of the new head.
+    cut_to_fit : collection of str
+        Keys the model reads only the leading rows of (along dim 1): a longer tensor in the file
+        is cut to fit and counted as matched (``adapted``).
+    model_label : str
+        How refusals name the model, e.g. ``"LaBraM's backbone"``.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        A backbone tensor of another shape (the first few listed), or fewer than
+        :data:`MIN_MATCHED` of the backbone's tensors matched.
+    """
+    backbone = [k for k in own if not is_head(k)]
+    usable: dict[str, torch.Tensor] = {}
+    adapted, mismatched, unexpected = [], [], []
+    for key, value in given.items():
+        if key not in own:
+            unexpected.append(key)
+        elif is_head(key):
+            continue
+        elif own[key].shape == value.shape:
+            usable[key] = value
+        elif key in cut_to_fit and (cut := _cut(value, own[key])) is not None:
+            usable[key] = cut
+            adapted.append(key)
+        else:
+            mismatched.append(f"{key}: file {_shape(value)} vs model {_shape(own[key])}")
+    report = LoadReport(
+        source=source,
+        format=format,
+        backbone_keys=len(backbone),
+        matched=len(usable),
+        adapted=sorted(adapted),
+        missing=sorted(k for k in backbone if k not in usable and k not in given),
+        unexpected=sorted(unexpected),
+        shape_mismatched=mismatched,
+        head_keys=len(own) - len(backbone),
+        n_outputs=n_outputs,
+    )
+    # refusals name a local file or folder by its name: no server paths in error messages
+    shown = source if source.startswith(HUB_PREFIX) else repr(Path(source).name)
+    if mismatched:
+        raise PretrainedWeightsError(
+            f"{shown} does not fit {model_label}: {len(mismatched)} tensors have another shape "
+            f"({'; '.join(mismatched[:3])}{'; ...' if len(mismatched) > 3 else ''})"
+        )
+    if report.matched < MIN_MATCHED * len(backbone):
+        first = ", ".join(report.missing[:3]) + (", ..." if len(report.missing) > 3 else "")
+        raise PretrainedWeightsError(
+            f"{shown} matches only {report.matched} of the {len(backbone)} tensors of {model_label} "
+            f"(at least {MIN_MATCHED:.0%} needed); missing e.g. {first}"
+        )
+    return usable, report
