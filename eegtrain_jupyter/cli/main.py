@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .._version import __version__
+from ..config.third_party import quiet_third_party_warnings
 from ..config.training import PRESETS, field_specs, parse_config
 from ..errors import ConfigError, EegtrainError
 from ..schemas import Status
@@ -291,6 +293,7 @@ def _print_trials(trials: list[Any], shown: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_third_party_warnings(os.environ)  # here and in the worker processes it starts
     args = build_parser().parse_args(argv)
     if args.command == "config":
         print(json.dumps(parse_config().model_dump(), indent=2))

@@ -24,7 +24,7 @@ from ..data.splits import check_split
 from ..data.windows import Windows, scan
 from ..engine.events import TrainingListener
 from ..engine.feature_cache import FeatureCache
-from ..errors import AlreadyTrainingError, ConfigError, FieldError
+from ..errors import AlreadyTrainingError, ConfigError, FieldError, InsufficientStorage
 from ..files import now_iso
 from ..models.labram import PretrainedWeightsError, check_weights_file
 from ..runtime.launcher import WorkerSession
@@ -88,7 +88,7 @@ class TrainingManager(RecordedRuns):
         self.root_dir = self.paths.root_dir
         self.min_free_memory_mb = min_free_memory_mb
         self.listeners = list(listeners)
-        self.store = RunStore(self.root_dir)
+        self.store = RunStore(self.root_dir, confine=self.paths.confine)
         self.feature_cache = FeatureCache(self.root_dir / ".eegtrain" / "features") if feature_cache else None
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
@@ -355,7 +355,7 @@ class TrainingManager(RecordedRuns):
                 run.early_stopped = ending.early_stopped
                 try:
                     run.save()
-                except OSError:
+                except (OSError, InsufficientStorage):
                     log.exception("could not record run %s", run.run_id)
             run.done.set()
 
