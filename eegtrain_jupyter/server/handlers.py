@@ -256,7 +256,9 @@ class ValidateHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.send(await self.call(self.manager.validate, self.json_object()))
+        body = (await self.call(self.manager.validate, self.json_object())).model_dump(mode="json")
+        body["errors"] = _root_relative(body["errors"], self._roots())  # as in an error body
+        self.send(body)
 
 
 class OpenAPIHandler(TrainingAPIHandler):
