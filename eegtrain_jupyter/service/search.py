@@ -10,8 +10,8 @@ reported to Optuna after every epoch; the median pruner stops a trial that falls
 Optuna's studies live in the journal file ``<root>/.eegtrain/optuna-journal.log``
 (:class:`optuna.storages.JournalStorage`: an append-only log, a few times cheaper per report than
 SQLite, where a trial's per-epoch reports cost more than its epochs), so ``optuna-dashboard
-<root>/.eegtrain/optuna-journal.log`` shows them; each study is named after its search id. (A
-search recorded with an SQLite URL by an earlier version is still read from it.) The search
+<root>/.eegtrain/optuna-journal.log`` shows them; each study is named after its search id (a
+search whose record names an SQLite URL is read from that database). The search
 record (``search.json`` beside it) says who runs it; after a crash or restart a search whose
 process is gone is shown as ``interrupted``, its finished trials kept.
 """
