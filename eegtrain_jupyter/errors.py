@@ -8,8 +8,10 @@ Only :class:`ConnectionFailed` is client-specific: it has no HTTP status of its 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, ClassVar
 
 __all__ = [
@@ -20,11 +22,14 @@ __all__ = [
     "ConnectionFailed",
     "EegtrainError",
     "FieldError",
+    "InsufficientStorage",
+    "MissingDependency",
     "NotFound",
     "PayloadTooLarge",
     "ResourceError",
     "UnsupportedMediaType",
     "from_response",
+    "soft_import",
 ]
 
 
@@ -132,6 +137,32 @@ class ResourceError(EegtrainError):
     status = 503
 
 
+class InsufficientStorage(ResourceError):
+    """No space left on the device (or the quota is used up) for a file: HTTP 507; the
+    message names the file."""
+
+    status = 507
+
+
+class MissingDependency(EegtrainError):
+    """An optional package this feature needs is not installed: HTTP 501; the message says
+    what to install."""
+
+    status = 501
+
+
+def soft_import(name: str, purpose: str, extra: str) -> ModuleType:
+    """Import the optional package ``name``, or raise :class:`MissingDependency` saying how to
+    install it (``purpose`` needs ``name``: ``pip install 'eegtrain-jupyter[extra]'``)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MissingDependency(
+            f"{purpose} needs {name.split('.')[0]}, which is not installed: "
+            f"pip install 'eegtrain-jupyter[{extra}]'"
+        ) from None
+
+
 class ConnectionFailed(EegtrainError):
     """Client side only: the server cannot be reached, refuses the token, or lacks the extension."""
 
@@ -149,6 +180,8 @@ ERROR_TYPES: dict[str, type[EegtrainError]] = {
         Conflict,
         AlreadyTrainingError,
         ResourceError,
+        InsufficientStorage,
+        MissingDependency,
     )
 }
 """Error classes by the ``type`` a body names."""
@@ -159,7 +192,9 @@ _BY_STATUS: dict[int, type[EegtrainError]] = {
     409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
+    501: MissingDependency,
     503: ResourceError,
+    507: InsufficientStorage,
 }
 
 

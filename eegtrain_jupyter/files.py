@@ -3,7 +3,7 @@
 Every write goes to a temp file in the same folder (named after the writing process, so
 recovery can tell a dead writer's leftovers from a live one's), is fsynced, replaces the target
 with ``os.replace``, and the folder is fsynced too. Files get the umask's mode, like any other file
-the user creates. A full disk is reported as :class:`~eegtrain_jupyter.errors.ResourceError` naming
+the user creates. A full disk is reported as :class:`~eegtrain_jupyter.errors.InsufficientStorage` naming
 the file, with the target left as it was.
 """
 
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ResourceError
+from .errors import InsufficientStorage
 
 __all__ = [
     "atomic_path",
@@ -97,7 +97,7 @@ def atomic_path(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[P
             fsync_dir(path.parent)
     except Exception as exc:
         if _out_of_space(exc):
-            raise ResourceError(f"no space left on device writing {path.name}") from exc
+            raise InsufficientStorage(f"no space left on device writing {path.name}") from exc
         raise
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -120,3 +120,36 @@ def test_search_runs_trials_and_prints_the_best_config(tmp_path):
     )
     assert bad.returncode == 2 and "space.learning_rate" in bad.stderr, bad.stderr
     assert len(list((tmp_path / "out" / "runs").iterdir())) == 2
+
+
+@pytest.mark.slow
+def test_train_shows_no_third_party_warnings(tmp_path):
+    """braindecode's EEGNet DeprecationWarning and MNE's 'standard_1020' FutureWarning (raised
+    where the fork server imports braindecode) reach neither the terminal nor the worker's log,
+    even with every warning shown (``PYTHONWARNINGS=default``)."""
+    import os
+
+    proc = subprocess.run(
+        [
+            *EEGTRAIN,
+            "train",
+            "--model",
+            "eegnet",
+            "--n-samples-per-class",
+            "100",
+            "--n-epochs",
+            "1",
+            "--save-dir",
+            "out",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    (log,) = (tmp_path / "out" / "runs").glob("*/worker.log")
+    for text in (proc.stderr, log.read_text()):
+        assert "DeprecationWarning" not in text and "FutureWarning" not in text, text
+        assert "standard_1020" not in text and "final_layer_with_constraint" not in text, text

@@ -19,12 +19,12 @@ from configs import TINY
 from support import FakeClient, wait_for
 
 from eegtrain_jupyter.client import (
-    AlreadyTraining,
+    AlreadyTrainingError,
+    ConfigError,
     ConnectionFailed,
     LocalClient,
     RemoteClient,
     TrainingClient,
-    ValidationFailed,
     connect,
 )
 from eegtrain_jupyter.config.training import default_config
@@ -211,7 +211,7 @@ def test_start_follow_and_stop(client, make_panel):
     assert "while a run is active" in panel.start_button.tooltip
     assert all(f.disabled for f in panel.fields.values())
     assert "preparing" in panel.badge.value or "training" in panel.badge.value
-    with pytest.raises(AlreadyTraining):
+    with pytest.raises(AlreadyTrainingError):
         client.start(TINY)
 
     # one epoch numbering: the progress line names the epoch the batch line is in
@@ -393,7 +393,7 @@ def test_lost_connection_shows_reconnecting_and_recovers(server, make_panel):
 
 
 def test_client_errors_are_typed(client):
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ConfigError) as info:
         client.start({"n_epochs": 0, "batch_size": 8})
     assert {e.field for e in info.value.errors} == {"n_epochs", "batch_size"}
     result = client.validate({"n_epochs": 0})

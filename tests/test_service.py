@@ -37,6 +37,7 @@ EXTRA_KEYS = {
     "precision",
     "backbone",
     "best_epoch",
+    "world_size",
     "started_at",
     "finished_at",
     "run_dir",

@@ -101,6 +101,28 @@ def test_kill_9_of_the_worker_mid_epoch_fails_the_run_names_the_signal(tmp_path,
     assert not _alive(pid)
 
 
+def test_a_killed_fork_server_fails_the_run_naming_it_not_exit_code_255(tmp_path, monkeypatch):
+    """multiprocessing reports exit code 255 for a worker whose fork server has gone (the
+    fork server reports its children's exit status): the run's error names the fork server's end."""
+    from multiprocessing import forkserver
+
+    reached = Reached("train", 2)
+    manager = TrainingManager(tmp_path, listeners=[reached])
+    manager.start({**FINETUNE_TINY, "n_epochs": 2, "save_dir": "out"})
+    assert reached.reached.wait(180)
+    worker, server = manager.worker_pid, forkserver._forkserver._forkserver_pid
+    assert worker is not None and server is not None and server != worker
+    os.kill(server, signal.SIGKILL)
+    status = _failed_then_next_run_works(
+        manager, monkeypatch, words=("fork server", "signal 9 (SIGKILL)", f"pid {worker}")
+    )
+    assert "code 255" not in status["error"], status["error"]
+    deadline = time.monotonic() + 10  # the orphaned worker ends itself once its parent is gone
+    while _alive(worker):
+        assert time.monotonic() < deadline, "the worker outlived its fork server"
+        time.sleep(0.1)
+
+
 def test_a_segfault_in_the_worker_fails_the_run_with_its_last_log_lines(tmp_path, monkeypatch):
     monkeypatch.setenv(FAULT_ENV, "segfault@train:1")
     manager = TrainingManager(tmp_path)

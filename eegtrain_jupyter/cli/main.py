@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .._version import __version__
+from ..config.third_party import quiet_third_party_warnings
 from ..config.training import PRESETS, field_specs, parse_config
 from ..errors import ConfigError, EegtrainError
 from ..schemas import Status
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--metric", choices=["val_acc", "val_loss"], default="val_acc")
     search.add_argument("--pruner", choices=["median", "none"], default="median")
     search.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
-    from . import runs as cli_runs  # predict, export, runs, show (issue 12)
+    from . import runs as cli_runs  # predict, export, runs, show
 
     cli_runs.add_parsers(sub)
     return parser
@@ -291,6 +293,7 @@ def _print_trials(trials: list[Any], shown: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_third_party_warnings(os.environ)  # here and in the worker processes it starts
     args = build_parser().parse_args(argv)
     if args.command == "config":
         print(json.dumps(parse_config().model_dump(), indent=2))

@@ -8,17 +8,8 @@ an in-kernel trainer, saying why, when there is none with the extension.
 
 from __future__ import annotations
 
-from ..errors import ConnectionFailed
-from .base import (
-    ROOT_ENV,
-    TOKEN_ENV,
-    URL_ENV,
-    AlreadyTraining,
-    ClientError,
-    ResourceUnavailable,
-    TrainingClient,
-    ValidationFailed,
-)
+from ..errors import AlreadyTrainingError, ConfigError, ConnectionFailed, EegtrainError, ResourceError
+from .base import ROOT_ENV, TOKEN_ENV, URL_ENV, TrainingClient
 from .connect import connect, find_server
 from .local import LocalClient, local_manager
 from .remote import RemoteClient
@@ -27,14 +18,14 @@ __all__ = [
     "ROOT_ENV",
     "TOKEN_ENV",
     "URL_ENV",
-    "AlreadyTraining",
-    "ClientError",
+    "AlreadyTrainingError",
+    "ConfigError",
     "ConnectionFailed",
+    "EegtrainError",
     "LocalClient",
     "RemoteClient",
-    "ResourceUnavailable",
+    "ResourceError",
     "TrainingClient",
-    "ValidationFailed",
     "connect",
     "find_server",
     "local_manager",

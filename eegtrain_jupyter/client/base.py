@@ -1,21 +1,18 @@
-"""What every client is: the :class:`TrainingClient` protocol, its error names and environment variables."""
+"""What every client is: the :class:`TrainingClient` protocol and its environment variables.
+
+Clients raise :mod:`~eegtrain_jupyter.errors`' classes (:class:`~eegtrain_jupyter.errors.EegtrainError`
+and its subclasses), the same ones the service raises."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import AlreadyTrainingError, ConfigError, EegtrainError, ResourceError
-
 __all__ = [
     "ROOT_ENV",
     "TOKEN_ENV",
     "URL_ENV",
-    "AlreadyTraining",
-    "ClientError",
-    "ResourceUnavailable",
     "TrainingClient",
-    "ValidationFailed",
     "Waiting",
     "predict_body",
 ]
@@ -26,16 +23,6 @@ TOKEN_ENV = "EEGTRAIN_TOKEN"
 """Its token."""
 ROOT_ENV = "EEGTRAIN_ROOT"
 """Root folder of the in-kernel trainer (default: the kernel's working directory)."""
-
-
-ClientError = EegtrainError
-"""Any failure a client reports (the product's one error family)."""
-ValidationFailed = ConfigError
-"""The config was refused (400); ``errors`` names each bad field."""
-AlreadyTraining = AlreadyTrainingError
-"""A run is already active (409); ``run_id`` is that run."""
-ResourceUnavailable = ResourceError
-"""Not enough memory (or GPU memory) for this config (503)."""
 
 
 @runtime_checkable
@@ -84,7 +71,7 @@ class TrainingClient(Protocol):
         """One line for humans: where training runs and whether it outlives the kernel."""
         ...
 
-    # using a recorded run (issue 12)
+    # using a recorded run
     def run(self, run_id: str) -> dict[str, Any]: ...
     def run_file(self, run_id: str, name: str) -> bytes: ...
     def predict(

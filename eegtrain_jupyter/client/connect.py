@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import ConnectionFailed
-from .base import TOKEN_ENV, URL_ENV, ClientError, TrainingClient
+from ..errors import ConnectionFailed, EegtrainError
+from .base import TOKEN_ENV, URL_ENV, TrainingClient
 from .local import LocalClient
 from .remote import RemoteClient
 
@@ -62,13 +62,13 @@ def connect(
     if env_url:
         try:
             return _probe(RemoteClient(env_url, token or os.environ.get(TOKEN_ENV), timeout=timeout))
-        except ClientError as exc:
+        except EegtrainError as exc:
             reasons.append(f"${URL_ENV}: {exc}")
     info = find_server()
     if info is not None:
         try:
             return _probe(RemoteClient(info["url"], token or info.get("token"), timeout=timeout))
-        except ClientError as exc:
+        except EegtrainError as exc:
             reasons.append(f"parent server: {exc}")
     else:
         reasons.append("this kernel was not launched by a running Jupyter server")

@@ -108,7 +108,8 @@ class LocalClient(Waiting):
         return self.manager.run(run_id).to_json()
 
     def run_file(self, run_id, name):
-        return self.manager.run_file(run_id, name).read_bytes()
+        with self.manager.open_run_file(run_id, name) as fh:
+            return fh.read()
 
     def predict(self, run_id, windows=None, *, path=None, ch_names=None, step_s=None):
         return self.manager.predict(run_id, predict_body(windows, path, ch_names, step_s)).to_json()

@@ -55,7 +55,7 @@ HUB_ID = re.compile(
 
 
 class TrainingConfig(BaseModel):
-    """Parameters of one training run (the seed's fields plus seed, weights and device)."""
+    """Parameters of one training run: data, model, recipe, random seed, weights and device."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, field_title_generator=title)
 
@@ -105,7 +105,7 @@ class TrainingConfig(BaseModel):
         pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$",
         description="host:port of node 0's rendezvous store (required when nnodes > 1)",
     )
-    # -- data and evaluation (issue 11) --
+    # -- data and evaluation --
     data: DataSource = Field(
         default_factory=SyntheticData,
         description="Where the windows come from (source: synthetic, files or epochs)",
@@ -131,7 +131,7 @@ class TrainingConfig(BaseModel):
     class_weight: Literal["none", "balanced"] = Field(
         "none", description="balanced: weight the loss by inverse class frequency (training split)"
     )
-    # -- the fine-tuning recipe (issue 11) --
+    # -- the fine-tuning recipe --
     lr_schedule: Literal["constant", "warmup_cosine"] = Field(
         "constant", description="Learning rate over the run: constant, or linear warmup then cosine decay"
     )

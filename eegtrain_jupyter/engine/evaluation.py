@@ -20,7 +20,7 @@ EPOCH_KEYS = {
     "macro_f1": "val_macro_f1s",
     "roc_auc": "val_roc_aucs",
 }
-"""Per-epoch validation scores -> their history key (percent, like the seed's accuracies)."""
+"""Per-epoch validation scores -> their history key (percent, like the accuracies)."""
 
 
 def _auc(y: np.ndarray, proba: np.ndarray) -> float | None:

@@ -9,10 +9,12 @@ so training never depends on it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MissingDependency, soft_import
 from .events import EpochResult, TrainingListener, TrainingResult
 
 if TYPE_CHECKING:
@@ -29,12 +31,22 @@ FLUSH_SECS = 2
 
 
 def available() -> bool:
-    """Whether ``torch.utils.tensorboard`` can be imported (the ``tensorboard`` package is installed)."""
+    """Whether ``torch.utils.tensorboard`` can be imported (the ``tensorboard`` package is
+    installed); when it cannot, the install hint is logged once."""
     try:
+        soft_import("tensorboard", "TensorBoard event files", "tensorboard")
         import torch.utils.tensorboard  # noqa: F401
+    except MissingDependency as exc:
+        _hint(str(exc))
+        return False
     except ImportError:
         return False
     return True
+
+
+@functools.cache
+def _hint(message: str) -> None:
+    log.info("%s", message)
 
 
 class TensorBoardWriter(TrainingListener):

@@ -37,7 +37,7 @@ from .launcher import WorkerSession, start_worker
 from .relay import decode, encode
 from .worker import FAULT_ENV
 
-__all__ = ["LOG_NAME", "Outcome", "describe_exit", "supervise"]
+__all__ = ["LOG_NAME", "Outcome", "describe_exit", "fork_server_end", "supervise"]
 
 log = logging.getLogger(__name__)
 
@@ -108,23 +108,64 @@ def _tail(path: Path, n: int = 5, width: int = 200) -> list[str]:
     return [lines[fatal[-1]], *lines[start : start + n - 1]]
 
 
+def _signal_cause(sig: int) -> str:
+    """``was killed by signal 9 (SIGKILL): ...`` with what that signal usually means."""
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = "unknown signal"
+    cause = f"was killed by signal {sig} ({name})"
+    if sig == signal.SIGKILL:
+        cause += ": possibly out of memory (the kernel's out-of-memory killer), or kill -9"
+    elif sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL):
+        cause += ": a crash in native code"
+    return cause
+
+
+def fork_server_end() -> str | None:
+    """How :mod:`multiprocessing`'s fork server ended (``"was killed by signal 9 ..."``), or
+    ``None`` while it runs or when there is none.
+
+    The fork server reports each worker's exit status; when it is gone, a worker's status is
+    lost and :mod:`multiprocessing` reports exit code 255 for it. The fork server's own end is
+    read with ``WNOWAIT``, so :mod:`multiprocessing` still reaps it (and starts a new one).
+    """
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if not isinstance(pid, int) or not hasattr(os, "waitid"):
+        return None
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # already reaped: it ended, how is no longer known
+        return "ended"
+    if info is None:
+        return None
+    if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+        return _signal_cause(info.si_status)
+    return f"exited with code {info.si_status}"
+
+
 def describe_exit(exitcode: int | None, pid: int | None, log_path: Path) -> str:
-    """``WorkerDied: the training worker (pid N) was killed by signal 9 (SIGKILL) ...; last lines ...``."""
+    """Why the worker ended before its run did, with the last lines of its log.
+
+    ``WorkerDied: the training worker (pid N) was killed by signal 9 (SIGKILL): possibly out
+    of memory ...; last lines of worker.log: ...``. A negative ``exitcode`` is a signal. Exit
+    code 255 from a forked worker whose fork server has gone means the fork server died (its
+    end is named); the log is named by its file name (it is in the run folder).
+    """
+    server_end = fork_server_end() if exitcode == 255 else None
     if exitcode is not None and exitcode < 0:
-        sig = -exitcode
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = "unknown signal"
-        cause = f"was killed by signal {sig} ({name})"
-        if sig == signal.SIGKILL:
-            cause += ", e.g. by the kernel's out-of-memory killer or kill -9"
-        elif sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL):
-            cause += ": a crash in native code"
+        cause = _signal_cause(-exitcode)
+    elif server_end is not None:
+        cause = (
+            f"was lost: the fork server that started it {server_end}, "
+            "so the worker's own exit status is unknown"
+        )
     else:
         cause = f"exited with code {exitcode}"
     tail = _tail(log_path)
-    where = f"; last lines of {log_path}: " + " | ".join(tail) if tail else ""
+    where = f"; last lines of {log_path.name}: " + " | ".join(tail) if tail else ""
     return f"WorkerDied: the training worker (pid {pid}) {cause} before the run ended{where}"
 
 

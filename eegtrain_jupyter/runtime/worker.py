@@ -41,6 +41,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config.third_party import quiet_third_party_warnings
 from ..engine.events import TrainingListener
 from .relay import Aborted, Relay, decode
 
@@ -133,6 +134,7 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
     from .workbench import Workbench
 
     _redirect_output(spec["log_path"])
+    quiet_third_party_warnings()
     faulthandler.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -264,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     from .launcher import BACKEND_ENV, SOCKET_ENV
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    quiet_third_party_warnings()
     _exit_with_parent(os.getppid())
     rank = int(os.environ.get("RANK", "0"))
     relay, spec = None, None

@@ -28,12 +28,12 @@ __all__ = [
 
 
 def empty_history() -> dict[str, list[float]]:
-    """The seed's history shape (:class:`Metrics`), empty."""
+    """The history's four loss and accuracy lists (:class:`Metrics`), empty."""
     return {"train_losses": [], "val_losses": [], "train_accs": [], "val_accs": []}
 
 
 class Metrics(Shape):
-    """Per-epoch metrics, the seed's ``training_history.json`` keys, then the validation scores
+    """Per-epoch metrics: losses and accuracies (``training_history.json``'s first keys), then the validation scores
     of :mod:`~eegtrain_jupyter.engine.evaluation` (percent; ROC AUC None where one class only)."""
 
     train_losses: list[float]
@@ -166,10 +166,13 @@ class RunOutcome(Shape):
     """How the windows were split: by subject (held-out people) or by window, with the counts."""
     early_stopped: bool = False
     test_report: TestReport | None = None
+    world_size: int | None = None
+    """Processes training the run: processes per node (``config.devices``) × ``config.nnodes``
+    (1 for one process)."""
 
 
 class Status(RunOutcome, SeedStatus):
-    """``GET /training/status``: the seed's fields, the run's outcome so far, then what is in flight."""
+    """``GET /training/status``: progress and metrics, the run's outcome so far, then what is in flight."""
 
     phase: str | None
     batch: BatchProgress | None

@@ -15,6 +15,8 @@ import asyncio
 import json
 import math
 import mimetypes
+import os
+import re
 from collections.abc import Callable
 from http.client import responses
 from typing import Any
@@ -49,6 +51,20 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
+    return value
+
+
+def _root_relative(value: Any, roots: list[str]) -> Any:
+    """``value`` (an error body) with every path under one of ``roots`` made root-relative
+    (``<root>/models/x`` becomes ``models/x``, the root itself ``.``)."""
+    if isinstance(value, str):
+        for root in roots:
+            value = re.sub(re.escape(root) + r"(?![\w.-])", ".", value.replace(root + os.sep, ""))
+        return value
+    if isinstance(value, dict):
+        return {k: _root_relative(v, roots) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_root_relative(v, roots) for v in value]
     return value
 
 
@@ -163,7 +179,15 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
             body = {"error": message or exc.reason or responses.get(status_code, "Error"), "errors": []}
         else:  # unexpected: logged with its traceback by tornado, never sent
             body = {"error": "Internal server error; see the server log", "errors": []}
-        self.finish(json.dumps(body))
+        self.finish(json.dumps(_root_relative(body, self._roots())))
+
+    def _roots(self) -> list[str]:
+        """The server root as error bodies must not show it: resolved, and as configured."""
+        roots = {str(self.manager.root_dir)}
+        configured = self.settings.get("server_root_dir")
+        if configured:
+            roots |= {os.path.abspath(os.path.expanduser(configured)), os.path.realpath(configured)}
+        return sorted(roots, key=len, reverse=True)  # the longest first: one may contain another
 
 
 class StartHandler(TrainingAPIHandler):
@@ -238,7 +262,9 @@ class ValidateHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.send(await self.call_data(self.manager.validate, self.json_object()))
+        body = (await self.call_data(self.manager.validate, self.json_object())).model_dump(mode="json")
+        body["errors"] = _root_relative(body["errors"], self._roots())  # as in an error body
+        self.send(body)
 
 
 class OpenAPIHandler(TrainingAPIHandler):
@@ -263,18 +289,21 @@ class RunHandler(TrainingAPIHandler):
 
 
 class RunFileHandler(TrainingAPIHandler):
-    """Download one of a run's own files (checkpoint, history, curves, model card, exports)."""
+    """Download one of a run's own files (checkpoint, history, curves, model card, exports);
+    the file is opened and read in a worker thread, a MiB at a time."""
 
     @web.authenticated
     @authorized
     async def get(self, run_id: str, name: str) -> None:
-        path = await self.call_data(self.manager.run_file, run_id, name)
-        self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
-        self.set_header("Content-Disposition", f'attachment; filename="{path.name}"')
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
+        fh = await self.call_data(self.manager.open_run_file, run_id, name)
+        try:
+            self.set_header("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream")
+            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+            while chunk := await self.call(fh.read, 1 << 20):
                 self.write(chunk)
                 await self.flush()
+        finally:
+            await self.call(fh.close)
         self.finish()
 
 

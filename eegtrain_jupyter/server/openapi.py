@@ -21,6 +21,8 @@ from ..errors import (
     ConfigError,
     Conflict,
     EegtrainError,
+    InsufficientStorage,
+    MissingDependency,
     NotFound,
     PayloadTooLarge,
     ResourceError,
@@ -28,6 +30,7 @@ from ..errors import (
 )
 from ..schemas import REQUEST_MODELS, RESPONSE_MODELS
 from ..service.compare import MAX_COMPARED, RunQuery
+from ..service.runs import RUN_ID
 
 __all__ = ["openapi_document"]
 
@@ -131,7 +134,7 @@ def _document() -> dict[str, Any]:
         search_ok,
         *body_errors,
         AlreadyTrainingError,
-        ResourceError,
+        MissingDependency,
     )
     search_post["requestBody"] = search_body
 
@@ -143,6 +146,7 @@ def _document() -> dict[str, Any]:
                 *body_errors,
                 AlreadyTrainingError,
                 ResourceError,
+                InsufficientStorage,
                 request=True,
             )
         },
@@ -213,7 +217,10 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
     }
 
 
-_RUN_ID = _path_param("run_id", "A run id as listed by GET /training/runs")
+_RUN_ID = {
+    **_path_param("run_id", "A run id as listed by GET /training/runs (`YYYYmmdd-HHMMSS-xxxxxx`)"),
+    "schema": {"type": "string", "pattern": f"^{RUN_ID.pattern}$"},
+}
 
 
 def _body(model: str, description: str) -> dict[str, Any]:
@@ -222,17 +229,20 @@ def _body(model: str, description: str) -> dict[str, Any]:
 
 
 def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[str, Any]:
-    """Operations on one recorded run (issue 12)."""
+    """Operations on one recorded run."""
 
     def with_params(operation: dict[str, Any], *extra: dict[str, Any]) -> dict[str, Any]:
         return {**operation, "parameters": [_RUN_ID, *extra]}
 
     name = _path_param("name", "A file name from the run's `downloads`")
 
-    def post(summary: str, response: tuple[str, str], request: tuple[str, str]) -> dict[str, Any]:
-        """A POST on one run whose body is ``request`` (model, description): 400/404/409 besides."""
+    def post(
+        summary: str, response: tuple[str, str], request: tuple[str, str], *errs: type[EegtrainError]
+    ) -> dict[str, Any]:
+        """A POST on one run whose body is ``request`` (model, description): 400/404/409 and
+        ``errs`` besides."""
         operation = with_params(
-            op(summary, _json(_ref(response[0]), response[1]), *body_errors, NotFound, Conflict)
+            op(summary, _json(_ref(response[0]), response[1]), *body_errors, NotFound, Conflict, *errs)
         )
         return {**operation, "requestBody": _body(*request)}
 
@@ -245,6 +255,8 @@ def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[st
         "Export the best checkpoint (ONNX or torch.export) and check it against torch",
         ("ExportResult", "The file and its parity report"),
         ("ExportRequest", "The format (default onnx)"),
+        MissingDependency,
+        InsufficientStorage,
     )
     return {
         "/training/runs/{run_id}": {

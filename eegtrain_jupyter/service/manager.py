@@ -23,7 +23,7 @@ from ..config.data import FilesData
 from ..config.training import TrainingConfig, parse_config, validate_config
 from ..data.paths import PathPolicy, os_reason
 from ..engine.events import TrainingListener
-from ..errors import AlreadyTrainingError, ConfigError
+from ..errors import AlreadyTrainingError, ConfigError, InsufficientStorage
 from ..files import now_iso
 from ..runtime.dataworker import DataWorker
 from ..runtime.launcher import WorkerSession
@@ -98,7 +98,7 @@ class TrainingManager(RecordedRuns):
         self.root_dir = self.paths.root_dir
         self.min_free_memory_mb = min_free_memory_mb
         self.listeners = list(listeners)
-        self.store = RunStore(self.root_dir)
+        self.store = RunStore(self.root_dir, confine=self.paths.confine)
         self.feature_cache = self.root_dir / ".eegtrain" / "features" if feature_cache else None
         self.data_worker = DataWorker(
             size=data_workers or env.default_data_workers(),
@@ -385,7 +385,7 @@ class TrainingManager(RecordedRuns):
                 run.early_stopped = ending.early_stopped
                 try:
                     run.save()
-                except OSError:
+                except (OSError, InsufficientStorage):
                     log.exception("could not record run %s", run.run_id)
             run.done.set()
 

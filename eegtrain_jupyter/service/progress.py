@@ -22,7 +22,7 @@ def report_shape(report: dict[str, Any] | None) -> TestReport | None:
 
 
 def format_duration(seconds: float | None) -> str | None:
-    """The seed's compact form: ``45.3s``, ``2.1m``, ``1.5h``."""
+    """Seconds in a compact form: ``45.3s``, ``2.1m``, ``1.5h``."""
     if seconds is None:
         return None
     if seconds < 60:

@@ -25,7 +25,7 @@ PUBLISH_MARKER = ".eegtrain-publish.json"
 
 
 def publish(run: Run) -> dict[str, str]:
-    """Replace the seed's three files in ``save_dir`` by ``run``'s, as one set.
+    """Replace the three top-level files in ``save_dir`` by ``run``'s, as one set.
 
     Each file is first copied beside its target; a marker then lists the copies; then each
     replaces its target. A crash before the marker leaves the old set (the copies are

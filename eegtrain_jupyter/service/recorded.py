@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import Conflict
 from ..schemas import Comparison, Deleted, ExportResult, Prediction, RunDetail, RunRecord
@@ -53,6 +53,10 @@ class RecordedRuns:
     def run_file(self, run_id: str, name: str) -> Path:
         """The path of one of the run's own files (``name`` as listed in ``RunDetail.downloads``)."""
         return self.serving.file(self._find(run_id), name)
+
+    def open_run_file(self, run_id: str, name: str) -> BinaryIO:
+        """One of the run's own files, open for reading (a symlink is refused: 404)."""
+        return self.serving.open_file(self._find(run_id), name)
 
     def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
         """Per-window probabilities and labels from the run's best checkpoint (409 when it has none yet)."""

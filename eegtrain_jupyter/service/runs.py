@@ -2,10 +2,15 @@
 
 ``<save_dir>/runs/<run_id>/`` holds ``run.json`` (a :class:`~.schemas.RunRecord` plus the
 process that trains it), the history, the best checkpoint and the curves. When a run
-*completes*, the seed's three files in ``save_dir`` are replaced by that run's as one set
+*completes*, the three top-level files in ``save_dir`` are replaced by that run's as one set
 (:mod:`.publishing`); a stopped or failed run leaves them alone. An index in
 ``<root_dir>/.eegtrain/runs.json`` (updated under a file lock: a server, the CLI and a kernel
 may share a root) lets a restarted process show the last run.
+
+The index is a hint, never trusted with a path: a run's folder is always *derived* as
+``<save_dir>/runs/<run_id>`` from a run id that matches :data:`RUN_ID` (:func:`check_run_id`),
+and it is used only when it is a real folder (not a symlink) that resolves inside the root
+(when the store is confined) and holds that run's ``run.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -25,13 +31,25 @@ from pydantic import ValidationError
 from .. import files
 from ..config.training import TrainingConfig
 from ..engine import artifacts
-from ..errors import NotFound
+from ..errors import InsufficientStorage, NotFound
+from ..runtime.launcher import processes_per_node
 from ..schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
 from .publishing import complete_publish
 
-__all__ = ["Run", "RunStore", "this_process"]
+__all__ = ["RUN_ID", "Run", "RunStore", "check_run_id", "this_process"]
 
 log = logging.getLogger(__name__)
+
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+"""A run id: ``YYYYmmdd-HHMMSS-xxxxxx`` (the start time and six hex digits)."""
+
+
+def check_run_id(run_id: object) -> str:
+    """``run_id`` when it is a well-formed run id, else :class:`~.errors.NotFound`."""
+    if isinstance(run_id, str) and RUN_ID.fullmatch(run_id):
+        return run_id
+    shown = run_id if isinstance(run_id, str) and len(run_id) <= 64 else "..."
+    raise NotFound(f"no run {shown!r} (a run id looks like 20240131-142501-3f9a2c)")
 
 
 class Run:
@@ -100,6 +118,7 @@ class Run:
             "files": dict(self.files),
             "published": dict(self.published),
             "test_report": TestReport.model_validate(self.test_report) if self.test_report else None,
+            "world_size": processes_per_node(self.config.devices)[0] * self.config.nnodes,
         }
 
     def record(self) -> RunRecord:
@@ -111,11 +130,17 @@ class Run:
         )
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> Run:
-        """Rebuild from a ``run.json`` dict (raises ``ValidationError``/``KeyError`` when damaged)."""
+    def from_record(cls, rec: dict[str, Any], folder: Path) -> Run:
+        """Rebuild from the ``run.json`` dict read from the run folder ``folder``.
+
+        The run's folders come from ``folder`` (``<save_dir>/runs/<run_id>``), not from the
+        record's ``save_dir``/``run_dir``. Raises ``ValidationError``/``KeyError``/``ValueError``
+        when the record is damaged or belongs to another run.
+        """
         record = RunRecord.model_validate({k: v for k, v in rec.items() if k != "owner"})
-        run = cls(record.run_id, record.config, Path(record.save_dir))
-        run.run_dir = Path(record.run_dir)
+        if record.run_id != folder.name:
+            raise ValueError(f"run.json of run {folder.name} names run {record.run_id!r}")
+        run = cls(record.run_id, record.config, folder.parent.parent)
         for key in (*cls._PLAIN, "duration", "files", "published"):
             setattr(run, key, getattr(record, key))
         run.epoch_times = list(record.epoch_times)
@@ -161,13 +186,24 @@ class Run:
 
 
 class RunStore:
-    """The run index of ``root_dir`` and the runs it lists."""
+    """The run index of ``root_dir`` and the runs it lists.
 
-    def __init__(self, root_dir: Path):
+    Parameters
+    ----------
+    root_dir : Path
+        Holds the index, ``.eegtrain/runs.json``.
+    confine : bool
+        Use only run folders that resolve inside ``root_dir`` (the server sets this); a run
+        whose folder does not is treated as unknown.
+    """
+
+    def __init__(self, root_dir: Path, *, confine: bool = False):
         self.root_dir = root_dir
+        self.confine = confine
         self.index_path = root_dir / ".eegtrain" / "runs.json"
 
     def read_index(self) -> list[dict[str, str]]:
+        """The index's well-formed entries (a valid run id and a ``run_dir`` string), oldest first."""
         try:
             index = files.read_json(self.index_path)
         except (OSError, ValueError):
@@ -177,7 +213,10 @@ class RunStore:
         return [
             e
             for e in index
-            if isinstance(e, dict) and isinstance(e.get("run_id"), str) and isinstance(e.get("run_dir"), str)
+            if isinstance(e, dict)
+            and isinstance(e.get("run_id"), str)
+            and RUN_ID.fullmatch(e["run_id"])
+            and isinstance(e.get("run_dir"), str)
         ]
 
     def add(self, run: Run) -> None:
@@ -188,59 +227,101 @@ class RunStore:
             index.append({"run_id": run.run_id, "run_dir": str(run.run_dir)})
             files.write_json(self.index_path, index)
 
-    def load(self, run_dir: str | Path) -> Run:
-        return Run.from_record(files.read_json(Path(run_dir) / "run.json"))
+    def folder(self, entry: dict[str, str]) -> Path:
+        """The run folder an index entry stands for, derived and checked.
+
+        The folder is ``<save_dir>/runs/<run_id>`` for the entry's (valid) run id, with
+        ``save_dir`` taken as the folder two levels above the entry's ``run_dir``: an entry whose
+        ``run_dir`` is not of that shape, a folder that is a symlink, and (when confined) one that
+        resolves outside the root are refused with :class:`~.errors.NotFound`.
+        """
+        run_id = check_run_id(entry.get("run_id"))
+        listed = Path(entry.get("run_dir", ""))
+        if (
+            not listed.is_absolute()
+            or ".." in listed.parts
+            or listed.name != run_id
+            or listed.parent.name != "runs"
+        ):
+            raise NotFound(f"run {run_id!r} has no usable run folder")
+        folder = listed.parent.parent / "runs" / run_id
+        try:
+            usable = not folder.is_symlink() and (
+                not self.confine or folder.resolve().is_relative_to(self.root_dir.resolve())
+            )
+        except (OSError, RuntimeError):  # unreadable parent, a symlink loop
+            usable = False
+        if not usable:
+            raise NotFound(f"run {run_id!r} has no usable run folder")
+        return folder
+
+    def load(self, folder: Path) -> Run:
+        """The run recorded in ``folder`` (a folder :meth:`folder` derived)."""
+        return Run.from_record(files.read_json(folder / "run.json"), folder)
 
     def records(self, current: Run | None = None) -> list[RunRecord]:
-        """Every indexed run, newest first; ``current`` from memory; damaged or deleted ones skipped."""
+        """Every indexed run, newest first; ``current`` from memory; damaged, deleted or refused
+        ones skipped."""
         out = []
         for entry in reversed(self.read_index()):
             if current is not None and entry["run_id"] == current.run_id:
                 out.append(current.record())
                 continue
             try:
-                out.append(self.load(entry["run_dir"]).record())
-            except (OSError, ValueError, KeyError, TypeError, ValidationError):
-                continue  # a run folder deleted by the user, or a damaged run.json
+                out.append(self.load(self.folder(entry)).record())
+            except (OSError, ValueError, KeyError, TypeError, ValidationError, NotFound):
+                continue  # a run folder deleted by the user, a damaged run.json, a refused entry
         return out
 
     def run_dir(self, run_id: str) -> Path:
         """The folder of the indexed run ``run_id`` (:class:`~.errors.NotFound` when none)."""
+        check_run_id(run_id)
         for entry in reversed(self.read_index()):
             if entry["run_id"] == run_id:
-                return Path(entry["run_dir"])
-        raise NotFound(f"no run {run_id!r} under {self.root_dir}")
+                return self.folder(entry)
+        raise NotFound(f"no run {run_id!r}")
 
     def find(self, run_id: str, current: Run | None = None) -> Run:
         """The run ``run_id``: ``current`` when it is that run, else read from its ``run.json``.
 
-        Raises :class:`~.errors.NotFound` when it is not indexed or its folder is gone or damaged.
+        Raises :class:`~.errors.NotFound` when the id is malformed, the run is not indexed, or
+        its folder is gone, refused or damaged.
         """
+        check_run_id(run_id)
         if current is not None and current.run_id == run_id:
             return current
-        run_dir = self.run_dir(run_id)
+        folder = self.run_dir(run_id)
         try:
-            return self.load(run_dir)
+            return self.load(folder)
         except (OSError, ValueError, KeyError, TypeError, ValidationError):
-            raise NotFound(f"run {run_id!r} has no readable run.json in {run_dir}") from None
+            raise NotFound(f"run {run_id!r} has no readable run.json") from None
 
     def delete(self, run_id: str) -> Path:
         """Remove ``run_id`` from the index and delete its folder (the caller checks it is not active).
 
-        The top-level files a completed run published into ``save_dir`` are left alone.
+        Only a folder :meth:`folder` derives, holding this run's ``run.json``, is deleted; the
+        top-level files a completed run published into ``save_dir`` are left alone.
         """
         import shutil
 
+        check_run_id(run_id)
         with _file_lock(self.index_path.with_name("runs.lock")):
             index = self.read_index()
             entries = [e for e in index if e["run_id"] == run_id]
             if not entries:
-                raise NotFound(f"no run {run_id!r} under {self.root_dir}")
+                raise NotFound(f"no run {run_id!r}")
             files.write_json(self.index_path, [e for e in index if e["run_id"] != run_id])
-        run_dir = Path(entries[-1]["run_dir"])
-        if (run_dir / "run.json").is_file():  # only ever a run folder, never what a damaged index names
-            shutil.rmtree(run_dir, ignore_errors=True)
-        return run_dir
+        try:
+            folder = self.folder(entries[-1])
+        except NotFound:  # an entry naming no usable folder: only the entry goes
+            return Path(entries[-1]["run_dir"])
+        try:
+            owned = files.read_json(folder / "run.json").get("run_id") == run_id
+        except (OSError, ValueError, AttributeError):
+            owned = False
+        if owned:
+            shutil.rmtree(folder, ignore_errors=True)
+        return folder
 
     def recover(self) -> Run | None:
         """The last run, after putting every run a dead process left active right.
@@ -255,11 +336,12 @@ class RunStore:
         for i, entry in enumerate(index):
             is_last = i == len(index) - 1
             try:
-                rec = files.read_json(Path(entry["run_dir"]) / "run.json")
+                folder = self.folder(entry)
+                rec = files.read_json(folder / "run.json")
                 if not (is_last or TrainingState(rec["state"]).active):
                     continue
-                run = Run.from_record(rec)
-            except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
+                run = Run.from_record(rec, folder)
+            except (OSError, ValueError, KeyError, TypeError, ValidationError, NotFound) as exc:
                 if is_last:
                     log.warning("could not recover the last training run: %s", exc)
                 continue
@@ -283,7 +365,7 @@ class RunStore:
             files.remove_orphan_temp_files(folder)
         try:
             run.save()
-        except OSError as exc:  # a read-only root still shows the run
+        except (OSError, InsufficientStorage) as exc:  # a read-only or full root still shows the run
             log.warning("could not mark run %s interrupted on disk: %s", run.run_id, exc)
 
 

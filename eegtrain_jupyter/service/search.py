@@ -10,8 +10,8 @@ reported to Optuna after every epoch; the median pruner stops a trial that falls
 Optuna's studies live in the journal file ``<root>/.eegtrain/optuna-journal.log``
 (:class:`optuna.storages.JournalStorage`: an append-only log, a few times cheaper per report than
 SQLite, where a trial's per-epoch reports cost more than its epochs), so ``optuna-dashboard
-<root>/.eegtrain/optuna-journal.log`` shows them; each study is named after its search id. (A
-search recorded with an SQLite URL by an earlier version is still read from it.) The search
+<root>/.eegtrain/optuna-journal.log`` shows them; each study is named after its search id (a
+search whose record names an SQLite URL is read from that database). The search
 record (``search.json`` beside it) says who runs it; after a crash or restart a search whose
 process is gone is shown as ``interrupted``, its finished trials kept.
 """
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from .. import files
 from ..config.search import SearchRequest, parse_request, suggest, trial_config
 from ..engine.events import EpochResult, StopRequested, TrainingListener
-from ..errors import ConfigError, EegtrainError, ResourceError
+from ..errors import EegtrainError, soft_import
 from ..files import now_iso
 from ..schemas import BestTrial, SearchState, SearchStatus, TrainingState, TrialInfo
 from .runs import _owner_alive, this_process
@@ -96,13 +96,7 @@ def make_pruner(name: str) -> Any:
 
 
 def _optuna() -> Any:
-    try:
-        import optuna
-    except ImportError:
-        raise ResourceError(
-            "hyper-parameter search needs optuna: pip install 'eegtrain-jupyter[search]'"
-        ) from None
-    return optuna
+    return soft_import("optuna", "hyper-parameter search", "search")
 
 
 class SearchManager:
@@ -139,8 +133,8 @@ class SearchManager:
             A bad request, base config or space (400).
         AlreadyTrainingError
             A run or a search is active (409).
-        ResourceError
-            Optuna is not installed (503).
+        MissingDependency
+            Optuna is not installed (501).
         """
         request = parse_request(body)
         optuna = _optuna()
@@ -298,7 +292,7 @@ class SearchManager:
         try:
             config = trial_config(record.request, params)
             run_id = self.manager.start(config, listeners=[reporter], owner=record.search_id).run_id
-        except (ConfigError, ResourceError, EegtrainError) as exc:
+        except EegtrainError as exc:
             trial.set_user_attr("error", str(exc))
             study.tell(trial, state=fail)
             return True

@@ -11,9 +11,10 @@ repeated predictions do not rebuild LaBraM each time), and confines every path t
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import BaseModel, ValidationError
 
@@ -141,9 +142,11 @@ class RunServing:
 
     @staticmethod
     def downloads(run: Run) -> list[str]:
-        """Names of the run's own files (regular files directly in its folder, no temp files),
-        plus the curves PNG of an ended run that has a history but no PNG (a search's trial):
-        :meth:`file` draws it on request."""
+        """Names of the run's own files (regular files directly in its folder, no symlinks, no
+        temp files), plus the curves PNG of an ended run that has a history but no PNG (a
+        search's trial): :meth:`file` draws it on request. A run folder that is a symlink has none."""
+        if run.run_dir.is_symlink():
+            return []
         try:
             names = {
                 p.name
@@ -159,8 +162,10 @@ class RunServing:
     def file(self, run: Run, name: str) -> Path:
         """The file ``name`` of ``run``'s folder; anything else (another folder, a link, ``..``) is 404.
         A listed curves PNG that is not on disk yet is drawn from the history first."""
-        if name not in self.downloads(run):
-            raise NotFound(f"run {run.run_id} has no file {name!r}; it has {', '.join(self.downloads(run))}")
+        listed = self.downloads(run)
+        if name not in listed:
+            shown = name if len(name) <= 100 else name[:100] + "..."
+            raise NotFound(f"run {run.run_id} has no file {shown!r}; it has {', '.join(listed) or 'none'}")
         path = run.run_dir / name
         if name == artifacts.CURVES_NAME and not path.exists():
             with self._draw_lock:  # two requests draw it once
@@ -169,6 +174,22 @@ class RunServing:
                 ):
                     raise NotFound(f"run {run.run_id} has no history to draw {name!r} from")
         return path
+
+    def open_file(self, run: Run, name: str) -> BinaryIO:
+        """The file ``name`` of ``run``'s folder (see :meth:`file`), open for reading.
+
+        Opened without following a symlink, and checked to be a regular file once open, so a
+        file swapped for a link after it was listed is refused (404), never read through.
+        """
+        path = self.file(run, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            raise NotFound(f"run {run.run_id} has no readable file {name!r}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotFound(f"run {run.run_id} has no file {name!r}")
+        return os.fdopen(fd, "rb")
 
     # -- models: read in the data worker ------------------------------------------------------
     def predict(self, run: Run, body: dict[str, Any] | PredictRequest | None) -> Prediction:

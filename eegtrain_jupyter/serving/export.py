@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import files
-from ..errors import ConfigError
+from ..errors import ConfigError, soft_import
 from ..schemas import ExportResult, Parity
 from .predict import TrainedModel
 
@@ -70,13 +70,8 @@ def _exported_program(module: Any, example: Any) -> Any:
 
 
 def _export_onnx(module: Any, example: Any, path: Path) -> Any:
-    try:
-        import onnxruntime  # noqa: F401  (checked before minutes of export work)
-        import onnxscript  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError.field(
-            "format", f"ONNX export needs the 'export' extra (pip install 'eegtrain-jupyter[export]'): {exc}"
-        ) from None
+    for name in ("onnx", "onnxscript", "onnxruntime"):  # checked before minutes of export work
+        soft_import(name, "ONNX export", "export")
     import torch
 
     program = torch.onnx.export(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..client import AlreadyTraining, ClientError, ConnectionFailed, ValidationFailed
+from ..client import AlreadyTrainingError, ConfigError, ConnectionFailed, EegtrainError
 from .data_area import stage_inputs
 from .status_view import error_html
 from .style import button, with_class
@@ -115,11 +115,11 @@ class PanelActions:
             if self.data is not None and self.client.backend == "local":
                 return self.client.start(config, data=self.data, **self.data_options)
             return self.client.start(config)
-        except ValidationFailed as exc:
+        except ConfigError as exc:
             self._show_refusal(
                 "The trainer refused this configuration", [e.to_dict() for e in exc.errors], fallback=str(exc)
             )
-        except AlreadyTraining as exc:
+        except AlreadyTrainingError as exc:
             self.refresh()  # show that run first: the message below belongs to its state
             self._action_error = (
                 f"Training already in progress (run {html.escape(str(exc.run_id))}); it is shown below."
@@ -189,7 +189,7 @@ class PanelActions:
         except ConnectionFailed as exc:
             self._connection_error = str(exc)
             self._render_disconnected()
-        except ClientError as exc:
+        except EegtrainError as exc:
             self._action_error = error_html(str(exc))
         else:
             if status is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import ClientError, TrainingClient
+from ..client import EegtrainError, TrainingClient
 
 __all__ = ["ModelArea"]
 
@@ -82,7 +82,7 @@ class ModelArea(w.VBox):
         self.add_class("eegtrain-model-area")
         self.refresh()
 
-    def _fail(self, exc: ClientError) -> None:
+    def _fail(self, exc: EegtrainError) -> None:
         self.error.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
 
     def show(self, run_id: str | None) -> None:
@@ -105,7 +105,7 @@ class ModelArea(w.VBox):
             return
         try:
             detail = self.client.run(self.run_id)
-        except ClientError as exc:
+        except EegtrainError as exc:
             self._fail(exc)
             return
         report = detail.get("test_report") or {}  # the record's test report, else the card's test metrics
@@ -123,7 +123,7 @@ class ModelArea(w.VBox):
             return None
         try:
             result = self.client.predict(self.run_id, path=self.path.value.strip())
-        except ClientError as exc:
+        except EegtrainError as exc:
             self._fail(exc)
             return None
         counts = Counter(result["labels"])
@@ -159,7 +159,7 @@ class ModelArea(w.VBox):
                         f"≤ {p['tolerance']:g} over {p['n_windows']} windows",
                     }
                 )
-            except ClientError as exc:
+            except EegtrainError as exc:
                 self.export_result.value = ""
                 self._fail(exc)
             finally:

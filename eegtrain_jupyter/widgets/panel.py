@@ -18,7 +18,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import ClientError, TrainingClient, connect
+from ..client import EegtrainError, TrainingClient, connect
 from ..config.training import json_schema
 from .actions import PanelActions
 from .cost import cost_html, estimate_duration
@@ -127,7 +127,7 @@ class TrainingPanel(PanelActions, w.VBox):
         self.error = with_class(w.HTML(), "eegtrain-error")
         try:
             schema = self.client.schema()
-        except ClientError as exc:  # still build the form; Start waits for the connection
+        except EegtrainError as exc:  # still build the form; Start waits for the connection
             schema = json_schema()
             self._connection_error = str(exc)
         self.form = ConfigForm(schema, on_change=self._form_changed)
@@ -198,7 +198,7 @@ class TrainingPanel(PanelActions, w.VBox):
         """Fetch the status now and show it; returns it (None when the trainer is unreachable)."""
         try:
             status = self.client.status()
-        except ClientError as exc:
+        except EegtrainError as exc:
             with self._lock:
                 if self._closing.is_set():
                     return None
@@ -261,7 +261,7 @@ class TrainingPanel(PanelActions, w.VBox):
         self.runs_view.refresh()
         try:
             self._runs = list(self.client.runs())
-        except ClientError:  # a hint is never worth an error line
+        except EegtrainError:  # a hint is never worth an error line
             return
         self._render_cost()
 
