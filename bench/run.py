@@ -591,7 +591,7 @@ def run_all(
     """Run the selected benchmarks; returns ``(machine info, rows)``."""
     import torch
 
-    from eegtrain_jupyter.runtime.tuning import _auto_threads
+    from eegtrain_jupyter.config.env import _auto_threads
 
     threads = _auto_threads() if threads is None else threads  # as TrainingManager's training thread
     if threads:

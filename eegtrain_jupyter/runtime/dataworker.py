@@ -13,7 +13,8 @@ and drawing a trial's curves all run here, in processes forked from the fork ser
 * at most ``size`` tasks at once; more wait for a free process (in the caller's thread).
 
 A process is kept for the next task (it keeps the models it loaded for prediction), unless a task
-was killed; an idle one exits after :data:`IDLE_EXIT_S` seconds, and the pool's processes end
+was killed; the processes run at the training worker's niceness (``EEGTRAIN_NICE``), so the
+server's own requests come first; an idle one exits after :data:`IDLE_EXIT_S` seconds, and the pool's processes end
 with the pool (:meth:`DataWorker.close`, or when it is garbage). On Linux the processes are named
 ``eegtrain-data`` (``ps -o comm``). The tasks themselves are :mod:`.tasks`' functions; what crosses the pipe is one
 :class:`Request`, any number of :class:`Progress` messages and one :class:`Reply`.
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..config.env import default_nice
 from ..errors import ConfigError, EegtrainError, FieldError, from_response
 
 __all__ = [
@@ -259,6 +261,8 @@ def serve(conn: Connection, memory_mb: float) -> None:
 
         torch.set_num_threads(1)
     _name_process(PROCESS_NAME)
+    with contextlib.suppress(OSError):  # below the server, as the training worker is
+        os.nice(default_nice())
     _limit_memory(memory_mb)
     while True:
         try:
