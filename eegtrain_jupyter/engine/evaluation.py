@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["EPOCH_KEYS", "balanced_class_weights", "epoch_scores", "report"]
+if TYPE_CHECKING:
+    from ..data.splits import Split
+
+__all__ = ["EPOCH_KEYS", "balanced_class_weights", "epoch_scores", "report", "test_report"]
 
 EPOCH_KEYS = {
     "balanced_accuracy": "val_balanced_accs",
@@ -109,6 +112,23 @@ def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list
         },
         "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
         "class_names": list(class_names),
+    }
+
+
+def test_report(
+    y: np.ndarray,
+    proba: np.ndarray,
+    class_names: tuple[str, ...] | list[str],
+    epoch: int | None,
+    split: Split,
+) -> dict[str, Any]:
+    """The test split's :func:`report` with the epoch whose model was tested and the split
+    (:class:`~eegtrain_jupyter.schemas.TestReport`)."""
+    return {
+        **report(y, proba, class_names),
+        "epoch": epoch,
+        "split": split.describe(),
+        "subjects": split.subjects["test"],
     }
 
 
