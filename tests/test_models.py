@@ -7,7 +7,7 @@ import pytest
 import torch
 from configs import TINY
 
-from eegtrain_jupyter.config.training import MODEL_NAMES, parse_config, validate_config
+from eegtrain_jupyter.config.training import NEURAL_MODELS, parse_config, validate_config
 from eegtrain_jupyter.data.synthetic import generate
 from eegtrain_jupyter.engine import artifacts
 from eegtrain_jupyter.engine.events import TrainingListener
@@ -35,7 +35,7 @@ class ModelEvents(TrainingListener):
 
 
 def test_registry_matches_the_config_names():
-    assert tuple(models.MODELS) == MODEL_NAMES
+    assert tuple(models.MODELS) == NEURAL_MODELS
     assert [m for m, spec in models.MODELS.items() if spec.has_backbone] == ["labram"]
 
 

@@ -230,9 +230,10 @@ def _summary(status: Status) -> None:
     if status.test_report:
         r = status.test_report
         auc = f", ROC AUC {r.roc_auc:.1f}%" if r.roc_auc is not None else ""
+        kappa = f", Cohen's kappa {r.cohen_kappa:.2f}" if r.cohen_kappa is not None else ""
         print(
-            f"test split ({r.n} windows, epoch {r.epoch} weights): accuracy {r.accuracy:.1f}%, "
-            f"balanced accuracy {r.balanced_accuracy:.1f}%, macro F1 {r.macro_f1:.1f}%{auc}"
+            f"test split ({r.n} windows, epoch {r.epoch} weights): balanced accuracy "
+            f"{r.balanced_accuracy:.1f}%{kappa}, accuracy {r.accuracy:.1f}%, macro F1 {r.macro_f1:.1f}%{auc}"
         )
         print(f"confusion matrix (rows true {', '.join(r.class_names)}): {r.confusion_matrix}")
 

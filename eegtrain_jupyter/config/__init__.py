@@ -7,8 +7,10 @@ a hyper-parameter search request. Light: pydantic only, so the Jupyter server ca
 
 from .training import (
     AUGMENTATIONS,
+    CLASSICAL_MODELS,
     MODEL_NAMES,
     MODEL_ONLY_FIELDS,
+    NEURAL_MODELS,
     PRESETS,
     ModelName,
     TrainingConfig,
@@ -22,8 +24,10 @@ from .training import (
 
 __all__ = [
     "AUGMENTATIONS",
+    "CLASSICAL_MODELS",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
+    "NEURAL_MODELS",
     "PRESETS",
     "ModelName",
     "TrainingConfig",

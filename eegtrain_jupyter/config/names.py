@@ -8,11 +8,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["AUGMENTATIONS", "MODEL_NAMES", "MODEL_ONLY_FIELDS", "AugmentationName", "ModelName", "title"]
+__all__ = [
+    "AUGMENTATIONS",
+    "CLASSICAL_MODELS",
+    "INERT_VALUES",
+    "MODEL_NAMES",
+    "MODEL_ONLY_FIELDS",
+    "NEURAL_MODELS",
+    "AugmentationName",
+    "ModelName",
+    "title",
+]
 
-ModelName = Literal["labram", "shallow_fbcsp", "eegnet", "eegconformer"]
-MODEL_NAMES: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
-"""The classifiers a run can train (:mod:`~eegtrain_jupyter.models` builds each)."""
+ModelName = Literal[
+    "labram", "shallow_fbcsp", "eegnet", "eegconformer", "bandpower_lda", "csp_lda", "tangent_space_lr"
+]
+NEURAL_MODELS: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
+"""The torch networks (:mod:`~eegtrain_jupyter.models.registry` builds each); trained by gradient descent."""
+CLASSICAL_MODELS: tuple[str, ...] = ("bandpower_lda", "csp_lda", "tangent_space_lr")
+"""The scikit-learn baselines (:mod:`~eegtrain_jupyter.models.classical` builds each); fitted once."""
+MODEL_NAMES: tuple[str, ...] = NEURAL_MODELS + CLASSICAL_MODELS
+"""The classifiers a run can train."""
 AugmentationName = Literal[
     "time_reverse",
     "sign_flip",
@@ -28,9 +44,40 @@ AUGMENTATIONS: tuple[str, ...] = AugmentationName.__args__  # type: ignore[attr-
 MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
     "freeze_backbone": ("labram",),
     "pretrained_weights": ("labram",),
+    **dict.fromkeys(
+        (
+            # the gradient-descent recipe and where it runs: a classical baseline is fitted once, on CPU
+            "n_epochs",
+            "learning_rate",
+            "batch_size",
+            "weight_decay",
+            "early_stopping_patience",
+            "lr_schedule",
+            "warmup_epochs",
+            "label_smoothing",
+            "layer_decay",
+            "augmentation",
+            "augmentation_p",
+            "device",
+            "precision",
+            "devices",
+            "nnodes",
+            "node_rank",
+            "rdzv_endpoint",
+        ),
+        NEURAL_MODELS,
+    ),
 }
-"""Fields that apply only to some models: a non-default value with another model is refused.
-A model without a backbone trains end to end, so ``freeze_backbone`` left at its default turns off."""
+"""Fields that apply only to some models. With another model the field takes an inert value
+(:data:`INERT_VALUES`, else its default) and any other value is refused, naming the field."""
+INERT_VALUES: dict[str, tuple[object, ...]] = {
+    "freeze_backbone": (False,),
+    "n_epochs": (1,),
+    "device": ("cpu", "auto"),
+}
+"""The values a field takes with a model it does not apply to, where not just its default; the first
+fills the field when unset. A model without a backbone trains end to end; a classical baseline is
+fitted once (one epoch in its history), on the CPU."""
 
 
 _TITLES = {

@@ -23,14 +23,26 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError, FieldError
 from .data import DataSource, SyntheticData
-from .names import AUGMENTATIONS, MODEL_NAMES, MODEL_ONLY_FIELDS, AugmentationName, ModelName, title
+from .names import (
+    AUGMENTATIONS,
+    CLASSICAL_MODELS,
+    INERT_VALUES,
+    MODEL_NAMES,
+    MODEL_ONLY_FIELDS,
+    NEURAL_MODELS,
+    AugmentationName,
+    ModelName,
+    title,
+)
 
 __all__ = [
     "AUGMENTATIONS",
+    "CLASSICAL_MODELS",
     "HUB_ID",
     "HUB_PREFIX",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
+    "NEURAL_MODELS",
     "PRESETS",
     "ConfigError",
     "FieldError",
@@ -61,7 +73,8 @@ class TrainingConfig(BaseModel):
 
     model: ModelName = Field(
         "labram",
-        description="Classifier: LaBraM, or the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer",
+        description="Classifier: LaBraM, the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer, "
+        "or a classical baseline (band powers + LDA, CSP + LDA, Riemannian tangent space + logistic regression)",
     )
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(
@@ -191,23 +204,32 @@ class TrainingConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _model_only_fields(cls, data: Any) -> Any:
-        """LaBraM-only options with another model: a per-field error (``model_option``), or,
-        for ``freeze_backbone`` left unset, ``False`` (such a model trains end to end)."""
+        """Options of other models (:data:`MODEL_ONLY_FIELDS`): a field left unset takes its inert
+        value (:data:`INERT_VALUES`: ``freeze_backbone`` false; a classical baseline's ``n_epochs``
+        1 and ``device`` cpu; else the default); any other value is a per-field error
+        (``model_option``)."""
         if not isinstance(data, dict):
             return data
         model = data.get("model", "labram")
         if model not in MODEL_NAMES:
             return data  # the field's own validation names it
         data = dict(data)
-        if model != "labram" and "freeze_backbone" not in data:
-            data["freeze_backbone"] = False
         for name, models in MODEL_ONLY_FIELDS.items():
-            value = data.get(name)
-            if model not in models and value not in (None, False):
+            if model in models:
+                continue
+            inert = INERT_VALUES.get(name) or (cls.model_fields[name].get_default(call_default_factory=True),)
+            if name not in data:
+                data[name] = inert[0]
+            elif data[name] not in inert:
+                which = (
+                    f"the neural models ({', '.join(models)})"
+                    if models == NEURAL_MODELS
+                    else f"model {' or '.join(models)}"
+                )
                 raise PydanticCustomError(
                     "model_option",
                     "{message}",
-                    {"field": name, "message": f"applies only to model {' or '.join(models)}, not {model}"},
+                    {"field": name, "message": f"applies only to {which}, not {model}"},
                 )
         return data
 
@@ -287,7 +309,11 @@ def validate_config(
             return ValidationResult(
                 False, [FieldError("preset", f"unknown preset; choose one of {sorted(PRESETS)}")]
             )
-        merged.update(PRESETS[preset])
+        model = data.get("model", PRESETS[preset].get("model", "labram"))
+        # a preset's options of other models do not apply to this one (its fields stay inert)
+        merged.update(
+            {k: v for k, v in PRESETS[preset].items() if model in MODEL_ONLY_FIELDS.get(k, (model,))}
+        )
     merged.update(data)
     # JSON has one number type: 32.0 is the integer 32 (JSON Schema agrees), so an integral
     # float for an int field is that int; 32.5 stays a float and is refused below

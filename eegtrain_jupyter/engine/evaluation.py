@@ -2,18 +2,27 @@
 
 Per epoch the validation split gets balanced accuracy, macro F1 and ROC AUC (its history keys
 ``val_balanced_accs``, ``val_macro_f1s``, ``val_roc_aucs``); the test split gets the full
-:func:`report` once, at the end, with the best checkpoint.
+:func:`report` once, at the end, with the best checkpoint: the field's usual scores for EEG
+decoding, with balanced accuracy the primary one (:data:`PRIMARY_METRIC`; chance is 100 / n_classes
+whatever the class balance), then Cohen's kappa, macro and weighted F1, ROC AUC, AUC-PR (binary)
+and per-class scores.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["EPOCH_KEYS", "balanced_class_weights", "epoch_scores", "report"]
+if TYPE_CHECKING:
+    from ..data.splits import Split
+
+__all__ = ["EPOCH_KEYS", "PRIMARY_METRIC", "balanced_class_weights", "epoch_scores", "report", "test_report"]
+
+PRIMARY_METRIC = "balanced_accuracy"
+"""The score a model is judged by (the test report's key): mean recall over the classes."""
 
 EPOCH_KEYS = {
     "balanced_accuracy": "val_balanced_accs",
@@ -76,15 +85,33 @@ def epoch_scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
 def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """The full score sheet of one split.
 
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+        True class indices.
+    proba : ndarray, shape (n, n_classes)
+        Predicted class probabilities; the prediction is the most probable class.
+    class_names : sequence of str, length n_classes
+
     Returns
     -------
     dict
-        ``n``, ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``roc_auc`` (percent; ``roc_auc``
-        None when one class only), ``per_class`` ``{name: {precision, recall, f1, support}}``,
-        ``confusion_matrix`` (rows: true class, columns: predicted, in ``class_names`` order) and
-        ``class_names``.
+        Percent unless said otherwise, each with scikit-learn's definition:
+
+        * ``n``, ``accuracy``;
+        * ``balanced_accuracy`` (the primary score, ``balanced_accuracy_score``), ``macro_f1``,
+          ``weighted_f1`` (``f1_score``, ``average="macro"``/``"weighted"``);
+        * ``cohen_kappa``: ``cohen_kappa_score``, a coefficient in [-1, 1] (not percent; 0 is
+          chance agreement);
+        * ``roc_auc``: binary, or one-vs-rest macro over the classes; ``average_precision``
+          (AUC-PR, ``average_precision_score`` of class 1): binary only. Both None where
+          undefined (one class present; AUC-PR with more than two classes);
+        * ``per_class`` ``{name: {precision, recall, f1, support, roc_auc}}`` (``roc_auc``: that
+          class against the rest, None when it is absent or alone);
+        * ``confusion_matrix`` (rows: true class, columns: predicted, in ``class_names`` order) and
+          ``class_names``.
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     pred = proba.argmax(1)
     labels = np.arange(len(class_names))
@@ -92,23 +119,66 @@ def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+        weighted = f1_score(y, pred, labels=labels, average="weighted", zero_division=0) if len(y) else 0.0
+        kappa = float(cohen_kappa_score(y, pred, labels=labels)) if len(y) else math.nan
     return {
         "n": len(y),
         "accuracy": 100.0 * float((pred == y).mean()) if len(y) else math.nan,
         "balanced_accuracy": scores["balanced_accuracy"],
+        "cohen_kappa": kappa if math.isfinite(kappa) else None,
         "macro_f1": scores["macro_f1"],
+        "weighted_f1": 100.0 * float(weighted),
         "roc_auc": scores["roc_auc"],
+        "average_precision": _average_precision(y, proba),
         "per_class": {
             name: {
                 "precision": 100.0 * float(p[i]),
                 "recall": 100.0 * float(r[i]),
                 "f1": 100.0 * float(f[i]),
                 "support": int(s[i]),
+                "roc_auc": _one_vs_rest_auc(y, proba, i),
             }
             for i, name in enumerate(class_names)
         },
         "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
         "class_names": list(class_names),
+    }
+
+
+def _average_precision(y: np.ndarray, proba: np.ndarray) -> float | None:
+    """AUC-PR of class 1 (binary), percent; None with another number of classes or one class only."""
+    from sklearn.metrics import average_precision_score
+
+    if proba.shape[1] != 2 or len(np.unique(y)) < 2:
+        return None
+    return 100.0 * float(average_precision_score(np.asarray(y) == 1, proba[:, 1]))
+
+
+def _one_vs_rest_auc(y: np.ndarray, proba: np.ndarray, i: int) -> float | None:
+    """ROC AUC of class ``i`` against the others, percent; None when ``y`` has no such window or
+    nothing else."""
+    from sklearn.metrics import roc_auc_score
+
+    positive = np.asarray(y) == i
+    if positive.all() or not positive.any():
+        return None
+    return 100.0 * float(roc_auc_score(positive, proba[:, i]))
+
+
+def test_report(
+    y: np.ndarray,
+    proba: np.ndarray,
+    class_names: tuple[str, ...] | list[str],
+    epoch: int | None,
+    split: Split,
+) -> dict[str, Any]:
+    """The test split's :func:`report` with the epoch whose model was tested and the split
+    (:class:`~eegtrain_jupyter.schemas.TestReport`)."""
+    return {
+        **report(y, proba, class_names),
+        "epoch": epoch,
+        "split": split.describe(),
+        "subjects": split.subjects["test"],
     }
 
 

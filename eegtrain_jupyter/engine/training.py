@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config.training import TrainingConfig
+from ..config.training import CLASSICAL_MODELS, TrainingConfig
 from ..data.splits import split_for
 from ..data.windows import Windows
 from ..models import registry as models
@@ -31,6 +31,7 @@ from ..schemas import empty_history
 from . import distributed, evaluation
 from .artifacts import ArtifactWriter
 from .augmentation import make_augmenter
+from .classical import fit_baseline
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
 from .feature_cache import FeatureCache
 from .loop import Loop, PinnedStaging, StandardizedHead, inference_batch_size
@@ -67,7 +68,8 @@ def train(
     build: models.ModelBuilder = models.build,
     light_outputs: bool = False,
 ) -> TrainingResult:
-    """Train ``config.model`` (LaBraM by default) on ``data`` per ``config``.
+    """Train ``config.model`` (LaBraM by default) on ``data`` per ``config``; a classical baseline is
+    fitted once instead (:func:`~.classical.fit_baseline`, one epoch, the same events and outputs).
 
     Parameters
     ----------
@@ -101,6 +103,8 @@ def train(
     if output_dir is not None and group.leader:
         listeners = [ArtifactWriter(output_dir, config, light=light_outputs), *listeners]
     events = Events(listeners if group.leader else [])
+    if config.model in CLASSICAL_MODELS:  # a scikit-learn pipeline, fitted once on CPU
+        return fit_baseline(config, data, events, should_stop)
     device = distributed.device_for_rank(resolve_device(config.device))
     chosen = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)
     precision = chosen.name
@@ -224,12 +228,9 @@ def train(
                 collect=test_proba,
                 phase="test",
             )
-            result.test_report = {
-                **evaluation.report(data.y[split.test], torch.cat(test_proba).numpy(), data.class_names),
-                "epoch": result.best_epoch,
-                "split": split.describe(),
-                "subjects": split.subjects["test"],
-            }
+            result.test_report = evaluation.test_report(
+                data.y[split.test], torch.cat(test_proba).numpy(), data.class_names, result.best_epoch, split
+            )
             events.on_test(result.test_report)
     except StopRequested:
         result.stopped = True

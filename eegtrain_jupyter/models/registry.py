@@ -1,10 +1,11 @@
-"""The model registry: every classifier a run can train, built from the data's signal facts.
+"""The model registry: every neural network a run can train, built from the data's signal facts.
 
 Each entry is a :class:`ModelSpec` whose ``build`` gets the channel names, window length,
 sampling rate and number of classes (all from the :class:`~eegtrain_jupyter.data.windows.Windows`)
 and returns an ``nn.Module`` mapping ``(batch, n_chans, n_times)`` microvolts to logits
 ``(batch, n_outputs)``. Only LaBraM has a backbone/head split (and so a frozen-feature path);
-the braindecode models train end to end. The names are :data:`~eegtrain_jupyter.config.training.MODEL_NAMES`.
+the braindecode models train end to end. The names are :data:`~eegtrain_jupyter.config.training.NEURAL_MODELS`
+(the classical baselines are :mod:`.classical`'s).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config.training import MODEL_NAMES, TrainingConfig
+from ..config.training import NEURAL_MODELS, TrainingConfig
 from .braindecode_net import BraindecodeClassifier
 from .eegconformer import build_eegconformer
 from .eegnet import build_eegnet
@@ -66,7 +67,7 @@ MODELS: dict[str, ModelSpec] = {
     "eegnet": ModelSpec("eegnet", "EEGNet", False, build_eegnet),
     "eegconformer": ModelSpec("eegconformer", "EEGConformer", False, build_eegconformer),
 }
-assert tuple(MODELS) == MODEL_NAMES, "the registry and the config's model names must agree"
+assert tuple(MODELS) == NEURAL_MODELS, "the registry and the config's neural model names must agree"
 
 
 def get(name: str) -> ModelSpec:

@@ -50,16 +50,26 @@ class ClassScores(Shape):
     recall: float
     f1: float
     support: int
+    roc_auc: float | None = None
+    """This class against the others (None when it is absent from the split, or alone in it)."""
 
 
 class TestReport(Shape):
-    """The held-out test split, scored once at the end with the best checkpoint (percent)."""
+    """The held-out test split, scored once at the end with the best checkpoint (percent, except
+    ``cohen_kappa``); balanced accuracy is the primary score. Definitions:
+    :func:`~eegtrain_jupyter.engine.evaluation.report`."""
 
     n: int
     accuracy: float
     balanced_accuracy: float
     macro_f1: float
     roc_auc: float | None
+    cohen_kappa: float | None = None
+    """Cohen's kappa, a coefficient in [-1, 1] (0: chance agreement)."""
+    weighted_f1: float | None = None
+    """F1 averaged over the classes weighted by their support."""
+    average_precision: float | None = None
+    """AUC-PR of the second class (binary tasks only)."""
     per_class: dict[str, ClassScores]
     confusion_matrix: list[list[int]]
     """Rows: true class, columns: predicted class, both in ``class_names`` order."""

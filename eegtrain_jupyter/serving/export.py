@@ -44,6 +44,8 @@ def probability_module(model: TrainedModel) -> Any:
     """The exported module: ``model``'s classifier followed by a softmax over classes."""
     import torch
 
+    assert model.module is not None, "a classical baseline has no torch module"
+
     class Probabilities(torch.nn.Module):
         def __init__(self, module: torch.nn.Module):
             super().__init__()
@@ -131,6 +133,13 @@ def export_model(
 
     if fmt not in FORMATS:
         raise ConfigError.field("format", f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if model.module is None:
+        name = model.checkpoint.get("model")
+        raise ConfigError.field(
+            "format",
+            f"{fmt} export is for the neural models; {name} is a classical scikit-learn baseline: "
+            "use it through predict (or eegtrain_jupyter.load_model) instead",
+        )
     folder = Path(out_dir) if out_dir is not None else Path(model.path or ".").parent
     path = folder / FORMATS[fmt]
     module = probability_module(model)

@@ -92,6 +92,10 @@ def build_model_card(
         "note": "recorded before preprocessing records existed: channels, rate and window only",
     }
     backbone = checkpoint.get("backbone") or {}
+    output = "logits (softmax gives class probabilities, in `classes` order)"
+    if "classifier_skops" in checkpoint:  # a classical baseline: no network, no backbone
+        output = "class probabilities (the pipeline's predict_proba, in `classes` order)"
+        backbone = {"message": "none: a scikit-learn pipeline fitted on the training windows"}
     return {
         "run_id": run_id,
         "created_at": now_iso(),
@@ -105,7 +109,7 @@ def build_model_card(
                 "ch_names": list(checkpoint["ch_names"]),
                 "sfreq": float(checkpoint["sfreq"]),
             },
-            "output": "logits (softmax gives class probabilities, in `classes` order)",
+            "output": output,
         },
         "backbone": {
             "origin": backbone.get("origin"),

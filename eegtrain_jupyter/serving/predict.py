@@ -28,6 +28,7 @@ from ..errors import ConfigError, FieldError
 
 if TYPE_CHECKING:
     import torch
+    from sklearn.pipeline import Pipeline
 
     from ..data.preprocess import Preprocessing
 
@@ -50,7 +51,8 @@ def _bad(field: str, message: str) -> ConfigError:
 
 
 class TrainedModel:
-    """A trained LaBraM classifier with scikit-learn's prediction interface.
+    """A trained classifier (a torch network or a classical baseline) with scikit-learn's prediction
+    interface.
 
     Attributes
     ----------
@@ -66,18 +68,25 @@ class TrainedModel:
         The loaded checkpoint (config, metrics, history, backbone, ...).
     path : Path or None
         The checkpoint file.
-    module : torch.nn.Module
-        The torch module (CPU, eval mode); ``module(x)`` gives logits for ``x`` in µV.
+    module : torch.nn.Module or None
+        The torch module (CPU, eval mode); ``module(x)`` gives logits for ``x`` in µV. None for a
+        classical baseline.
+    estimator : sklearn.pipeline.Pipeline or None
+        A classical baseline's fitted pipeline (:mod:`~eegtrain_jupyter.models.classical`); None for
+        a torch network.
     """
 
     def __init__(
         self,
-        module: torch.nn.Module,
+        module: torch.nn.Module | Pipeline,
         checkpoint: dict[str, Any],
         path: Path | None = None,
         batch_size: int = 64,
     ):
-        self.module = module.eval()
+        from sklearn.pipeline import Pipeline
+
+        self.estimator = module if isinstance(module, Pipeline) else None
+        self.module = None if isinstance(module, Pipeline) else module.eval()
         self.checkpoint = checkpoint
         self.path = path
         self.batch_size = int(batch_size)
@@ -88,12 +97,22 @@ class TrainedModel:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, batch_size: int = 64) -> TrainedModel:
-        """Rebuild from a checkpoint file; an unreadable file is a :class:`ConfigError` naming it."""
+        """Rebuild from a checkpoint file; an unreadable file is a :class:`ConfigError` naming it.
+
+        A classical baseline's pipeline is read from the checkpoint's skops bytes
+        (:func:`~eegtrain_jupyter.models.classical.loads`: only trusted types load)."""
+        from ..models import classical
         from ..models.labram import load_checkpoint
 
         path = Path(path)
         try:
-            module, ckpt = load_checkpoint(path)
+            ckpt = _read_checkpoint(path)
+            if "classifier_skops" in ckpt:
+                module: Any = classical.loads(ckpt["classifier_skops"])
+            else:
+                module, ckpt = load_checkpoint(path)
+        except classical.UntrustedModel as exc:
+            raise _bad("model", f"{path.name}: {exc}") from None
         except (OSError, RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
             raise _bad(
                 "model", f"{path.name} is not a readable checkpoint: {type(exc).__name__}: {exc}"
@@ -226,12 +245,27 @@ class TrainedModel:
 
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        if self.estimator is not None:
+            from ..models import classical
+
+            return classical.predict_proba(self.estimator, X, len(self.classes_)).astype(np.float32)
+        assert self.module is not None
         out = []
         with torch.inference_mode():
             for start in range(0, len(X), self.batch_size):
                 logits = self.module(torch.from_numpy(X[start : start + self.batch_size]))
                 out.append(torch.softmax(logits.float(), dim=1).numpy())
         return np.concatenate(out)
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint dict, its tensors memory-mapped (not read): enough to tell the model's kind."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"holds a {type(ckpt).__name__}, not a checkpoint dict")
+    return ckpt
 
 
 def read_recording(path: str | os.PathLike) -> Any:

@@ -25,7 +25,17 @@ from ..client import EegtrainError, TrainingClient
 
 __all__ = ["ModelArea"]
 
-_REPORT_KEYS = ("n", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "epoch")
+_REPORT_KEYS = (
+    "n",
+    "balanced_accuracy",
+    "accuracy",
+    "cohen_kappa",
+    "macro_f1",
+    "weighted_f1",
+    "roc_auc",
+    "average_precision",
+    "epoch",
+)
 
 
 def _table(rows: dict[str, Any]) -> str:
