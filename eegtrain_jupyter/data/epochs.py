@@ -62,6 +62,8 @@ def load_epochs(cfg: EpochsData, path: Path, name: str | None = None) -> tuple[W
             epochs = mne.read_epochs(path, preload=True, verbose="error")
     except ConfigError:
         raise
+    except MemoryError:  # the reader's limit, not the file's fault: the caller names it
+        raise
     except Exception as exc:
         raise ConfigError.field(
             field, f"cannot read {path.name} as epochs: {type(exc).__name__}: {exc}"

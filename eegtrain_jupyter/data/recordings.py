@@ -63,6 +63,8 @@ def read_raw(path: Path, field: str) -> mne.io.BaseRaw:
 
     try:
         return mne.io.read_raw(path, preload=False, verbose="error")
+    except MemoryError:  # the reader's limit, not the file's fault: the caller names it
+        raise
     except Exception as exc:  # each reader fails its own way (ValueError, OSError, KeyError...)
         raise _unreadable(path, field, f"{type(exc).__name__}: {exc}") from None
 
@@ -399,6 +401,8 @@ def load_files(
             raise ConfigError(
                 [FieldError(e.field, f"{path.name}: {e.message}") for e in exc.errors]
             ) from None
+        except MemoryError:  # the reader's limit, not the file's fault: the caller names it
+            raise
         except Exception as exc:  # truncated data, a reader failing on load
             raise ConfigError.field(
                 field, f"cannot read the samples of {path.name}: {type(exc).__name__}: {exc}"
