@@ -198,3 +198,16 @@ def test_status_names_the_package_version(tmp_path):
 
     assert __version__ and __version__ != "0+unknown"  # read from the installed metadata
     assert TrainingManager(tmp_path).status().version == __version__
+
+
+def test_a_start_refused_after_its_folder_was_made_leaves_no_folder(tmp_path, tiny):
+    """A run index that cannot be written (here: a folder in its place) refuses the start with a
+    message naming the cause, and removes the run folders the start had made."""
+    from eegtrain_jupyter.errors import ResourceError
+
+    manager = TrainingManager(tmp_path)
+    (tmp_path / ".eegtrain" / "runs.json").mkdir(parents=True)
+    with pytest.raises(ResourceError, match="cannot record the run in the run index"):
+        manager.start({**tiny, "save_dir": "fresh/models"})
+    assert not (tmp_path / "fresh").exists()
+    assert manager.status().state.value == "idle"

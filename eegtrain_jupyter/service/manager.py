@@ -11,24 +11,40 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..config import env
 from ..config.data import FilesData
 from ..config.training import TrainingConfig, parse_config, validate_config
 from ..data.paths import PathPolicy, os_reason
 from ..engine.events import TrainingListener
-from ..errors import AlreadyTrainingError, ConfigError, InsufficientStorage
+from ..errors import AlreadyTrainingError, ConfigError, EegtrainError, InsufficientStorage, ResourceError
 from ..files import now_iso
 from ..runtime.dataworker import DataWorker
 from ..runtime.launcher import WorkerSession
 from ..runtime.resources import check_resources
-from ..schemas import FieldErrorBody, History, Status, TrainingState, ValidationBody, empty_history
+from ..schemas import (
+    Comparison,
+    Deleted,
+    ExportResult,
+    FieldErrorBody,
+    History,
+    Prediction,
+    RunDetail,
+    RunRecord,
+    Status,
+    TrainingState,
+    ValidationBody,
+    empty_history,
+)
 from .execution import Ending, Execution
 from .progress import build_status, format_duration, report_shape
 from .recorded import RecordedRuns
@@ -47,7 +63,15 @@ TRIAL_BATCH_INTERVAL = 0.1
 """Seconds between the batch events of a search's trial (see :func:`~.supervisor.supervise`)."""
 
 
-class TrainingManager(RecordedRuns):
+@dataclass(frozen=True)
+class Job:
+    """A job of several runs holding the trainer (a search): its id, and how to stop it."""
+
+    owner: str
+    stop: Callable[[], None]
+
+
+class TrainingManager:
     """Owns at most one training thread and the record of the current/last run.
 
     Parameters
@@ -110,9 +134,10 @@ class TrainingManager(RecordedRuns):
         self._thread: threading.Thread | None = None
         self._worker_pid: int | None = None
         self._run: Run | None = self.store.recover()
-        self._job: tuple[str, Callable[[], None]] | None = None  # a search holding the trainer
+        self._job: Job | None = None  # a search holding the trainer
         self._session: WorkerSession | None = None  # the job's worker, kept across its runs
         self.serving = RunServing(self.paths, self.data_worker)
+        self.recorded = RecordedRuns(self.store, self.serving, self._lock, lambda: self._run, self._forget)
         self._execution = Execution(
             self._lock,
             self._stop_event,
@@ -176,12 +201,22 @@ class TrainingManager(RecordedRuns):
             run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
             run = Run(run_id, cfg, self.paths.resolve(cfg.save_dir, "save_dir"))
             run.owner = this_process()
+            # the folders this start creates, outermost last: a refused start removes them again
+            created = [p for p in (run.run_dir, *run.run_dir.parents) if not p.exists()]
             try:
-                run.run_dir.mkdir(parents=True, exist_ok=True)
-                run.save()
-            except OSError as exc:  # read-only, a file in the way, disk full: the caller's to fix
-                raise ConfigError.field("save_dir", f"cannot write there: {os_reason(exc)}") from None
-            self.store.add(run)
+                try:
+                    run.run_dir.mkdir(parents=True, exist_ok=True)
+                    run.save()
+                except OSError as exc:  # read-only, a file in the way: the caller's to fix
+                    raise ConfigError.field("save_dir", f"cannot write there: {os_reason(exc)}") from None
+                try:
+                    self.store.add(run)
+                except OSError as exc:
+                    raise ResourceError(f"cannot record the run in the run index: {os_reason(exc)}") from None
+            except EegtrainError:
+                if created:
+                    shutil.rmtree(created[-1], ignore_errors=True)
+                raise
             self._run = run
             self._stop_event.clear()
             self._thread = threading.Thread(
@@ -214,7 +249,7 @@ class TrainingManager(RecordedRuns):
         trainer; a no-op when idle."""
         with self._lock:
             if self._job is not None:
-                self._job[1]()
+                self._job.stop()
             if self._run is not None and self._run.state.active:
                 self._stop_event.set()
                 self._run.state = TrainingState.STOPPING
@@ -252,16 +287,16 @@ class TrainingManager(RecordedRuns):
         """
         with self._lock:
             if self._job is not None:
-                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job.owner})")
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
-            self._job = (owner, on_stop)
+            self._job = Job(owner, on_stop)
             self._session = WorkerSession()
 
     def release(self, owner: str) -> None:
         """End ``owner``'s hold on the trainer and its worker (a no-op when it holds none)."""
         with self._lock:
-            if self._job is None or self._job[0] != owner:
+            if self._job is None or self._job.owner != owner:
                 return
             self._job, session, self._session = None, self._session, None
         if session is not None:
@@ -308,13 +343,51 @@ class TrainingManager(RecordedRuns):
         self.wait(timeout)
         self.data_worker.close()
 
+    # -- recorded runs (see RecordedRuns) --------------------------------------------
+    def runs(self, query: Mapping[str, str] | None = None) -> list[RunRecord]:
+        """Every recorded run, newest first, or as ``query`` filters and sorts them."""
+        return self.recorded.runs(query)
+
+    def compare(self, run_ids: str | Sequence[str] | None) -> Comparison:
+        """Runs side by side (``"a,b,c"`` or a list of ids)."""
+        return self.recorded.compare(run_ids)
+
+    def run(self, run_id: str) -> RunDetail:
+        """One run in full (404 when unknown)."""
+        return self.recorded.run(run_id)
+
+    def run_file(self, run_id: str, name: str) -> Path:
+        """The path of one of the run's own files."""
+        return self.recorded.run_file(run_id, name)
+
+    def open_run_file(self, run_id: str, name: str) -> BinaryIO:
+        """One of the run's own files, open for reading (a symlink is refused: 404)."""
+        return self.recorded.open_run_file(run_id, name)
+
+    def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
+        """Per-window probabilities and labels from the run's best checkpoint."""
+        return self.recorded.predict(run_id, request)
+
+    def export(self, run_id: str, request: dict[str, Any] | None) -> ExportResult:
+        """Export the run's best checkpoint with a parity report."""
+        return self.recorded.export(run_id, request)
+
+    def delete_run(self, run_id: str) -> Deleted:
+        """Delete a run's folder and index entry (409 while it is active)."""
+        return self.recorded.delete_run(run_id)
+
     # -- internals -------------------------------------------------------------------
+    def _forget(self, run_id: str) -> None:
+        """Drop the deleted run ``run_id`` as the current run (the caller holds the lock)."""
+        if self._run is not None and self._run.run_id == run_id:
+            self._run = None
+
     def _check_free(self, owner: str | None) -> None:
         """Raise AlreadyTrainingError unless ``owner`` may start a run now (a search holding the
         trainer is named first: its trials come and go)."""
         with self._lock:
-            if self._job is not None and owner != self._job[0]:
-                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job[0]})")
+            if self._job is not None and owner != self._job.owner:
+                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job.owner})")
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
 

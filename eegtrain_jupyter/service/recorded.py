@@ -1,14 +1,14 @@
 """Recorded runs, as the service offers them: list, compare, detail, files, predict, export, delete.
 
-:class:`RecordedRuns` is the half of :class:`~.service.TrainingManager` that reads finished (and
-the current) runs; the other half, in :mod:`.service`, starts and stops them. The work itself is
+:class:`RecordedRuns` reads finished runs, and the current one, for
+:class:`~.manager.TrainingManager` (which owns it and starts and stops runs). The work itself is
 in :mod:`.runs` (records on disk), :mod:`.compare` and :mod:`.serving` (prediction, export).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,13 +22,32 @@ __all__ = ["RecordedRuns"]
 
 
 class RecordedRuns:
-    """Reading and using recorded runs; mixed into :class:`~.service.TrainingManager`, whose
-    ``_lock`` guards ``_run`` (the current run, kept in memory while it trains)."""
+    """Reading and using recorded runs.
 
-    _lock: threading.RLock
-    _run: Run | None
-    store: RunStore
-    serving: RunServing
+    Parameters
+    ----------
+    store : RunStore
+        The runs on disk.
+    serving : RunServing
+        Details, downloads, prediction and export of one run.
+    lock : threading.RLock
+        The owner's lock, under which ``current()`` and its record may be read.
+    current : callable
+        The owner's current run (kept in memory while it trains), or None.
+    on_delete : callable
+        Told the id of each run deleted, so the owner can drop it as its current run.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        serving: RunServing,
+        lock: threading.RLock,
+        current: Callable[[], Run | None],
+        on_delete: Callable[[str], None],
+    ):
+        self.store, self.serving, self._lock = store, serving, lock
+        self._current, self._on_delete = current, on_delete
 
     def runs(self, query: Mapping[str, str] | None = None) -> list[RunRecord]:
         """Every recorded run, newest first; or filtered and sorted by ``query`` (the query
@@ -36,14 +55,13 @@ class RecordedRuns:
         :class:`~.compare.RunQuery`; a bad one is a ConfigError naming it)."""
         parsed = RunQuery.parse(query) if query else None
         with self._lock:
-            records = self.store.records(self._run)
+            records = self.store.records(self._current())
         return select(records, parsed) if parsed is not None else records
 
     def compare(self, run_ids: str | Sequence[str] | None) -> Comparison:
         """Runs side by side (``"a,b,c"`` or a list of ids); see :func:`~.compare.compare_runs`."""
         with self._lock:
-            current = self._run
-            return compare_runs(self.store, current, run_ids)
+            return compare_runs(self.store, self._current(), run_ids)
 
     def run(self, run_id: str) -> RunDetail:
         """One run in full: record, history, checkpoint and test metrics, model card, files (404 when unknown)."""
@@ -73,10 +91,9 @@ class RecordedRuns:
             if run.state.active:
                 raise Conflict(f"run {run_id} is {run.state.value}; stop it before deleting it")
             run_dir = self.store.delete(run_id)
-            if self._run is not None and self._run.run_id == run_id:
-                self._run = None
+            self._on_delete(run_id)
         return Deleted(run_id=run_id, run_dir=str(run_dir), deleted=not run_dir.exists())
 
     def _find(self, run_id: str) -> Run:
         with self._lock:
-            return self.store.find(run_id, self._run)
+            return self.store.find(run_id, self._current())
