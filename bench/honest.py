@@ -1,4 +1,4 @@
-"""Honest evaluation benchmark (issue 11): LaBraM vs a band-power + LDA baseline on held-out
+"""Honest evaluation benchmark: LaBraM vs a band-power + LDA baseline on held-out
 synthetic subjects, the same subject-wise split for both, scored once on the test split.
 
     python -m bench.honest [--preset default|fine-tune|quick] [--n-per-class N]

@@ -1,11 +1,11 @@
-"""Rows 11 and 12: what the training worker process costs and what it saves (issue 14).
+"""Rows 11 and 12: what the training worker process costs and what it saves.
 
 Each measurement runs in a fresh interpreter (``python -m bench.process TASK CONFIG_JSON``, one
 JSON line out), so one side's imports, allocator caches or fork server never flatter the other.
 
 * ``startup``: seconds from ``start`` to the first batch event, through the worker (the first
   run, which also starts the fork server, and then warm runs) and in a thread of this process
-  (today's path before issue 14: ``load_windows`` + ``engine.train``, imports already done, as in
+  (training in the calling process: ``load_windows`` + ``engine.train``, imports already done, as in
   a server that had imported the package).
 * ``rss``: this process's RSS before and after one run, through the worker or in a thread.
 """

@@ -452,7 +452,7 @@ def bench_recipe(s: dict, quick: bool) -> list[Row]:
         (14, "fine-tune: recipe + augmentation vs recipe alone", "recipe + augmentation", "recipe"),
         (
             15,
-            "fine-tune preset as shipped (recipe off) vs band power + LDA (issue 11 goal)",
+            "fine-tune preset as shipped (recipe off) vs band power + LDA",
             "recipe off",
             "lda",
         ),
@@ -477,7 +477,7 @@ def bench_recipe(s: dict, quick: bool) -> list[Row]:
 
 
 def bench_search(s: dict, quick: bool) -> list[Row]:
-    """Rows 16-17 (issue 13): a head-only search of 20 trials (learning rate, weight decay, batch
+    """Rows 16-17: a head-only search of 20 trials (learning rate, weight decay, batch
     size) against one frozen run, with the default median pruner and with none
     (:mod:`bench.search_bench`, in a fresh interpreter: its own fork server and roots)."""
     _log("search vs one frozen run: median pruner, then none (bench.search_bench)")

@@ -15,12 +15,12 @@ __all__ = [
     "BackboneLoad",
     "BatchProgress",
     "ClassScores",
+    "CoreStatus",
     "History",
     "Metrics",
     "RunOutcome",
     "RunRecord",
     "Runs",
-    "SeedStatus",
     "Status",
     "TestReport",
     "empty_history",
@@ -126,8 +126,8 @@ def _package_version() -> str:
     return __version__
 
 
-class SeedStatus(Shape):
-    """The original system's status fields, in its order."""
+class CoreStatus(Shape):
+    """The status fields every client relies on (the original system's), in its order."""
 
     is_training: bool
     current_epoch: int
@@ -181,7 +181,7 @@ class RunOutcome(Shape):
     (1 for one process)."""
 
 
-class Status(RunOutcome, SeedStatus):
+class Status(RunOutcome, CoreStatus):
     """``GET /training/status``: progress and metrics, the run's outcome so far, then what is in flight."""
 
     phase: str | None

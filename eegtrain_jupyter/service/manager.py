@@ -256,7 +256,7 @@ class TrainingManager:
             return build_status(self._run)
 
     def status(self) -> Status:
-        """The seed's status shape plus state, phase, batch progress, error, run id and files."""
+        """The core status fields plus state, phase, batch progress, error, run id and files."""
         with self._lock:
             return build_status(self._run)
 
