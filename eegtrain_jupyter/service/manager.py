@@ -350,6 +350,7 @@ class TrainingManager(RecordedRuns):
                     "check_weights",
                     field="pretrained_weights",
                     value=cfg.pretrained_weights,
+                    model=cfg.model,
                     root_dir=str(self.root_dir),
                     confine=self.paths.confine,
                 )
