@@ -60,6 +60,8 @@ class BackboneClassifier(Protocol):
 
     def features(self, x: torch.Tensor) -> torch.Tensor: ...
 
+    def eval(self) -> Any: ...
+
     def freeze_backbone(self) -> None: ...
 
     def load_backbone(self, weights: str | os.PathLike[str]) -> BackboneInfo: ...
@@ -74,14 +76,16 @@ def _flat(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def _biot(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """BIOT's channel-averaged embedding through its head's activation (what the head's linear reads)."""
     emb: torch.Tensor = net(x, return_features=True)["features"]
-    out: torch.Tensor = net.final_layer.activation_layer(emb)
+    out: torch.Tensor = net.get_submodule(f"{HEAD_NAME}.activation_layer")(emb)
     return out
 
 
 def _linear_head(net: nn.Module, n_outputs: int) -> nn.Module:
     """``Flatten`` + ``Linear`` over EEGPT's summary tokens of every patch (its default probe is two
-    constrained layers with dropout between: not a head the frozen path can fit in closed form)."""
-    n_features = net.n_patches * net.embed_num * net.embed_dim
+    constrained layers with dropout between: not the one linear layer the frozen-backbone path
+    trains on cached features)."""
+    eegpt: Any = net
+    n_features = int(eegpt.n_patches) * int(eegpt.embed_num) * int(eegpt.embed_dim)
     return nn.Sequential(nn.Flatten(1), nn.Linear(n_features, n_outputs))
 
 
