@@ -76,6 +76,7 @@ def x_for(name: str, n_chans: int = len(CHANNELS)) -> torch.Tensor:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FOUNDATION)
 def test_trains_frozen_and_fine_tuned_at_its_native_rate_and_predicts_from_the_checkpoint(name, tmp_path):
     data = windows(name)

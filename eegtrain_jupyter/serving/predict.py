@@ -50,7 +50,7 @@ def _bad(field: str, message: str) -> ConfigError:
 
 
 class TrainedModel:
-    """A trained LaBraM classifier with scikit-learn's prediction interface.
+    """A trained classifier (any registry model) with scikit-learn's prediction interface.
 
     Attributes
     ----------
