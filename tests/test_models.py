@@ -7,6 +7,7 @@ import pytest
 import torch
 from configs import TINY
 
+from eegtrain_jupyter.config.names import BACKBONE_MODELS
 from eegtrain_jupyter.config.training import NEURAL_MODELS, parse_config, validate_config
 from eegtrain_jupyter.data.synthetic import generate
 from eegtrain_jupyter.engine import artifacts
@@ -36,7 +37,7 @@ class ModelEvents(TrainingListener):
 
 def test_registry_matches_the_config_names():
     assert tuple(models.MODELS) == NEURAL_MODELS
-    assert [m for m, spec in models.MODELS.items() if spec.has_backbone] == ["labram"]
+    assert [m for m, spec in models.MODELS.items() if spec.has_backbone] == list(BACKBONE_MODELS)
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def test_weights_for_longer_windows_have_their_temporal_embedding_cut(snapshot, 
     long.labram.save_pretrained(tmp_path / "long")
     model, info = build(pretrained_weights=str(tmp_path / "long"))
     assert info.load is not None and info.load["adapted"] == ["temporal_embedding"]
-    assert "1 cut to this window length" in info.message
+    assert "1 cut to this model's window length or channels" in info.message
     given = long.labram.temporal_embedding.detach()
     assert given.shape[1] == 9 and model.labram.temporal_embedding.shape[1] == 5
     assert torch.equal(model.labram.temporal_embedding.detach(), given[:, :5])

@@ -53,7 +53,8 @@ class SyntheticData(_Section):
 
 
 class SignalOptions(_Section):
-    """What LaBraM needs from a recording: channels, band-pass, window length (resampled to 200 Hz)."""
+    """What the model needs from a recording: channels, band-pass, window length (resampled to the
+    model's native rate: 200 Hz, 256 for EEGPT)."""
 
     ch_names: list[str] | None = Field(
         None,

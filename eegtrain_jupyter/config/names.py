@@ -6,29 +6,89 @@ and each field's title (forms, docs and the JSON Schema read them through :mod:`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
     "AUGMENTATIONS",
+    "BACKBONE_MODELS",
     "CLASSICAL_MODELS",
     "INERT_VALUES",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
+    "NATIVE_SIGNAL",
     "NEURAL_MODELS",
     "AugmentationName",
     "ModelName",
+    "NativeSignal",
+    "native_signal",
     "title",
 ]
 
 ModelName = Literal[
-    "labram", "shallow_fbcsp", "eegnet", "eegconformer", "bandpower_lda", "csp_lda", "tangent_space_lr"
+    "labram",
+    "shallow_fbcsp",
+    "eegnet",
+    "eegconformer",
+    "cbramod",
+    "eegpt",
+    "biot",
+    "bandpower_lda",
+    "csp_lda",
+    "tangent_space_lr",
 ]
-NEURAL_MODELS: tuple[str, ...] = ("labram", "shallow_fbcsp", "eegnet", "eegconformer")
+NEURAL_MODELS: tuple[str, ...] = (
+    "labram",
+    "shallow_fbcsp",
+    "eegnet",
+    "eegconformer",
+    "cbramod",
+    "eegpt",
+    "biot",
+)
 """The torch networks (:mod:`~eegtrain_jupyter.models.registry` builds each); trained by gradient descent."""
 CLASSICAL_MODELS: tuple[str, ...] = ("bandpower_lda", "csp_lda", "tangent_space_lr")
 """The scikit-learn baselines (:mod:`~eegtrain_jupyter.models.classical` builds each); fitted once."""
 MODEL_NAMES: tuple[str, ...] = NEURAL_MODELS + CLASSICAL_MODELS
 """The classifiers a run can train."""
+BACKBONE_MODELS: tuple[str, ...] = ("labram", "cbramod", "eegpt", "biot")
+"""The pretrained foundation models: a backbone (its weights loadable from ``pretrained_weights``,
+frozen with ``freeze_backbone``) and a linear head."""
+
+
+@dataclass(frozen=True)
+class NativeSignal:
+    """What a model reads: its sampling rate, its patch, and the channel names it can place.
+
+    Attributes
+    ----------
+    sfreq : float
+        Sampling rate in Hz the data is resampled to (the rate the model was pretrained at).
+    patch : int
+        Samples per patch (a window is a whole number of them).
+    vocabulary : str
+        Whose channel names the model places: ``labram`` (braindecode's ``LABRAM_CHANNEL_ORDER``,
+        every model's naming) or ``eegpt`` (``EEGPT_CHANNELS``, a 62-name subset of it).
+    """
+
+    sfreq: float = 200.0
+    patch: int = 200
+    vocabulary: Literal["labram", "eegpt"] = "labram"
+
+
+NATIVE_SIGNAL: dict[str, NativeSignal] = {
+    "cbramod": NativeSignal(200.0, 200),
+    "eegpt": NativeSignal(256.0, 64, "eegpt"),
+    "biot": NativeSignal(200.0, 200),
+}
+"""Models whose signal differs from the default (200 Hz, 200-sample patches, LaBraM's names)."""
+
+
+def native_signal(model: str) -> NativeSignal:
+    """The :class:`NativeSignal` of ``model`` (the default for models not in :data:`NATIVE_SIGNAL`)."""
+    return NATIVE_SIGNAL.get(model, NativeSignal())
+
+
 AugmentationName = Literal[
     "time_reverse",
     "sign_flip",
@@ -42,8 +102,8 @@ AUGMENTATIONS: tuple[str, ...] = AugmentationName.__args__  # type: ignore[attr-
 """braindecode.augmentation transforms a run may apply to its training batches
 (:mod:`~eegtrain_jupyter.engine.augmentation` builds each)."""
 MODEL_ONLY_FIELDS: dict[str, tuple[str, ...]] = {
-    "freeze_backbone": ("labram",),
-    "pretrained_weights": ("labram",),
+    "freeze_backbone": BACKBONE_MODELS,
+    "pretrained_weights": BACKBONE_MODELS,
     **dict.fromkeys(
         (
             # the gradient-descent recipe and where it runs: a classical baseline is fitted once, on CPU

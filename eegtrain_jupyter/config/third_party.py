@@ -1,7 +1,9 @@
 """Warnings from third-party libraries that say nothing a user of this package can act on.
 
 braindecode builds EEGNet with an argument it has deprecated, and its models call MNE's
-``make_standard_montage("standard_1020")`` when they are imported, which MNE now warns about.
+``make_standard_montage("standard_1020")`` when they are imported, which MNE now warns about;
+BIOT's spectrogram uses torch's default rectangular window (as its pretraining did), which torch
+warns about on every call.
 The command line (:mod:`~eegtrain_jupyter.cli`) and the training worker filter exactly these
 messages; a library user's own warning filters are left alone.
 """
@@ -16,6 +18,7 @@ __all__ = ["THIRD_PARTY_WARNINGS", "quiet_third_party_warnings"]
 THIRD_PARTY_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
     ("Parameter 'final_layer_with_constraint=False' is deprecated", DeprecationWarning),
     ("Montage name 'standard_1020' is deprecated", FutureWarning),
+    ("A window was not provided", UserWarning),  # BIOT's STFT: a rectangular window, as pretrained
 )
 """``(start of the message, category)`` of each warning filtered."""
 

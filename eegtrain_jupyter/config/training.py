@@ -42,6 +42,7 @@ __all__ = [
     "HUB_PREFIX",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
+    "MODEL_PRESETS",
     "NEURAL_MODELS",
     "PRESETS",
     "ConfigError",
@@ -73,8 +74,9 @@ class TrainingConfig(BaseModel):
 
     model: ModelName = Field(
         "labram",
-        description="Classifier: LaBraM, the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer, "
-        "or a classical baseline (band powers + LDA, CSP + LDA, Riemannian tangent space + logistic regression)",
+        description="Classifier: the foundation models LaBraM, CBraMod, EEGPT or BIOT (pretrained "
+        "backbone + linear head), the braindecode models ShallowFBCSPNet, EEGNet or EEGConformer, or a "
+        "classical baseline (band powers + LDA, CSP + LDA, Riemannian tangent space + logistic regression)",
     )
     n_epochs: int = Field(15, ge=1, le=100, description="Number of training epochs")
     n_samples_per_class: int = Field(
@@ -82,7 +84,8 @@ class TrainingConfig(BaseModel):
     )
     val_split: float = Field(0.2, ge=0.1, le=0.5, description="Validation data fraction")
     freeze_backbone: bool = Field(
-        True, description="Freeze the LaBraM backbone and train only the classification head"
+        True,
+        description="Freeze the foundation model's backbone and train only the classification head",
     )
     learning_rate: float = Field(0.001, ge=0.0001, le=0.01, description="AdamW learning rate")
     batch_size: int = Field(32, ge=16, le=128, description="Training batch size")
@@ -93,7 +96,7 @@ class TrainingConfig(BaseModel):
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for data, split and weights")
     pretrained_weights: str | None = Field(
         None,
-        description="LaBraM weights: a local state_dict file, a Hugging Face snapshot folder "
+        description="Backbone weights of the foundation model: a local state_dict file, a Hugging Face snapshot folder "
         "(config.json with model.safetensors or pytorch_model.bin), or a hub id "
         "hf://OWNER/NAME[@REVISION]; unset means a randomly initialised backbone",
     )
@@ -239,7 +242,26 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "fine-tune": {"freeze_backbone": False, "learning_rate": 0.0003, "n_epochs": 10},
 }
-"""Named partial configs; each merges onto the defaults."""
+"""Named partial configs; each merges onto the defaults (then :data:`MODEL_PRESETS`, for the model)."""
+
+MODEL_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "cbramod": {
+        "fine-tune": {"learning_rate": 0.0001, "lr_schedule": "warmup_cosine", "label_smoothing": 0.1},
+    },
+    "eegpt": {
+        "fine-tune": {"learning_rate": 0.0001, "lr_schedule": "warmup_cosine", "layer_decay": 0.75},
+    },
+    "biot": {
+        "fine-tune": {"learning_rate": 0.0003, "lr_schedule": "warmup_cosine"},
+    },
+}
+"""A preset's values for one model, merged over :data:`PRESETS` when the request names that model.
+
+Fine-tuning a pretrained transformer wants a smaller rate than training a head alone, and a warmup
+so the new head's first, large gradients do not undo the pretraining (CBraMod's and EEGPT's own
+fine-tuning use 1e-4 with a cosine schedule). EEGPT, the largest (25 M parameters in eight blocks),
+also decays the rate towards its input blocks. These are starting points for this product's short
+runs, not the papers' full recipes (those run 50-100 epochs)."""
 
 
 @dataclass(frozen=True)
@@ -314,6 +336,8 @@ def validate_config(
         merged.update(
             {k: v for k, v in PRESETS[preset].items() if model in MODEL_ONLY_FIELDS.get(k, (model,))}
         )
+        if isinstance(model, str):
+            merged.update(MODEL_PRESETS.get(model, {}).get(preset, {}))
     merged.update(data)
     # JSON has one number type: 32.0 is the integer 32 (JSON Schema agrees), so an integral
     # float for an int field is that int; 32.5 stays a float and is refused below
@@ -346,6 +370,7 @@ def json_schema() -> dict[str, Any]:
     # a default_factory has no "default" in pydantic's schema: state it, as for every other field
     schema["properties"]["data"]["default"] = TrainingConfig().data.model_dump()
     schema["presets"] = {name: parse_config(preset=name).model_dump() for name in PRESETS}
+    schema["model_presets"] = MODEL_PRESETS
     return schema
 
 

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["load_epochs", "load_epochs_object"]
 
 
-def load_epochs(cfg: EpochsData, path: Path, name: str | None = None) -> tuple[Windows, DataSummary]:
+def load_epochs(
+    cfg: EpochsData, path: Path, name: str | None = None, model: str = "labram"
+) -> tuple[Windows, DataSummary]:
     """Windows from an MNE ``-epo.fif`` file or an ``.npz`` (``name``: the path the summary shows).
 
     ``path`` must be a regular file (:meth:`.PathPolicy.file` checks it). The ``.npz`` holds ``X`` (volts), ``y``, ``ch_names``, ``sfreq`` and optionally ``class_names``
@@ -68,7 +70,7 @@ def load_epochs(cfg: EpochsData, path: Path, name: str | None = None) -> tuple[W
         raise ConfigError.field(
             field, f"cannot read {path.name} as epochs: {type(exc).__name__}: {exc}"
         ) from None
-    return load_epochs_object(cfg, epochs, path.name, subjects, name or path.name)
+    return load_epochs_object(cfg, epochs, path.name, subjects, name or path.name, model)
 
 
 def load_epochs_object(
@@ -77,8 +79,10 @@ def load_epochs_object(
     name: str,
     subjects: np.ndarray | None = None,
     path: str | None = None,
+    model: str = "labram",
 ) -> tuple[Windows, DataSummary]:
-    """Windows from in-memory epochs (classes from event names through ``cfg.labels``).
+    """Windows from in-memory epochs (classes from event names through ``cfg.labels``), for
+    ``model`` (its native rate and channel names).
 
     ``subjects`` (one per epoch) defaults to ``epochs.metadata["subject"]`` when there is one.
     """
@@ -94,7 +98,7 @@ def load_epochs_object(
             f"no event named in labels ({', '.join(labels)}); {name} has: {', '.join(epochs.event_id)}",
         )
     classes = list(dict.fromkeys(labels.values()))
-    prep = make_preprocessing(list(epochs.ch_names), cfg)
+    prep = make_preprocessing(list(epochs.ch_names), cfg, model=model)
     X = epochs_to_windows(epochs[np.flatnonzero(keep)], prep)
     check_windows(X, prep)
     y = np.array([classes.index(labels[n]) for n, k in zip(event_names, keep, strict=True) if k], np.int64)

@@ -1,4 +1,4 @@
-"""Preprocessing that turns a recording into LaBraM-ready windows, and the record of it.
+"""Preprocessing that turns a recording into model-ready windows, and the record of it.
 
 A :class:`Preprocessing` says what was done to the signal (channels and their order, band-pass,
 sampling rate, window length, unit scaling). It is stored in every checkpoint
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..config.names import native_signal
 from ..errors import ConfigError, FieldError
 
 if TYPE_CHECKING:
@@ -27,9 +28,11 @@ __all__ = [
     "PATCH_SIZE",
     "Preprocessing",
     "apply_to_raw",
+    "check_model_channels",
     "check_windows",
     "epochs_to_windows",
     "labram_channel_names",
+    "model_channel_names",
     "raw_to_windows",
     "resolve_channels",
     "suggest_channel_map",
@@ -51,22 +54,58 @@ def labram_channel_names() -> tuple[str, ...]:
     return tuple(LABRAM_CHANNEL_ORDER)
 
 
+@functools.cache
+def model_channel_names(model: str) -> tuple[str, ...]:
+    """The channel names ``model`` can place (upper case): its vocabulary
+    (:attr:`~eegtrain_jupyter.config.names.NativeSignal.vocabulary`)."""
+    if native_signal(model).vocabulary == "eegpt":
+        with _import_lock:
+            from braindecode.models.eegpt import EEGPT_CHANNELS
+
+        return tuple(name.upper() for name in EEGPT_CHANNELS)
+    return tuple(name.upper() for name in labram_channel_names())
+
+
+def check_model_channels(
+    ch_names: list[str] | tuple[str, ...], model: str, field: str = "data.ch_names"
+) -> None:
+    """Refuse channels ``model`` cannot place, naming them.
+
+    Raises
+    ------
+    ConfigError
+        On ``field``: the channels outside the model's vocabulary (:func:`model_channel_names`).
+    """
+    known = set(model_channel_names(model))
+    unplaced = [name for name in ch_names if name.upper() not in known]
+    if unplaced:
+        raise ConfigError.field(
+            field,
+            f"model {model} cannot place channels {', '.join(unplaced)} (it knows "
+            f"{len(known)} 10-10 names, e.g. T7/T8/P7/P8 for T3/T4/T5/T6); leave them out of "
+            "data.ch_names or rename them with data.channel_map",
+        )
+
+
 class Preprocessing(BaseModel):
     """The steps from a recording to model input, in the order they are applied.
 
     Attributes
     ----------
     ch_names : list of str
-        LaBraM channel names in model-input order (the windows' channel axis).
+        Channel names (braindecode's LaBraM vocabulary, which holds every model's) in model-input
+        order (the windows' channel axis).
     channel_map : dict of str to str
         Recording channel name -> LaBraM name, applied before picking (e.g. ``{"EEG Fp1-REF": "FP1"}``).
         Names already matching a LaBraM name (any case) need no entry.
     l_freq, h_freq : float or None
         Band-pass edges in Hz for ``mne.io.Raw.filter``; ``None`` leaves that side open.
     sfreq : float
-        Target sampling rate in Hz (the recording is resampled to it).
+        Target sampling rate in Hz (the recording is resampled to it): the model's native rate.
     window_s : float
-        Window length in seconds; ``window_s * sfreq`` must be a whole number of 200-sample patches.
+        Window length in seconds; ``window_s * sfreq`` must be a whole number of patches.
+    patch : int
+        Samples per model patch (200 for LaBraM, CBraMod and BIOT; 64 for EEGPT).
     scale : float
         Factor from the recording's unit to microvolts (MNE holds volts, so ``1e6``).
     """
@@ -80,6 +119,7 @@ class Preprocessing(BaseModel):
     sfreq: float = Field(200.0, gt=0)
     window_s: float
     scale: float = Field(1e6, gt=0)
+    patch: int = Field(PATCH_SIZE, ge=1)
 
     @field_validator("ch_names")
     @classmethod
@@ -97,11 +137,11 @@ class Preprocessing(BaseModel):
     @model_validator(mode="after")
     def _whole_patches(self) -> Preprocessing:
         if self.window_s < 1.0:
-            raise ValueError(f"window_s is {self.window_s} s; LaBraM needs windows of at least 1 s")
+            raise ValueError(f"window_s is {self.window_s} s; the models need windows of at least 1 s")
         n_times = self.window_s * self.sfreq
-        if abs(n_times - round(n_times)) > 1e-6 or round(n_times) % PATCH_SIZE:
+        if abs(n_times - round(n_times)) > 1e-6 or round(n_times) % self.patch:
             raise ValueError(
-                f"window_s * sfreq = {n_times:g} samples is not a whole number of {PATCH_SIZE}-sample patches"
+                f"window_s * sfreq = {n_times:g} samples is not a whole number of {self.patch}-sample patches"
             )
         if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
             raise ValueError(f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})")

@@ -21,10 +21,18 @@ import regex
 from pydantic import ValidationError
 
 from ..config.data import SUBJECT_PATTERN_TIMEOUT_S, EpochsData, FilesData, SignalOptions
+from ..config.names import native_signal
 from ..errors import ConfigError, FieldError
 from ..schemas import DataSummary, FileSummary
 from .paths import os_reason
-from .preprocess import Preprocessing, apply_to_raw, check_windows, labram_channel_names, suggest_channel_map
+from .preprocess import (
+    Preprocessing,
+    apply_to_raw,
+    check_model_channels,
+    check_windows,
+    model_channel_names,
+    suggest_channel_map,
+)
 from .windows import Windows
 
 if TYPE_CHECKING:
@@ -236,28 +244,32 @@ def _check_edf_header(path: Path, field: str) -> None:
 
 
 def make_preprocessing(
-    rec_names: list[str], opts: SignalOptions, field: str = "data.ch_names"
+    rec_names: list[str], opts: SignalOptions, field: str = "data.ch_names", model: str = "labram"
 ) -> Preprocessing:
-    """The :class:`Preprocessing` for ``opts``: its ``ch_names``, or every recording channel LaBraM knows."""
+    """The :class:`Preprocessing` of ``opts`` for ``model``: its ``ch_names`` (each one the model can
+    place), or every recording channel the model knows; the model's native rate and patch."""
     names = opts.ch_names
     if names is None:
-        known = {n.upper() for n in labram_channel_names()}
+        known = set(model_channel_names(model))
         names = [opts.channel_map.get(n, n).upper() for n in rec_names]
         names = [n for n in names if n in known]
         if not names:
             hint = suggest_channel_map(rec_names)
             raise ConfigError.field(
                 field,
-                "no channel of the recording is a LaBraM channel name "
+                f"no channel of the recording is a channel name model {model} knows "
                 f"({', '.join(rec_names)})" + (f"; suggested channel_map: {hint}" if hint else ""),
             )
+    native = native_signal(model)
     try:
-        return Preprocessing(
+        prep = Preprocessing(
             ch_names=names,
             channel_map=opts.channel_map,
             l_freq=opts.l_freq,
             h_freq=opts.h_freq,
+            sfreq=native.sfreq,
             window_s=opts.window_s,
+            patch=native.patch,
         )
     except ValidationError as exc:  # unknown channel names, l_freq >= h_freq
         raise ConfigError(
@@ -268,6 +280,8 @@ def make_preprocessing(
                 for e in exc.errors()
             ]
         ) from None
+    check_model_channels(prep.ch_names, model, field)
+    return prep
 
 
 def _subject(rec: Recording, cfg: FilesData) -> str | None:
@@ -355,7 +369,7 @@ def _cut(
 
 
 def load_files(
-    cfg: FilesData, recordings: list[Recording], on_file: OnFile | None = None
+    cfg: FilesData, recordings: list[Recording], on_file: OnFile | None = None, model: str = "labram"
 ) -> tuple[Windows, DataSummary]:
     """Read, preprocess and window every recording; labels from annotations (or stim events).
 
@@ -366,11 +380,13 @@ def load_files(
         From :func:`open_recording` (headers read and checked).
     on_file : callable, optional
         Called with each recording's root-relative name just before its samples are read.
+    model : str
+        The model the windows are for: its native rate and channel names.
 
     Returns
     -------
     Windows
-        ``X`` (n_windows, n_chans, n_times) float32 µV at 200 Hz; ``subjects`` when known.
+        ``X`` (n_windows, n_chans, n_times) float32 µV at the model's rate; ``subjects`` when known.
     DataSummary
     """
     classes = list(dict.fromkeys(cfg.labels.values()))
@@ -392,7 +408,7 @@ def load_files(
             )
         seen.update({k: v for k, v in counts.items() if k in cfg.labels})
         if prep is None:
-            prep = make_preprocessing(list(raw.ch_names), cfg)
+            prep = make_preprocessing(list(raw.ch_names), cfg, model=model)
         if on_file is not None:
             on_file(rec.name)
         try:

@@ -79,6 +79,7 @@ def generate(
     n_subjects: int = 24,
     n_times: int = N_TIMES,
     sfreq: float = SFREQ,
+    patch: int = 200,
 ) -> Windows:
     """Generate ``2 * n_per_class`` labelled windows, deterministically from ``seed``.
 
@@ -90,6 +91,10 @@ def generate(
         Seed of the ``numpy.random.Generator``; the global RNG is never touched.
     n_subjects : int
         Simulated subjects; each has its own IAF, alpha/beta gains and channel gains.
+    n_times, sfreq : int, float
+        Samples per window and sampling rate (the model's native rate; 4 s windows by default).
+    patch : int
+        Samples per model patch, recorded in the windows' preprocessing.
 
     Returns
     -------
@@ -202,7 +207,9 @@ def generate(
 
     # model_construct: known-valid values, and no braindecode import (for the channel check) in
     # the training thread, where a concurrent import of braindecode can deadlock
-    prep = Preprocessing.model_construct(ch_names=list(CH_NAMES), sfreq=sfreq, window_s=n_times / sfreq)
+    prep = Preprocessing.model_construct(
+        ch_names=list(CH_NAMES), sfreq=sfreq, window_s=n_times / sfreq, patch=patch
+    )
     return Windows(
         X=X,
         y=y,

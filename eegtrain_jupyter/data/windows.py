@@ -7,6 +7,7 @@ config, or builds :class:`Windows` from its own arrays, and passes it in. Signal
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config.data import FilesData, SyntheticData
+from ..config.data import N_TIMES, SFREQ, FilesData, SyntheticData
+from ..config.names import native_signal
 
 if TYPE_CHECKING:
     import os
@@ -151,9 +153,15 @@ def scan(
     from . import synthetic
 
     source = config.data
+    native = native_signal(config.model)
     if isinstance(source, SyntheticData):
         windows = synthetic.generate(
-            config.n_samples_per_class, seed=config.seed, n_subjects=source.n_subjects
+            config.n_samples_per_class,
+            seed=config.seed,
+            n_subjects=source.n_subjects,
+            n_times=round(N_TIMES / SFREQ * native.sfreq),
+            sfreq=native.sfreq,
+            patch=native.patch,
         )
         return windows, None
     from . import epochs as epochs_source
@@ -168,7 +176,7 @@ def scan(
         inputs = [part for rec in recs for part in rec.inputs]
 
         def build() -> tuple[Windows, DataSummary]:
-            return recordings.load_files(source, recs, on_file)
+            return recordings.load_files(source, recs, on_file, config.model)
     else:
         path = paths.file(source.path, "data.path")
         name = paths.shown(path)
@@ -177,11 +185,12 @@ def scan(
         def build() -> tuple[Windows, DataSummary]:
             if on_file is not None:
                 on_file(name)
-            return epochs_source.load_epochs(source, path, name)
+            return epochs_source.load_epochs(source, path, name, config.model)
 
     if cache_dir is None:
         return build()
-    params = source.model_dump(exclude={"paths", "path"})
+    # the model's rate, patch and channel names shape the windows: part of the cache key
+    params = {**source.model_dump(exclude={"paths", "path"}), "native": dataclasses.asdict(native)}
     return WindowsCache(cache_dir).load(inputs, params, build)
 
 

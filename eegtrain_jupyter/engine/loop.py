@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config.training import TrainingConfig
-from ..models.labram import LabramClassifier
+from ..models.foundation import BackboneClassifier
 from . import distributed
 from .events import Events, StopRequested
 
@@ -32,7 +32,7 @@ class StandardizedHead(nn.Module):
     """The linear head trained on standardised cached features (a faster, better-conditioned fit).
 
     ``folded()`` returns the equivalent weights for raw features, so the saved checkpoint is a
-    plain ``Labram`` state_dict: ``W' = W / sd``, ``b' = b - W' @ mu``.
+    plain braindecode state_dict: ``W' = W / sd``, ``b' = b - W' @ mu``.
     """
 
     mean: torch.Tensor
@@ -107,7 +107,7 @@ class Loop:
         if self.group.any(self.should_stop(), self.device):  # every rank stops at the same batch
             raise StopRequested
 
-    def cache_features(self, model: LabramClassifier, X: torch.Tensor, batch_size: int) -> torch.Tensor:
+    def cache_features(self, model: BackboneClassifier, X: torch.Tensor, batch_size: int) -> torch.Tensor:
         """One no-grad backbone pass over every window -> ``(n_windows, embed_dim)`` float32 on the device."""
         model.eval()
         world = self.group.world  # sharded: a global batch of batch_size * world, rows[rank::world] here

@@ -1,8 +1,9 @@
 """The optimiser recipe: AdamW with layer-wise learning-rate decay (LLRD) for the backbone and an
 optional linear-warmup + cosine schedule, as LaBraM's own fine-tuning uses.
 
-With ``layer_decay`` ``d`` < 1 a transformer block ``i`` of ``L`` gets ``lr * d ** (L - i)``, the
-embeddings ``lr * d ** (L + 1)``; the final norm and the head keep ``lr``.
+With ``layer_decay`` ``d`` < 1 a transformer block ``i`` of ``L`` (``blocks.i``: LaBraM, EEGPT;
+``layers.i``: CBraMod, BIOT) gets ``lr * d ** (L - i)``, the embeddings and tokens
+``lr * d ** (L + 1)``; the final norm and the head keep ``lr``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..config.training import TrainingConfig
 
 __all__ = ["make_optimizer", "make_schedule", "param_groups"]
 
-_BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")
+_BLOCK = re.compile(r"(?:^|\.)(?:blocks|layers)\.(\d+)\.")
 
 
 def param_groups(module: nn.Module, lr: float, layer_decay: float) -> list[dict[str, object]]:
@@ -31,7 +32,7 @@ def param_groups(module: nn.Module, lr: float, layer_decay: float) -> list[dict[
         match = _BLOCK.search(name)
         if match:
             depth = int(match.group(1)) + 1
-        elif any(k in name for k in ("embed", "cls_token", "position", "temporal")):
+        elif any(k in name for k in ("embed", "token", "position", "temporal")):
             depth = 0
         else:  # final norm, head
             depth = n_blocks + 1

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from ..data.splits import split_for
 from ..data.windows import Windows
 from ..models import registry as models
 from ..models.info import BackboneInfo
-from ..models.labram import HEAD_NAME, LabramClassifier
+from ..models.registry import BackboneClassifier
 from ..schemas import empty_history
 from . import distributed, evaluation
 from .artifacts import ArtifactWriter
@@ -154,12 +154,13 @@ def train(
 
         eval_bs = inference_batch_size(config, device)
         head: StandardizedHead | None = None
-        # only a model with a backbone/head split (LaBraM) has the frozen-feature path
-        if config.freeze_backbone and isinstance(model, LabramClassifier):
+        # only a model with a backbone/head split (the foundation models) has the frozen-feature path
+        if config.freeze_backbone and models.get(config.model).has_backbone:
+            split_model = cast(BackboneClassifier, model)
             events.on_phase("caching features")
-            feats = _features(loop, model, data, X, eval_bs, feature_cache)
+            feats = _features(loop, split_model, data, X, eval_bs, feature_cache)
             tr_feats = feats[torch.from_numpy(train_idx).to(device)]
-            head = StandardizedHead(model.head, tr_feats.mean(0), tr_feats.std(0))
+            head = StandardizedHead(split_model.head, tr_feats.mean(0), tr_feats.std(0))
             step_module: nn.Module = head.linear  # trained on features standardised once, here
             inputs, labels = head.standardize(feats), y.to(device, non_blocking=loop.pin)
             loop = Loop(device, "fp32", events, should_stop, group)  # the linear head: fp32, nothing to gain
@@ -240,7 +241,7 @@ def train(
 
 def _features(
     loop: Loop,
-    model: LabramClassifier,
+    model: BackboneClassifier,
     data: Windows,
     X: torch.Tensor,
     batch_size: int,
@@ -250,7 +251,9 @@ def _features(
     (and stored there)."""
     if cache is None:
         return loop.cache_features(model, X, batch_size)
-    key = cache.key(data.X, model.labram, head=HEAD_NAME, precision=loop.precision, device=loop.device.type)
+    key = cache.key(
+        data.X, model.net, head=model.head_name, precision=loop.precision, device=loop.device.type
+    )
     cached = cache.get(key)
     if cached is not None:
         return torch.from_numpy(np.array(cached)).to(loop.device)
@@ -273,7 +276,7 @@ def _checkpoint(
     """Everything needed to reload and use the model with plain torch + braindecode.
 
     ``model`` is a registry classifier: ``net`` (the braindecode network), ``model_class``,
-    ``model_kwargs``, ``input_scale``, ``ch_names``. The weights are fp32 whatever the run's
+    ``model_kwargs``, ``input_scale``, ``ch_names``; with a trained ``head``, its ``head_key``. The weights are fp32 whatever the run's
     precision (autocast keeps parameters in fp32); ``precision``/``precision_reason`` record what
     the run computed in.
     """
@@ -286,7 +289,7 @@ def _checkpoint(
         for k, v in model.net.state_dict().items()
     }
     if head is not None:
-        state.update({f"{HEAD_NAME}.{k}": v.cpu() for k, v in head.folded().items()})
+        state.update({f"{model.head_key}.{k}": v.cpu() for k, v in head.folded().items()})
     return {
         "model": config.model,
         "model_state_dict": state,

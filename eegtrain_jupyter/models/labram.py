@@ -66,6 +66,8 @@ class LabramClassifier(nn.Module):
     name = "labram"
     model_class = "braindecode.models.Labram"
     input_scale = INPUT_SCALE
+    head_name = HEAD_NAME
+    head_key = HEAD_NAME
 
     def __init__(self, ch_names, n_times: int, sfreq: float, n_outputs: int = 2):
         super().__init__()

@@ -320,8 +320,9 @@ class LoadReport:
     matched : int
         Backbone tensors loaded from the file (``adapted`` ones included).
     adapted : list of str
-        Backbone tensors loaded in part: an embedding the file has for longer windows, cut to
-        this model's (the model only ever reads its leading rows).
+        Backbone tensors loaded in part: an embedding the file has for longer windows (LaBraM's
+        temporal embedding) or more channels (BIOT's channel tokens), cut to this model's (the
+        model only ever reads its leading rows).
     missing : list of str
         Backbone tensors the file lacks (they keep their seeded initial values).
     unexpected : list of str
@@ -350,7 +351,7 @@ class LoadReport:
         """One line, e.g. ``pretrained: 198/200 backbone keys from hf://o/n@<sha> (head new: 2 classes)``."""
         notes = [f"head new: {self.n_outputs} classes"]
         if self.adapted:
-            notes.append(f"{len(self.adapted)} cut to this window length")
+            notes.append(f"{len(self.adapted)} cut to this model's window length or channels")
         if self.unexpected:
             notes.append(f"{len(self.unexpected)} unused")
         return (
@@ -366,13 +367,13 @@ def _shape(t: torch.Tensor) -> str:
     return "(" + ", ".join(str(n) for n in t.shape) + ")"
 
 
-def _cut(given: torch.Tensor, own: torch.Tensor) -> torch.Tensor | None:
-    """``given`` cut along dim 1 to ``own``'s shape when only that dimension is longer."""
-    if given.dim() != own.dim() or given.dim() < 2 or given.shape[1] < own.shape[1]:
+def _cut(given: torch.Tensor, own: torch.Tensor, dim: int = 1) -> torch.Tensor | None:
+    """``given`` cut along ``dim`` to ``own``'s shape when only that dimension is longer."""
+    if given.dim() != own.dim() or given.dim() <= dim or given.shape[dim] < own.shape[dim]:
         return None
-    if given.shape[:1] != own.shape[:1] or given.shape[2:] != own.shape[2:]:
+    if given.shape[:dim] != own.shape[:dim] or given.shape[dim + 1 :] != own.shape[dim + 1 :]:
         return None
-    return given[:, : own.shape[1]].clone()
+    return given.narrow(dim, 0, own.shape[dim]).clone()
 
 
 def match_weights(
@@ -383,7 +384,8 @@ def match_weights(
     source: str,
     format: str,
     n_outputs: int,
-    cut_to_fit: Collection[str] = (),
+    cut_to_fit: Collection[str] | Mapping[str, int] = (),
+    derived: Collection[str] = (),
     model_label: str = "the backbone",
 ) -> tuple[dict[str, torch.Tensor], LoadReport]:
     """The backbone tensors of ``given`` that ``own`` can load, and the report of the match.
@@ -400,9 +402,12 @@ def match_weights(
         For the report.
     n_outputs : int
         Classes of the new head.
-    cut_to_fit : collection of str
-        Keys the model reads only the leading rows of (along dim 1): a longer tensor in the file
-        is cut to fit and counted as matched (``adapted``).
+    cut_to_fit : collection of str, or mapping of str to int
+        Keys the model reads only the leading rows of (along dim 1, or the dimension mapped to):
+        a longer tensor in the file is cut to fit and counted as matched (``adapted``).
+    derived : collection of str
+        Keys the model computes itself (e.g. channel ids from its channel names): never loaded,
+        not counted in the backbone.
     model_label : str
         How refusals name the model, e.g. ``"LaBraM's backbone"``.
 
@@ -412,17 +417,18 @@ def match_weights(
         A backbone tensor of another shape (the first few listed), or fewer than
         :data:`MIN_MATCHED` of the backbone's tensors matched.
     """
-    backbone = [k for k in own if not is_head(k)]
+    cut_dims = dict(cut_to_fit) if isinstance(cut_to_fit, Mapping) else dict.fromkeys(cut_to_fit, 1)
+    backbone = [k for k in own if not is_head(k) and k not in derived]
     usable: dict[str, torch.Tensor] = {}
     adapted, mismatched, unexpected = [], [], []
     for key, value in given.items():
         if key not in own:
             unexpected.append(key)
-        elif is_head(key):
+        elif is_head(key) or key in derived:
             continue
         elif own[key].shape == value.shape:
             usable[key] = value
-        elif key in cut_to_fit and (cut := _cut(value, own[key])) is not None:
+        elif key in cut_dims and (cut := _cut(value, own[key], cut_dims[key])) is not None:
             usable[key] = cut
             adapted.append(key)
         else:
@@ -436,7 +442,7 @@ def match_weights(
         missing=sorted(k for k in backbone if k not in usable and k not in given),
         unexpected=sorted(unexpected),
         shape_mismatched=mismatched,
-        head_keys=len(own) - len(backbone),
+        head_keys=sum(1 for k in own if is_head(k)),
         n_outputs=n_outputs,
     )
     # refusals name a local file or folder by its name: no server paths in error messages

@@ -1,18 +1,22 @@
 """The model registry: every neural network a run can train, built from the data's signal facts.
 
-Each entry is a :class:`ModelSpec` whose ``build`` gets the channel names, window length,
+Each entry is a :class:`ModelSpec` whose builder gets the channel names, window length,
 sampling rate and number of classes (all from the :class:`~eegtrain_jupyter.data.windows.Windows`)
 and returns an ``nn.Module`` mapping ``(batch, n_chans, n_times)`` microvolts to logits
-``(batch, n_outputs)``. Only LaBraM has a backbone/head split (and so a frozen-feature path);
-the braindecode models train end to end. The names are :data:`~eegtrain_jupyter.config.training.NEURAL_MODELS`
-(the classical baselines are :mod:`.classical`'s).
+``(batch, n_outputs)``. The foundation models (LaBraM, CBraMod, EEGPT, BIOT) split into a backbone
+and a linear head (:class:`~.foundation.BackboneClassifier`: pretrained weights, a frozen-feature
+path); the other braindecode models train end to end. The names are
+:data:`~eegtrain_jupyter.config.training.NEURAL_MODELS` (the classical baselines are
+:mod:`.classical`'s).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -21,21 +25,50 @@ from ..config.training import NEURAL_MODELS, TrainingConfig
 from .braindecode_net import BraindecodeClassifier
 from .eegconformer import build_eegconformer
 from .eegnet import build_eegnet
+from .foundation import (
+    FOUNDATION_MODELS,
+    BackboneClassifier,
+    FoundationClassifier,
+    build_foundation,
+    check_foundation_weights,
+)
 from .info import BackboneInfo
 from .labram import build_classifier as build_labram
+from .labram import check_weights_file as check_labram_weights
+from .pretrained import HubId, LoadReport, locate
 from .shallow_fbcsp import build_shallow_fbcsp
 
 __all__ = [
     "BUILD_FIELDS",
     "MODELS",
+    "BackboneClassifier",
     "BraindecodeClassifier",
     "ModelBuilder",
     "ModelSpec",
     "build",
     "build_key",
+    "check_pretrained",
+    "check_weights_file",
     "count_parameters",
     "get",
+    "rebuild",
 ]
+
+
+class BackboneBuilder(Protocol):
+    """Builds a foundation model: seeded, its backbone loaded and frozen when asked."""
+
+    def __call__(
+        self,
+        ch_names: Sequence[str],
+        n_times: int,
+        sfreq: float,
+        *,
+        n_outputs: int,
+        seed: int,
+        pretrained_weights: str | None = None,
+        freeze_backbone: bool = False,
+    ) -> tuple[nn.Module, BackboneInfo]: ...
 
 
 @dataclass(frozen=True)
@@ -53,19 +86,38 @@ class ModelSpec:
         ``freeze_backbone`` trains the head on cached features.
     build : callable
         ``build(ch_names, n_times, sfreq, n_outputs) -> nn.Module`` (end-to-end models only).
+    build_backbone : callable
+        A :class:`BackboneBuilder` (foundation models only).
+    check_weights : callable
+        ``check_weights(weights) -> LoadReport``: the match of a local weights file or snapshot
+        folder against the model's backbone, before the data is known (foundation models only).
     """
 
     name: str
     label: str
     has_backbone: bool
     build: Callable[[Sequence[str], int, float, int], nn.Module] | None = None
+    build_backbone: BackboneBuilder | None = None
+    check_weights: Callable[[str | os.PathLike[str]], LoadReport] | None = None
 
 
 MODELS: dict[str, ModelSpec] = {
-    "labram": ModelSpec("labram", "Labram", True),
+    "labram": ModelSpec(
+        "labram", "Labram", True, build_backbone=build_labram, check_weights=check_labram_weights
+    ),
     "shallow_fbcsp": ModelSpec("shallow_fbcsp", "ShallowFBCSPNet", False, build_shallow_fbcsp),
     "eegnet": ModelSpec("eegnet", "EEGNet", False, build_eegnet),
     "eegconformer": ModelSpec("eegconformer", "EEGConformer", False, build_eegconformer),
+    **{
+        name: ModelSpec(
+            name,
+            spec.label,
+            True,
+            build_backbone=functools.partial(build_foundation, name),
+            check_weights=functools.partial(check_foundation_weights, name),
+        )
+        for name, spec in FOUNDATION_MODELS.items()
+    },
 }
 assert tuple(MODELS) == NEURAL_MODELS, "the registry and the config's neural model names must agree"
 
@@ -97,11 +149,11 @@ def build(
     config: TrainingConfig, ch_names: Sequence[str], n_times: int, sfreq: float, n_outputs: int
 ) -> tuple[nn.Module, BackboneInfo]:
     """Build ``config.model`` for this data with weights seeded by ``config.seed`` (the global
-    torch RNG is left as it was); LaBraM also loads ``pretrained_weights`` and freezes its backbone
-    when asked."""
+    torch RNG is left as it was); a foundation model also loads ``pretrained_weights`` and freezes
+    its backbone when asked."""
     spec = get(config.model)
-    if spec.build is None:
-        return build_labram(
+    if spec.build_backbone is not None:
+        return spec.build_backbone(
             ch_names,
             n_times,
             sfreq,
@@ -110,6 +162,7 @@ def build(
             pretrained_weights=config.pretrained_weights,
             freeze_backbone=config.freeze_backbone,
         )
+    assert spec.build is not None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = spec.build(ch_names, n_times, sfreq, n_outputs)
@@ -117,10 +170,57 @@ def build(
 
 
 def rebuild(checkpoint: dict[str, Any]) -> nn.Module:
-    """An end-to-end model from its checkpoint (``model``, ``model_kwargs``, ``model_state_dict``)."""
-    model = BraindecodeClassifier.from_checkpoint(checkpoint)
+    """A CBraMod/EEGPT/BIOT or end-to-end model from its checkpoint (``model``, ``model_kwargs``,
+    ``model_state_dict``), in eval mode."""
+    model: nn.Module
+    if checkpoint["model"] in FOUNDATION_MODELS:
+        model = FoundationClassifier.from_checkpoint(checkpoint)
+    else:
+        model = BraindecodeClassifier.from_checkpoint(checkpoint)
     model.eval()
     return model
+
+
+def check_weights_file(weights: str | os.PathLike[str], model: str = "labram") -> LoadReport:
+    """Refuse, before any run starts, weights that ``model``'s backbone cannot load.
+
+    ``weights`` is a local weights file or snapshot folder (a hub id is fetched first: call this
+    where the network may be used); the reference state dict is the chosen model's.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        As the model's ``load_backbone``; a 400 on ``pretrained_weights``.
+    ValueError
+        ``model`` has no backbone (the config refuses ``pretrained_weights`` for it).
+    """
+    spec = get(model)
+    if spec.check_weights is None:
+        raise ValueError(f"model {model} has no pretrained backbone")
+    return spec.check_weights(weights)
+
+
+def check_pretrained(
+    value: str, resolve_path: Callable[[str], os.PathLike[str]] | None = None, model: str = "labram"
+) -> str:
+    """The ``pretrained_weights`` value a run should record, once checked against ``model``.
+
+    A hub id is fetched (this may use the network) and returned pinned to the commit it resolved
+    to, ``hf://OWNER/NAME@<sha>``; a local file or snapshot folder is resolved with
+    ``resolve_path`` (default: as given) and returned as that path.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        A 400 on ``pretrained_weights`` (:func:`check_weights_file`, :func:`~.pretrained.fetch`).
+    """
+    if HubId.parse(value) is not None:
+        source = locate(value)
+        check_weights_file(source.path, model)
+        return source.label
+    local = os.fspath(resolve_path(value)) if resolve_path is not None else value
+    check_weights_file(local, model)
+    return local
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

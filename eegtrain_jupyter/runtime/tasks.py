@@ -42,15 +42,17 @@ def scan(
     return summary
 
 
-def check_weights(*, value: str, root_dir: str, confine: bool, progress: Report) -> str:
-    """The ``pretrained_weights`` value a run records once its weights check out against LaBraM:
-    a hub id fetched and pinned to its commit, or a local file or snapshot folder inside the root
-    (:func:`~..models.labram.check_pretrained`); a 400 on ``pretrained_weights`` otherwise."""
-    from ..models.labram import check_pretrained
+def check_weights(
+    *, value: str, root_dir: str, confine: bool, progress: Report, model: str = "labram"
+) -> str:
+    """The ``pretrained_weights`` value a run records once its weights check out against ``model``'s
+    backbone: a hub id fetched and pinned to its commit, or a local file or snapshot folder inside
+    the root (:func:`~..models.registry.check_pretrained`); a 400 on ``pretrained_weights`` otherwise."""
+    from ..models.registry import check_pretrained
 
     policy = PathPolicy(root_dir, confine=confine)
     progress(value if value.startswith("hf://") else Path(value).name)
-    return check_pretrained(value, lambda v: policy.resolve(v, "pretrained_weights"))
+    return check_pretrained(value, lambda v: policy.resolve(v, "pretrained_weights"), model)
 
 
 def _model(run_dir: str, run_id: str) -> Any:

@@ -423,6 +423,7 @@ class TrainingManager:
                     "check_weights",
                     field="pretrained_weights",
                     value=cfg.pretrained_weights,
+                    model=cfg.model,
                     root_dir=str(self.root_dir),
                     confine=self.paths.confine,
                 )
