@@ -26,6 +26,7 @@ from eegtrain_jupyter.testing import ServerProcess
 from eegtrain_jupyter.widgets import TrainingPanel
 from eegtrain_jupyter.widgets.data_area import INPUTS_DIR, stage_inputs
 from eegtrain_jupyter.widgets.panel import TAB_TITLES
+from eegtrain_jupyter.widgets.search import rounded
 
 FILES = {
     "source": "files",
@@ -178,11 +179,16 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
         wait_for(lambda: not panel.form.disabled, 30, what="the trainer to be idle")
         search.apply_button.click()
         assert panel.form.value("learning_rate") == pytest.approx(
-            search.status["best"]["params"]["learning_rate"]
+            rounded(search.status["best"]["params"]["learning_rate"])
         )
         # Delete from the table: the run's folder goes, the table and the panel follow
         runs.select([ids[0]])
+        runs.delete_button.click()  # asks first: nothing is deleted until confirmed
+        assert runs.confirm.layout.display != "none" and ids[0] in runs.confirm_text.value
+        runs.cancel_button.click()
+        assert runs.confirm.layout.display == "none" and ids[0] in [r["run_id"] for r in client.runs()]
         runs.delete_button.click()
+        runs.confirm_button.click()
         assert ids[0] not in [rid for _, rid in runs.table.options] and ids[1] in str(runs.table.options)
         assert ids[0] not in [r["run_id"] for r in client.runs()]
         panel.close()
