@@ -216,6 +216,13 @@ def test_confusion_matrix_of_the_test_report(tmp_path, make_panel):
         assert confusion.heatmap.display_format  # the counts are written in the cells
         assert f"{report['n']} windows" in confusion.caption.value
         assert f"accuracy {report['accuracy']:.1f}%" in confusion.caption.value
+        # the result leads with the held-out test score, above validation (which chose the epoch)
+        card = panel.view.test_card.value
+        assert f"<b>{report['balanced_accuracy']:.1f}%</b>" in card and "balanced accuracy" in card
+        assert f"macro F1 {report['macro_f1']:.1f}%" in card and f"{report['n']} windows" in card
+        assert "used to choose the epoch" in card and report["split"] in card
+        rows = panel.view.rows()
+        assert rows.index(panel.view.test_card) < rows.index(panel.view.metrics_box)
     finally:
         client.manager.shutdown(60)
 

@@ -285,7 +285,7 @@ class DataArea:
     def _kind_chosen(self, change) -> None:
         if self._filling or change["new"] == self.source():
             return
-        starts = {
+        starts: dict[str, dict[str, Any]] = {
             "synthetic": {"source": "synthetic"},
             "files": {"source": "files", "paths": [], "labels": {}},
             "epochs": {"source": "epochs", "path": ""},
