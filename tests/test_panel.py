@@ -13,6 +13,7 @@ import html
 import socket
 import threading
 
+import numpy as np
 import pytest
 import requests
 from configs import TINY
@@ -635,3 +636,42 @@ def test_cost_estimate_scales_a_measured_run():
     assert estimate_duration(eegnet_form, runs) is None
     eegnet_run = {**runs[1], "run_id": "eegnet", "config": {**runs[1]["config"], "model": "eegnet"}}
     assert estimate_duration(eegnet_form, [*runs, eegnet_run])[1]["run_id"] == "eegnet"
+
+
+def test_search_tab_idle_running_rounding_and_whole_trial_ticks(make_panel):
+    from eegtrain_jupyter.widgets.search import rounded, trial_ticks
+
+    panel = make_panel(FakeClient())
+    search = panel.search_view
+    assert "None" not in search.message.value and "no search yet" in search.message.value
+    assert not search.start_button.disabled and search.stop_button.disabled
+    idle = panel.client.search_status()
+    trial = {
+        "number": 0,
+        "state": "complete",
+        "value": 0.61234567,
+        "params": {"learning_rate": 0.000123456789},
+    }
+    config = {**default_config().model_dump(mode="json"), "learning_rate": 0.000123456789}
+    running = {
+        **idle,
+        "search_id": "s1",
+        "state": "running",
+        "request": {"n_trials": 12},
+        "trials": [trial, {**trial, "number": 1, "value": 0.7}],
+        "n_finished": 2,
+        "best": {**trial, "number": 1, "value": 0.7, "config": config},
+    }
+    search._show(running)
+    assert search.start_button.disabled and not search.stop_button.disabled  # one search at a time
+    assert "0.000123456789" not in search.trials.value and "0.000123" in search.trials.value
+    assert search.figure.axes[0].tick_values.tolist() == [0, 1]  # trials are whole numbers
+    search.apply_button.click()
+    assert panel.form.value("learning_rate") == pytest.approx(0.000123)
+    search.stop_button.click()  # the trainer's Stop; the fake has no search, so it shows idle
+    assert not search.start_button.disabled and search.stop_button.disabled
+    assert (
+        rounded(0.123456) == 0.123
+        and rounded(3) == 3
+        and trial_ticks(np.arange(0, 95)) == list(range(0, 95, 10))
+    )

@@ -26,6 +26,7 @@ from eegtrain_jupyter.testing import ServerProcess
 from eegtrain_jupyter.widgets import TrainingPanel
 from eegtrain_jupyter.widgets.data_area import INPUTS_DIR, stage_inputs
 from eegtrain_jupyter.widgets.panel import TAB_TITLES
+from eegtrain_jupyter.widgets.search import rounded
 
 FILES = {
     "source": "files",
@@ -178,11 +179,16 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
         wait_for(lambda: not panel.form.disabled, 30, what="the trainer to be idle")
         search.apply_button.click()
         assert panel.form.value("learning_rate") == pytest.approx(
-            search.status["best"]["params"]["learning_rate"]
+            rounded(search.status["best"]["params"]["learning_rate"])
         )
         # Delete from the table: the run's folder goes, the table and the panel follow
         runs.select([ids[0]])
+        runs.delete_button.click()  # asks first: nothing is deleted until confirmed
+        assert runs.confirm.layout.display != "none" and ids[0] in runs.confirm_text.value
+        runs.cancel_button.click()
+        assert runs.confirm.layout.display == "none" and ids[0] in [r["run_id"] for r in client.runs()]
         runs.delete_button.click()
+        runs.confirm_button.click()
         assert ids[0] not in [rid for _, rid in runs.table.options] and ids[1] in str(runs.table.options)
         assert ids[0] not in [r["run_id"] for r in client.runs()]
         panel.close()
@@ -210,6 +216,13 @@ def test_confusion_matrix_of_the_test_report(tmp_path, make_panel):
         assert confusion.heatmap.display_format  # the counts are written in the cells
         assert f"{report['n']} windows" in confusion.caption.value
         assert f"accuracy {report['accuracy']:.1f}%" in confusion.caption.value
+        # the result leads with the held-out test score, above validation (which chose the epoch)
+        card = panel.view.test_card.value
+        assert f"<b>{report['balanced_accuracy']:.1f}%</b>" in card and "balanced accuracy" in card
+        assert f"macro F1 {report['macro_f1']:.1f}%" in card and f"{report['n']} windows" in card
+        assert "used to choose the epoch" in card and report["split"] in card
+        rows = panel.view.rows()
+        assert rows.index(panel.view.test_card) < rows.index(panel.view.metrics_box)
     finally:
         client.manager.shutdown(60)
 
@@ -242,11 +255,12 @@ def test_check_data_summarises_files_and_names_a_bad_file(remote, server, make_p
     (root / "bad" / "sub-09_broken.edf").write_bytes(b"not an EDF file")
     area.text.value = json.dumps({**FILES, "paths": ["bad/sub-09_broken.edf"]})
     area.check_button.click()
-    assert "The data check failed" in panel.error.value and "sub-09_broken.edf" in panel.error.value
-    assert area.summary.value == ""
+    assert "The data check failed" in area.error.value and "sub-09_broken.edf" in area.error.value
+    assert panel.error.value == "" and area.summary.value == ""  # by the button, not above the tabs
     area.text.value = json.dumps({**FILES, "paths": ["rec/missing.edf"]})
     panel.start_button.click()  # Start validates first: the same message, no run
-    assert "missing.edf" in panel.error.value and not panel.last_status["is_training"]
+    assert "missing.edf" in area.error.value and "see Data above" in panel.error.value
+    assert not panel.last_status["is_training"]
 
 
 # -- data held in Python, with a server ----------------------------------------------------------
@@ -314,3 +328,68 @@ def test_staged_numpy_windows_read_back_as_an_epochs_source(tmp_path):
     windows = load_windows(cfg, PathPolicy(tmp_path, confine=True))
     assert windows.X.shape == (12, 3, 400) and list(windows.class_names) == ["rest", "task"]
     np.testing.assert_allclose(windows.X, X * 1e6, rtol=1e-4, atol=1e-3)
+
+
+# -- a researcher's own recordings, from the form ---------------------------------------------------
+RESEARCHER_CHANNELS = ["A1-Cz", "A2-Cz", "C3f", "C3p", "C4f", "C4p", "O1", "ECG"]
+
+
+def test_own_recordings_from_the_form_errors_by_the_button_and_the_suggestion_applied(tmp_path, make_panel):
+    from recordings import make_raw, write
+
+    from eegtrain_jupyter.widgets.files_form import LEFT_OUT, NOT_USED
+
+    for subject in (1, 2):
+        write(make_raw(subject, names=RESEARCHER_CHANNELS), tmp_path / "rec", f"sub-0{subject}_rest", "edf")
+    manager = TrainingManager(tmp_path)
+    try:
+        panel = make_panel(LocalClient(manager))
+        area, files = panel.data_area, panel.data_area.files_form
+        area.kind.value = "files"  # the form, not JSON
+        assert files.widget.layout.display != "none"
+        files.paths.value = "rec/*.edf"
+        files.subject_pattern.value = r"sub-(?P<subject>\d+)"
+        # the first check finds the annotation names; the message is by the button, not above the tabs
+        area.check_button.click()
+        assert panel.error.value == "", panel.error.value
+        assert "The data check failed" in area.error.value
+        assert set(files.labels) == {"eyes_closed", "task"}
+        files.classes.value = "relaxed, anxious"
+        files.labels["eyes_closed"].value = "relaxed"
+        files.labels["task"].value = "anxious"
+        assert NOT_USED not in (files.labels["task"].value,)
+        data = json.loads(area.text.value)  # the JSON view follows the form
+        assert data["labels"] == LABELS and data["paths"] == ["rec/*.edf"]
+        assert data["subject_pattern"] == r"sub-(?P<subject>\d+)"
+        # the second check trains on O1 only: the six others are listed as left out, with suggestions
+        area.check_button.click()
+        assert area.error.value == "" and panel.error.value == ""
+        assert (
+            "left out (7): A1-Cz (could be A1)" in area.summary.value
+            and "C3f (could be FC3)" in area.summary.value
+        )
+        assert files.channels["C3f"].value == LEFT_OUT and files.channels["O1"].value == "O1"
+        assert area.apply_button.layout.display != "none"
+        area.apply_button.click()
+        channel_map = json.loads(area.text.value)["channel_map"]
+        assert channel_map == {
+            "A1-Cz": "A1",
+            "A2-Cz": "A2",
+            "C3f": "FC3",
+            "C3p": "CP3",
+            "C4f": "FC4",
+            "C4p": "CP4",
+        }
+        assert files.channels["C3f"].value == "FC3"
+        area.check_button.click()
+        assert "channels (7)" in area.summary.value and "left out (1): ECG" in area.summary.value
+        # the channel table edits the config: leave C4p out
+        files.channels["C4p"].value = LEFT_OUT
+        assert "C4p" not in json.loads(area.text.value)["channel_map"]
+        area.check_button.click()
+        assert "channels (6)" in area.summary.value
+        # bad JSON in the advanced view: said under it, and Start is off
+        area.text.value = "{not json"
+        assert "not a JSON object" in area.text_error.value and panel.start_button.disabled
+    finally:
+        manager.shutdown()

@@ -40,7 +40,7 @@ def test_unknown_channel_names_suggest_a_channel_map():
         apply_to_raw(_raw(), _prep())
     message = info.value.errors[0].message
     assert info.value.errors[0].field == "data.ch_names"
-    assert "C3" in message and "'EEG C3-REF': 'C3'" in message
+    assert "C3" in message and '"EEG C3-REF": "C3"' in message
     assert suggest_channel_map(NAMES) == {"EEG C3-REF": "C3"}
 
 

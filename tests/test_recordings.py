@@ -167,3 +167,31 @@ def test_windows_cache_keeps_the_most_recently_used_entries(tmp_path):
     assert sorted(p.name for p in cache.folder.iterdir()) == sorted(cache.key([files[i]], {}) for i in (0, 2))
     assert load(0)[1].cached and not load(1)[1].cached  # 1 is built again
     assert built == [0, 1, 2, 1]
+
+
+RESEARCHER_CHANNELS = ["A1-Cz", "A2-Cz", "C3f", "C3p", "C4f", "C4p", "O1", "ECG"]
+"""A montage with reference-suffixed and between-row names (``C3f`` lies between FC3 and C3)."""
+
+
+def test_every_channel_gets_a_suggestion_in_json_and_the_left_out_ones_are_listed(tmp_path):
+    import json
+
+    write(make_raw(1, names=RESEARCHER_CHANNELS), tmp_path / "rec", "sub-01_task-rest", "edf")
+    policy = PathPolicy(tmp_path, confine=True)
+    data = {"source": "files", "paths": ["rec/*"], "labels": LABELS}
+    # O1 is the one LaBraM name: the others are left out, and the summary says so with a suggestion
+    windows, summary = scan(parse_config({"data": data}), policy)
+    assert list(windows.ch_names) == ["O1"]
+    assert summary.dropped == ["A1-Cz", "A2-Cz", "C3f", "C3p", "C4f", "C4p", "ECG"]
+    suggested = {"A1-Cz": "A1", "A2-Cz": "A2", "C3f": "FC3", "C3p": "CP3", "C4f": "FC4", "C4p": "CP4"}
+    assert summary.suggested_channel_map == suggested
+    # naming channels the recording lacks: the error's suggestion is JSON that can be pasted back
+    with pytest.raises(ConfigError) as info:
+        scan(parse_config({"data": {**data, "ch_names": ["C3", "C4"]}}), policy)
+    message = info.value.errors[0].message
+    pasted = json.loads(message.split("suggested channel_map: ", 1)[1])
+    assert pasted == suggested
+    # following it: every EEG channel is used, only ECG is left out
+    windows, summary = scan(parse_config({"data": {**data, "channel_map": pasted}}), policy)
+    assert sorted(windows.ch_names) == sorted([*suggested.values(), "O1"])
+    assert summary.dropped == ["ECG"] and summary.suggested_channel_map == {}

@@ -119,7 +119,7 @@ BAD = {
         {},
         None,
         "data.ch_names",
-        "suggested channel_map: {'EEG O2-REF': 'O2'}",
+        'suggested channel_map: {"EEG O2-REF": "O2"}',
     ),
     "window under 1 s": ({"window_s": 0.5}, {}, None, "data.window_s", "1 s"),
     "NaN samples": ({"paths": ["nan/*.fif"]}, {}, "nan", "data.paths[0]", "NaN or inf"),

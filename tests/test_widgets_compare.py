@@ -15,7 +15,7 @@ from support import require, wait_for
 from eegtrain_jupyter.client import LocalClient
 from eegtrain_jupyter.service.manager import TrainingManager
 from eegtrain_jupyter.widgets.runs import RunsView
-from eegtrain_jupyter.widgets.search import SearchView, best_so_far
+from eegtrain_jupyter.widgets.search import SearchView, best_so_far, rounded
 
 pytestmark = pytest.mark.slow  # trains four tiny runs (a few seconds each on a busy CPU)
 
@@ -75,4 +75,4 @@ def test_search_view_runs_a_search_and_applies_the_best(client):
     x, best = best_so_far(view.status["trials"])
     assert len(x) == len(best) >= 1 and list(best) == sorted(best)
     view.apply_button.click()
-    assert applied and applied[0]["learning_rate"] == view.status["best"]["params"]["learning_rate"]
+    assert applied and applied[0]["learning_rate"] == rounded(view.status["best"]["params"]["learning_rate"])

@@ -121,5 +121,7 @@ def load_epochs_object(
         n_windows=len(y),
         annotations=dict(Counter(event_names)),
     )
-    renamed = {s: d for s, d in renames(epochs.ch_names, prep).items() if s != d}
-    return windows, summarize(windows, "epochs", [info_], renamed)
+    picks = renames(epochs.ch_names, prep)
+    renamed = {s: d for s, d in picks.items() if s != d}
+    dropped = [n for n in epochs.ch_names if n not in picks]
+    return windows, summarize(windows, "epochs", [info_], renamed, dropped=dropped)

@@ -10,7 +10,9 @@ not fit the model (shape, NaN/inf) with a :class:`~eegtrain_jupyter.errors.Confi
 
 from __future__ import annotations
 
+import difflib
 import functools
+import json
 import re
 import threading
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ __all__ = [
     "PATCH_SIZE",
     "Preprocessing",
     "apply_to_raw",
+    "channel_map_hint",
     "check_model_channels",
     "check_windows",
     "epochs_to_windows",
@@ -159,21 +162,55 @@ _PREFIX = re.compile(r"^(EEG|EOG|ECG)[\s_:-]+", re.IGNORECASE)
 _SUFFIX = re.compile(r"[\s_-]+(REF|LE|AR|AVG|A1|A2|M1|M2|CZ)$", re.IGNORECASE)
 
 
-def suggest_channel_map(names: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """A ``channel_map`` guess for recording channels LaBraM does not know as they are named.
+_ROWS = ("FP", "AF", "F", "FC", "C", "CP", "P", "PO", "O")
+"""The 10-10 electrode rows, front to back."""
+_BETWEEN = re.compile(r"^(FP|AF|FC|CP|PO|F|C|P|O|T)(\d{1,2}|Z)([AFP])$")
+"""A row name with a letter for a position in front of (``a``/``f``) or behind (``p``) it: ``C3f``."""
 
-    Strips common prefixes/suffixes (``"EEG Fp1-REF"`` -> ``FP1``, ``"Fp1-LE"`` -> ``FP1``) and maps
-    the old temporal names where needed; only names that then match a LaBraM channel are returned.
+
+def _closest_labram(name: str, known: dict[str, str]) -> str | None:
+    """The LaBraM channel ``name`` most likely means: after stripping prefixes and reference
+    suffixes, the name itself, a 10-10 neighbour row for a ``f``/``a``/``p`` suffix (``C3f`` ->
+    ``FC3``, ``C3p`` -> ``CP3``), else the closest name by :func:`difflib.get_close_matches`."""
+    stripped = _SUFFIX.sub("", _PREFIX.sub("", name.strip())).replace(" ", "").upper()
+    if stripped in known:
+        return known[stripped]
+    between = _BETWEEN.match(stripped)
+    if between:
+        row, number, side = between.groups()
+        if row in _ROWS:
+            index = _ROWS.index(row) + (1 if side == "P" else -1)
+            if 0 <= index < len(_ROWS) and f"{_ROWS[index]}{number}" in known:
+                return known[f"{_ROWS[index]}{number}"]
+    close = difflib.get_close_matches(stripped, list(known), n=1, cutoff=0.6)
+    return known[close[0]] if close else None
+
+
+def suggest_channel_map(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A ``channel_map`` guess for every recording channel LaBraM does not know as it is named.
+
+    Strips common prefixes/suffixes (``"EEG Fp1-REF"`` -> ``FP1``, ``"A1-Cz"`` -> ``A1``), reads a
+    letter after a 10-10 name as the neighbouring row (``C3f`` -> ``FC3``, ``C3p`` -> ``CP3``), and
+    otherwise takes the closest LaBraM name by spelling. A name no LaBraM channel resembles gets no
+    entry; no two channels are given the same LaBraM name, nor one a recording channel already has.
     """
     known = {n.upper(): n for n in labram_channel_names()}
+    taken = {n.upper() for n in names if n.upper() in known}
     out: dict[str, str] = {}
     for name in names:
         if name.upper() in known:
             continue
-        stripped = _SUFFIX.sub("", _PREFIX.sub("", name.strip())).replace(" ", "").upper()
-        if stripped in known:
-            out[name] = known[stripped]
+        target = _closest_labram(name, known)
+        if target is not None and target.upper() not in taken:
+            out[name] = target
+            taken.add(target.upper())
     return out
+
+
+def channel_map_hint(names: list[str] | tuple[str, ...]) -> str:
+    """``"; suggested channel_map: {...}"`` (JSON, to paste into the config) for ``names``, or ``""``."""
+    hint = suggest_channel_map(names)
+    return f"; suggested channel_map: {json.dumps(hint)}" if hint else ""
 
 
 def resolve_channels(rec_names: list[str] | tuple[str, ...], prep: Preprocessing) -> dict[str, str]:
@@ -194,10 +231,8 @@ def resolve_channels(rec_names: list[str] | tuple[str, ...], prep: Preprocessing
         else:
             picks[source] = target
     if missing:
-        hint = suggest_channel_map([n for n in rec_names if n not in prep.channel_map])
         message = f"channels {', '.join(missing)} not found in the recording (it has {', '.join(rec_names)})"
-        if hint:
-            message += f"; suggested channel_map: {hint}"
+        message += channel_map_hint([n for n in rec_names if n not in prep.channel_map])
         raise ConfigError([FieldError("data.ch_names", message)])
     return picks
 

@@ -28,6 +28,7 @@ from .paths import os_reason
 from .preprocess import (
     Preprocessing,
     apply_to_raw,
+    channel_map_hint,
     check_model_channels,
     check_windows,
     model_channel_names,
@@ -254,11 +255,10 @@ def make_preprocessing(
         names = [opts.channel_map.get(n, n).upper() for n in rec_names]
         names = [n for n in names if n in known]
         if not names:
-            hint = suggest_channel_map(rec_names)
             raise ConfigError.field(
                 field,
                 f"no channel of the recording is a channel name model {model} knows "
-                f"({', '.join(rec_names)})" + (f"; suggested channel_map: {hint}" if hint else ""),
+                f"({', '.join(rec_names)})" + channel_map_hint(rec_names),
             )
     native = native_signal(model)
     try:
@@ -394,6 +394,7 @@ def load_files(
     Xs, ys, subjects, infos = [], [], [], []
     seen: Counter[str] = Counter()
     renamed: dict[str, str] = {}
+    dropped: dict[str, None] = {}  # recording channels not used, in the order first seen
     for rec in recordings:
         path, field = rec.path, rec.field
         raw = _labelled(rec.raw, cfg.labels)
@@ -442,7 +443,9 @@ def load_files(
                 annotations=dict(counts),
             )
         )
-        renamed.update({src: dst for src, dst in renames(raw.ch_names, prep).items() if src != dst})
+        picks = renames(raw.ch_names, prep)
+        renamed.update({src: dst for src, dst in picks.items() if src != dst})
+        dropped.update(dict.fromkeys(n for n in raw.ch_names if n not in picks))
     assert prep is not None
     for key in cfg.labels:
         if key not in seen:
@@ -459,7 +462,7 @@ def load_files(
         subjects=subj,
         preprocessing=prep,
     )
-    return windows, summarize(windows, "files", infos, renamed)
+    return windows, summarize(windows, "files", infos, renamed, dropped=list(dropped))
 
 
 def renames(rec_names: list[str], prep: Preprocessing) -> dict[str, str]:
@@ -488,8 +491,14 @@ def summarize(
     files: list[FileSummary] = (),  # type: ignore[assignment]
     renamed: dict[str, str] | None = None,
     cached: bool = False,
+    dropped: list[str] | None = None,
 ) -> DataSummary:
-    """The :class:`DataSummary` of ``windows`` (counts per class and subject)."""
+    """The :class:`DataSummary` of ``windows`` (counts per class and subject); ``dropped`` recording
+    channels are listed with a ``channel_map`` suggestion for those that resemble an unused LaBraM
+    channel."""
+    dropped = list(dropped or [])
+    used = {n.upper() for n in windows.ch_names}
+    suggested = {k: v for k, v in suggest_channel_map(dropped).items() if v.upper() not in used}
     counts = np.bincount(windows.y, minlength=windows.n_classes)
     per_subject: dict[str, int] = {}
     if windows.subjects is not None:
@@ -502,6 +511,8 @@ def summarize(
         sfreq=windows.sfreq,
         ch_names=list(windows.ch_names),
         renamed=dict(renamed or {}),
+        dropped=dropped,
+        suggested_channel_map=suggested,
         class_names=list(windows.class_names),
         windows_per_class=dict(zip(windows.class_names, counts.tolist(), strict=True)),
         windows_per_subject=per_subject,

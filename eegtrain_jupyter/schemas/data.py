@@ -32,6 +32,10 @@ class DataSummary(Shape):
     """Model-input channels, in order (LaBraM names)."""
     renamed: dict[str, str] = {}
     """Recording channel -> LaBraM name, where they differ."""
+    dropped: list[str] = []
+    """Recording channels left out of the model input (not LaBraM names, or not in ``ch_names``)."""
+    suggested_channel_map: dict[str, str] = {}
+    """A ``channel_map`` entry for each left-out channel that resembles a LaBraM name it could feed."""
     class_names: list[str]
     windows_per_class: dict[str, int]
     windows_per_subject: dict[str, int] = {}

@@ -127,12 +127,17 @@ class PanelActions:
         return None
 
     def _on_check(self, _button=None) -> None:
-        """ "Check data": the trainer scans the data source and summarises it (no run starts)."""
+        """ "Check data": the trainer scans the data source and summarises it (no run starts); what
+        it refuses is shown in the data area, next to the button."""
         with self._lock:
             self._action_error = None
+            self.data_area.show_errors([])
             self.data_area.summary.value = "<span class='eegtrain-muted'>checking…</span>"
             self._act(self._check)
-            if self._action_error or self._connection_error:
+            if self._action_error:  # the trainer failed to answer: said by the button too
+                self.data_area.error.value = f"<div class='eegtrain-error'>{self._action_error}</div>"
+                self._action_error = None
+            if self.data_area.error.value or self._connection_error:
                 self.data_area.summary.value = ""
             self._render_error()
             self._sync_controls()
@@ -141,12 +146,13 @@ class PanelActions:
         try:
             config = self._request_config(scan=True)
         except (TypeError, ValueError, OSError) as exc:
-            self._action_error = html.escape(f"Could not write the data for the trainer: {exc}")
+            self.data_area.show_message(f"Could not write the data for the trainer: {exc}")
             return
-        result = self.client.validate(config)
+        result = self.client.validate(self.data_area.probe_config(config))
         self.data_area.show(result)
-        if not result["valid"]:
-            self._show_refusal("The data check failed", result["errors"])
+        others = [e for e in result["errors"] if not str(e.get("field", "")).startswith("data")]
+        if others:  # the rest of the config: shown by its fields
+            self._show_refusal("The config is not valid", others)
 
     def _on_stop(self, _button=None) -> None:
         with self._lock:
@@ -196,6 +202,13 @@ class PanelActions:
                 self._render(status)
 
     def _show_refusal(self, message: str, errors: list[dict[str, str]], fallback: str = "") -> None:
+        data = [e for e in errors if str(e.get("field", "")).startswith("data")]
+        if data:  # shown in the data area, by "Check data"
+            self.data_area.show_errors(data, message)
+            errors = [e for e in errors if e not in data]
+            if not errors:
+                self._action_error = html.escape(f"{message}: see Data above.")
+                return
         orphans = self.form.show_server_errors(errors)
         if errors and not orphans:
             names = ", ".join(self.form.title(n) for n in self.form.server_errors)

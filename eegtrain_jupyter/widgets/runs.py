@@ -90,6 +90,13 @@ class RunsView:
             icon="trash",
             tooltip="delete the selected runs' folders (not an active run)",
         )
+        self.confirm_text = w.HTML()
+        self.confirm_button = w.Button(description="Delete", icon="trash", button_style="danger")
+        self.confirm_button.add_class("eegtrain-confirm-delete")
+        self.cancel_button = w.Button(description="Cancel")
+        self.confirm = wrap_row([self.confirm_text, self.confirm_button, self.cancel_button])
+        self.confirm.add_class("eegtrain-delete-confirmation")
+        self.confirm.layout.display = "none"
         self.diff = w.HTML()
         self.message = w.HTML()
         self.figures = {
@@ -100,15 +107,19 @@ class RunsView:
             )
         }
         self.comparison: dict[str, Any] | None = None
+        self.pending_delete: list[str] = []
         self.refresh_button.on_click(lambda _: self.refresh())
         self.load_button.on_click(lambda _: self._load())
-        self.delete_button.on_click(lambda _: self.delete_selected())
+        self.delete_button.on_click(lambda _: self.ask_delete())
+        self.confirm_button.on_click(lambda _: self._confirmed())
+        self.cancel_button.on_click(lambda _: self._hide_confirm())
         self.table.observe(lambda _: self.show_selected(), "value")
         for control in (self.sort, self.model):
             control.observe(lambda _: self.refresh(), "value")
         self.widget = w.VBox(
             [
                 wrap_row([self.sort, self.model, self.refresh_button, self.load_button, self.delete_button]),
+                self.confirm,
                 self.table,
                 wrap_row([f for f, _ in self.figures.values()], align_items="flex-start"),
                 self.diff,
@@ -208,6 +219,30 @@ class RunsView:
         self.diff.value = (
             f"<table><tr><th>differs</th>{head}</tr>{rows}</table>" if diff else "<i>same config</i>"
         )
+
+    def ask_delete(self) -> None:
+        """Ask before deleting: the selected runs are named, with Delete and Cancel buttons."""
+        ids = list(self.table.value)
+        if not ids:
+            self.message.value = "select the runs to delete first"
+            return
+        self.pending_delete = ids
+        self.confirm_text.value = (
+            f"<b>Delete {len(ids)} run folder{'s' if len(ids) > 1 else ''}</b> "
+            f"({html.escape(', '.join(ids))}) with their checkpoints? This cannot be undone."
+        )
+        self.confirm.layout.display = ""
+
+    def _hide_confirm(self) -> None:
+        self.pending_delete = []
+        self.confirm.layout.display = "none"
+
+    def _confirmed(self) -> None:
+        ids = list(self.pending_delete)
+        self._hide_confirm()
+        if ids:
+            self.table.value = tuple(ids)
+            self.delete_selected()
 
     def delete_selected(self) -> list[str]:
         """Delete the selected runs (each refusal, e.g. an active run's 409, is said); returns the

@@ -20,7 +20,7 @@ import numpy as np
 
 from .style import wrap_row
 
-__all__ = ["DEFAULT_SPACE", "SearchView", "best_so_far"]
+__all__ = ["DEFAULT_SPACE", "SearchView", "best_so_far", "rounded", "trial_ticks"]
 
 DEFAULT_SPACE = {
     "learning_rate": {"low": 0.0001, "high": 0.01, "log": True},
@@ -31,6 +31,22 @@ DEFAULT_SPACE = {
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def rounded(value: Any, digits: int = 3) -> Any:
+    """``value`` to ``digits`` significant digits when it is a float (others as they are)."""
+    if isinstance(value, float) and np.isfinite(value) and value != 0:
+        return float(f"{value:.{digits}g}")
+    return value
+
+
+def trial_ticks(numbers: np.ndarray, most: int = 10) -> list[int]:
+    """Whole trial numbers to tick, at most ``most`` of them, spanning ``numbers``."""
+    if len(numbers) == 0:
+        return []
+    low, high = int(np.min(numbers)), int(np.max(numbers))
+    step = max(1, int(np.ceil((high - low + 1) / most)))
+    return list(range(low, high + 1, step))
 
 
 def best_so_far(trials: list[dict[str, Any]], maximize: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +96,19 @@ class SearchView:
         )
         self.n_trials = w.BoundedIntText(value=10, min=1, max=1000, description="trials")
         self.start_button = w.Button(description="Start search", button_style="primary")
-        self.apply_button = w.Button(description="Apply best config", disabled=True)
+        self.stop_button = w.Button(
+            description="Stop search",
+            icon="stop",
+            button_style="danger",
+            disabled=True,
+            tooltip="End the search: the running trial stops within a batch; finished trials are kept",
+        )
+        self.stop_button.add_class("eegtrain-search-stop")
+        self.apply_button = w.Button(
+            description="Apply best config",
+            disabled=True,
+            tooltip="Fill the Train tab's form with the best trial's config (searched values rounded)",
+        )
         self.progress = w.IntProgress(value=0, min=0, max=1, description="trials")
         self.message = w.HTML()
         self.trials = w.HTML()
@@ -102,10 +130,11 @@ class SearchView:
         self._refresh_lock = threading.Lock()
         self.start_button.on_click(lambda _: self.start())
         self.apply_button.on_click(lambda _: self.apply_best())
+        self.stop_button.on_click(lambda _: self.stop())
         self.widget = w.VBox(
             [
                 self.space,
-                wrap_row([self.n_trials, self.start_button, self.apply_button]),
+                wrap_row([self.n_trials, self.start_button, self.stop_button, self.apply_button]),
                 self.progress,
                 self.message,
                 wrap_row([self.figure, self.trials], align_items="flex-start"),
@@ -141,6 +170,15 @@ class SearchView:
             threading.Thread(target=self._follow, daemon=True, name="search-view").start()
         return status
 
+    def stop(self) -> dict[str, Any] | None:
+        """End the running search (the trainer's Stop: its running trial is marked stopped)."""
+        try:
+            self.client.stop()
+        except Exception as exc:
+            self.message.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
+            return None
+        return self.refresh()
+
     @property
     def running(self) -> bool:
         """Whether the search shown is still going (a follower should refresh it)."""
@@ -172,24 +210,40 @@ class SearchView:
         x, y = best_so_far(trials, status.get("direction") != "minimize")
         with self.best_line.hold_sync():
             self.best_line.x, self.best_line.y = x, y
+        self.figure.axes[0].tick_values = trial_ticks(x)
         best = status.get("best")
+        running = self.running
         self.apply_button.disabled = best is None
-        self.message.value = f"search <b>{html.escape(str(status['search_id']))}</b>: {status['state']}" + (
-            f" — best trial {best['number']}: {best['value']:.4g}" if best else ""
-        )
+        self.start_button.disabled = running
+        self.start_button.tooltip = "a search is running: Stop it first" if running else "Start a search"
+        self.stop_button.disabled = not running or status["state"] == "stopping"
+        if status.get("search_id") is None:
+            self.message.value = (
+                "<span style='color:gray'>no search yet: edit the space, then Start search</span>"
+            )
+        else:
+            self.message.value = (
+                f"search <b>{html.escape(str(status['search_id']))}</b>: {status['state']}"
+                + (f" — best trial {best['number']}: {best['value']:.4g}" if best else "")
+            )
         rows = "".join(
             f"<tr><td>{t['number']}</td><td>{t['state']}</td><td>{_fmt(t['value'])}</td>"
-            f"<td><code>{html.escape(json.dumps(t['params']))}</code></td></tr>"
+            f"<td><code>{html.escape(json.dumps({k: rounded(v) for k, v in t['params'].items()}))}</code></td></tr>"
             for t in trials
         )
         head = "<tr><th>#</th><th>state</th><th>value</th><th>params</th></tr>"
         self.trials.value = f"<table>{head}{rows}</table>"
 
     def apply_best(self) -> dict[str, Any] | None:
-        """The best trial's full config, handed to ``on_apply``."""
+        """The best trial's full config, its searched values rounded as the table shows them,
+        handed to ``on_apply``."""
         best = (self.status or {}).get("best")
         if best is None:
             return None
+        config = dict(best["config"])
+        for name in best.get("params") or {}:
+            if name in config:
+                config[name] = rounded(config[name])
         if self.on_apply is not None:
-            self.on_apply(dict(best["config"]))
-        return dict(best["config"])
+            self.on_apply(config)
+        return config

@@ -36,10 +36,35 @@ _METRICS = {
     "val_loss": "val loss",
     "train_acc": "train acc",
     "val_acc": "val acc",
-    "best_val_acc": "best val acc",
+    "best_val_acc": "best val acc (chose the epoch)",
     "elapsed": "elapsed",
     "eta": "ETA",
 }
+
+
+def test_card_html(report: dict[str, Any] | None) -> str:
+    """The run's result, led by the held-out test split: balanced accuracy (the headline), accuracy,
+    macro F1 and ROC AUC in %, the split with its windows and subjects; validation is marked as what
+    chose the epoch. Empty until the run has a test report."""
+    if not report:
+        return ""
+    auc = report.get("roc_auc")
+    n_subjects = len(report.get("subjects") or [])
+    who = f", {n_subjects} subject{'s' if n_subjects != 1 else ''}" if n_subjects else ""
+    epoch = "" if report.get("epoch") is None else f", weights of epoch {report['epoch']}"
+    others = f"accuracy {report['accuracy']:.1f}% · macro F1 {report['macro_f1']:.1f}%" + (
+        "" if auc is None else f" · ROC AUC {auc:.1f}%"
+    )
+    return (
+        "<div class='eegtrain-test-card-body'>"
+        "<div class='eegtrain-caption'>Held-out test split (not seen in training or epoch choice)</div>"
+        f"<div style='font-size:1.6em'><b>{report['balanced_accuracy']:.1f}%</b> "
+        "<span style='font-size:0.6em'>balanced accuracy</span></div>"
+        f"<div>{html.escape(others)}</div>"
+        f"<div class='eegtrain-muted'>{report['n']} windows{who}{html.escape(epoch)}"
+        + (f" — {html.escape(str(report['split']))}" if report.get("split") else "")
+        + "</div><div class='eegtrain-muted'>Validation scores below were used to choose the epoch.</div></div>"
+    )
 
 
 def _fmt_loss(x):
@@ -255,6 +280,7 @@ class RunView:
                 )
             )
         self.metrics_box = with_class(wrap_row(cells, grid_gap="4px 18px"), "eegtrain-metrics")
+        self.test_card = with_class(w.HTML(), "eegtrain-test-card")
         self.backbone = with_class(w.HTML(), "eegtrain-backbone")
         self.run_info = with_class(w.HTML(), "eegtrain-run")
         self.run_config = with_class(w.HTML(), "eegtrain-run-config")
@@ -284,6 +310,7 @@ class RunView:
             self.backbone,
             wrap_row([self.progress, self.progress_label]),
             wrap_row([self.batch_progress, self.batch_label]),
+            self.test_card,
             self.metrics_box,
             self.outputs,
             wrap_row(
@@ -322,6 +349,7 @@ class RunView:
         self.loss_curves.update(hist.get("train_losses", []), hist.get("val_losses", []), total)
         self.acc_curves.update(hist.get("train_accs", []), hist.get("val_accs", []), total)
         self.confusion.update(status.get("test_report"))
+        self.test_card.value = test_card_html(status.get("test_report"))
 
     def render_run_config(self, status: dict[str, Any]) -> None:
         self.run_config.value = run_config_html(status, self.form)

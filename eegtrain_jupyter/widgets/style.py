@@ -44,6 +44,7 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 .eegtrain-panel .eegtrain-warn { color: var(--eegtrain-warn); }
 .eegtrain-panel .eegtrain-ok { color: var(--eegtrain-ok); }
 .eegtrain-panel .eegtrain-muted, .eegtrain-panel .eegtrain-caption { color: var(--jp-ui-font-color2); }
+.eegtrain-panel .eegtrain-warning { color: var(--jp-warn-color1, #e65100); }
 .eegtrain-panel .eegtrain-caption { font-size: var(--jp-ui-font-size0, 11px); }
 .eegtrain-panel .eegtrain-invalid input, .eegtrain-panel .eegtrain-invalid select {
   border-color: var(--eegtrain-error) !important; box-shadow: 0 0 0 1px var(--eegtrain-error); }
