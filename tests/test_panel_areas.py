@@ -269,10 +269,7 @@ def test_in_memory_data_is_written_under_the_root_for_the_server(
 ):
     data = epochs()
     panel = make_panel(remote, data=data)
-    assert (
-        panel.data_area.text.disabled
-        and "held in Python" in panel.data_area.widget.children[0].children[1].value
-    )
+    assert panel.data_area.text.disabled and "held in Python" in panel.data_area.note.value
     panel.form.set_values({**TINY, "save_dir": "models"})
     panel.data_area.check_button.click()
     assert panel.error.value == "", panel.error.value
@@ -300,7 +297,8 @@ def test_in_memory_data_is_written_under_the_root_for_the_server(
     monkeypatch.chdir(outside)
     other = make_panel(remote, data=data)
     other.start_button.click()
-    message = other.error.value
+    assert "see Data above" in other.error.value  # the data's error is beside the data
+    message = other.data_area.error.value
     assert "must stay inside the server root" in message and str(server.root_dir) not in message, message
     assert other.last_status["run_id"] == final["run_id"]  # no new run
 

@@ -203,11 +203,12 @@ class DataArea:
             if in_memory
             else "<span class='eegtrain-muted'>the config's <code>data</code> source</span>"
         )
+        self.note = w.HTML(note)
         self.advanced = w.Accordion([w.VBox([self.text, self.text_error])], titles=("Advanced (JSON)",))
         self.advanced.selected_index = None
         self.widget = w.VBox(
             [
-                wrap_row([w.HTML("<b>Data</b>"), self.kind, w.HTML(note)]),
+                wrap_row([w.HTML("<b>Data</b>"), self.kind, self.note]),
                 self.files_form.widget,
                 self.advanced,
                 wrap_row([self.check_button, self.apply_button, self.error], align_items="flex-start"),
