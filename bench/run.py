@@ -64,6 +64,7 @@ def _sizes(quick: bool) -> dict:
             "recipe_epochs": 1,
             "search": ["--trials", "3", "--n-samples-per-class", "100", "--n-epochs", "2"],
             "light": ["--starts", "1", "--quick"],
+            "scanmem": ["--quick"],
         }
     return {
         "frozen_cfg": {"device": "cpu"},
@@ -87,6 +88,7 @@ def _sizes(quick: bool) -> dict:
         "recipe_epochs": 6,
         "search": ["--trials", "20"],  # its defaults: 2x1500 windows, 15 epochs
         "light": ["--starts", "5"],
+        "scanmem": [],  # its defaults: 64 channels x 60 min at 256 Hz, 6 labelled 60 s spans
     }
 
 
@@ -547,6 +549,29 @@ def bench_light(s: dict, quick: bool) -> list[Row]:
     ]
 
 
+def bench_scanmem(s: dict, quick: bool) -> list[Row]:
+    """Row 21: a scan's peak memory on one large EDF against the windows it yields
+    (:mod:`bench.scanmem`, the scan in a fresh interpreter)."""
+    _log("scan of a large EDF: peak RSS vs the windows' bytes (bench.scanmem)")
+    r = _run_module("bench.scanmem", *s["scanmem"])
+    ratio = r["peak_increase_mb"] / r["budget_mb"]
+    return [
+        Row(
+            21,
+            f"peak RSS increase of data.scan on one EDF ({r['channels']} channels x {r['minutes']:g} min "
+            f"at {r['sfreq']:g} Hz, {r['file_mb']:.0f} MB, {r['spans']} labelled {r['span_s']:g} s spans, "
+            f"no cache)",
+            f"{r['peak_increase_mb']:.0f} MB",
+            f"{r['windows_mb']:.0f} MB of windows ({r['n_windows']})",
+            ratio,
+            "<= 1",
+            None if quick else ratio <= 1,
+            note="ratio column: peak increase / (2 x windows + 300 MB)",
+            raw=r,
+        )
+    ]
+
+
 def machine_info(threads: int | None) -> dict:
     import torch
 
@@ -609,6 +634,7 @@ def run_all(
         ({13, 14, 15}, bench_recipe, (s, quick)),
         ({16, 17}, bench_search, (s, quick)),
         ({18, 19, 20}, bench_light, (s, quick)),
+        ({21}, bench_scanmem, (s, quick)),
     ]
     for ids, fn, args in groups:
         if only and not ids & only:

@@ -112,14 +112,15 @@ def test_past_the_time_limit_the_process_is_killed_and_the_file_named(pool, tmp_
 
 
 def test_past_the_memory_limit_the_read_fails_and_names_the_limit(tmp_path):
-    # one long recording: preloading and filtering it needs far more than 64 MB
+    # one long recording whose windows need far more than 64 MB (the scan reads only the labelled
+    # spans, so memory follows the windows): 60 blocks of 60 s, a 4 s window every 0.1 s, 860 MB
     raw = make_raw(1, n_blocks=60, block_s=60.0)
     (tmp_path / "rec").mkdir()
     write(raw, tmp_path / "rec", "sub-01_task-rest", "fif")
     pool = DataWorker(size=1, timeout_s=120, memory_mb=64)
     try:
         with pytest.raises(ConfigError) as info:
-            _scan(pool, tmp_path, _files())
+            _scan(pool, tmp_path, _files(sliding=True, step_s=0.1))
         (error,) = info.value.errors
         assert "64 MB memory limit" in error.message and "data_memory_mb" in error.message, error.message
         assert "rec/sub-01_task-rest_raw.fif" in error.message

@@ -15,6 +15,7 @@ import functools
 import json
 import re
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,8 +37,10 @@ __all__ = [
     "epochs_to_windows",
     "labram_channel_names",
     "model_channel_names",
+    "processed_grid",
     "raw_to_windows",
     "resolve_channels",
+    "span_padding",
     "suggest_channel_map",
 ]
 
@@ -157,6 +160,10 @@ class Preprocessing(BaseModel):
         """Samples per window: ``window_s * sfreq``."""
         return round(self.window_s * self.sfreq)
 
+    def resamples(self, sfreq: float) -> bool:
+        """Whether a recording at ``sfreq`` Hz is resampled (its rate is not ``self.sfreq``)."""
+        return abs(sfreq - self.sfreq) > 1e-6
+
 
 _PREFIX = re.compile(r"^(EEG|EOG|ECG)[\s_:-]+", re.IGNORECASE)
 _SUFFIX = re.compile(r"[\s_-]+(REF|LE|AR|AVG|A1|A2|M1|M2|CZ)$", re.IGNORECASE)
@@ -237,33 +244,158 @@ def resolve_channels(rec_names: list[str] | tuple[str, ...], prep: Preprocessing
     return picks
 
 
-def _apply(inst: Any, prep: Preprocessing) -> Any:
+def _apply(inst: Any, prep: Preprocessing, span: _Span | None = None) -> Any:
     """Rename/pick/order, band-pass and resample an MNE Raw or Epochs copy (volts stay volts).
 
-    Picks before loading, so only the model's channels are read and copied."""
+    Picks before loading, so only the model's channels are read and copied; with ``span`` (a
+    Raw only) only the source samples ``[span.start, span.stop)`` are read. The FFT resampler
+    pads with :func:`_resample_npad` samples, so its output samples fall on the ``prep.sfreq``
+    grid."""
     import mne
 
     picks = resolve_channels(list(inst.ch_names), prep)
     if isinstance(inst, mne.io.BaseRaw):  # a Raw picks before loading: only these channels are read
-        inst = inst.copy().pick(list(picks)).load_data(verbose="error")
+        inst = inst.copy().pick(list(picks))
+        if span is not None:
+            sfreq = inst.info["sfreq"]
+            inst.crop(span.start / sfreq, (span.stop - 1) / sfreq, verbose="error")
+        inst.load_data(verbose="error")
     else:  # Epochs must be loaded to drop channels
         inst = inst.copy().load_data().pick(list(picks))
     inst.rename_channels(picks)
     inst.reorder_channels(list(prep.ch_names))
     if prep.l_freq is not None or prep.h_freq is not None:
         inst.filter(prep.l_freq, prep.h_freq, verbose="error")
-    if abs(inst.info["sfreq"] - prep.sfreq) > 1e-6:
-        inst.resample(prep.sfreq, verbose="error")
+    if prep.resamples(inst.info["sfreq"]):
+        npad = _resample_npad(prep.sfreq / inst.info["sfreq"])
+        inst.resample(prep.sfreq, npad=npad, verbose="error")
     return inst
 
 
-def apply_to_raw(raw: mne.io.BaseRaw, prep: Preprocessing) -> mne.io.BaseRaw:
+def apply_to_raw(
+    raw: mne.io.BaseRaw, prep: Preprocessing, start: int | None = None, stop: int | None = None
+) -> mne.io.BaseRaw:
     """A preprocessed copy of ``raw``: channels renamed, picked in ``prep.ch_names`` order,
     filtered and resampled.
 
     Loads the data (``raw.load_data`` on the copy); ``raw`` itself is left as it was.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        Preloaded or not; a recording opened with ``preload=False`` is read only where needed.
+    prep : Preprocessing
+    start, stop : int, optional
+        Only the preprocessed samples ``[start, stop)`` (on the grid of :func:`processed_grid`),
+        both given or neither. Just the source samples they come from are read, with
+        :func:`span_padding` samples on each side (clipped at the recording's ends) so the
+        band-pass and the resampling see the same neighbourhood as on the whole recording; the
+        segment starts on a source sample that falls on the output grid. The samples match those
+        of the whole recording's preprocessing exactly without resampling (up to floating-point
+        rounding) and up to the resampler's edge effects with it (``tests/test_recordings.py``
+        measures both).
+
+    Returns
+    -------
+    mne.io.BaseRaw
+        Preloaded; with ``start``/``stop``, exactly ``stop - start`` samples.
     """
-    return _apply(raw, prep)
+    if start is None and stop is None:
+        return _apply(raw, prep)
+    if start is None or stop is None or not 0 <= start < stop:
+        raise ValueError(f"start and stop must be given together, 0 <= start < stop (got {start}, {stop})")
+    span = _source_span(raw, prep, start, stop)
+    out = _apply(raw, prep, span)
+    sfreq = out.info["sfreq"]
+    first = start - span.offset
+    if first < 0 or first + (stop - start) > out.n_times:
+        raise ValueError(f"samples [{start}, {stop}) are past the end of the preprocessed recording")
+    return out.crop(first / sfreq, (first + stop - start - 1) / sfreq, verbose="error")
+
+
+def processed_grid(raw: mne.io.BaseRaw, prep: Preprocessing) -> tuple[float, int, int]:
+    """``(sfreq, first_samp, n_times)`` that :func:`apply_to_raw` gives ``raw``, without reading samples.
+
+    ``raw.resample``'s: the rate becomes ``prep.sfreq``, ``first_samp`` and the length scale by
+    the ratio of the rates, rounded (a recording MNE holds as several pieces may end a sample or
+    two apart: its pieces are resampled one by one).
+    """
+    sfreq = float(raw.info["sfreq"])
+    if not prep.resamples(sfreq):
+        return sfreq, int(raw.first_samp), int(raw.n_times)
+    ratio = prep.sfreq / sfreq
+    return prep.sfreq, int(np.round(raw.first_samp * ratio)), max(round(raw.n_times * ratio), 1)
+
+
+def span_padding(sfreq: float, prep: Preprocessing) -> int:
+    """Source samples read on each side of a span (:func:`apply_to_raw` with ``start``/``stop``).
+
+    The band-pass's FIR length (``mne.filter.create_filter`` with ``raw.filter``'s defaults:
+    each output sample depends on half of it on either side) plus, when resampling,
+    :data:`RESAMPLE_PADDING_S` seconds: the FFT resampler acts on the whole segment, so its edge
+    effects fade with distance instead of stopping.
+    """
+    import mne
+
+    pad = 0
+    if prep.l_freq is not None or prep.h_freq is not None:
+        h = mne.filter.create_filter(None, sfreq, prep.l_freq, prep.h_freq, verbose="error")
+        pad += len(h)
+    if prep.resamples(sfreq):
+        pad += int(np.ceil(RESAMPLE_PADDING_S * sfreq))
+    return pad
+
+
+RESAMPLE_PADDING_S = 10.0
+"""Seconds of recording read on each side of a span that is resampled (:func:`span_padding`)."""
+
+_ALIGN_SEARCH = 1000
+"""How many source samples :func:`_on_grid` looks through for one that falls on the output grid."""
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Source samples ``[start, stop)`` to preprocess, and the output sample
+    (:func:`processed_grid`) the first of them becomes."""
+
+    start: int
+    stop: int
+    offset: int
+
+
+def _on_grid(n: int, ratio: float, direction: int) -> int:
+    """The source sample count nearest ``n`` (going ``direction``, -1 or +1) whose multiple by
+    ``ratio`` is closest to a whole number: a segment starting (or as long as) that falls
+    exactly on the output grid (for 250 -> 200 Hz every 5th, 256 -> 200 Hz every 32nd)."""
+    cand = n + direction * np.arange(_ALIGN_SEARCH)
+    cand = cand[cand >= 0]
+    frac = np.abs(cand * ratio - np.round(cand * ratio))
+    return int(cand[np.flatnonzero(frac <= frac.min() + 1e-6)[0]])
+
+
+def _source_span(raw: mne.io.BaseRaw, prep: Preprocessing, start: int, stop: int) -> _Span:
+    """The padded, grid-aligned source samples that preprocessed samples ``[start, stop)`` come from."""
+    sfreq = float(raw.info["sfreq"])
+    n = int(raw.n_times)
+    pad = span_padding(sfreq, prep)
+    if not prep.resamples(sfreq):
+        lo, hi = max(0, start - pad), min(n, stop + pad)
+        return _Span(lo, hi, lo)
+    ratio = prep.sfreq / sfreq
+    lo = max(0, int(np.floor(start / ratio)) - pad)
+    lo = _on_grid(lo, ratio, -1) if lo > 0 else 0
+    length = _on_grid(int(np.ceil(stop / ratio)) + pad - lo, ratio, +1)
+    hi = min(n, lo + length)  # at the recording's end: its last sample, on the grid or not
+    return _Span(lo, hi, int(np.round(lo * ratio)))
+
+
+def _resample_npad(ratio: float) -> int:
+    """Samples the FFT resampler pads each side with: at least 100 (``mne.filter.resample``'s
+    default) and on the grid. MNE's ``npad="auto"`` pads to a power of two, which puts the
+    resampled samples up to half a sample off the output grid unless ``ratio`` times that power
+    of two is whole (at 250, 500 or 1000 Hz to 200 Hz it never is: a 10 Hz sine came out 5 %
+    of its amplitude off, 1e-9 with this padding)."""
+    return _on_grid(100, ratio, +1)
 
 
 def raw_to_windows(

@@ -13,6 +13,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ from .preprocess import (
     check_model_channels,
     check_windows,
     model_channel_names,
+    processed_grid,
+    span_padding,
     suggest_channel_map,
 )
 from .windows import Windows
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEADER_MAX_BYTES",
+    "SPAN_BYTES",
     "Recording",
     "load_files",
     "make_preprocessing",
@@ -340,38 +344,109 @@ def _labelled(raw: mne.io.BaseRaw, labels: dict[str, str]) -> mne.io.BaseRaw:
     return raw
 
 
-def _cut(
+def _window_starts(
     raw: mne.io.BaseRaw, cfg: FilesData, prep: Preprocessing, classes: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Windows ``(n, n_chans, n_times)`` µV and class indices from a preprocessed recording."""
-    data = raw.get_data()
-    n_times, sfreq = prep.n_times, raw.info["sfreq"]
+    """Where a recording's windows start and their class indices, before any sample is read.
+
+    Starts count preprocessed samples (the grid :func:`.preprocess.processed_grid` gives the
+    recording): one window at each labelled annotation's ``onset + tmin`` or, with ``sliding``,
+    one every ``step_s`` that fits inside its span; windows that would leave the recording are
+    dropped. In annotation order.
+    """
+    sfreq, first_samp, n_total = processed_grid(raw, prep)
+    n_times = prep.n_times
     step = max(1, round((cfg.step_s or cfg.window_s) * sfreq))
     ann = raw.annotations
     starts, labels = [], []
     for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True):
         if desc not in cfg.labels:
             continue
-        first = int(raw.time_as_index(onset + cfg.tmin, use_rounding=True, origin=ann.orig_time)[0])
+        first = _as_index(raw, onset + cfg.tmin, ann.orig_time, sfreq, first_samp)
         if cfg.sliding:
             last = first + round((duration - cfg.tmin) * sfreq) - n_times  # the window stays in the span
             span = list(range(first, last + 1, step))
         else:
             span = [first]
-        span = [s for s in span if s >= 0 and s + n_times <= data.shape[1]]
+        span = [s for s in span if s >= 0 and s + n_times <= n_total]
         starts += span
         labels += [classes.index(cfg.labels[desc])] * len(span)
-    if not starts:
-        return np.empty((0, data.shape[0], n_times), np.float32), np.empty(0, np.int64)
-    index = np.asarray(starts)[:, None] + np.arange(n_times)  # (n, n_times)
-    X = (data[:, index].transpose(1, 0, 2) * prep.scale).astype(np.float32)
-    return X, np.asarray(labels, np.int64)
+    return np.asarray(starts, np.int64), np.asarray(labels, np.int64)
+
+
+def _as_index(
+    raw: mne.io.BaseRaw, time: float, origin: datetime | None, sfreq: float, first_samp: int
+) -> int:
+    """``time_as_index(time, use_rounding=True, origin=origin)`` (``mne.io.BaseRaw``'s arithmetic)
+    on the preprocessed recording: rate ``sfreq``, first sample ``first_samp``."""
+    delta = 0.0
+    if origin is not None:
+        delta = (origin - (raw.info["meas_date"] + timedelta(0, first_samp / sfreq))).total_seconds()
+    return int(np.round((time + delta) * sfreq))
+
+
+SPAN_BYTES = 64 * 1024**2
+"""Most bytes of float64 source samples (the model's channels) preprocessed in one piece; the
+padding :func:`.preprocess.span_padding` adds comes on top."""
+
+_BATCH_BYTES = 16 * 1024**2
+"""Most bytes of float64 windows copied out of a preprocessed piece at once."""
+
+
+def _read_windows(raw: mne.io.BaseRaw, prep: Preprocessing, starts: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` (``(len(starts), n_chans, n_times)`` float32) with the windows at ``starts``, in µV.
+
+    Reads only the labelled stretches: windows close together are preprocessed as one piece
+    (at most :data:`SPAN_BYTES` of source samples plus padding; a gap shorter than the padding
+    it would save is read too), each through :func:`.preprocess.apply_to_raw` with
+    ``start``/``stop``.
+    """
+    n_times = prep.n_times
+    src_sfreq = float(raw.info["sfreq"])
+    ratio = prep.sfreq / src_sfreq if prep.resamples(src_sfreq) else 1.0
+    max_len = max(n_times, int(SPAN_BYTES / (8 * len(prep.ch_names)) * ratio))
+    max_gap = 2 * span_padding(src_sfreq, prep) * ratio
+    batch = max(1, _BATCH_BYTES // (8 * len(prep.ch_names) * n_times))
+    order = np.argsort(starts, kind="stable")
+    i = 0
+    while i < len(order):
+        j, lo, hi = i + 1, int(starts[order[i]]), int(starts[order[i]]) + n_times
+        while j < len(order):
+            s = int(starts[order[j]])
+            if s + n_times - lo > max_len or s - hi > max_gap:
+                break
+            hi = max(hi, s + n_times)
+            j += 1
+        data = apply_to_raw(raw, prep, lo, hi).get_data()
+        view = np.lib.stride_tricks.sliding_window_view(data, n_times, axis=-1)  # (chans, positions, n_times)
+        for b in range(i, j, batch):
+            rows = order[b : min(j, b + batch)]
+            out[rows] = (view[:, starts[rows] - lo].transpose(1, 0, 2) * prep.scale).astype(np.float32)
+        del data, view
+        i = j
+
+
+@dataclass
+class _Planned:
+    """A recording checked and labelled, its windows placed; no samples read yet."""
+
+    rec: Recording
+    raw: mne.io.BaseRaw
+    subject: str | None
+    counts: Counter[str]
+    starts: np.ndarray
+    y: np.ndarray
 
 
 def load_files(
     cfg: FilesData, recordings: list[Recording], on_file: OnFile | None = None, model: str = "labram"
 ) -> tuple[Windows, DataSummary]:
     """Read, preprocess and window every recording; labels from annotations (or stim events).
+
+    First every recording's labels, subject, channels and window starts are found from its
+    header, annotations and stim channel; then the windows' array is allocated once and filled
+    file by file, reading only the labelled stretches of each (:func:`_read_windows`), so memory
+    follows the windows, not the recordings.
 
     Parameters
     ----------
@@ -391,12 +466,12 @@ def load_files(
     """
     classes = list(dict.fromkeys(cfg.labels.values()))
     prep: Preprocessing | None = None
-    Xs, ys, subjects, infos = [], [], [], []
+    plans: list[_Planned] = []
     seen: Counter[str] = Counter()
     renamed: dict[str, str] = {}
     dropped: dict[str, None] = {}  # recording channels not used, in the order first seen
     for rec in recordings:
-        path, field = rec.path, rec.field
+        path = rec.path
         raw = _labelled(rec.raw, cfg.labels)
         subject = _subject(rec, cfg)
         counts = Counter(str(d) for d in raw.annotations.description)
@@ -410,10 +485,33 @@ def load_files(
         seen.update({k: v for k, v in counts.items() if k in cfg.labels})
         if prep is None:
             prep = make_preprocessing(list(raw.ch_names), cfg, model=model)
+        try:
+            picks = renames(raw.ch_names, prep)
+        except ConfigError as exc:
+            raise ConfigError(
+                [FieldError(e.field, f"{path.name}: {e.message}") for e in exc.errors]
+            ) from None
+        renamed.update({src: dst for src, dst in picks.items() if src != dst})
+        dropped.update(dict.fromkeys(n for n in raw.ch_names if n not in picks))
+        starts, y = _window_starts(raw, cfg, prep, classes)
+        plans.append(_Planned(rec, raw, subject, counts, starts, y))
+    assert prep is not None
+    for key in cfg.labels:
+        if key not in seen:
+            raise ConfigError.field("data.labels", f"no annotation or event named {key!r} in any file")
+    y_all = np.concatenate([p.y for p in plans])
+    require_every_class(y_all, classes, cfg)
+    X = np.empty((len(y_all), len(prep.ch_names), prep.n_times), np.float32)
+    subjects, infos = [], []
+    offset = 0
+    for plan in plans:
+        rec, raw, path, field = plan.rec, plan.raw, plan.rec.path, plan.rec.field
         if on_file is not None:
             on_file(rec.name)
+        out = X[offset : offset + len(plan.y)]
+        offset += len(plan.y)
         try:
-            proc = apply_to_raw(raw, prep)
+            _read_windows(raw, prep, plan.starts, out)
         except ConfigError as exc:
             raise ConfigError(
                 [FieldError(e.field, f"{path.name}: {e.message}") for e in exc.errors]
@@ -424,37 +522,25 @@ def load_files(
             raise ConfigError.field(
                 field, f"cannot read the samples of {path.name}: {type(exc).__name__}: {exc}"
             ) from None
-        X, y = _cut(proc, cfg, prep, classes)
         try:
-            check_windows(X, prep)
+            check_windows(out, prep)
         except ConfigError as exc:
             raise ConfigError([FieldError(field, f"{path.name}: {e.message}") for e in exc.errors]) from None
-        Xs.append(X)
-        ys.append(y)
-        subjects += [subject] * len(y)
+        subjects += [plan.subject] * len(plan.y)
         infos.append(
             FileSummary(
                 path=rec.name,
-                subject=subject,
+                subject=plan.subject,
                 sfreq=float(raw.info["sfreq"]),
                 n_channels=len(raw.ch_names),
                 duration_s=raw.n_times / float(raw.info["sfreq"]),
-                n_windows=len(y),
-                annotations=dict(counts),
+                n_windows=len(plan.y),
+                annotations=dict(plan.counts),
             )
         )
-        picks = renames(raw.ch_names, prep)
-        renamed.update({src: dst for src, dst in picks.items() if src != dst})
-        dropped.update(dict.fromkeys(n for n in raw.ch_names if n not in picks))
-    assert prep is not None
-    for key in cfg.labels:
-        if key not in seen:
-            raise ConfigError.field("data.labels", f"no annotation or event named {key!r} in any file")
-    y_all = np.concatenate(ys)
-    require_every_class(y_all, classes, cfg)
     subj = None if subjects[0] is None else np.asarray(subjects, dtype=object).astype(str)
     windows = Windows(
-        X=np.concatenate(Xs),
+        X=X,
         y=y_all,
         ch_names=tuple(prep.ch_names),
         sfreq=prep.sfreq,
