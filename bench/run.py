@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
-    ids = set(range(1, 18))
+    ids = set(range(1, 22))
     if args.only:
         ids = {int(x) for x in args.only.split(",") if x}
     ids -= {int(x) for x in args.skip.split(",") if x}

@@ -35,11 +35,13 @@ def test_quick_bench_writes_a_table_of_ratios(tmp_path):
     text = out.read_text()
     assert "cores" in text and "torch" in text and "device" in text
     rows = {int(m.group(1)): m.group(0) for m in re.finditer(r"^\| (\d+) \|.*$", text, re.M)}
-    assert set(rows) == {1, 2, 3, 4, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17}, text
+    assert set(rows) == {1, 2, 3, 4, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20, 21}, text
     for number, row in rows.items():
         ratio = float(row.split("|")[5].strip())  # a number, not "skipped"
         if number in (13, 14, 15):  # Δ test accuracy in points: either sign
             assert -100 <= ratio <= 100, row
+        elif number in (18, 19, 20):  # differences (s, MB) from a plain server or from idle: either sign
+            assert abs(ratio) < 10_000, row
         else:
             assert ratio >= 0 if number in (9, 10) else ratio > 0, row  # rows 9/10: abs. accuracy Δ, may be 0
         assert row.rstrip().endswith("| - |")  # quick mode checks no thresholds
