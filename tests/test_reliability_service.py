@@ -291,7 +291,7 @@ def test_recovery_survives_damaged_index_and_run_folders(tmp_path):
         ("save_dir", "x" * 5000, "too long"),
         ("save_dir", "a_file/models", "is a file"),
         ("save_dir", "a_file", "not a directory"),
-        ("pretrained_weights", "missing.pth", "no such file"),
+        ("pretrained_weights", "missing.pth", "not found: missing.pth"),
         ("pretrained_weights", "nul\x00.pth", "null byte"),  # same path rules as save_dir
     ],
 )
