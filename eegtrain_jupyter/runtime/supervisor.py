@@ -32,7 +32,18 @@ from typing import Any
 from ..engine.events import StopRequested, TrainingListener, TrainingResult
 from ..files import remove_orphan_temp_files
 from .launcher import WorkerHandle, WorkerSession, start_worker
-from .protocol import LOG_NAME, Abort, Ack, Delivery, Stop, WorkerError, WorkerSpec, decode_event, encode
+from .protocol import (
+    LOG_NAME,
+    Abort,
+    Ack,
+    Delivery,
+    ProtocolError,
+    Stop,
+    WorkerError,
+    WorkerSpec,
+    decode_event,
+    encode,
+)
 
 __all__ = ["LOG_NAME", "Outcome", "describe_exit", "fork_server_end", "supervise"]
 
@@ -167,9 +178,12 @@ class _Dispatch:
             self.listener_stop = True
             self.reply(Ack(stop=True, stop_now=True))
             return
-        except Exception as exc:  # a listener here raised: the run fails with its error
-            what = delivery.event.name if isinstance(delivery, Delivery) else "a worker message"
-            log.exception("a training listener raised on %s", what)
+        except Exception as exc:  # a listener here raised (or the message was refused): the run fails
+            if isinstance(exc, ProtocolError):
+                log.error("refused a message from the training worker: %s", exc)
+            else:
+                what = delivery.event.name if isinstance(delivery, Delivery) else "a worker message"
+                log.exception("a training listener raised on %s", what)
             self.listener_error = f"{type(exc).__name__}: {exc}"
             self.reply(Abort(error=self.listener_error))
             return
