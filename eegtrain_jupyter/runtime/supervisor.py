@@ -187,11 +187,17 @@ class _Dispatch:
             self.listener_error = f"{type(exc).__name__}: {exc}"
             self.reply(Abort(error=self.listener_error))
             return
-        self.reply(Ack(stop=self.stop_event.is_set() or self.listener_stop))
+        self.reply(_ACK_STOP if self.stop_event.is_set() or self.listener_stop else _ACK)
 
-    def reply(self, message: Ack | Abort | Stop) -> None:
+    def reply(self, message: Ack | Abort | Stop | bytes) -> None:
+        """Send ``message`` (or its encoding) to the worker, unless it is gone."""
+        raw = message if isinstance(message, bytes) else encode(message)
         with contextlib.suppress(OSError):  # the worker is gone; its exit is handled by the caller
-            self.conn.send_bytes(encode(message))
+            self.conn.send_bytes(raw)
+
+
+_ACK, _ACK_STOP = encode(Ack()), encode(Ack(stop=True))
+"""The answers to almost every event, encoded once."""
 
 
 def supervise(
