@@ -142,8 +142,9 @@ class WorkerSpec(BaseModel):
     windows_cache: Path | None = None
     """Folder of the :mod:`~.windows_cache` a ``files``/``epochs`` source is read through."""
     root_dir: Path | None = None
-    """With ``confine``: the :class:`~.paths.PathPolicy` the config's data paths resolve with."""
+    """Root of the :class:`~.paths.PathPolicy` the config's data paths resolve against."""
     confine: bool = False
+    """Refuse data paths outside ``root_dir`` (the server's policy)."""
     tensorboard_dir: Path | None = None
     """Where the run's TensorBoard events go (when ``tensorboard`` is installed)."""
     batch_interval: float = 0.0
