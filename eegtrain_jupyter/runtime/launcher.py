@@ -25,8 +25,10 @@ import sys
 import tempfile
 import threading
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the protocol (pydantic, the config) is imported where a worker starts
+    from .protocol import WorkerSpec
 
 __all__ = [
     "BACKEND_ENV",
@@ -140,7 +142,7 @@ class WorkerHandle:
 class ForkedWorker(WorkerHandle):
     """One worker forked from the fork server, its duplex pipe as the connection."""
 
-    def __init__(self, target: Any, spec: dict[str, Any], name: str):
+    def __init__(self, target: Any, spec: WorkerSpec, name: str):
         ctx = _mp_context()
         self.conn, child_conn = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=target, args=(child_conn, spec), name=name, daemon=True)
@@ -169,9 +171,10 @@ class ForkedWorker(WorkerHandle):
 
 
 class TorchrunJob(WorkerHandle):
-    """A ``torchrun`` job of several worker processes; rank 0 connects to a Unix socket here."""
+    """A ``torchrun`` job of several worker processes; rank 0 connects to a Unix socket here and
+    receives the run (:class:`~.protocol.Run`)."""
 
-    def __init__(self, config: Any, spec: dict[str, Any], log_path: Path):
+    def __init__(self, spec: WorkerSpec):
         self.tmp = tempfile.mkdtemp(prefix="eegtrain-worker-")  # 0700: only this user connects
         self.sock_path = os.path.join(self.tmp, "leader.sock")
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -180,10 +183,10 @@ class TorchrunJob(WorkerHandle):
         self.server.setblocking(False)
         self.spec = spec
         self.conn = None
-        _, backend = processes_per_node(config.devices)
-        env = {**spec["env"], SOCKET_ENV: self.sock_path, BACKEND_ENV: backend, "PYTHONUNBUFFERED": "1"}
-        cmd = torchrun_command(config)
-        with open(log_path, "ab") as log:
+        _, backend = processes_per_node(spec.config.devices)
+        env = {**spec.env, SOCKET_ENV: self.sock_path, BACKEND_ENV: backend, "PYTHONUNBUFFERED": "1"}
+        cmd = torchrun_command(spec.config)
+        with open(spec.log_path, "ab") as log:
             log.write(("$ " + " ".join(cmd) + "\n").encode())
             log.flush()
             self.proc = subprocess.Popen(
@@ -204,9 +207,9 @@ class TorchrunJob(WorkerHandle):
                 return None
             sock.setblocking(True)
             self.conn = Connection(sock.detach())
-            from .relay import encode
+            from .protocol import Run, encode
 
-            self.conn.send_bytes(encode({"spec": self.spec}))
+            self.conn.send_bytes(encode(Run(spec=self.spec)))
         return self.conn
 
     def exitcode(self) -> int | None:
@@ -231,25 +234,23 @@ class TorchrunJob(WorkerHandle):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start_worker(
-    config: Any, spec: dict[str, Any], log_path: Path, name: str, session: WorkerSession | None = None
-) -> WorkerHandle:
+def start_worker(spec: WorkerSpec, name: str, session: WorkerSession | None = None) -> WorkerHandle:
     """A forked worker for one process on one node (``session``'s, when one is given), else a
     torchrun job."""
-    nproc, _ = processes_per_node(config.devices)
-    if nproc == 1 and config.nnodes == 1:
+    nproc, _ = processes_per_node(spec.config.devices)
+    if nproc == 1 and spec.config.nnodes == 1:
         if session is not None:
             return session.start(spec, name)
         from .worker import run_in_child
 
         return ForkedWorker(run_in_child, spec, name)
-    return TorchrunJob(config, spec, log_path)
+    return TorchrunJob(spec)
 
 
 class WorkerSession:
     """One forked worker kept for several runs in a row (a search's trials).
 
-    The first run forks the worker; each later run is sent to it as ``{"spec": ...}`` over the
+    The first run forks the worker; each later run is sent to it as a :class:`~.protocol.Run` over the
     same pipe, and the worker trains it with the windows, built models and feature keys it kept
     (:class:`~.workbench.Workbench`), relaying its events pipelined (:mod:`.relay`). A run that
     does not end cleanly (a failure, a kill, a supervisor torn down) ends the worker, and the next
@@ -264,17 +265,17 @@ class WorkerSession:
         self._worker: ForkedWorker | None = None
         self._lock = threading.Lock()
 
-    def start(self, spec: dict[str, Any], name: str) -> ForkedWorker:
+    def start(self, spec: WorkerSpec, name: str) -> ForkedWorker:
         """The session's worker, given ``spec`` as its next run (forked when there is none alive)."""
-        from .relay import encode
+        from .protocol import Run, encode
         from .worker import run_in_child
 
-        spec = {**spec, "keep": True, "pipelined": True}  # see relay: the session's runs are trials
+        spec = spec.model_copy(update={"keep": True, "pipelined": True})  # see relay: runs are trials
         with self._lock:
             worker = self._worker
             if worker is not None and worker.exitcode() is None and worker.conn is not None:
                 try:
-                    worker.conn.send_bytes(encode({"spec": spec}))
+                    worker.conn.send_bytes(encode(Run(spec=spec)))
                     return worker
                 except OSError:
                     pass
@@ -297,7 +298,7 @@ class WorkerSession:
 
     def close(self) -> None:
         """Ask the worker to exit, wait up to :attr:`CLOSE_TIMEOUT` seconds, then kill it."""
-        from .relay import encode
+        from .protocol import Close, encode
 
         with self._lock:
             worker, self._worker = self._worker, None
@@ -305,6 +306,6 @@ class WorkerSession:
             return
         if worker.conn is not None:
             with contextlib.suppress(OSError):
-                worker.conn.send_bytes(encode({"close": True}))
+                worker.conn.send_bytes(encode(Close()))
         worker.proc.join(self.CLOSE_TIMEOUT)
         worker.close()

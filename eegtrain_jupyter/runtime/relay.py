@@ -3,7 +3,7 @@
 Each event is one JSON object over a :class:`multiprocessing.connection.Connection`, sent by
 :class:`Relay` (a :class:`~.events.TrainingListener` in the worker), which then waits for the
 supervisor's answer: lock-step, so a stop lands before the next batch and a listener that raises
-on the supervisor's side fails the run (:class:`Aborted`). :mod:`.worker` describes the messages.
+on the supervisor's side fails the run (:class:`Aborted`). :mod:`.protocol` defines the messages.
 
 A **pipelined** relay (a search's trials) does not wait: it keeps at most :data:`WINDOW` events
 unanswered and reads the answers as they come (before every batch, and after each event), so the
@@ -14,29 +14,17 @@ abort or stop lands within :data:`WINDOW` events; the run's ``end`` waits for ev
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict
 from typing import Any
 
-from ..engine.events import EpochResult, StopRequested, TrainingListener, TrainingResult
+from ..engine.events import StopRequested, TrainingListener
+from .protocol import EVENTS, Abort, Ack, Event, ProtocolError, Stop, WorkerError, decode_to_worker, encode
 
-__all__ = ["WINDOW", "Aborted", "Relay", "decode", "encode"]
+__all__ = ["WINDOW", "Aborted", "Relay"]
 
 WINDOW = 4
 """Events a pipelined relay may have unanswered (with head epochs of a few milliseconds, about
 one epoch: a trial the pruner stops runs at most about one epoch more)."""
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message).encode()
-
-
-def decode(raw: bytes) -> dict[str, Any]:
-    message = json.loads(raw)
-    if not isinstance(message, dict):
-        raise ValueError(f"not a message: {raw[:80]!r}")
-    return message
 
 
 class Aborted(Exception):
@@ -46,37 +34,42 @@ class Aborted(Exception):
 class Relay(TrainingListener):
     """Sends each engine event to the supervisor and waits for its answer.
 
+    Every listener method is encoded with its :data:`~.protocol.EVENTS` entry (see the end of
+    this module); the answers are :class:`~.protocol.Ack`, :class:`~.protocol.Abort` and
+    :class:`~.protocol.Stop`.
+
     Parameters
     ----------
     conn : multiprocessing.connection.Connection
         Duplex connection to the supervisor.
+    batch_interval : float
+        Least seconds between two relayed batch events (0: every batch; the run's first batch
+        always goes). Stops still land within one batch (:meth:`should_stop`).
+    pipelined : bool
+        Do not wait for each answer (see the module docstring).
     """
 
-    def __init__(self, conn: Any):
+    def __init__(self, conn: Any, *, batch_interval: float = 0.0, pipelined: bool = False):
         self.conn = conn
         self.stop = False
-        self.batch_interval = 0.0
-        """Least seconds between two relayed batch events (0: every batch; the run's first batch
-        always goes). Stops still land within one batch (:meth:`should_stop`)."""
+        self.batch_interval = batch_interval
         self._batch_sent = -float("inf")
-        self.pipelined = False
-        """Do not wait for each answer (see the module docstring); set before the first event."""
+        self.pipelined = pipelined
         self._unanswered = 0
         self._stop_now = False
 
     def _receive(self) -> None:
         """Read one message from the supervisor (blocking) and act on it."""
-        message = decode(self.conn.recv_bytes())
-        if message.get("ack") or message.get("abort"):
+        message = decode_to_worker(self.conn.recv_bytes())
+        if not isinstance(message, Ack | Abort | Stop):  # a Run or a Close comes between runs only
+            raise ProtocolError(f"a {message.kind!r} message arrived during a run")
+        if isinstance(message, Ack | Abort):
             self._unanswered -= 1  # every event gets exactly one answer: an ack or an abort
-        self._note(message)
-
-    def _note(self, message: dict[str, Any]) -> None:
-        if message.get("stop"):
+        if isinstance(message, Stop) or (isinstance(message, Ack) and message.stop):
             self.stop = True
-        if message.get("abort"):
-            raise Aborted(message["abort"])
-        if message.get("stop_now") and _single_process():
+        if isinstance(message, Abort):
+            raise Aborted(message.error)
+        if isinstance(message, Ack) and message.stop_now and _single_process():
             # a listener there raised StopRequested (a search pruning its trial): end the run
             # here as it would in process (pipelined: before the next batch, not inside another
             # event's fan-out); under torchrun the stop lands at the next batch instead, where
@@ -85,15 +78,23 @@ class Relay(TrainingListener):
             if not self.pipelined:
                 raise StopRequested
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.conn.send_bytes(encode(message))
+    def fail(self, error: WorkerError) -> None:
+        """Report the run's failure (unanswered: the worker ends after it)."""
+        self.conn.send_bytes(encode(error))
 
-    def emit(self, event: str, **payload: Any) -> None:
-        """Send one event; return once the supervisor has handled it (pipelined: once at most
-        :data:`WINDOW` events are unanswered; the run's ``end``: once every event is answered)."""
-        self.send({"event": event, **payload})
+    def forward(self, event: Event, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Send the listener call ``event.method(*args, **kwargs)``; return once the supervisor
+        has handled it (pipelined: once at most :data:`WINDOW` events are unanswered; the run's
+        last event: once every event is answered). A throttled event (a batch) within
+        ``batch_interval`` of the last one sent is left out."""
+        if event.throttled:
+            now = time.monotonic()
+            if now - self._batch_sent < self.batch_interval:
+                return
+            self._batch_sent = now
+        self.conn.send_bytes(event.encode(args, kwargs))
         self._unanswered += 1
-        limit = WINDOW if self.pipelined and event != "end" else 0
+        limit = WINDOW if self.pipelined and not event.last else 0
         while self._unanswered > limit or (self._unanswered and self.conn.poll(0)):
             self._receive()
 
@@ -105,53 +106,19 @@ class Relay(TrainingListener):
             raise StopRequested
         return self.stop
 
-    def on_phase(self, phase: str) -> None:
-        self.emit("phase", phase=phase)
 
-    def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
-        self.emit("model", name=name, n_parameters=n_parameters, n_trainable=n_trainable)
+def _forwarder(event: Event) -> Any:
+    def forward(self: Relay, *args: Any, **kwargs: Any) -> None:
+        self.forward(event, args, kwargs)
 
-    def on_setup(
-        self,
-        *,
-        device: str,
-        precision: str,
-        backbone: Any,
-        n_train: int,
-        n_val: int,
-        precision_reason: str = "",
-    ) -> None:
-        self.emit(
-            "setup",
-            device=device,
-            precision=precision,
-            backbone=asdict(backbone),
-            n_train=n_train,
-            n_val=n_val,
-            precision_reason=precision_reason,
-        )
+    forward.__name__ = forward.__qualname__ = event.method
+    forward.__doc__ = f"Relays ``{event.name}`` (:data:`~.protocol.EVENTS`)."
+    return forward
 
-    def on_batch(self, **batch: Any) -> None:
-        now = time.monotonic()
-        if now - self._batch_sent < self.batch_interval:
-            return
-        self._batch_sent = now
-        self.emit("batch", **batch)
 
-    def on_best(self, result: EpochResult, checkpoint: dict[str, Any]) -> None:
-        self.emit("best", result=asdict(result))  # the checkpoint is on disk (ArtifactWriter)
-
-    def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
-        self.emit("epoch_end", result=asdict(result), history=history)
-
-    def on_split(self, split: str) -> None:
-        self.emit("split", split=split)
-
-    def on_test(self, report: dict[str, Any]) -> None:
-        self.emit("test", report=report)
-
-    def on_end(self, result: TrainingResult) -> None:
-        self.emit("end", result=asdict(result))
+for _event in EVENTS.values():  # every listener method, encoded by its entry
+    setattr(Relay, _event.method, _forwarder(_event))
+del _event
 
 
 def _single_process() -> bool:

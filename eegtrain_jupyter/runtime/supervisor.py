@@ -23,26 +23,31 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from ..engine.artifacts import CHECKPOINT_NAME
-from ..engine.events import EpochResult, StopRequested, TrainingListener, TrainingResult
+from ..engine.events import StopRequested, TrainingListener, TrainingResult
 from ..files import remove_orphan_temp_files
-from ..models.info import BackboneInfo
-from .launcher import WorkerSession, start_worker
-from .relay import decode, encode
-from .worker import FAULT_ENV
+from .launcher import WorkerHandle, WorkerSession, start_worker
+from .protocol import (
+    LOG_NAME,
+    Abort,
+    Ack,
+    Delivery,
+    ProtocolError,
+    Stop,
+    WorkerError,
+    WorkerSpec,
+    decode_event,
+    encode,
+)
 
 __all__ = ["LOG_NAME", "Outcome", "describe_exit", "fork_server_end", "supervise"]
 
 log = logging.getLogger(__name__)
-
-LOG_NAME = "worker.log"
-"""The worker's stdout and stderr, in the run folder."""
 
 
 @dataclass
@@ -61,30 +66,6 @@ class Outcome:
     exitcode: int | None = None
     pid: int | None = None
     escalation: list[str] = field(default_factory=list)
-
-
-class LazyCheckpoint(Mapping[str, Any]):
-    """``on_best``'s checkpoint for listeners here: the file the worker just wrote, read on first use."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._data: dict[str, Any] | None = None
-
-    def _load(self) -> dict[str, Any]:
-        if self._data is None:
-            import torch
-
-            self._data = torch.load(self.path, map_location="cpu", weights_only=True)
-        return self._data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
 
 
 def _tail(path: Path, n: int = 5, width: int = 200) -> list[str]:
@@ -170,7 +151,7 @@ def describe_exit(exitcode: int | None, pid: int | None, log_path: Path) -> str:
 
 
 class _Dispatch:
-    """Turns worker messages into listener calls and answers them."""
+    """Turns worker messages into listener calls (:data:`~.protocol.EVENTS`) and answers them."""
 
     def __init__(
         self, conn: Any, listeners: Sequence[TrainingListener], stop_event: threading.Event, run_dir: Path
@@ -178,222 +159,200 @@ class _Dispatch:
         self.conn, self.listeners, self.stop_event, self.run_dir = conn, listeners, stop_event, run_dir
         self.result: TrainingResult | None = None
         self.error: str | None = None  # the engine's, as the worker reported it
-        self.listener_error: str | None = None
+        self.listener_error: str | None = None  # a listener here raised, or a message was refused
         self.listener_stop = False  # a listener raised StopRequested
 
-    def _call(self, name: str, /, *args: Any, **kwargs: Any) -> None:
-        for listener in self.listeners:
-            getattr(listener, name)(*args, **kwargs)
-
-    def handle(self, msg: dict[str, Any]) -> None:
-        kind = msg.pop("event", None)
-        if kind == "error":
-            self.error = msg.get("error") or "the worker failed"
-            return
+    def handle(self, raw: bytes) -> None:
+        """Deliver one message to every listener, in order, and answer it."""
+        delivery: Delivery | WorkerError | None = None
         try:
-            self._deliver(kind, msg)
+            delivery = decode_event(raw, self.run_dir)
+            if isinstance(delivery, WorkerError):
+                self.error = delivery.error or "the worker failed"
+                return
+            if delivery.event.last:
+                self.result = delivery.values["result"]
+            for listener in self.listeners:
+                delivery.to(listener)
         except StopRequested:  # a listener ends the run as stopped (a search pruning its trial)
             self.listener_stop = True
-            self.reply({"ack": True, "stop": True, "stop_now": True})
+            self.reply(Ack(stop=True, stop_now=True))
             return
-        except Exception as exc:  # a listener here raised: the run fails with its error
-            log.exception("a training listener raised on %s", kind)
+        except Exception as exc:  # a listener here raised (or the message was refused): the run fails
+            if isinstance(exc, ProtocolError):
+                log.error("refused a message from the training worker: %s", exc)
+            else:
+                what = delivery.event.name if isinstance(delivery, Delivery) else "a worker message"
+                log.exception("a training listener raised on %s", what)
             self.listener_error = f"{type(exc).__name__}: {exc}"
-            self.reply({"abort": self.listener_error})
+            self.reply(Abort(error=self.listener_error))
             return
-        self.reply({"ack": True, "stop": self.stop_event.is_set() or self.listener_stop})
+        self.reply(_ACK_STOP if self.stop_event.is_set() or self.listener_stop else _ACK)
 
-    def reply(self, message: dict[str, Any]) -> None:
+    def reply(self, message: Ack | Abort | Stop | bytes) -> None:
+        """Send ``message`` (or its encoding) to the worker, unless it is gone."""
+        raw = message if isinstance(message, bytes) else encode(message)
         with contextlib.suppress(OSError):  # the worker is gone; its exit is handled by the caller
-            self.conn.send_bytes(encode(message))
+            self.conn.send_bytes(raw)
 
-    def _deliver(self, kind: str | None, msg: dict[str, Any]) -> None:
-        if kind == "phase":
-            self._call("on_phase", msg["phase"])
-        elif kind == "model":
-            self._call("on_model", **msg)
-        elif kind == "setup":
-            self._call(
-                "on_setup",
-                device=msg["device"],
-                precision=msg["precision"],
-                backbone=BackboneInfo(**msg["backbone"]),
-                n_train=msg["n_train"],
-                n_val=msg["n_val"],
-                precision_reason=msg.get("precision_reason", ""),
-            )
-        elif kind == "batch":
-            self._call("on_batch", **msg)
-        elif kind == "best":
-            self._call(
-                "on_best", EpochResult(**msg["result"]), LazyCheckpoint(self.run_dir / CHECKPOINT_NAME)
-            )
-        elif kind == "epoch_end":
-            self._call("on_epoch_end", EpochResult(**msg["result"]), msg["history"])
-        elif kind == "split":
-            self._call("on_split", msg["split"])
-        elif kind == "test":
-            self._call("on_test", msg["report"])
-        elif kind == "end":
-            data = msg["result"]
-            self.result = TrainingResult(**{**data, "backbone": BackboneInfo(**data["backbone"])})
-            self._call("on_end", self.result)
-        else:
-            raise ValueError(f"unknown worker event {kind!r}")
+
+_ACK, _ACK_STOP = encode(Ack()), encode(Ack(stop=True))
+"""The answers to almost every event, encoded once."""
 
 
 def supervise(
-    config: Any,
-    run_dir: Path,
+    spec: WorkerSpec,
     listeners: Sequence[TrainingListener],
     stop_event: threading.Event,
     *,
-    thread_settings: Mapping[str, int | None] | None = None,
-    grace: tuple[float, float] = (10.0, 5.0),
-    on_start: Any = None,
-    feature_cache: Path | None = None,
-    windows_cache: Path | None = None,
-    root_dir: Path | None = None,
-    confine: bool = False,
-    batch_interval: float = 0.0,
     session: WorkerSession | None = None,
-    light_outputs: bool = False,
-    tensorboard_dir: Path | None = None,
+    grace: tuple[float, float] = (10.0, 5.0),
+    on_start: Callable[[int | None], None] | None = None,
 ) -> Outcome:
-    """Train ``config`` in a worker process (or a torchrun job) writing into ``run_dir``.
+    """Train ``spec`` in a worker process (or a torchrun job) writing into ``spec.run_dir``.
 
     Parameters
     ----------
-    config : TrainingConfig
-        The run's validated config (paths already resolved).
-    run_dir : Path
-        The run folder: outputs, and the worker's ``worker.log``.
+    spec : WorkerSpec
+        The run: its config, run folder, caches and how its events are relayed.
     listeners : sequence of TrainingListener
         Called here, in order, for every engine event of the worker (the leader, with several).
     stop_event : threading.Event
         Set to stop: the worker ends within one batch; else SIGTERM after ``grace[0]`` s,
         SIGKILL after ``grace[1]`` s more.
-    thread_settings : mapping or None
-        :func:`~.tuning.configure_training_thread` arguments for the worker (None: torch's own).
-    on_start : callable, optional
-        Called with the worker's pid (torchrun's, for a job) once it runs.
-    feature_cache : Path, optional
-        Folder of the :class:`~.feature_cache.FeatureCache` the worker's engine uses.
-    windows_cache : Path, optional
-        Folder of the :mod:`~.windows_cache` the worker reads a ``files``/``epochs`` source through.
-    root_dir, confine : Path, bool
-        The :class:`~.paths.PathPolicy` the worker resolves the config's data paths with.
-    batch_interval : float
-        Least seconds between two batch events relayed here (0: every batch; the run's first
-        always comes). A search's trials use it: on cached features a batch takes a fraction of a
-        millisecond, a relayed event (a round trip between two processes) about as much or more.
     session : WorkerSession, optional
         Train in the session's worker (forked on its first run): a run that ends with its
         ``end`` event leaves the worker running for the session's next run. A session's worker
         (a search's trials) relays its events pipelined (:mod:`.relay`): it does not wait for
         each answer, so these listeners run while it trains on.
-    light_outputs : bool
-        No curves PNG, the checkpoint throttled from the start (:func:`~.engine.train`).
-    tensorboard_dir : Path, optional
-        The worker writes the run's TensorBoard events there (when ``tensorboard`` is installed).
+    grace : (float, float)
+        Seconds from the stop message to SIGTERM, and from SIGTERM to SIGKILL.
+    on_start : callable, optional
+        Called with the worker's pid (torchrun's, for a job) once it runs.
 
     Returns
     -------
     Outcome
     """
-    log_path = run_dir / LOG_NAME
-    spec = {
-        "config": config.model_dump(),
-        "run_dir": str(run_dir),
-        "log_path": str(log_path),
-        "env": dict(os.environ),
-        "fault": os.environ.get(FAULT_ENV),
-        "thread_settings": None if thread_settings is None else dict(thread_settings),
-        "feature_cache": None if feature_cache is None else str(feature_cache),
-        "windows_cache": None if windows_cache is None else str(windows_cache),
-        "root_dir": None if root_dir is None else str(root_dir),
-        "confine": confine,
-        "batch_interval": batch_interval,
-        "light_outputs": light_outputs,
-        "tensorboard_dir": None if tensorboard_dir is None else str(tensorboard_dir),
-    }
-    worker = start_worker(config, spec, log_path, f"eegtrain-worker-{run_dir.name}", session)
-    kept = False  # the run ended with its end event and the session's worker waits for the next
-    outcome = Outcome(pid=worker.pid)
+    worker = start_worker(spec, f"eegtrain-worker-{spec.run_dir.name}", session)
     if on_start is not None:
         on_start(worker.pid)
-    dispatch: _Dispatch | None = None
-    stop_sent = term_sent = None
-    conn_open = True
+    supervision = _Supervision(worker, spec.run_dir, listeners, stop_event, session, grace)
     try:
+        supervision.relay_until_the_end()
+    finally:
+        supervision.release_worker()
+    return supervision.outcome()
+
+
+class _Supervision:
+    """One run's worker as :func:`supervise` follows it: its events, the stop escalation, its end."""
+
+    def __init__(
+        self,
+        worker: WorkerHandle,
+        run_dir: Path,
+        listeners: Sequence[TrainingListener],
+        stop_event: threading.Event,
+        session: WorkerSession | None,
+        grace: tuple[float, float],
+    ):
+        self.worker, self.run_dir, self.listeners, self.stop_event = worker, run_dir, listeners, stop_event
+        self.session, self.grace = session, grace
+        self.dispatch: _Dispatch | None = None
+        self.state = Outcome(pid=worker.pid)
+        self.stop_sent: float | None = None
+        self.term_sent: float | None = None
+        self.conn_open = True
+        self.kept = False  # the run ended with its end event and the session's worker waits for the next
+
+    def relay_until_the_end(self) -> None:
+        """Relay the worker's events until it exits (and its last messages are read), or until its
+        run ends in a session's worker that stays for the next run."""
         while True:
-            now = time.monotonic()
-            conn = worker.accept() if conn_open else None
-            if conn is not None and dispatch is None:
-                dispatch = _Dispatch(conn, listeners, stop_event, run_dir)
-            asked = dispatch is not None and (dispatch.listener_error or dispatch.listener_stop)
-            if stop_event.is_set() or asked:
-                if stop_sent is None:
-                    if dispatch is not None:
-                        dispatch.reply({"stop": True})
-                    stop_sent = now
-                elif term_sent is None and now - stop_sent > grace[0]:
-                    outcome.escalation.append("SIGTERM")
-                    worker.terminate()
-                    term_sent = now
-                elif (
-                    term_sent is not None
-                    and now - term_sent > grace[1]
-                    and "SIGKILL" not in outcome.escalation
-                ):
-                    outcome.escalation.append("SIGKILL")
-                    worker.kill()
-            exited = worker.exitcode() is not None
-            if conn is not None and dispatch is not None and conn_open:
+            conn = self.worker.accept() if self.conn_open else None
+            if conn is not None and self.dispatch is None:
+                self.dispatch = _Dispatch(conn, self.listeners, self.stop_event, self.run_dir)
+            self._escalate_stop(time.monotonic())
+            exited = self.worker.exitcode() is not None
+            if conn is not None and self.dispatch is not None and self.conn_open:
                 try:
                     if wait([conn], timeout=0 if exited else 0.05):
-                        dispatch.handle(decode(conn.recv_bytes()))
-                        if (
-                            session is not None
-                            and dispatch.result is not None
-                            and not dispatch.listener_error
-                        ):
-                            kept = not exited and session.keep(worker)
-                            if kept:
-                                break  # the run is over; the worker waits for the session's next
+                        self.dispatch.handle(conn.recv_bytes())
+                        if self._run_over_in_a_kept_worker(exited):
+                            return
                         continue  # drain what it sent before it ended
                 except (EOFError, OSError):
-                    conn_open = False
+                    self.conn_open = False
                     continue
             elif not exited:
                 time.sleep(0.05)
             if exited:
-                break
-    finally:
-        if outcome.escalation:
+                return
+
+    def _escalate_stop(self, now: float) -> None:
+        """Once a stop is asked for (the user, or a listener here): the stop message, then
+        SIGTERM after ``grace[0]`` s, then SIGKILL after ``grace[1]`` s more."""
+        dispatch = self.dispatch
+        asked = dispatch is not None and (dispatch.listener_error or dispatch.listener_stop)
+        if not (self.stop_event.is_set() or asked):
+            return
+        if self.stop_sent is None:
+            if dispatch is not None:
+                dispatch.reply(Stop())
+            self.stop_sent = now
+        elif self.term_sent is None and now - self.stop_sent > self.grace[0]:
+            self.state.escalation.append("SIGTERM")
+            self.worker.terminate()
+            self.term_sent = now
+        elif (
+            self.term_sent is not None
+            and now - self.term_sent > self.grace[1]
+            and "SIGKILL" not in self.state.escalation
+        ):
+            self.state.escalation.append("SIGKILL")
+            self.worker.kill()
+
+    def _run_over_in_a_kept_worker(self, exited: bool) -> bool:
+        """Whether the run ended cleanly in the session's worker, which then stays."""
+        dispatch = self.dispatch
+        if self.session is None or dispatch is None or dispatch.result is None or dispatch.listener_error:
+            return False
+        self.kept = not exited and self.session.keep(self.worker)
+        return self.kept
+
+    def release_worker(self) -> None:
+        """Leave a kept worker running; end any other (killed if this thread is being torn down:
+        never leave a worker behind); remove the temp files of a write its end cut short."""
+        worker = self.worker
+        if self.state.escalation:
             log.warning(
                 "training worker %s did not stop on request; sent %s",
                 worker.pid,
-                " then ".join(outcome.escalation),
+                " then ".join(self.state.escalation),
             )
-        if kept:
+        if self.kept:
             pass
-        elif session is not None:
-            session.discard(worker)
+        elif self.session is not None:
+            self.session.discard(worker)
         else:
-            worker.close()  # kills it if this thread is being torn down: never leave a worker behind
-        outcome.exitcode = worker.exitcode()
-        remove_orphan_temp_files(run_dir)  # of a write the worker's end cut short
-    if dispatch is not None:
-        outcome.result = dispatch.result
-    if dispatch is not None and dispatch.listener_error:
-        outcome.error = dispatch.listener_error
-    elif dispatch is not None and dispatch.error:
-        outcome.error = dispatch.error
-    elif outcome.result is not None:
-        outcome.stopped = outcome.result.stopped
-    elif stop_event.is_set() or (dispatch is not None and dispatch.listener_stop):
-        outcome.stopped = True  # ended by SIGTERM/SIGKILL after the stop message
-    else:
-        outcome.error = describe_exit(outcome.exitcode, outcome.pid, log_path)
-    return outcome
+            worker.close()
+        self.state.exitcode = worker.exitcode()
+        remove_orphan_temp_files(self.run_dir)
+
+    def outcome(self) -> Outcome:
+        """How the run ended (see :class:`Outcome`)."""
+        outcome, dispatch = self.state, self.dispatch
+        if dispatch is not None:
+            outcome.result = dispatch.result
+        if dispatch is not None and dispatch.listener_error:
+            outcome.error = dispatch.listener_error
+        elif dispatch is not None and dispatch.error:
+            outcome.error = dispatch.error
+        elif outcome.result is not None:
+            outcome.stopped = outcome.result.stopped
+        elif self.stop_event.is_set() or (dispatch is not None and dispatch.listener_stop):
+            outcome.stopped = True  # ended by SIGTERM/SIGKILL after the stop message
+        else:
+            outcome.error = describe_exit(outcome.exitcode, outcome.pid, self.run_dir / LOG_NAME)
+        return outcome

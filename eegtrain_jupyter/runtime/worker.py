@@ -7,14 +7,15 @@ after each event the worker waits for the supervisor's answer, which carries the
 stop lands before the next batch, exactly as with an in-process ``should_stop``) or an abort
 (a listener on the supervisor's side raised: the run fails with that error, as it did in-thread).
 
-Messages, worker -> supervisor: ``{"event": "phase" | "setup" | "batch" | "best" | "epoch_end"
-| "end", ...}`` (answered with ``{"ack": true, "stop": bool}`` or ``{"abort": "<error>"}``) and,
-unanswered, ``{"event": "error", "error": "Type: message", "traceback": "..."}``. Supervisor ->
-worker, at any time: ``{"stop": true}``.
+The messages are :mod:`.protocol`'s: the run is a :class:`~.protocol.WorkerSpec`; each engine
+event goes out as its :data:`~.protocol.EVENTS` entry says and is answered with an
+:class:`~.protocol.Ack` (with the stop flags) or an :class:`~.protocol.Abort`; a failure goes
+out, unanswered, as a :class:`~.protocol.WorkerError`; a :class:`~.protocol.Stop` may come at
+any time.
 
-A worker of a :class:`~.launcher.WorkerSession` (a search's trials; its spec says ``"keep":
-true``) does not exit after a run that ended with ``end``: it waits for the next run's
-``{"spec": {...}}`` (or ``{"close": true}``, or the pipe's end) and trains it with what its
+A worker of a :class:`~.launcher.WorkerSession` (a search's trials; its spec says ``keep``)
+does not exit after a run that ended with ``end``: it waits for the next
+:class:`~.protocol.Run` (or a :class:`~.protocol.Close`, or the pipe's end) and trains it with what its
 :class:`~.workbench.Workbench` kept (windows, built models, feature keys). A run that fails
 still ends the process: the next run gets a fresh one.
 
@@ -38,19 +39,17 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config.third_party import quiet_third_party_warnings
 from ..engine.events import TrainingListener
-from .relay import Aborted, Relay, decode
+from .protocol import FAULT_ENV, Close, Run, WorkerError, WorkerSpec, decode_to_worker
+from .relay import Aborted, Relay
 
 if TYPE_CHECKING:
     from .workbench import Workbench
 
 __all__ = ["FAULT_ENV", "main", "run_in_child"]
-
-FAULT_ENV = "EEGTRAIN_WORKER_FAULT"
 
 
 class _Fault(TrainingListener):
@@ -99,7 +98,7 @@ def _address_space() -> int:
         return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
 
 
-def _redirect_output(log_path: str) -> None:
+def _redirect_output(log_path: str | os.PathLike[str]) -> None:
     """Point fds 1 and 2 (and so ``print``, warnings, native code) at ``log_path``."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     for target in (1, 2):
@@ -118,33 +117,32 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="eegtrain-parent-watch", daemon=True).start()
 
 
-def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
+def run_in_child(conn: Any, spec: WorkerSpec) -> None:
     """Entry point of the worker process (a ``multiprocessing`` target).
 
     Parameters
     ----------
     conn : Connection
         The worker's end of the duplex pipe to the supervisor.
-    spec : dict
-        ``config`` (a :class:`~.config.TrainingConfig` dump), ``run_dir``, ``log_path``, ``env``
-        (the supervisor's environment, applied here), ``thread_settings`` (or None), ``fault``.
+    spec : WorkerSpec
+        The first run (its ``env``, the supervisor's environment, is applied here).
     """
     import faulthandler
 
     from .workbench import Workbench
 
-    _redirect_output(spec["log_path"])
+    _redirect_output(spec.log_path)
     quiet_third_party_warnings()
     faulthandler.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _exit_with_parent(os.getppid())
-    bench = Workbench() if spec.get("keep") else None  # only a session's worker has a next run
+    bench = Workbench() if spec.keep else None  # only a session's worker has a next run
     code = 0
     while True:
         os.environ.clear()
-        os.environ.update(spec["env"])
-        relay = Relay(conn)
+        os.environ.update(spec.env)
+        relay = Relay(conn, batch_interval=spec.batch_interval, pipelined=spec.pipelined)
         try:
             _train(relay, spec, bench)
         except Aborted:
@@ -155,43 +153,35 @@ def run_in_child(conn: Any, spec: dict[str, Any]) -> None:
             traceback.print_exc()
             code = 1
             with contextlib.suppress(OSError):
-                relay.send(
-                    {
-                        "event": "error",
-                        "error": describe_error(exc),
-                        "traceback": traceback.format_exc(),
-                    }
-                )
+                relay.fail(WorkerError(error=describe_error(exc), traceback=traceback.format_exc()))
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-        following = _next_spec(conn) if code == 0 and spec.get("keep") else None
+        following = _next_spec(conn) if code == 0 and spec.keep else None
         if following is None:
             break
         spec = following
-        _redirect_output(spec["log_path"])  # each run's output goes to its own worker.log
+        _redirect_output(spec.log_path)  # each run's output goes to its own worker.log
     os._exit(code)  # skip atexit/finalizers of a process that only trained
 
 
-def _next_spec(conn: Any) -> dict[str, Any] | None:
-    """Wait for the next run of a session; None on ``{"close": true}`` or when the pipe ends.
-    A stop that arrived after the last run ended is ignored."""
+def _next_spec(conn: Any) -> WorkerSpec | None:
+    """Wait for the next run of a session; None on :class:`~.protocol.Close` or when the pipe
+    ends. A stop that arrived after the last run ended is ignored."""
     while True:
         try:
-            message = decode(conn.recv_bytes())
+            message = decode_to_worker(conn.recv_bytes())
         except (EOFError, OSError):
             return None
-        if message.get("close"):
+        if isinstance(message, Close):
             return None
-        if "spec" in message:
-            spec: dict[str, Any] = message["spec"]
-            return spec
+        if isinstance(message, Run):
+            return message.spec
 
 
-def _train(relay: Relay | None, spec: dict[str, Any], bench: Workbench | None = None) -> None:
+def _train(relay: Relay | None, spec: WorkerSpec, bench: Workbench | None = None) -> None:
     """Load the windows and train; ``relay`` is None on a rank that only trains its shard;
     ``bench`` keeps windows and models for the next run of the same process."""
-    from ..config.training import TrainingConfig
     from ..data.windows import load_windows
     from ..engine.feature_cache import FeatureCache
     from ..engine.training import train
@@ -200,51 +190,49 @@ def _train(relay: Relay | None, spec: dict[str, Any], bench: Workbench | None = 
     from .resources import check_gpu_memory
     from .tuning import configure_training_thread
 
-    if spec.get("thread_settings") is not None:
-        configure_training_thread(**spec["thread_settings"])
-    config = TrainingConfig.model_validate(spec["config"])
+    if spec.thread_settings is not None:
+        configure_training_thread(**spec.thread_settings)
+    config = spec.config
     if processes_per_node(config.devices)[1] == "gloo" and config.devices != "auto":
         config = config.model_copy(update={"device": "cpu"})  # cpu:N
     listeners: list[TrainingListener] = []
     if relay is not None:
-        relay.batch_interval = spec.get("batch_interval") or 0.0
-        relay.pipelined = bool(spec.get("pipelined"))
         listeners.append(relay)
         relay.on_phase("loading data")
-    if spec.get("fault"):
-        listeners.append(_Fault(spec["fault"]))
+    if spec.fault:
+        listeners.append(_Fault(spec.fault))
     from ..data.paths import PathPolicy
 
-    paths = PathPolicy(spec["root_dir"], confine=spec["confine"]) if spec.get("root_dir") else None
+    paths = PathPolicy(spec.root_dir, confine=spec.confine) if spec.root_dir else None
     if bench is not None:
-        data = bench.windows(config, paths, spec.get("windows_cache"))
+        data = bench.windows(config, paths, spec.windows_cache)
     else:
-        data = load_windows(config, paths, spec.get("windows_cache"))
+        data = load_windows(config, paths, spec.windows_cache)
     check_gpu_memory(config)
     if relay is not None:  # the leader writes the outputs, the model card among them
         from ..serving.model_card import ModelCardWriter
 
-        listeners.append(ModelCardWriter(spec["run_dir"], data, Path(spec["run_dir"]).name))
+        listeners.append(ModelCardWriter(spec.run_dir, data, spec.run_dir.name))
     board = None
-    if relay is not None and spec.get("tensorboard_dir"):
+    if relay is not None and spec.tensorboard_dir:
         from ..engine import tensorboard
 
-        board = tensorboard.for_dir(spec["tensorboard_dir"], config)
+        board = tensorboard.for_dir(spec.tensorboard_dir, config)
         if board is not None:
             listeners.append(board)
     cache: FeatureCache | None = None
-    if spec.get("feature_cache"):
-        cache = bench.feature_cache(spec["feature_cache"]) if bench else FeatureCache(spec["feature_cache"])
+    if spec.feature_cache:
+        cache = bench.feature_cache(spec.feature_cache) if bench else FeatureCache(spec.feature_cache)
     try:
         train(
             config,
             data,
-            spec["run_dir"] if relay is not None else None,
+            spec.run_dir if relay is not None else None,
             listeners=listeners,
             should_stop=relay.should_stop if relay is not None else (lambda: False),
             feature_cache=cache,
             build=bench.build if bench is not None else models.build,
-            light_outputs=bool(spec.get("light_outputs")),
+            light_outputs=spec.light_outputs,
         )
     finally:
         if board is not None:
@@ -269,15 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     quiet_third_party_warnings()
     _exit_with_parent(os.getppid())
     rank = int(os.environ.get("RANK", "0"))
-    relay, spec = None, None
+    relay: Relay | None = None
+    spec: WorkerSpec | None = None
     if rank == 0:
         path = os.environ.get(SOCKET_ENV)
         if not path:
             print("eegtrain worker: rank 0 must run on the server's node (node_rank 0)", file=sys.stderr)
             return 2
         conn = Client(path, family="AF_UNIX")
-        spec = decode(conn.recv_bytes())["spec"]
-        relay = Relay(conn)
+        message = decode_to_worker(conn.recv_bytes())
+        if not isinstance(message, Run):
+            print(f"eegtrain worker: expected the run, got a {message.kind!r} message", file=sys.stderr)
+            return 2
+        spec = message.spec
+        relay = Relay(conn, batch_interval=spec.batch_interval, pipelined=spec.pipelined)
     group = init_from_env(os.environ.get(BACKEND_ENV, "gloo"))
     box = [spec]
     if group.world > 1:
@@ -295,13 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_leader(relay: Relay, spec: dict[str, Any]) -> None:
+def _run_leader(relay: Relay, spec: WorkerSpec) -> None:
     try:
         _train(relay, spec)
     except Aborted:
         raise SystemExit(1) from None
     except BaseException as exc:
-        relay.send({"event": "error", "error": describe_error(exc), "traceback": traceback.format_exc()})
+        relay.fail(WorkerError(error=describe_error(exc), traceback=traceback.format_exc()))
         raise
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..engine import tensorboard as tensorboard_writer
 from ..engine.artifacts import OUTPUT_KINDS
 from ..engine.events import TrainingListener, TrainingResult
-from ..runtime.launcher import WorkerSession
+from ..runtime.protocol import PLAIN, RunMode, WorkerSpec
 from ..runtime.supervisor import supervise
 from ..runtime.tuning import configure_training_thread, resolve_thread_settings
 from ..schemas import TrainingState
@@ -77,19 +77,14 @@ class Execution:
         run: Run,
         run_listeners: Sequence[TrainingListener] = (),
         data: Windows | None = None,
-        *,
-        batch_interval: float = 0.0,
-        publish: bool = True,
-        session: WorkerSession | None = None,
+        mode: RunMode = PLAIN,
     ) -> Ending:
         """Train ``run`` to its end; ``data``: windows given in Python (else the config's source);
-        ``batch_interval``: least seconds between relayed batch events (see :func:`.supervise`);
-        ``publish``: a completed run replaces the top-level files in ``save_dir``; ``session``:
-        a job's runs share its worker (:class:`~.launcher.WorkerSession`) and write light outputs
-        (no curves PNG until one is asked for, see :func:`~.engine.train`)."""
+        ``mode``: a plain run or a job's trial (:class:`~.protocol.RunMode`: relayed batch
+        events, light outputs, publishing, the job's worker)."""
         try:
             listeners: list[TrainingListener] = [
-                RunProgress(self.lock, run, RECORD_SAVE_INTERVAL if session is not None else 0.0),
+                RunProgress(self.lock, run, RECORD_SAVE_INTERVAL if mode.light_outputs else 0.0),
                 *self.listeners,
                 *run_listeners,
             ]
@@ -101,31 +96,37 @@ class Execution:
                 # the engine (data loading, precision, feature cache) runs in the worker; these
                 # listeners run here, one event at a time
                 outcome = supervise(
-                    run.config,
-                    run.run_dir,
+                    self._spec(run, mode),
                     listeners,
                     self.stop_event,
-                    thread_settings=resolve_thread_settings(self.thread_settings),
+                    session=mode.session,
                     grace=self.stop_grace,
                     on_start=self.on_worker,
-                    feature_cache=self.feature_cache,
-                    windows_cache=self.windows_cache,
-                    root_dir=self.root_dir,
-                    confine=self.confine,
-                    batch_interval=batch_interval,
-                    session=session,
-                    light_outputs=session is not None,
-                    tensorboard_dir=Path(tensorboard_writer.run_dir(run.save_dir, run.run_id)),
                 )
                 if outcome.error is not None:  # the worker's own account (signal, exit code, log)
                     return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))
                 result = outcome.result
-            return self._finish(run, result, publish)
+            return self._finish(run, result, mode.publish)
         except Exception as exc:  # captured into status; the process lives on
             log.exception("training run %s failed", run.run_id)
             return Ending(TrainingState.FAILED, f"{type(exc).__name__}: {exc}", _files_on_disk(run))
         finally:
             self.on_worker(None)
+
+    def _spec(self, run: Run, mode: RunMode) -> WorkerSpec:
+        """What the worker needs to train ``run`` in ``mode``."""
+        return WorkerSpec(
+            config=run.config,
+            run_dir=run.run_dir,
+            thread_settings=resolve_thread_settings(self.thread_settings),
+            feature_cache=self.feature_cache,
+            windows_cache=self.windows_cache,
+            root_dir=self.root_dir,
+            confine=self.confine,
+            tensorboard_dir=Path(tensorboard_writer.run_dir(run.save_dir, run.run_id)),
+            batch_interval=mode.batch_interval,
+            light_outputs=mode.light_outputs,
+        )
 
     def _finish(self, run: Run, result: TrainingResult | None, publish_it: bool) -> Ending:
         """A run the engine ended: stopped, or completed and published (a failed publish fails it)."""

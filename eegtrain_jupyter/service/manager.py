@@ -30,6 +30,7 @@ from ..errors import AlreadyTrainingError, ConfigError, EegtrainError, Insuffici
 from ..files import now_iso
 from ..runtime.dataworker import DataWorker
 from ..runtime.launcher import WorkerSession
+from ..runtime.protocol import PLAIN, RunMode
 from ..runtime.resources import check_resources
 from ..schemas import (
     Comparison,
@@ -441,15 +442,9 @@ class TrainingManager:
         ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
         try:
             with self._lock:  # a search's trial: batch events throttled, its files left in its folder
-                trial, session = self._job is not None, self._session
-            ending = self._execution(
-                run,
-                run_listeners,
-                data,
-                batch_interval=TRIAL_BATCH_INTERVAL if trial else 0.0,
-                publish=not trial,
-                session=session,
-            )
+                session = self._session if self._job is not None else None
+            mode = PLAIN if session is None else RunMode.trial(session, TRIAL_BATCH_INTERVAL)
+            ending = self._execution(run, run_listeners, data, mode)
         finally:
             with self._lock:
                 run.duration = time.monotonic() - run.t_start
