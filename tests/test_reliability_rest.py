@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from support import require, training_threads, wait_for_async
 
+from eegtrain_jupyter.config.names import MODEL_ONLY_FIELDS
 from eegtrain_jupyter.engine.events import TrainingListener
 
 schemathesis = require("schemathesis")
@@ -37,11 +38,12 @@ PATH_FIELDS = {
     "rdzv_endpoint",
     "freeze_backbone",
     "augmentation",
+    *MODEL_ONLY_FIELDS,
 }
 """Checked beyond the schema (inside the root, an existing file; ``node_rank`` below ``nnodes``,
-``rdzv_endpoint`` required when ``nnodes`` > 1; ``freeze_backbone``/``pretrained_weights`` only for
-``model: labram``; ``augmentation`` only without a frozen backbone): a schema-valid body may get
-400 there."""
+``rdzv_endpoint`` required when ``nnodes`` > 1; ``augmentation`` only without a frozen backbone;
+the fields of :data:`MODEL_ONLY_FIELDS` only for the models they apply to): a schema-valid body may
+get 400 there."""
 
 
 def _fuzz_start(doc: dict, base: str, token: str, max_examples: int) -> dict[str, int]:
