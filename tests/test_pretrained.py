@@ -24,10 +24,10 @@ from eegtrain_jupyter.models.labram import (
     HEAD_NAME,
     BackboneInfo,
     build_classifier,
-    check_pretrained,
     check_weights_file,
 )
 from eegtrain_jupyter.models.pretrained import HubId, PretrainedWeightsError, fetch, locate
+from eegtrain_jupyter.models.registry import check_pretrained
 from eegtrain_jupyter.schemas.run import Backbone
 
 N_TIMES = 800
@@ -308,7 +308,8 @@ _BUILD = textwrap.dedent(
     import json, sys
     import torch
     from eegtrain_jupyter.data.synthetic import CH_NAMES, generate
-    from eegtrain_jupyter.models.labram import build_classifier, check_pretrained
+    from eegtrain_jupyter.models.labram import build_classifier
+    from eegtrain_jupyter.models.registry import check_pretrained
     from eegtrain_jupyter.errors import ConfigError
 
     try:  # as a run goes: the service's check pins a hub id, the worker builds from the pinned id

@@ -9,14 +9,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from .info import BackboneInfo
 from .pretrained import (
-    HubId,
     LoadReport,
     PretrainedWeightsError,
     WeightsSource,
@@ -35,7 +33,6 @@ __all__ = [
     "LabramClassifier",
     "PretrainedWeightsError",
     "build_classifier",
-    "check_pretrained",
     "check_weights_file",
     "load_checkpoint",
 ]
@@ -176,28 +173,6 @@ def check_weights_file(weights: str | os.PathLike[str]) -> LoadReport:
     source = locate(weights)
     st = source.path.stat()
     return _check_weights(source, st.st_mtime_ns, st.st_size)
-
-
-def check_pretrained(value: str, resolve_path: Callable[[str], os.PathLike[str]] | None = None) -> str:
-    """The ``pretrained_weights`` value a run should record, once checked against LaBraM.
-
-    A hub id is fetched (this may use the network: call it where blocking is fine) and returned
-    pinned to the commit it resolved to, ``hf://OWNER/NAME@<sha>``, so the run reads exactly those
-    weights from the cache. A local file or snapshot folder is resolved with ``resolve_path``
-    (e.g. the server's path policy; default: as given) and returned as that path.
-
-    Raises
-    ------
-    PretrainedWeightsError
-        A 400 on ``pretrained_weights`` (:func:`check_weights_file`, :func:`~.pretrained.fetch`).
-    """
-    if HubId.parse(value) is not None:
-        source = locate(value)
-        check_weights_file(source.path)
-        return source.label
-    local = os.fspath(resolve_path(value)) if resolve_path is not None else value
-    check_weights_file(local)
-    return local
 
 
 @functools.lru_cache(maxsize=8)
