@@ -27,6 +27,7 @@ from .events import EpochResult, TrainingListener, TrainingResult
 
 if TYPE_CHECKING:
     from ..config.training import TrainingConfig
+    from ..data.windows import Windows
 
 __all__ = [
     "CHECKPOINT_MIN_INTERVAL",
@@ -36,6 +37,7 @@ __all__ = [
     "HISTORY_NAME",
     "OUTPUT_NAMES",
     "ArtifactWriter",
+    "checkpoint_facts",
     "curves_from_history",
     "curves_title",
     "save_checkpoint",
@@ -60,6 +62,30 @@ CURVES_MIN_INTERVAL = 2.0
 0.1-0.5 s on CPU; head epochs on cached features take milliseconds). The run's end always writes
 it: after the test report when there is one, else after the last (or a stopped run's) epoch. A
 run shorter than this (a search trial on cached features) writes it once."""
+
+
+def checkpoint_facts(
+    config: TrainingConfig, data: Windows, result: EpochResult, history: dict[str, list[float]]
+) -> dict[str, Any]:
+    """What every checkpoint says beside its model (a network's state dict, a baseline's
+    pipeline): the config, the windows' signal facts and preprocessing, the epoch it holds, that
+    epoch's metrics and the history so far."""
+    return {
+        "config": config.model_dump(),
+        "ch_names": list(data.ch_names),
+        "sfreq": float(data.sfreq),
+        "n_times": data.n_times,
+        "class_names": list(data.class_names),
+        "preprocessing": data.prep().model_dump(),
+        "epoch": result.epoch,
+        "metrics": {
+            "train_loss": result.train_loss,
+            "train_acc": result.train_acc,
+            "val_loss": result.val_loss,
+            "val_acc": result.val_acc,
+        },
+        "history": {k: list(v) for k, v in history.items()},
+    }
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any], *, sync_dir: bool = True) -> Path:

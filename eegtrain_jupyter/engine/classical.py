@@ -23,7 +23,7 @@ from ..data.windows import Windows
 from ..models import classical
 from ..models.labram import BackboneInfo
 from ..schemas import empty_history
-from . import evaluation
+from . import artifacts, evaluation
 from .events import EpochResult, Events, StopRequested, TrainingResult
 
 __all__ = ["DEVICE", "PRECISION", "PRECISION_REASON", "fit_baseline"]
@@ -145,20 +145,7 @@ def _checkpoint(
         "classifier_skops": classical.dumps(pipeline),
         "model_class": "sklearn.pipeline.Pipeline",
         "model_kwargs": {"steps": classical.describe(pipeline)},
-        "config": config.model_dump(),
-        "ch_names": list(data.ch_names),
-        "sfreq": float(data.sfreq),
-        "n_times": data.n_times,
-        "class_names": list(data.class_names),
-        "preprocessing": data.prep().model_dump(),
-        "epoch": res.epoch,
-        "metrics": {
-            "train_loss": res.train_loss,
-            "train_acc": res.train_acc,
-            "val_loss": res.val_loss,
-            "val_acc": res.val_acc,
-        },
-        "history": {k: list(v) for k, v in history.items()},
+        **artifacts.checkpoint_facts(config, data, res, history),
         "precision": PRECISION,
         "precision_reason": PRECISION_REASON,
     }

@@ -29,7 +29,7 @@ from ..models.info import BackboneInfo
 from ..models.registry import BackboneClassifier
 from ..schemas import empty_history
 from . import distributed, evaluation
-from .artifacts import ArtifactWriter
+from .artifacts import ArtifactWriter, checkpoint_facts
 from .augmentation import make_augmenter
 from .classical import fit_baseline
 from .events import EpochResult, Events, StopRequested, TrainingListener, TrainingResult
@@ -295,21 +295,8 @@ def _checkpoint(
         "model_state_dict": state,
         "model_class": model.model_class,
         "model_kwargs": dict(model.model_kwargs),
-        "config": config.model_dump(),
-        "ch_names": list(data.ch_names),
-        "sfreq": float(data.sfreq),
-        "n_times": data.n_times,
-        "class_names": list(data.class_names),
+        **checkpoint_facts(config, data, res, history),
         "input_scale": model.input_scale,
-        "preprocessing": data.prep().model_dump(),
-        "epoch": res.epoch,
-        "metrics": {
-            "train_loss": res.train_loss,
-            "train_acc": res.train_acc,
-            "val_loss": res.val_loss,
-            "val_acc": res.val_acc,
-        },
-        "history": {k: list(v) for k, v in history.items()},
         "backbone": backbone.to_dict(),
         "precision": precision.name if precision else None,
         "precision_reason": precision.reason if precision else None,
