@@ -30,9 +30,10 @@ train: venv
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-## The whole suite: the wheel smoke test, then unit, server, widget, reliability, browser tests and
-## the example notebooks under nbval
-test: venv browser lint dist-check
+## The whole suite: the wheel smoke test (its venv removed after a pass, to leave the disk to the
+## suite), then unit, server, widget, reliability, browser tests and the example notebooks under nbval
+test: venv browser lint
+	$(BIN)/python tools/dist_check.py --discard-venv
 	$(BIN)/pytest
 
 ## The fast layer (< 60 s): no real server, no browser, no notebooks, no long training

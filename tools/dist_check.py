@@ -18,7 +18,9 @@ Steps, each timed:
 The venv is kept in ``--venv`` (default ``build/dist-venv``, override with ``DIST_VENV``). It is
 reused only while the wheel's dependency list and the Python are the same; the project's wheel is
 then force-reinstalled into it (skipped when the wheel's hash is the one already installed).
-``--fresh`` (or ``DIST_CHECK_FRESH=1``) always starts from an empty venv.
+``--fresh`` (or ``DIST_CHECK_FRESH=1``) always starts from an empty venv. ``--discard-venv`` (or
+``DIST_CHECK_DISCARD=1``) removes the venv after a pass: it holds a second copy of torch and its
+CUDA libraries (about 7 GB), and ``make test`` runs the suite after it on the same disk.
 
 Only the standard library is imported here; ``build`` and ``twine`` must be installed in the Python
 that runs it (the ``dev`` extra).
@@ -372,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fresh", action="store_true", default=os.environ.get("DIST_CHECK_FRESH") == "1")
     parser.add_argument(
+        "--discard-venv",
+        action="store_true",
+        default=os.environ.get("DIST_CHECK_DISCARD") == "1",
+        help="remove the venv after a pass (frees its disk for what runs next)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (built files, server log)"
     )
     args = parser.parse_args(argv)
@@ -417,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             log(f"files kept in {scratch}")
+        if args.discard_venv:
+            freed = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink())
+            shutil.rmtree(venv, ignore_errors=True)
+            log(f"venv {venv}: removed ({freed / 2**30:.1f} GiB freed)")
     total = time.perf_counter() - t_all
     log("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     log(f"passed in {total:.1f} s")
