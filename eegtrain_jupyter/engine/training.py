@@ -132,6 +132,7 @@ def train(
             weight = torch.tensor(weights, dtype=torch.float32, device=device)
         for key in evaluation.EPOCH_KEYS.values():
             history[key] = []
+        models.fetch_pretrained(config.pretrained_weights, events.on_phase)  # a hub id's download
         events.on_phase("building model")
         model, backbone = build(config, data.ch_names, data.n_times, data.sfreq, data.n_classes)
         result.backbone = backbone

@@ -418,8 +418,9 @@ class TrainingManager:
             errors += exc.errors
         if cfg.pretrained_weights is not None:
             try:
-                # a hub id is fetched (and pinned to its commit) in the data worker, a local file or
-                # snapshot folder resolved inside the root and read there
+                # in the data worker: a hub id resolved with the hub and pinned to its commit (the
+                # run's worker downloads it), a local file or snapshot folder resolved inside the
+                # root and read
                 update["pretrained_weights"] = self.data_worker.call(
                     "check_weights",
                     field="pretrained_weights",
@@ -427,6 +428,7 @@ class TrainingManager:
                     model=cfg.model,
                     root_dir=str(self.root_dir),
                     confine=self.paths.confine,
+                    hub_env=env.hub_environment(),
                 )
             except ConfigError as exc:
                 errors += exc.errors
