@@ -18,7 +18,11 @@ from eegtrain_jupyter.data.windows import load_windows
 from eegtrain_jupyter.engine.artifacts import CHECKPOINT_NAME
 from eegtrain_jupyter.engine.training import train
 from eegtrain_jupyter.errors import ConfigError
-from eegtrain_jupyter.models.foundation import FoundationClassifier, build_foundation
+from eegtrain_jupyter.models.foundation import (
+    FOUNDATION_MODELS,
+    FoundationClassifier,
+    build_foundation,
+)
 from eegtrain_jupyter.models.labram import build_classifier as build_labram
 from eegtrain_jupyter.models.pretrained import PretrainedWeightsError
 from eegtrain_jupyter.models.registry import check_pretrained
@@ -124,21 +128,48 @@ def test_trains_frozen_and_fine_tuned_at_its_native_rate_and_predicts_from_the_c
     assert any(not torch.equal(states[False][k], initial[k]) for k in backbone)
 
 
-@pytest.mark.parametrize("name", ["cbramod", "eegpt"])
-def test_a_save_pretrained_snapshot_round_trip_gives_equal_backbone_outputs(name, tmp_path):
-    donor, _ = build(name, seed=9)
+def build_any(name: str, seed: int = 0, **kwargs):
+    """Any of the four foundation models on :data:`CHANNELS`, one second at its native rate."""
+    if name == "labram":
+        return build_labram(CHANNELS, 200, 200.0, n_outputs=2, seed=seed, **kwargs)
+    return build(name, seed=seed, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["labram", *FOUNDATION])
+def test_a_save_pretrained_snapshot_loads_every_backbone_key_and_gives_equal_backbone_outputs(name, tmp_path):
+    """The network's own ``save_pretrained`` layout (``config.json``, ``model.safetensors``, ...)
+    from a seeded model, loaded into a model of another seed: every backbone tensor matched, none cut,
+    missing or unused, and the backbone computes the donor's features on fixed windows."""
+    donor, _ = build_any(name, seed=9)
     donor.net.save_pretrained(tmp_path / "snap")
-    model, info = build(name, seed=0, pretrained_weights=str(tmp_path / "snap"))
+    assert {"config.json", "model.safetensors"} <= {p.name for p in (tmp_path / "snap").iterdir()}
+    model, info = build_any(name, seed=0, pretrained_weights=str(tmp_path / "snap"))
     load = info.load
-    assert load is not None and info.origin == "pretrained"
-    assert (
-        load["matched"] == load["backbone_keys"] and load["missing"] == [] and load["shape_mismatched"] == []
+    assert load is not None and info.origin == "pretrained" and load["format"] == "safetensors"
+    own = donor.net.state_dict()
+    head = [k for k in own if k.startswith(donor.head_name + ".")]
+    derived = FOUNDATION_MODELS[name].derived if name in FOUNDATION_MODELS else ()  # e.g. EEGPT's chans_id
+    assert load["backbone_keys"] == len(own) - len(head) - len(derived)
+    assert load["matched"] == load["backbone_keys"] and load["head_keys"] == len(head) > 0
+    assert (load["missing"], load["unexpected"], load["adapted"], load["shape_mismatched"]) == (
+        [],
+        [],
+        [],
+        [],
     )
     x = x_for(name)
     assert torch.equal(features(model, x), features(donor, x))
-    assert not torch.equal(features(build(name, seed=0)[0], x), features(donor, x))
+    assert not torch.equal(features(build_any(name, seed=0)[0], x), features(donor, x))
     # the check before a run, against the chosen model's reference backbone
     assert check_pretrained(str(tmp_path / "snap"), model=name) == str(tmp_path / "snap")
+    # the snapshot of an end-to-end model matches none of the backbone's keys: refused
+    from braindecode.models import EEGNet
+
+    EEGNet(n_chans=len(CHANNELS), n_times=x.shape[-1], n_outputs=2, sfreq=200.0).save_pretrained(
+        tmp_path / "eegnet"
+    )
+    with pytest.raises(PretrainedWeightsError, match=r"matches only 0 of the \d+ tensors"):
+        build_any(name, pretrained_weights=str(tmp_path / "eegnet"))
 
 
 def test_biot_weights_for_more_channels_load_their_leading_channel_tokens(tmp_path):
