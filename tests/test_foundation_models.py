@@ -1,6 +1,7 @@
-"""CBraMod, EEGPT and BIOT as ``model`` choices: real braindecode networks at their native rates,
-trained one epoch on synthetic windows (frozen and fine-tuned), their pretrained weights loaded from
-snapshots braindecode's own ``save_pretrained`` wrote, and their checkpoints used for prediction."""
+"""LaBraM, CBraMod, EEGPT and BIOT as ``model`` choices: real braindecode networks at their native
+rates, trained one epoch on recordings written with MNE's writers (frozen and fine-tuned), their
+pretrained weights loaded from snapshots braindecode's own ``save_pretrained`` wrote, and their
+checkpoints used for prediction."""
 
 from __future__ import annotations
 
