@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from recordings import LABELS, make_raw, write
+from support import require
 
 from eegtrain_jupyter.config import parse_config, validate_config
 from eegtrain_jupyter.config.data import EpochsData
@@ -30,6 +31,7 @@ from eegtrain_jupyter.models.foundation import (
 from eegtrain_jupyter.models.labram import build_classifier as build_labram
 from eegtrain_jupyter.models.pretrained import PretrainedWeightsError
 from eegtrain_jupyter.models.registry import check_pretrained
+from eegtrain_jupyter.serving.export import export_model
 from eegtrain_jupyter.serving.predict import TrainedModel
 
 FOUNDATION = ("cbramod", "eegpt", "biot")
@@ -85,7 +87,7 @@ def recordings(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.slow  # eight short runs of the four largest models (about 3 min on 2 busy cores)
+@pytest.mark.slow  # eight short runs of the four largest models, three ONNX exports (~5 min, 2 busy cores)
 @pytest.mark.parametrize("name", ["labram", *FOUNDATION])
 def test_trains_frozen_and_fine_tuned_on_file_recordings_and_predicts_them_from_the_checkpoint(
     name, recordings, tmp_path
@@ -137,6 +139,11 @@ def test_trains_frozen_and_fine_tuned_on_file_recordings_and_predicts_them_from_
             assert np.allclose(model.predict_proba(np.asarray(data.X[:5])), expected, atol=1e-5)
         with pytest.raises(ConfigError, match="samples"):  # a window at another rate is refused
             model.predict(np.zeros((1, len(data.ch_names), data.n_times // 2), np.float32))
+        if freeze and name != "labram":  # ONNX: LaBraM's export is tested with the server's runs
+            require("onnxruntime")
+            exported = export_model(model, "onnx")
+            assert exported.parity.passed and exported.parity.same_labels, exported.parity
+            assert Path(exported.path).name == "model.onnx" and exported.size_bytes > 0
     # frozen: the backbone is the seeded initial one; fine-tuned: the backbone moved
     initial = build_any_for(name, data)[0].net.state_dict()
     backbone = [k for k in initial if not k.startswith("final_layer.") and initial[k].is_floating_point()]
