@@ -33,6 +33,7 @@ from ..config.training import TrainingConfig
 from ..engine import artifacts
 from ..errors import InsufficientStorage, NotFound
 from ..runtime.launcher import processes_per_node
+from ..runtime.outcome import Outcome
 from ..schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
 from .publishing import complete_publish
 
@@ -153,6 +154,14 @@ class Run:
             run.history.update({k: list(doc.get(k, [])) for k in empty_history()})
         run.done.set()
         return run
+
+    def end(self, outcome: Outcome) -> None:
+        """Record how the run ended (its final state, error, files, publish) and when."""
+        self.duration = time.monotonic() - self.t_start
+        self.state, self.error, self.phase, self.batch = outcome.state, outcome.error, None, None
+        self.finished_at = files.now_iso()
+        self.files, self.published = dict(outcome.files), dict(outcome.published)
+        self.early_stopped = outcome.early_stopped
 
     def save(self, *, sync_dir: bool = True) -> None:
         files.write_json(
