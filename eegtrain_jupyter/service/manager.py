@@ -47,7 +47,7 @@ from ..schemas import (
     empty_history,
 )
 from .execution import Execution
-from .progress import build_status, format_duration, report_shape
+from .progress import build_status, format_duration
 from .recorded import RecordedRuns
 from .runs import Run, RunStore, this_process
 from .serving import RunServing
@@ -259,7 +259,7 @@ class TrainingManager:
                 self._job.stop()
             if self._run is not None and self._run.state.active:
                 self._stop_event.set()
-                self._run.state = TrainingState.STOPPING
+                self._run.outcome.state = TrainingState.STOPPING
             return build_status(self._run)
 
     def status(self) -> Status:
@@ -275,10 +275,10 @@ class TrainingManager:
                 run_id=run.run_id if run else None,
                 state=run.state if run else TrainingState.IDLE,
                 **(run.history if run else empty_history()),
-                test_report=report_shape(run.test_report if run else None),
+                test_report=run.outcome.test_report if run else None,
                 epoch_times=list(run.epoch_times) if run else [],
-                best_val_acc=run.best_val_acc if run else None,
-                best_epoch=run.best_epoch if run else None,
+                best_val_acc=run.outcome.best_val_acc if run else None,
+                best_epoch=run.outcome.best_epoch if run else None,
             )
 
     def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
