@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,11 +26,12 @@ from ..config.training import TrainingConfig, parse_config, validate_config
 from ..data.paths import PathPolicy, os_reason
 from ..engine.events import TrainingListener
 from ..errors import AlreadyTrainingError, ConfigError, EegtrainError, InsufficientStorage, ResourceError
-from ..files import now_iso
 from ..runtime.dataworker import DataWorker
 from ..runtime.launcher import WorkerSession
+from ..runtime.outcome import Outcome, Runtime
 from ..runtime.protocol import PLAIN, RunMode
 from ..runtime.resources import check_resources
+from ..runtime.supervisor import supervise
 from ..schemas import (
     Comparison,
     Deleted,
@@ -46,8 +46,8 @@ from ..schemas import (
     ValidationBody,
     empty_history,
 )
-from .execution import Ending, Execution
-from .progress import build_status, format_duration, report_shape
+from .execution import Execution
+from .progress import build_status, format_duration
 from .recorded import RecordedRuns
 from .runs import Run, RunStore, this_process
 from .serving import RunServing
@@ -97,6 +97,10 @@ class TrainingManager:
         Limits of the data worker (:class:`~..runtime.dataworker.DataWorker`) that reads every
         recording, weights file and checkpoint outside a run: seconds per task, memory per process
         and tasks at once (default: ``EEGTRAIN_DATA_*``, see :mod:`~..config.env`).
+    runtime : Runtime, optional
+        What executes each run (:class:`~..runtime.outcome.Runtime`); default
+        :func:`~..runtime.supervisor.supervise`, a worker process per run. Tests of the life
+        cycle pass a fake that emits a few events without forking one.
 
     Notes
     -----
@@ -118,6 +122,7 @@ class TrainingManager:
         data_timeout_s: float | None = None,
         data_memory_mb: float | None = None,
         data_workers: int | None = None,
+        runtime: Runtime | None = None,
     ):
         self.paths = PathPolicy(root_dir, confine=confine_to_root)
         self.root_dir = self.paths.root_dir
@@ -150,6 +155,7 @@ class TrainingManager:
             feature_cache=self.feature_cache,
             windows_cache=self.root_dir / ".eegtrain" / "cache",
             on_worker=self._worker_changed,
+            runtime=runtime or supervise,
         )
 
     # -- public API ------------------------------------------------------------------
@@ -253,7 +259,7 @@ class TrainingManager:
                 self._job.stop()
             if self._run is not None and self._run.state.active:
                 self._stop_event.set()
-                self._run.state = TrainingState.STOPPING
+                self._run.outcome.state = TrainingState.STOPPING
             return build_status(self._run)
 
     def status(self) -> Status:
@@ -269,10 +275,10 @@ class TrainingManager:
                 run_id=run.run_id if run else None,
                 state=run.state if run else TrainingState.IDLE,
                 **(run.history if run else empty_history()),
-                test_report=report_shape(run.test_report if run else None),
+                test_report=run.outcome.test_report if run else None,
                 epoch_times=list(run.epoch_times) if run else [],
-                best_val_acc=run.best_val_acc if run else None,
-                best_epoch=run.best_epoch if run else None,
+                best_val_acc=run.outcome.best_val_acc if run else None,
+                best_epoch=run.outcome.best_epoch if run else None,
             )
 
     def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
@@ -441,19 +447,15 @@ class TrainingManager:
     ) -> None:
         # Whatever happens in there, the run leaves the active states here: a failure after
         # training (e.g. publishing into a full disk) must not leave the manager "busy".
-        ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
+        outcome = Outcome(TrainingState.FAILED, error="training ended unexpectedly")
         try:
             with self._lock:  # a search's trial: batch events throttled, its files left in its folder
                 session = self._session if self._job is not None else None
             mode = PLAIN if session is None else RunMode.trial(session, TRIAL_BATCH_INTERVAL)
-            ending = self._execution(run, run_listeners, data, mode)
+            outcome = self._execution(run, run_listeners, data, mode)
         finally:
             with self._lock:
-                run.duration = time.monotonic() - run.t_start
-                run.state, run.error, run.phase, run.batch = ending.state, ending.error, None, None
-                run.finished_at = now_iso()
-                run.files, run.published = dict(ending.files), dict(ending.published)
-                run.early_stopped = ending.early_stopped
+                run.end(outcome)
                 try:
                     run.save()
                 except (OSError, InsufficientStorage):
