@@ -30,15 +30,15 @@ _MODELS_LOCK = threading.Lock()
 def scan(
     *, config: TrainingConfig, root_dir: str, confine: bool, cache_dir: str | None, progress: Report
 ) -> DataSummary | None:
-    """Read ``config.data`` (through the windows cache, which it fills) and check that its split can
-    be made; the summary of what it holds."""
-    from ..data.splits import check_split
+    """Read ``config.data`` (through the windows cache, which it fills) and check that its split (or
+    every fold of its ``evaluation``) can be made; the summary of what it holds."""
+    from ..data.splits import check_data_split
     from ..data.windows import scan as scan_windows
 
     windows, summary = scan_windows(
         config, PathPolicy(root_dir, confine=confine), cache_dir, on_file=progress
     )
-    check_split(windows, split_by=config.split_by, test_split=config.test_split)
+    check_data_split(windows, config)
     return summary
 
 

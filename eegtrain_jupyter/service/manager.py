@@ -186,10 +186,10 @@ class TrainingManager:
             self._scan(cfg)
         elif data is not None:  # windows from the caller's own process (a notebook kernel)
             from ..data.preprocess import check_windows
-            from ..data.splits import check_split
+            from ..data.splits import check_data_split
 
             check_windows(data.X, data.prep())
-            check_split(data, split_by=cfg.split_by, test_split=cfg.test_split)
+            check_data_split(data, cfg)
         elif cfg.split_by == "subject" and getattr(cfg.data, "n_subjects", 0) < (3 if cfg.test_split else 2):
             raise ConfigError.field(
                 "split_by",
