@@ -87,6 +87,7 @@ class Run:
         self.split: str | None = None
         self.early_stopped = False
         self.test_report: dict[str, Any] | None = None
+        self.job: str | None = None  # the search or benchmark that started it
 
     _PLAIN = (
         "run_id",
@@ -106,6 +107,7 @@ class Run:
         "n_trainable",
         "split",
         "early_stopped",
+        "job",
     )
     """:class:`~.schemas.RunOutcome` fields held as they are sent."""
 
