@@ -92,6 +92,9 @@ def parse_benchmark(body: dict[str, Any] | None) -> BenchmarkRequest:
             )
         return request
     errors = [FieldError(f"config.{e.field}", e.message) for e in validate_config(request.config).errors]
+    evaluation = request.config.get("evaluation")
+    if isinstance(evaluation, dict) and "fold" in evaluation:
+        errors.append(FieldError("config.evaluation.fold", "a benchmark runs every fold: leave fold unset"))
     if not request.models:
         errors.append(FieldError("models", "name at least one model"))
     labels = [m.label for m in request.models]
