@@ -218,3 +218,39 @@ def test_summary_statistics_pair_folds(tmp_path):
     assert vs_base["a"] == "net" and math.isclose(
         vs_base["mean_difference"], pystats.mean(a) - pystats.mean(b)
     )
+
+
+def test_local_client_and_cli(tmp_path, monkeypatch, capsys):
+    from eegtrain_jupyter.cli import main
+    from eegtrain_jupyter.client import LocalClient
+
+    manager = TrainingManager(tmp_path, thread_settings=None)
+    client = LocalClient(manager)
+    try:
+        assert client.benchmark_status()["state"] == "idle"
+        with pytest.raises(ConfigError):
+            client.start_benchmark(resume="bench-20240101-000000-abcdef")
+        started = client.start_benchmark(["bandpower_lda"], BASE)
+        assert started["state"] == "running" and started["n_runs"] == 3
+        client.benchmark.wait(300)
+        done = client.benchmark_status()
+        assert done["state"] == "completed" and [r["fold"] for r in done["results"]] == [0, 1, 2]
+    finally:
+        manager.shutdown(60)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.json").write_text(json.dumps({**TINY, "save_dir": "cli", "data": {"n_subjects": 3}}))
+    code = main(
+        ["benchmark", "--models", "csp_lda,bandpower_lda", "--config", "base.json"]
+        + ["--protocol", "cross_subject", "--n-folds", "3"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "cross_subject, 3 fold(s), 6 runs" in out
+    for label in ("csp_lda", "bandpower_lda"):
+        for fold in range(3):
+            assert f"  {label} fold {fold} repeat 0: completed balanced accuracy" in out
+        assert f"| {label} | yes | 3 |" in out  # the final table
+    assert "## Statistics" in out and (tmp_path / "cli" / "benchmarks").is_dir()
+    assert main(["benchmark", "--models", "nope"]) == 2
+    assert "models.0.config.model" in capsys.readouterr().err

@@ -4,6 +4,7 @@ numbers are the run records'."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from configs import TINY
 from recordings import LABELS, make_raw, write, write_set
 from support import wait_for_async
 
+from eegtrain_jupyter.client import RemoteClient
+from eegtrain_jupyter.errors import ConfigError
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
 
 
@@ -84,6 +87,14 @@ async def test_bad_protocols_are_400s_before_any_run(api, manager, jp_root_dir):
     code, idle = await api("GET", "benchmark")
     assert code == 200 and idle["state"] == "idle"
     RESPONSE_MODELS["BenchmarkStatus"].model_validate(idle)
+    client = RemoteClient(api.root, api.token)  # the REST client: the same answers
+    assert await asyncio.to_thread(client.benchmark_status) == idle
+    try:
+        await asyncio.to_thread(client.start_benchmark, ["csp_lda"], files_config(subject_pattern=None))
+    except ConfigError as exc:
+        assert "config.evaluation.protocol" in {e.field for e in exc.errors}
+    else:
+        raise AssertionError("the REST client started a benchmark the data cannot serve")
 
 
 async def test_a_benchmark_over_rest(api, manager, jp_root_dir):
