@@ -241,8 +241,17 @@ def test_local_client_and_cli(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "base.json").write_text(json.dumps({**TINY, "save_dir": "cli", "data": {"n_subjects": 3}}))
     code = main(
-        ["benchmark", "--models", "csp_lda,bandpower_lda", "--config", "base.json"]
-        + ["--protocol", "cross_subject", "--n-folds", "3"]
+        [
+            "benchmark",
+            "--models",
+            "csp_lda,bandpower_lda",
+            "--config",
+            "base.json",
+            "--protocol",
+            "cross_subject",
+            "--n-folds",
+            "3",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
