@@ -93,6 +93,7 @@ class BenchmarkManager:
         self._done = threading.Event()
         self._done.set()
         self._current_run: str | None = None
+        self._reported: frozenset[str | None] = frozenset()  # the completed runs the outputs show
         self._record: BenchmarkRecord | None = self._recover()
 
     # -- public API ------------------------------------------------------------------
@@ -326,8 +327,10 @@ class BenchmarkManager:
         """Write the outputs from the runs so far (in the data worker); a failure is logged."""
         with self._lock:
             status = self._status(record, None)
-        if not any(r.state == "completed" for r in status.results):
-            return
+            done = frozenset(r.run_id for r in status.results if r.state == "completed")
+            if not done or done == self._reported:  # nothing new since the last report
+                return
+            self._reported = done
         configs = [
             fold_config(
                 record.request, next(m for m in record.request.models if m.label == r.label), r.fold, r.repeat
