@@ -330,7 +330,6 @@ class BenchmarkManager:
             done = frozenset(r.run_id for r in status.results if r.state == "completed")
             if not done or done == self._reported:  # nothing new since the last report
                 return
-            self._reported = done
         configs = [
             fold_config(
                 record.request, next(m for m in record.request.models if m.label == r.label), r.fold, r.repeat
@@ -353,7 +352,7 @@ class BenchmarkManager:
             log.exception("could not write the outputs of benchmark %s", record.benchmark_id)
             return
         with self._lock:
-            record.summary = summary
+            record.summary, self._reported = summary, done
             self._save(record)
 
     # -- records ---------------------------------------------------------------------
