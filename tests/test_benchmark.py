@@ -84,6 +84,7 @@ def check_outputs(status: dict, records: list[dict]) -> None:
         assert comparison["verdict"] in markdown
 
 
+@pytest.mark.slow  # nine runs, three of them a network
 def test_a_benchmark_runs_every_model_on_every_fold(bench):
     manager, benchmark = bench
     status = benchmark.start({"config": BASE, "models": ["csp_lda", "bandpower_lda", "eegnet"]})
@@ -194,6 +195,33 @@ def test_stop_ends_it_and_resume_after_a_restart_keeps_finished_folds(tmp_path):
     finally:
         benchmark.shutdown(60)
         manager.shutdown(60)
+
+
+def test_each_run_config_is_the_base_with_its_fold_and_repeat_seed():
+    from eegtrain_jupyter.config.benchmark import fold_config, parse_benchmark
+
+    base = {**BASE, "seed": 7, "freeze_backbone": False, "evaluation": {**BASE["evaluation"], "n_repeats": 2}}
+    entry = {"label": "net_fast", "config": {"model": "eegnet", "learning_rate": 0.005}}
+    request = parse_benchmark({"config": base, "models": ["csp_lda", entry]})
+    assert [m.label for m in request.entries] == ["csp_lda", "net_fast"]
+    for m in request.entries:
+        for repeat in range(2):
+            for fold in range(3):
+                config = fold_config(request, m, fold, repeat)
+                assert config.seed == 7 + repeat and config.evaluation.fold == fold
+                assert config.evaluation.protocol == "cross_subject" and config.evaluation.n_folds == 3
+    net = fold_config(request, request.entries[1], 0, 0)
+    assert net.model == "eegnet" and net.learning_rate == 0.005 and net.freeze_backbone is False
+    lda = fold_config(request, request.entries[0], 0, 0)
+    assert lda.model == "csp_lda" and lda.n_epochs == 1  # labram's and the networks' options dropped
+    with pytest.raises(ConfigError) as info:
+        parse_benchmark(
+            {
+                "config": {**base, "evaluation": {"protocol": "cross_subject", "fold": 1}},
+                "models": ["csp_lda"],
+            }
+        )
+    assert info.value.errors[0].field == "config.evaluation.fold"
 
 
 def test_summary_statistics_pair_folds(tmp_path):

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError, FieldError
-from .names import CLASSICAL_MODELS, MODEL_NAMES
+from .names import CLASSICAL_MODELS, MODEL_NAMES, ModelName
 from .search import _drop_model_only
 from .training import TrainingConfig, _field_errors, validate_config
 
@@ -51,7 +51,7 @@ class BenchmarkRequest(BaseModel):
         description="Partial config every model starts from; its evaluation section sets the "
         "protocol, n_folds and n_repeats",
     )
-    models: list[BenchmarkModel] = Field(
+    models: list[BenchmarkModel | ModelName] = Field(
         default_factory=list,
         max_length=20,
         description="Model names, or {label, config} entries (at least one unless resuming)",
@@ -59,6 +59,14 @@ class BenchmarkRequest(BaseModel):
     resume: str | None = Field(
         None, description="Resume this (stopped or interrupted) benchmark: its finished folds are kept"
     )
+
+    @property
+    def entries(self) -> list[BenchmarkModel]:
+        """``models``, each a :class:`BenchmarkModel` (a name ``m`` reads ``{label: m, config: {model: m}}``)."""
+        return [
+            m if isinstance(m, BenchmarkModel) else BenchmarkModel(label=m, config={"model": m})
+            for m in self.models
+        ]
 
     @model_validator(mode="before")
     @classmethod
@@ -97,12 +105,12 @@ def parse_benchmark(body: dict[str, Any] | None) -> BenchmarkRequest:
         errors.append(FieldError("config.evaluation.fold", "a benchmark runs every fold: leave fold unset"))
     if not request.models:
         errors.append(FieldError("models", "name at least one model"))
-    labels = [m.label for m in request.models]
+    labels = [m.label for m in request.entries]
     repeated = sorted({x for x in labels if labels.count(x) > 1})
     if repeated:
         errors.append(FieldError("models", f"labels {', '.join(repeated)} appear more than once"))
     base_bad = {e.field for e in validate_config(request.config).errors}
-    for i, entry in enumerate(request.models):
+    for i, entry in enumerate(request.entries):
         if entry.model not in MODEL_NAMES:
             errors.append(
                 FieldError(f"models.{i}.config.model", f"unknown model; choose one of {list(MODEL_NAMES)}")

@@ -218,7 +218,7 @@ def benchmark_report(
         )
     request = status.request
     assert request is not None
-    models = [(m.label, m.model, m.baseline) for m in request.models]
+    models = [(m.label, m.model, m.baseline) for m in request.entries]
     summary = summarize_rows(rows, models)
     paths = write_outputs(folder, status.model_dump(mode="json"), rows, summary)
     return BenchmarkSummary.model_validate({**summary, "files": paths})

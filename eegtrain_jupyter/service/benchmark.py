@@ -176,14 +176,14 @@ class BenchmarkManager:
     # -- planning --------------------------------------------------------------------
     def _plan(self, request: BenchmarkRequest) -> BenchmarkRecord:
         """A new benchmark's record, once every config and every fold checks out."""
-        first = [fold_config(request, m, 0, 0) for m in request.models]
+        first = [fold_config(request, m, 0, 0) for m in request.entries]
         errors = []
         resolved = []
         for i, config in enumerate(first):
             try:
                 resolved.append(self.manager._resolve_paths(config))
             except ConfigError as exc:
-                own = request.models[i].config  # a path the entry sets, else the base config's
+                own = request.entries[i].config  # a path the entry sets, else the base config's
                 errors += [
                     FieldError(
                         f"models.{i}.config.{e.field}" if e.field in own else f"config.{e.field}", e.message
@@ -193,7 +193,7 @@ class BenchmarkManager:
         if errors:
             raise ConfigError(list({(e.field, e.message): e for e in errors}.values()))
         n_repeats = first[0].evaluation.n_repeats
-        configs = [fold_config(request, m, 0, r) for r in range(n_repeats) for m in request.models]
+        configs = [fold_config(request, m, 0, r) for r in range(n_repeats) for m in request.entries]
         base = configs[0]
         if isinstance(base.data, SyntheticData):
             n_folds = _synthetic_folds(base)
@@ -248,7 +248,7 @@ class BenchmarkManager:
             for repeat in range(record.n_repeats):
                 for fold in range(record.n_folds):
                     ran = False
-                    for entry in record.request.models:
+                    for entry in record.request.entries:
                         if record.done(entry.label, fold, repeat):
                             continue
                         if self._stop.is_set():
@@ -332,7 +332,10 @@ class BenchmarkManager:
                 return
         configs = [
             fold_config(
-                record.request, next(m for m in record.request.models if m.label == r.label), r.fold, r.repeat
+                record.request,
+                next(m for m in record.request.entries if m.label == r.label),
+                r.fold,
+                r.repeat,
             )
             for r in status.results
         ]
@@ -363,7 +366,7 @@ class BenchmarkManager:
             request=record.request,
             protocol=record.protocol,
             n_folds=record.n_folds,
-            n_runs=len(record.request.models) * record.n_folds * record.n_repeats,
+            n_runs=len(record.request.entries) * record.n_folds * record.n_repeats,
             n_finished=sum(r.state != "running" for r in record.results),
             folder=record.folder,
             started_at=record.started_at,
