@@ -175,9 +175,9 @@ def _markdown(status: dict[str, Any], rows: Sequence[dict[str, Any]], summary: d
         "",
         f"Protocol **{status['protocol']}**: {status['n_folds']} fold(s) × {n_repeats} repeat(s); "
         f"{len(rows)} of {status['n_runs']} runs completed. Scores on each fold's held-out windows, "
-        "in percent (Cohen's kappa: a coefficient).",
+        "in percent (Cohen's kappa: a coefficient); `scores`: one per fold and repeat.",
         "",
-        "| model | baseline | folds | balanced accuracy (mean ± SD) | 95 % CI | accuracy | kappa | "
+        "| model | baseline | scores | balanced accuracy (mean ± SD) | 95 % CI | accuracy | kappa | "
         "macro F1 | weighted F1 | ROC AUC | AUC-PR |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
