@@ -291,3 +291,44 @@ def test_local_client_and_cli(tmp_path, monkeypatch, capsys):
     assert "## Statistics" in out and (tmp_path / "cli" / "benchmarks").is_dir()
     assert main(["benchmark", "--models", "nope"]) == 2
     assert "models.0.config.model" in capsys.readouterr().err
+
+
+def test_a_cross_session_benchmark_on_recordings(tmp_path):
+    """Two subjects × two sessions written as EDF: each fold tests one session of each subject, and
+    the CSV's session column says which."""
+    from recordings import LABELS, make_raw, write
+
+    for subject in (1, 2):
+        for session in (1, 2):
+            write(
+                make_raw(subject, seed=session), tmp_path / "rec", f"sub-{subject:02d}_ses-{session}", "edf"
+            )
+    config = {
+        "save_dir": "models",
+        "evaluation": {"protocol": "cross_session"},
+        "data": {
+            "source": "files",
+            "paths": ["rec/*.edf"],
+            "labels": LABELS,
+            "sliding": True,
+            "subject_pattern": r"sub-(?P<subject>\d+)",
+            "session_pattern": r"ses-(?P<session>\d+)",
+        },
+    }
+    manager, benchmark = managers(tmp_path)
+    try:
+        status = benchmark.start({"config": config, "models": ["csp_lda"]})
+        assert status.n_folds == 2 and status.n_runs == 2
+        assert benchmark.wait(300)
+        done = benchmark.status().to_json()
+        assert done["state"] == "completed", done
+        with open(done["summary"]["files"]["csv"]) as fh:
+            rows = list(csv.DictReader(fh))
+        assert sorted(r["session"] for r in rows) == ["01/1+02/1", "01/2+02/2"]
+        records = {r.run_id: r for r in manager.runs({"job": done["benchmark_id"]})}
+        for row in rows:
+            split = records[row["run_id"]].split
+            assert f"cross_session fold {int(row['fold']) + 1} of 2 (tests sessions 01/" in split
+    finally:
+        benchmark.shutdown(60)
+        manager.shutdown(60)
