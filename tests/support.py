@@ -235,6 +235,27 @@ class FakeClient:
             best=None,
         ).to_json()
 
+    def start_benchmark(self, models=None, config=None, *, resume=None) -> dict[str, Any]:
+        from eegtrain_jupyter.errors import ResourceError
+
+        raise ResourceError("FakeClient runs no benchmarks")
+
+    def benchmark_status(self) -> dict[str, Any]:
+        from eegtrain_jupyter.schemas import BenchmarkState, BenchmarkStatus
+
+        nothing = dict.fromkeys(
+            ("benchmark_id", "request", "protocol", "n_folds", "folder", "started_at", "finished_at", "error")
+        )
+        return BenchmarkStatus(
+            **nothing,
+            state=BenchmarkState.IDLE,
+            n_runs=0,
+            n_finished=0,
+            current_run_id=None,
+            results=[],
+            summary=None,
+        ).to_json()
+
     def default_config(self) -> dict[str, Any]:
         from eegtrain_jupyter.config.training import default_config
 

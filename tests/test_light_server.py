@@ -2,8 +2,8 @@
 scikit-learn, and a request that reads user data cannot hold it up.
 
 A real ``jupyter server`` with the extension answers every JSON endpoint, validates and trains a
-``files`` run on real EDF/BrainVision/EEGLAB/FIF recordings, predicts on a recording and serves a
-trial's curves; its memory map (``/proc/<pid>/maps``) must show none of those libraries' shared
+``files`` run on real EDF/BrainVision/EEGLAB/FIF recordings, predicts on a recording, runs a
+benchmark to its table and figure and serves a trial's curves; its memory map (``/proc/<pid>/maps``) must show none of those libraries' shared
 objects afterwards. Then untrusted input through REST: a pathological regex, a FIFO, a data task
 past its time and memory limits; the server's own ``/api/status`` answers within 100 ms
 throughout.
@@ -133,6 +133,15 @@ def test_the_server_never_loads_torch_mne_or_sklearn(server):
     assert code == 200 and pred["n_windows"] > 0, pred
     # TensorBoard events are written by the worker, not here
     assert any((Path(server.root_dir) / "models" / "tensorboard" / run_id).iterdir())
+    # a benchmark: its folds checked, and its table, statistics and figure made, in the data worker
+    base = files_config(evaluation={"protocol": "cross_subject", "n_folds": 2})
+    code, body = api("POST", "training/benchmark", {"config": base, "models": ["csp_lda", "bandpower_lda"]})
+    assert code == 200, body
+    while api("GET", "training/benchmark")[1]["state"] == "running":
+        assert time.monotonic() < deadline + 300
+        time.sleep(0.5)
+    bench = api("GET", "training/benchmark")[1]
+    assert bench["state"] == "completed" and bench["summary"]["files"], bench
     assert loaded(server.pid) == dict.fromkeys(HEAVY, False)
 
 

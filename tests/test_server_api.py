@@ -79,6 +79,7 @@ async def test_read_endpoints(api, manager, jp_root_dir, jp_base_url):
         "openapi.json",
         "compare",
         "search",
+        "benchmark",
         "runs/{run_id}",
         "runs/{run_id}/files/{name}",
         "runs/{run_id}/predict",

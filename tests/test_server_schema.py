@@ -23,6 +23,7 @@ FUZZED = [
     ("POST", "/training/stop"),
     ("GET", "/training/compare"),
     ("GET", "/training/search"),
+    ("GET", "/training/benchmark"),
 ]
 
 

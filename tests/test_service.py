@@ -51,6 +51,7 @@ EXTRA_KEYS = {
     "split",
     "early_stopped",
     "test_report",
+    "job",
 }
 HISTORY_KEYS = {
     "train_losses",

@@ -1,4 +1,4 @@
-"""``eegtrain``: the command line (train, search, runs, predict, export)."""
+"""``eegtrain``: the command line (train, search, benchmark, runs, predict, export)."""
 
 from .main import main
 

@@ -139,6 +139,28 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--metric", choices=["val_acc", "val_loss"], default="val_acc")
     search.add_argument("--pruner", choices=["median", "none"], default="median")
     search.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
+    bench = sub.add_parser(
+        "benchmark",
+        help="benchmark models on every fold of an evaluation protocol (table, statistics, figure)",
+    )
+    bench.add_argument(
+        "--models",
+        help="comma-separated model names, e.g. csp_lda,tangent_space_lr,eegnet (or set models in --request)",
+    )
+    bench.add_argument(
+        "--config", type=Path, help="JSON file with the (partial) config every model starts from"
+    )
+    bench.add_argument(
+        "--protocol",
+        choices=["holdout", "cross_subject", "within_subject", "cross_session"],
+        help="evaluation protocol (default: the config's, else holdout)",
+    )
+    bench.add_argument("--n-folds", type=int, help="folds of cross_subject / within_subject")
+    bench.add_argument("--n-repeats", type=int, help="repetitions of every fold, repeat r with seed + r")
+    bench.add_argument(
+        "--request", type=Path, help='JSON file with a whole request: {"config": {...}, "models": [...]}'
+    )
+    bench.add_argument("--resume", metavar="ID", help="resume a stopped or interrupted benchmark")
     from . import runs as cli_runs  # predict, export, runs, show
 
     cli_runs.add_parsers(sub)
@@ -285,6 +307,85 @@ def _search(args: argparse.Namespace) -> int:
     return {"completed": 0, "stopped": 130}.get(status.state.value, 1)
 
 
+def _benchmark_body(args: argparse.Namespace) -> dict[str, Any]:
+    if args.resume is not None:
+        return {"resume": args.resume}
+    body: dict[str, Any] = _load_json(args.request) if args.request is not None else {}
+    if not isinstance(body, dict):
+        raise SystemExit("eegtrain: the --request file must hold a JSON object")
+    config = dict(body.get("config") or {})
+    if args.config is not None:
+        config.update(_load_json(args.config))
+    evaluation = dict(config.get("evaluation") or {})
+    for key in ("protocol", "n_folds", "n_repeats"):
+        if getattr(args, key) is not None:
+            evaluation[key] = getattr(args, key)
+    if evaluation:
+        config["evaluation"] = evaluation
+    body["config"] = config
+    if args.models:
+        body["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    return body
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from ..service.benchmark import BenchmarkManager
+
+    body = _benchmark_body(args)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    manager = TrainingManager(".", thread_settings=None)
+    bench = BenchmarkManager(manager)
+    try:
+        status = bench.start(body)
+    except ConfigError as exc:
+        print("eegtrain: invalid benchmark:", file=sys.stderr)
+        _print_errors(exc.errors)
+        return 2
+    except EegtrainError as exc:
+        print(f"eegtrain: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"benchmark {status.benchmark_id}: {status.protocol}, {status.n_folds} fold(s), "
+        f"{status.n_runs} runs; outputs in {status.folder}"
+    )
+    shown = 0
+    try:
+        while not bench.wait(1.0):
+            shown = _print_results(bench.status().results, shown)
+    except KeyboardInterrupt:
+        print("stopping the benchmark (the running fold stops within a batch)...", file=sys.stderr)
+        bench.stop()
+        bench.wait()
+    finally:
+        manager.shutdown()
+    status = bench.status()
+    _print_results(status.results, shown)
+    print(
+        f"benchmark {status.benchmark_id}: {status.state.value}"
+        + (f" ({status.error})" if status.error else "")
+    )
+    if status.summary is not None:
+        print()
+        print(Path(status.summary.files["markdown"]).read_text())
+        print(f"files: {', '.join(status.summary.files.values())}")
+    if status.state.value != "completed":
+        print(f"resume with: eegtrain benchmark --resume {status.benchmark_id}")
+    return {"completed": 0, "stopped": 130}.get(status.state.value, 1)
+
+
+def _print_results(results: list[Any], shown: int) -> int:
+    done = [r for r in results if r.state != "running"]
+    for r in done[shown:]:
+        score = (
+            f"balanced accuracy {r.balanced_accuracy:.1f}%"
+            if r.balanced_accuracy is not None
+            else r.error or ""
+        )
+        print(f"  {r.label} fold {r.fold} repeat {r.repeat}: {r.state:<9} {score}")
+    return max(shown, len(done))
+
+
 def _print_trials(trials: list[Any], shown: int) -> int:
     done = [t for t in trials if t.state != "running"]
     for t in done[shown:]:
@@ -317,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command == "worker":
         return _join(args)
+    if args.command == "benchmark":
+        return _benchmark(args)
     if args.command == "search":
         return _search(args)
     from . import runs as cli_runs

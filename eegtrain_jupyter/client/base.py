@@ -60,6 +60,22 @@ class TrainingClient(Protocol):
 
     def start_search(self, request: dict[str, Any]) -> dict[str, Any]: ...
     def search_status(self) -> dict[str, Any]: ...
+
+    def start_benchmark(
+        self,
+        models: list[str | dict[str, Any]] | None = None,
+        config: dict[str, Any] | None = None,
+        *,
+        resume: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a benchmark of ``models`` (names, or ``{label, config}`` entries) on every fold of
+        ``config``'s evaluation protocol, or ``resume`` one; returns ``BenchmarkStatus``."""
+        ...
+
+    def benchmark_status(self) -> dict[str, Any]:
+        """The current/last benchmark: its runs, scores and summary (``BenchmarkStatus``)."""
+        ...
+
     def default_config(self) -> dict[str, Any]: ...
     def schema(self) -> dict[str, Any]: ...
 
@@ -107,6 +123,15 @@ class Waiting:
             if deadline is not None and time.monotonic() >= deadline:
                 return status
             time.sleep(poll)
+
+
+def benchmark_body(
+    models: list[str | dict[str, Any]] | None, config: dict[str, Any] | None, resume: str | None
+) -> dict[str, Any]:
+    """The ``POST /training/benchmark`` body from the client methods' arguments."""
+    if resume is not None:
+        return {"resume": resume}
+    return {"config": dict(config or {}), "models": list(models or [])}
 
 
 def predict_body(

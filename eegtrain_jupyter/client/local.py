@@ -8,13 +8,14 @@ import weakref
 from typing import Any
 
 from ..config.training import default_config, json_schema
-from .base import ROOT_ENV, Waiting, predict_body
+from .base import ROOT_ENV, Waiting, benchmark_body, predict_body
 
 __all__ = ["LocalClient", "local_manager"]
 
 _local_lock = threading.Lock()
 _local_managers: dict[str, Any] = {}
 _local_searches: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # by manager
+_local_benchmarks: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # by manager
 
 
 def local_manager(root_dir: str | os.PathLike | None = None):
@@ -91,6 +92,28 @@ class LocalClient(Waiting):
 
     def search_status(self) -> dict[str, Any]:
         return self.search.status().to_json()
+
+    @property
+    def benchmark(self) -> Any:
+        """This manager's :class:`~.benchmark.BenchmarkManager` (one per manager, created on first use)."""
+        from ..service.benchmark import BenchmarkManager
+
+        with _local_lock:
+            if self.manager not in _local_benchmarks:
+                _local_benchmarks[self.manager] = BenchmarkManager(self.manager)
+            return _local_benchmarks[self.manager]
+
+    def start_benchmark(
+        self,
+        models: list[str | dict[str, Any]] | None = None,
+        config: dict[str, Any] | None = None,
+        *,
+        resume: str | None = None,
+    ) -> dict[str, Any]:
+        return self.benchmark.start(benchmark_body(models, config, resume)).to_json()
+
+    def benchmark_status(self) -> dict[str, Any]:
+        return self.benchmark.status().to_json()
 
     def default_config(self):
         return default_config().model_dump()

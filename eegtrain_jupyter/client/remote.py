@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from ..errors import ConnectionFailed, from_response
-from .base import Waiting, predict_body
+from .base import Waiting, benchmark_body, predict_body
 
 __all__ = ["RemoteClient"]
 
@@ -105,6 +105,19 @@ class RemoteClient(Waiting):
 
     def search_status(self) -> dict[str, Any]:
         return self._request("GET", "search")
+
+    def start_benchmark(
+        self,
+        models: list[str | dict[str, Any]] | None = None,
+        config: dict[str, Any] | None = None,
+        *,
+        resume: str | None = None,
+    ) -> dict[str, Any]:
+        """Start (or resume) a benchmark (``BenchmarkRequest`` body); returns ``BenchmarkStatus``."""
+        return self._request("POST", "benchmark", benchmark_body(models, config, resume))
+
+    def benchmark_status(self) -> dict[str, Any]:
+        return self._request("GET", "benchmark")
 
     def default_config(self):
         return self._request("GET", "config")

@@ -2,9 +2,11 @@
 
 :mod:`.training` holds :class:`TrainingConfig` and its validation; :mod:`.data` the ``data``
 section (synthetic, files, epochs); :mod:`.names` the model and augmentation names; :mod:`.search`
-a hyper-parameter search request. Light: pydantic only, so the Jupyter server can import it.
+a hyper-parameter search request; :mod:`.evaluation` the
+``evaluation`` section (holdout or a cross-validation fold); :mod:`.benchmark` a benchmark request. Light: pydantic only, so the Jupyter server can import it.
 """
 
+from .evaluation import PROTOCOLS, Evaluation
 from .training import (
     AUGMENTATIONS,
     CLASSICAL_MODELS,
@@ -29,6 +31,8 @@ __all__ = [
     "MODEL_ONLY_FIELDS",
     "NEURAL_MODELS",
     "PRESETS",
+    "PROTOCOLS",
+    "Evaluation",
     "ModelName",
     "TrainingConfig",
     "ValidationResult",

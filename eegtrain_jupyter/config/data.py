@@ -104,8 +104,16 @@ class FilesData(SignalOptions):
     subjects: dict[str, str] = Field(
         default_factory=dict, description="File name -> subject id (instead of subject_pattern)"
     )
+    session_pattern: str | None = Field(
+        None,
+        description="Regex on the file name, as subject_pattern; its group 'session' (or first "
+        "group, or the whole match) is the recording session (for evaluation.protocol cross_session)",
+    )
+    sessions: dict[str, str] = Field(
+        default_factory=dict, description="File name -> session id (instead of session_pattern)"
+    )
 
-    @field_validator("subject_pattern")
+    @field_validator("subject_pattern", "session_pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:

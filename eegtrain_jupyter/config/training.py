@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError, FieldError
 from .data import DataSource, SyntheticData
+from .evaluation import Evaluation
 from .names import (
     AUGMENTATIONS,
     CLASSICAL_MODELS,
@@ -138,6 +139,11 @@ class TrainingConfig(BaseModel):
         description="Held-out test fraction, scored once at the end with the "
         "best checkpoint (0: no test split)",
     )
+    evaluation: Evaluation = Field(
+        default_factory=Evaluation,
+        description="Evaluation protocol: holdout (one split) or a cross-validation fold "
+        "(cross_subject, within_subject, cross_session); a fold's held-out part is the test split",
+    )
     early_stopping_patience: int = Field(
         0,
         ge=0,
@@ -193,6 +199,27 @@ class TrainingConfig(BaseModel):
             raise ValueError("required when nnodes > 1 (host:port of node 0)")
         return value
 
+    @field_validator("evaluation")
+    @classmethod
+    def _evaluation_fits_the_data(cls, value: Evaluation, info: ValidationInfo) -> Evaluation:
+        """What a synthetic source can say before any window exists (files and epochs: the scan)."""
+        source = info.data.get("data")
+        if not isinstance(source, SyntheticData) or not value.folded:
+            return value
+        if value.protocol == "cross_session":
+            raise _named("evaluation.protocol", "cross_session needs sessions; synthetic data has none")
+        if source.n_subjects < 2:
+            raise _named(
+                "evaluation.protocol", f"{value.protocol} needs at least 2 subjects (data.n_subjects)"
+            )
+        n_folds = min(value.n_folds, source.n_subjects) if value.protocol == "cross_subject" else None
+        if n_folds is not None and value.fold >= n_folds:
+            raise _named(
+                "evaluation.fold",
+                f"fold {value.fold} is not below the {n_folds} folds of {source.n_subjects} subjects",
+            )
+        return value
+
     @field_validator("augmentation")
     @classmethod
     def _augmentation_trains_the_backbone(cls, value: list[str], info: ValidationInfo) -> list[str]:
@@ -235,6 +262,11 @@ class TrainingConfig(BaseModel):
                     {"field": name, "message": f"applies only to {which}, not {model}"},
                 )
         return data
+
+
+def _named(field: str, message: str) -> PydanticCustomError:
+    """A validation error about ``field`` (a dotted name), raised by a validator of its section."""
+    return PydanticCustomError("named_field", "{message}", {"field": field, "message": message})
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -298,7 +330,7 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
-        elif err["type"] == "model_option":  # raised for the whole model, about one field
+        elif err["type"] in ("model_option", "named_field"):  # raised elsewhere, about one field
             name = str(err["ctx"]["field"])
         errors.append(FieldError(name, message))
     return errors
@@ -369,6 +401,7 @@ def json_schema() -> dict[str, Any]:
     schema = TrainingConfig.model_json_schema()
     # a default_factory has no "default" in pydantic's schema: state it, as for every other field
     schema["properties"]["data"]["default"] = TrainingConfig().data.model_dump()
+    schema["properties"]["evaluation"]["default"] = TrainingConfig().evaluation.model_dump()
     schema["presets"] = {name: parse_config(preset=name).model_dump() for name in PRESETS}
     schema["model_presets"] = MODEL_PRESETS
     return schema

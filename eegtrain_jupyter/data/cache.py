@@ -3,7 +3,7 @@
 A set of windows is keyed by the content hash of every input file and everything that shapes
 the windows (the ``data`` section, minus the paths themselves, and a format version). An entry
 is a folder with ``X.npy`` (opened with ``mmap_mode="r"``, so a large set is not read whole),
-``y.npy``, ``subjects.npy`` and ``meta.json`` (class and channel names, the preprocessing, the
+``y.npy``, ``subjects.npy``, ``sessions.npy`` and ``meta.json`` (class and channel names, the preprocessing, the
 data summary); it is written into a temporary folder and renamed into place, so a reader never
 sees half an entry. At most ``max_entries`` entries are kept: storing one more removes the least
 recently used (a reader that has an entry memory-mapped keeps its mapping; a later load of a
@@ -30,7 +30,7 @@ from .windows import Windows
 
 __all__ = ["WindowsCache", "file_digest"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _digests: dict[tuple[str, int, int], str] = {}
 _digest_lock = threading.Lock()
 
@@ -75,6 +75,7 @@ class WindowsCache:
             X = np.load(entry / "X.npy", mmap_mode="r")
             y = np.load(entry / "y.npy")
             subjects = np.load(entry / "subjects.npy") if (entry / "subjects.npy").exists() else None
+            sessions = np.load(entry / "sessions.npy") if (entry / "sessions.npy").exists() else None
             os.utime(entry)  # recently used
         except (OSError, ValueError):
             return None
@@ -85,6 +86,7 @@ class WindowsCache:
             sfreq=meta["sfreq"],
             class_names=tuple(meta["class_names"]),
             subjects=subjects,
+            sessions=sessions,
             preprocessing=Preprocessing.model_validate(meta["preprocessing"]),
         )
         summary = DataSummary.model_validate({**meta["summary"], "cached": True})
@@ -101,6 +103,8 @@ class WindowsCache:
                 np.save(tmp / "y.npy", windows.y)
                 if windows.subjects is not None:
                     np.save(tmp / "subjects.npy", np.asarray(windows.subjects).astype(str))
+                if windows.sessions is not None:
+                    np.save(tmp / "sessions.npy", np.asarray(windows.sessions).astype(str))
                 meta = {
                     "ch_names": list(windows.ch_names),
                     "sfreq": windows.sfreq,

@@ -30,12 +30,13 @@ def load_epochs(
     """Windows from an MNE ``-epo.fif`` file or an ``.npz`` (``name``: the path the summary shows).
 
     ``path`` must be a regular file (:meth:`.PathPolicy.file` checks it). The ``.npz`` holds ``X`` (volts), ``y``, ``ch_names``, ``sfreq`` and optionally ``class_names``
-    and ``subjects``; an ``-epo.fif`` file's subjects come from ``metadata["subject"]``.
+    and ``subjects`` and ``sessions``; an ``-epo.fif`` file's come from ``metadata["subject"]`` and
+    ``metadata["session"]``.
     """
     import mne
 
     field = "data.path"
-    subjects = None
+    subjects = sessions = None
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as npz:
@@ -60,6 +61,8 @@ def load_epochs(
             )
             if "subjects" in arrays:
                 subjects = arrays["subjects"].astype(str)
+            if "sessions" in arrays:
+                sessions = arrays["sessions"].astype(str)
         else:
             epochs = mne.read_epochs(path, preload=True, verbose="error")
     except ConfigError:
@@ -70,7 +73,7 @@ def load_epochs(
         raise ConfigError.field(
             field, f"cannot read {path.name} as epochs: {type(exc).__name__}: {exc}"
         ) from None
-    return load_epochs_object(cfg, epochs, path.name, subjects, name or path.name, model)
+    return load_epochs_object(cfg, epochs, path.name, subjects, name or path.name, model, sessions)
 
 
 def load_epochs_object(
@@ -80,14 +83,18 @@ def load_epochs_object(
     subjects: np.ndarray | None = None,
     path: str | None = None,
     model: str = "labram",
+    sessions: np.ndarray | None = None,
 ) -> tuple[Windows, DataSummary]:
     """Windows from in-memory epochs (classes from event names through ``cfg.labels``), for
     ``model`` (its native rate and channel names).
 
-    ``subjects`` (one per epoch) defaults to ``epochs.metadata["subject"]`` when there is one.
+    ``subjects`` and ``sessions`` (one per epoch) default to ``epochs.metadata["subject"]`` and
+    ``["session"]`` when there are such columns.
     """
     if subjects is None and epochs.metadata is not None and "subject" in epochs.metadata:
         subjects = epochs.metadata["subject"].astype(str).to_numpy()
+    if sessions is None and epochs.metadata is not None and "session" in epochs.metadata:
+        sessions = epochs.metadata["session"].astype(str).to_numpy()
     code_to_name = {code: name for name, code in epochs.event_id.items()}
     labels = cfg.labels or {name: name for name in epochs.event_id}
     event_names = [code_to_name[c] for c in epochs.events[:, 2]]
@@ -110,6 +117,7 @@ def load_epochs_object(
         sfreq=prep.sfreq,
         class_names=tuple(classes),
         subjects=None if subjects is None else subjects[keep],
+        sessions=None if sessions is None else sessions[keep],
         preprocessing=prep,
     )
     info_ = FileSummary(

@@ -289,29 +289,38 @@ def make_preprocessing(
 
 
 def _subject(rec: Recording, cfg: FilesData) -> str | None:
+    return _file_id(rec, cfg.subjects, cfg.subject_pattern, "subject")
+
+
+def _session(rec: Recording, cfg: FilesData) -> str | None:
+    return _file_id(rec, cfg.sessions, cfg.session_pattern, "session")
+
+
+def _file_id(rec: Recording, table: dict[str, str], pattern: str | None, kind: str) -> str | None:
+    """The recording's ``kind`` (subject or session) from the ``data.<kind>s`` table or the
+    ``data.<kind>_pattern`` regex on its file name (group ``kind``, else the first group, else the
+    whole match); None when neither is set."""
     path = rec.path
-    if cfg.subjects:
+    if table:
         for key in (path.name, path.stem, rec.name, str(path)):
-            if key in cfg.subjects:
-                return cfg.subjects[key]
-        raise ConfigError.field("data.subjects", f"{path.name} is not in the subjects table")
-    if cfg.subject_pattern:
+            if key in table:
+                return table[key]
+        raise ConfigError.field(f"data.{kind}s", f"{path.name} is not in the {kind}s table")
+    if pattern:
         try:  # the regex package: a pattern that backtracks forever stops at the timeout
-            match = regex.search(
-                cfg.subject_pattern, path.name, timeout=SUBJECT_PATTERN_TIMEOUT_S, concurrent=True
-            )
+            match = regex.search(pattern, path.name, timeout=SUBJECT_PATTERN_TIMEOUT_S, concurrent=True)
         except TimeoutError:
             raise ConfigError.field(
-                "data.subject_pattern",
+                f"data.{kind}_pattern",
                 f"matching the file name {path.name} took longer than {SUBJECT_PATTERN_TIMEOUT_S:g} s; "
                 "simplify the pattern",
             ) from None
         if match is None:
             raise ConfigError.field(
-                "data.subject_pattern", f"{cfg.subject_pattern!r} does not match the file name {path.name}"
+                f"data.{kind}_pattern", f"{pattern!r} does not match the file name {path.name}"
             )
         groups = match.groupdict()
-        return groups.get("subject") or (match.group(1) if match.groups() else match.group(0))
+        return groups.get(kind) or (match.group(1) if match.groups() else match.group(0))
     return None
 
 
@@ -433,6 +442,7 @@ class _Planned:
     rec: Recording
     raw: mne.io.BaseRaw
     subject: str | None
+    session: str | None
     counts: Counter[str]
     starts: np.ndarray
     y: np.ndarray
@@ -473,7 +483,7 @@ def load_files(
     for rec in recordings:
         path = rec.path
         raw = _labelled(rec.raw, cfg.labels)
-        subject = _subject(rec, cfg)
+        subject, session = _subject(rec, cfg), _session(rec, cfg)
         counts = Counter(str(d) for d in raw.annotations.description)
         if not set(counts) & set(cfg.labels):
             found = ", ".join(sorted(counts)) or "none"
@@ -494,7 +504,7 @@ def load_files(
         renamed.update({src: dst for src, dst in picks.items() if src != dst})
         dropped.update(dict.fromkeys(n for n in raw.ch_names if n not in picks))
         starts, y = _window_starts(raw, cfg, prep, classes)
-        plans.append(_Planned(rec, raw, subject, counts, starts, y))
+        plans.append(_Planned(rec, raw, subject, session, counts, starts, y))
     assert prep is not None
     for key in cfg.labels:
         if key not in seen:
@@ -502,7 +512,7 @@ def load_files(
     y_all = np.concatenate([p.y for p in plans])
     require_every_class(y_all, classes, cfg)
     X = np.empty((len(y_all), len(prep.ch_names), prep.n_times), np.float32)
-    subjects, infos = [], []
+    subjects, sessions, infos = [], [], []
     offset = 0
     for plan in plans:
         rec, raw, path, field = plan.rec, plan.raw, plan.rec.path, plan.rec.field
@@ -527,10 +537,12 @@ def load_files(
         except ConfigError as exc:
             raise ConfigError([FieldError(field, f"{path.name}: {e.message}") for e in exc.errors]) from None
         subjects += [plan.subject] * len(plan.y)
+        sessions += [plan.session] * len(plan.y)
         infos.append(
             FileSummary(
                 path=rec.name,
                 subject=plan.subject,
+                session=plan.session,
                 sfreq=float(raw.info["sfreq"]),
                 n_channels=len(raw.ch_names),
                 duration_s=raw.n_times / float(raw.info["sfreq"]),
@@ -539,6 +551,7 @@ def load_files(
             )
         )
     subj = None if subjects[0] is None else np.asarray(subjects, dtype=object).astype(str)
+    sess = None if sessions[0] is None else np.asarray(sessions, dtype=object).astype(str)
     windows = Windows(
         X=X,
         y=y_all,
@@ -546,6 +559,7 @@ def load_files(
         sfreq=prep.sfreq,
         class_names=tuple(classes),
         subjects=subj,
+        sessions=sess,
         preprocessing=prep,
     )
     return windows, summarize(windows, "files", infos, renamed, dropped=list(dropped))
@@ -590,6 +604,7 @@ def summarize(
     if windows.subjects is not None:
         ids, n = np.unique(windows.subjects.astype(str), return_counts=True)
         per_subject = dict(zip(ids.tolist(), n.tolist(), strict=True))
+    sessions = [] if windows.sessions is None else np.unique(windows.sessions.astype(str)).tolist()
     return DataSummary(
         source=source,
         n_windows=len(windows),
@@ -603,6 +618,7 @@ def summarize(
         windows_per_class=dict(zip(windows.class_names, counts.tolist(), strict=True)),
         windows_per_subject=per_subject,
         subjects=list(per_subject),
+        sessions=sessions,
         files=list(files),
         cached=cached,
     )

@@ -49,6 +49,9 @@ class Windows:
         Label ``i`` means ``class_names[i]``.
     subjects : ndarray, shape (n_windows,), or None
         Subject id of each window, when known.
+    sessions : ndarray, shape (n_windows,), or None
+        Recording session of each window, when known (its subject's session: two subjects may
+        name theirs alike).
     preprocessing : Preprocessing or None
         How the windows were made from recordings (stored in the checkpoint so prediction
         repeats it); ``None`` means "nothing to apply" (see :meth:`prep`).
@@ -60,6 +63,7 @@ class Windows:
     sfreq: float
     class_names: tuple[str, ...]
     subjects: np.ndarray | None = field(default=None)
+    sessions: np.ndarray | None = field(default=None)
     preprocessing: Preprocessing | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -72,6 +76,8 @@ class Windows:
             raise ValueError(f"{len(self.ch_names)} ch_names for {n_chans} channels in X")
         if self.subjects is not None and self.subjects.shape != (n,):
             raise ValueError(f"subjects has shape {self.subjects.shape}; expected ({n},)")
+        if self.sessions is not None and self.sessions.shape != (n,):
+            raise ValueError(f"sessions has shape {self.sessions.shape}; expected ({n},)")
         if n and (self.y.min() < 0 or self.y.max() >= len(self.class_names)):
             raise ValueError(f"labels must index class_names ({len(self.class_names)} classes)")
 

@@ -16,7 +16,7 @@ from ..config.training import TrainingConfig
 from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict
-from ..schemas import DataSummary, ExportResult, Prediction, PredictRequest
+from ..schemas import BenchmarkStatus, BenchmarkSummary, DataSummary, ExportResult, Prediction, PredictRequest
 
 __all__ = ["TASKS"]
 
@@ -30,15 +30,15 @@ _MODELS_LOCK = threading.Lock()
 def scan(
     *, config: TrainingConfig, root_dir: str, confine: bool, cache_dir: str | None, progress: Report
 ) -> DataSummary | None:
-    """Read ``config.data`` (through the windows cache, which it fills) and check that its split can
-    be made; the summary of what it holds."""
-    from ..data.splits import check_split
+    """Read ``config.data`` (through the windows cache, which it fills) and check that its split (or
+    every fold of its ``evaluation``) can be made; the summary of what it holds."""
+    from ..data.splits import check_data_split
     from ..data.windows import scan as scan_windows
 
     windows, summary = scan_windows(
         config, PathPolicy(root_dir, confine=confine), cache_dir, on_file=progress
     )
-    check_split(windows, split_by=config.split_by, test_split=config.test_split)
+    check_data_split(windows, config)
     return summary
 
 
@@ -136,11 +136,101 @@ def draw_curves(*, run_dir: str, progress: Report) -> bool:
     return artifacts.curves_from_history(run_dir) is not None
 
 
+def benchmark_folds(
+    *, configs: list[TrainingConfig], root_dir: str, confine: bool, cache_dir: str | None, progress: Report
+) -> int:
+    """Check every config of a benchmark against its data (each model's windows, each repeat's
+    seed: every fold of each, :func:`~..data.splits.check_data_split`); the number of folds."""
+    from ..data.splits import check_data_split, fold_tests
+    from ..data.windows import scan as scan_windows
+
+    policy = PathPolicy(root_dir, confine=confine)
+    n_folds = 1
+    for config in configs:
+        windows, _ = scan_windows(config, policy, cache_dir, on_file=progress)
+        check_data_split(windows, config)
+        if config.evaluation.folded:
+            n_folds = len(fold_tests(windows, config.evaluation, config.seed))
+    return n_folds
+
+
+def benchmark_report(
+    *,
+    status: BenchmarkStatus,
+    configs: list[TrainingConfig],
+    folder: str,
+    root_dir: str,
+    confine: bool,
+    cache_dir: str | None,
+    progress: Report,
+) -> BenchmarkSummary:
+    """Write a benchmark's files (:func:`~..engine.benchmark.write_outputs`) from its completed
+    runs (``status.results``, ``configs`` the config of each); its summary.
+
+    Each row's MOABB columns (training windows, channels, the subjects and sessions its fold tests)
+    come from the run's own split, made again from its windows (the windows cache) and config."""
+    from ..data.splits import split_for
+    from ..data.windows import scan as scan_windows
+    from ..engine.benchmark import summarize_rows, write_outputs
+
+    policy = PathPolicy(root_dir, confine=confine)
+    loaded: dict[str, Any] = {}
+    rows = []
+    dataset = status.request.config.get("data", {}) if status.request else {}
+    name = str(dataset.get("source", "synthetic")) if isinstance(dataset, dict) else "synthetic"
+    for result, config in zip(status.results, configs, strict=True):
+        if result.state != "completed" or result.balanced_accuracy is None:
+            continue
+        key = config.model_dump_json(include={"model", "data", "seed", "n_samples_per_class"})
+        if key not in loaded:
+            loaded = {key: scan_windows(config, policy, cache_dir, on_file=progress)[0]}  # one at a time
+        windows = loaded[key]
+        split = split_for(windows, config)
+        held = split.subjects["test"] if split.by in ("cross_subject", "subject") else []
+        rows.append(
+            {
+                "score": result.balanced_accuracy / 100.0,
+                "time": result.duration,
+                "samples": len(split.train),
+                "channels": len(windows.ch_names),
+                "subject": "+".join(held),
+                "session": "+".join(split.sessions),
+                "pipeline": result.label,
+                "dataset": name,
+                "model": result.model,
+                "fold": result.fold,
+                "repeat": result.repeat,
+                "run_id": result.run_id,
+                "n_test": result.n_test,
+                **{
+                    k: getattr(result, k)
+                    for k in (
+                        "balanced_accuracy",
+                        "accuracy",
+                        "cohen_kappa",
+                        "macro_f1",
+                        "weighted_f1",
+                        "roc_auc",
+                        "average_precision",
+                    )
+                },
+            }
+        )
+    request = status.request
+    assert request is not None
+    models = [(m.label, m.model, m.baseline) for m in request.entries]
+    summary = summarize_rows(rows, models)
+    paths = write_outputs(folder, status.model_dump(mode="json"), rows, summary)
+    return BenchmarkSummary.model_validate({**summary, "files": paths})
+
+
 TASKS: dict[str, Callable[..., Any]] = {
     "scan": scan,
     "check_weights": check_weights,
     "predict": predict,
     "export": export,
     "draw_curves": draw_curves,
+    "benchmark_folds": benchmark_folds,
+    "benchmark_report": benchmark_report,
 }
 """The tasks by name, as :class:`.dataworker.Request` names them."""

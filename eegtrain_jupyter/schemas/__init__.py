@@ -10,6 +10,7 @@ is no second, hand-written copy of any shape.
 ``run``            a run's status, history and record (one shared :class:`RunOutcome`)
 ``compare``        runs side by side
 ``search``         a hyper-parameter search
+``benchmark``      a benchmark: models × folds × repeats, its scores and statistics
 ``serving``        using a trained run: detail, prediction, export
 =================  =======================================================================
 """
@@ -18,8 +19,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from ..config.benchmark import BenchmarkRequest
 from ..config.search import SearchRequest
 from .base import ErrorBody, FieldErrorBody, Shape, TrainingState
+from .benchmark import (
+    BenchmarkComparison,
+    BenchmarkModelSummary,
+    BenchmarkResult,
+    BenchmarkState,
+    BenchmarkStatus,
+    BenchmarkSummary,
+)
 from .compare import AlignedHistory, Comparison
 from .data import DataSummary, FileSummary, ValidationBody
 from .run import (
@@ -47,6 +57,12 @@ __all__ = [
     "Backbone",
     "BackboneLoad",
     "BatchProgress",
+    "BenchmarkComparison",
+    "BenchmarkModelSummary",
+    "BenchmarkResult",
+    "BenchmarkState",
+    "BenchmarkStatus",
+    "BenchmarkSummary",
     "BestTrial",
     "ClassScores",
     "Comparison",
@@ -89,6 +105,7 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
         RunRecord,
         Comparison,
         SearchStatus,
+        BenchmarkStatus,
         RunDetail,
         Prediction,
         ExportResult,
@@ -99,6 +116,6 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
 """Response models by schema name (the OpenAPI document and the tests use them)."""
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (SearchRequest, PredictRequest, ExportRequest)
+    m.__name__: m for m in (SearchRequest, BenchmarkRequest, PredictRequest, ExportRequest)
 }
 """Request bodies other than the config, by schema name (in the OpenAPI document)."""

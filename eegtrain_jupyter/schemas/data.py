@@ -13,6 +13,7 @@ class FileSummary(Shape):
 
     path: str
     subject: str | None
+    session: str | None = None
     sfreq: float
     n_channels: int
     duration_s: float
@@ -40,6 +41,8 @@ class DataSummary(Shape):
     windows_per_class: dict[str, int]
     windows_per_subject: dict[str, int] = {}
     subjects: list[str] = []
+    sessions: list[str] = []
+    """The recording sessions (``data.session_pattern`` or ``data.sessions``)."""
     files: list[FileSummary] = []
     cached: bool = False
     """The windows came from the on-disk cache."""

@@ -176,6 +176,8 @@ class RunOutcome(Shape):
     """How the windows were split: by subject (held-out people) or by window, with the counts."""
     early_stopped: bool = False
     test_report: TestReport | None = None
+    job: str | None = None
+    """The search or benchmark that started this run (its id), if any."""
     world_size: int | None = None
     """Processes training the run: processes per node (``config.devices``) × ``config.nnodes``
     (1 for one process)."""

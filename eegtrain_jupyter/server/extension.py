@@ -27,6 +27,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, default
 
 from ..config import env
+from ..service.benchmark import BenchmarkManager
 from ..service.manager import TrainingManager
 from ..service.search import SearchManager
 
@@ -106,6 +107,7 @@ class TrainingExtension(ExtensionApp):
     manager: TrainingManager | None = None
     data_executor: ThreadPoolExecutor | None = None
     search: SearchManager | None = None
+    benchmark: BenchmarkManager | None = None
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
@@ -123,6 +125,7 @@ class TrainingExtension(ExtensionApp):
             },
         )
         self.search = SearchManager(self.manager)
+        self.benchmark = BenchmarkManager(self.manager)
         self.data_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rest-data-call")
         self.log.info(
             "eegtrain: training REST API at %straining/ (root %s)",
@@ -143,6 +146,9 @@ class TrainingExtension(ExtensionApp):
         if self.search is not None and self.search.is_active():  # between two trials
             search = self.search.status()
             return [{"search_id": search.search_id, "state": search.state.value}]
+        if self.benchmark is not None and self.benchmark.is_active():  # between two runs
+            bench = self.benchmark.status()
+            return [{"benchmark_id": bench.benchmark_id, "state": bench.state.value}]
         return None
 
     async def stop_extension(self) -> None:
@@ -154,6 +160,8 @@ class TrainingExtension(ExtensionApp):
             self.log.info("eegtrain: server stopping; stopping training run %s", manager.status().run_id)
         if self.search is not None:
             await asyncio.to_thread(self.search.shutdown, self.shutdown_timeout)
+        if self.benchmark is not None:
+            await asyncio.to_thread(self.benchmark.shutdown, self.shutdown_timeout)
         await asyncio.to_thread(manager.shutdown, self.shutdown_timeout)
         if self.data_executor is not None:
             self.data_executor.shutdown(wait=False, cancel_futures=True)

@@ -30,6 +30,7 @@ from tornado import web
 from ..config.training import TrainingConfig, json_schema
 from ..errors import ConfigError, EegtrainError, FieldError, NotFound, PayloadTooLarge, UnsupportedMediaType
 from ..schemas import Runs
+from ..service.benchmark import BenchmarkManager
 from ..service.manager import TrainingManager
 from ..service.search import SearchManager
 from .openapi import openapi_document
@@ -86,6 +87,10 @@ class TrainingAPIHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def search(self) -> SearchManager:
         return self.extensionapp.search  # type: ignore[attr-defined]
+
+    @property
+    def benchmark(self) -> BenchmarkManager:
+        return self.extensionapp.benchmark  # type: ignore[attr-defined]
 
     @property
     def max_body_bytes(self) -> int:
@@ -244,6 +249,18 @@ class SearchHandler(TrainingAPIHandler):
         self.send(await self.call_data(self.search.start, self.json_object()))
 
 
+class BenchmarkHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send(await self.call(self.benchmark.status))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.send(await self.call_data(self.benchmark.start, self.json_object()))
+
+
 class ConfigHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
@@ -309,6 +326,10 @@ class RunFileHandler(TrainingAPIHandler):
 
 class PredictHandler(TrainingAPIHandler):
     @property
+    def benchmark(self) -> BenchmarkManager:
+        return self.extensionapp.benchmark  # type: ignore[attr-defined]
+
+    @property
     def max_body_bytes(self) -> int:  # windows as JSON: a limit of their own
         return int(self.extensionapp.max_predict_body_bytes)  # type: ignore[attr-defined]
 
@@ -370,6 +391,7 @@ def route_table() -> list[tuple[str, type[TrainingAPIHandler]]]:
         (r"/training/runs", RunsHandler),
         (r"/training/compare", CompareHandler),
         (r"/training/search", SearchHandler),
+        (r"/training/benchmark", BenchmarkHandler),
         (r"/training/runs/([^/]+)", RunHandler),
         (r"/training/runs/([^/]+)/files/([^/]+)", RunFileHandler),
         (r"/training/runs/([^/]+)/predict", PredictHandler),

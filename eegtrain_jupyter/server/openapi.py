@@ -137,6 +137,18 @@ def _document() -> dict[str, Any]:
         MissingDependency,
     )
     search_post["requestBody"] = search_body
+    benchmark_ok = _json(_ref("BenchmarkStatus"), "The current/last benchmark: its runs, scores and summary")
+    benchmark_post = op(
+        "Start a benchmark (models × folds × repeats, one run after another), or resume one",
+        benchmark_ok,
+        *body_errors,
+        AlreadyTrainingError,
+    )
+    benchmark_post["requestBody"] = {
+        "required": True,
+        "description": "The benchmark: base config (with its evaluation protocol) and models; or resume.",
+        "content": {"application/json": {"schema": _ref("BenchmarkRequest")}},
+    }
 
     paths = {
         "/training/start": {
@@ -151,7 +163,9 @@ def _document() -> dict[str, Any]:
             )
         },
         "/training/stop": {
-            "post": op("Ask the active run to stop, ending a search too (a no-op when idle)", status_ok)
+            "post": op(
+                "Ask the active run to stop, ending a search or benchmark too (a no-op when idle)", status_ok
+            )
         },
         "/training/status": {"get": op("Status of the current/last run", status_ok)},
         "/training/history": {
@@ -160,6 +174,10 @@ def _document() -> dict[str, Any]:
         "/training/runs": {"get": runs_op},
         "/training/compare": {"get": compare_op},
         "/training/search": {"get": op("The current/last search", search_ok), "post": search_post},
+        "/training/benchmark": {
+            "get": op("The current/last benchmark", benchmark_ok),
+            "post": benchmark_post,
+        },
         **_run_paths(op, body_errors),
         "/training/config": {
             "get": op("The default configuration", _json(_ref("TrainingConfig"), "Defaults"))

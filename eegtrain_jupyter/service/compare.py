@@ -32,6 +32,7 @@ class RunQuery(BaseModel):
 
     state: TrainingState | None = Field(None, description="Only runs in this state")
     model: ModelName | None = Field(None, description="Only runs of this model")
+    job: str | None = Field(None, max_length=64, description="Only runs of this search or benchmark (its id)")
     sort: Literal["started_at", "best_val_acc", "duration"] = Field(
         "started_at", description="Order by this (runs without a value come last)"
     )
@@ -52,12 +53,13 @@ class RunQuery(BaseModel):
 
 
 def select(records: Sequence[RunRecord], query: RunQuery) -> list[RunRecord]:
-    """``records`` filtered by state and model, sorted (``None`` values last), cut to ``limit``."""
+    """``records`` filtered by state, model and job, sorted (``None`` values last), cut to ``limit``."""
     out = [
         r
         for r in records
         if (query.state is None or r.state is query.state)
         and (query.model is None or r.config.model == query.model)
+        and (query.job is None or r.job == query.job)
     ]
     present = [r for r in out if getattr(r, query.sort) is not None]
     missing = [r for r in out if getattr(r, query.sort) is None]

@@ -72,6 +72,12 @@ class Job:
     stop: Callable[[], None]
 
 
+def _job_running(owner: str) -> str:
+    """The 409 message while the job ``owner`` (a search or benchmark id) holds the trainer."""
+    what = "A benchmark" if owner.startswith("bench-") else "A hyper-parameter search"
+    return f"{what} is running ({owner})"
+
+
 class TrainingManager:
     """Owns at most one training thread and the record of the current/last run.
 
@@ -192,10 +198,10 @@ class TrainingManager:
             self._scan(cfg)
         elif data is not None:  # windows from the caller's own process (a notebook kernel)
             from ..data.preprocess import check_windows
-            from ..data.splits import check_split
+            from ..data.splits import check_data_split
 
             check_windows(data.X, data.prep())
-            check_split(data, split_by=cfg.split_by, test_split=cfg.test_split)
+            check_data_split(data, cfg)
         elif cfg.split_by == "subject" and getattr(cfg.data, "n_subjects", 0) < (3 if cfg.test_split else 2):
             raise ConfigError.field(
                 "split_by",
@@ -208,6 +214,7 @@ class TrainingManager:
             run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
             run = Run(run_id, cfg, self.paths.resolve(cfg.save_dir, "save_dir"))
             run.owner = this_process()
+            run.outcome.job = owner
             # the folders this start creates, outermost last: a refused start removes them again
             created = [p for p in (run.run_dir, *run.run_dir.parents) if not p.exists()]
             try:
@@ -294,7 +301,7 @@ class TrainingManager:
         """
         with self._lock:
             if self._job is not None:
-                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job.owner})")
+                raise AlreadyTrainingError(None, _job_running(self._job.owner))
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
             self._job = Job(owner, on_stop)
@@ -394,7 +401,7 @@ class TrainingManager:
         trainer is named first: its trials come and go)."""
         with self._lock:
             if self._job is not None and owner != self._job.owner:
-                raise AlreadyTrainingError(None, f"A hyper-parameter search is running ({self._job.owner})")
+                raise AlreadyTrainingError(None, _job_running(self._job.owner))
             if self._run is not None and self._run.state.active:
                 raise AlreadyTrainingError(self._run.run_id)
 

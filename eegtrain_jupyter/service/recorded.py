@@ -51,7 +51,7 @@ class RecordedRuns:
 
     def runs(self, query: Mapping[str, str] | None = None) -> list[RunRecord]:
         """Every recorded run, newest first; or filtered and sorted by ``query`` (the query
-        arguments of ``GET /training/runs``: state, model, sort, order, limit; see
+        arguments of ``GET /training/runs``: state, model, job, sort, order, limit; see
         :class:`~.compare.RunQuery`; a bad one is a ConfigError naming it)."""
         parsed = RunQuery.parse(query) if query else None
         with self._lock:

@@ -1,5 +1,6 @@
 """The notebook panel: configure, start, stop and watch the one trainer; compare runs, search
-hyper-parameters and use a trained model, in four tabs (Train, Runs, Search, Model).
+hyper-parameters, use a trained model and benchmark models, in five tabs (Train, Runs, Search,
+Model, Benchmark).
 
 A thin view over a client (:mod:`eegtrain_jupyter.client`): every fact about the run
 comes from the trainer's status, fetched by one daemon poller thread per kernel (shared
@@ -21,6 +22,7 @@ import ipywidgets as w
 from ..client import EegtrainError, TrainingClient, connect
 from ..config.training import json_schema
 from .actions import PanelActions
+from .benchmark import BenchmarkView
 from .cost import cost_html, estimate_duration
 from .data_area import DataArea
 from .form import ConfigForm
@@ -40,7 +42,7 @@ __all__ = [
     "open_panels",
 ]
 
-TAB_TITLES = ("Train", "Runs", "Search", "Model")
+TAB_TITLES = ("Train", "Runs", "Search", "Model", "Benchmark")
 
 
 class TrainingPanel(PanelActions, w.VBox):
@@ -83,8 +85,9 @@ class TrainingPanel(PanelActions, w.VBox):
         The data source, "Check data" and its summary.
     tabs : Tab
         :data:`TAB_TITLES`; ``runs_view`` (:class:`~.runs.RunsView`), ``search_view``
-        (:class:`~.search.SearchView`) and ``model_area`` (:class:`~.model_area.ModelArea`) fill
-        the last three, on this panel's client.
+        (:class:`~.search.SearchView`), ``model_area`` (:class:`~.model_area.ModelArea`) and
+        ``benchmark_view`` (:class:`~.benchmark.BenchmarkView`) fill the last four, on this panel's
+        client.
     last_status : dict or None
         The status most recently shown (set once the whole panel shows it).
     """
@@ -163,9 +166,16 @@ class TrainingPanel(PanelActions, w.VBox):
             self.client, base_config=self.form.values, on_apply=self._fill, follow=False
         )
         self.model_area = ModelArea(self.client)
+        self.benchmark_view = BenchmarkView(self.client, base_config=self.form.values, follow=False)
         self.tabs = with_class(
             w.Tab(
-                [train, self.runs_view.widget, self.search_view.widget, self.model_area],
+                [
+                    train,
+                    self.runs_view.widget,
+                    self.search_view.widget,
+                    self.model_area,
+                    self.benchmark_view.widget,
+                ],
                 titles=TAB_TITLES,
                 layout={"min_width": "0"},
             ),
@@ -247,6 +257,8 @@ class TrainingPanel(PanelActions, w.VBox):
             self.refresh()
             if self.search_view.running:
                 self.search_view.refresh()
+            if self.benchmark_view.running:
+                self.benchmark_view.refresh()
         except Exception as exc:  # never let the poller die
             with self._lock:
                 self._action_error = html.escape(f"panel update failed: {type(exc).__name__}: {exc}")
