@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--metric", choices=["val_acc", "val_loss"], default="val_acc")
     search.add_argument("--pruner", choices=["median", "none"], default="median")
     search.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
-    from . import runs as cli_runs  # predict, export, runs, show
+    from . import runs as cli_runs  # predict, evaluate, export, runs, show
 
     cli_runs.add_parsers(sub)
     return parser

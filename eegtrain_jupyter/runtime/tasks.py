@@ -16,7 +16,7 @@ from ..config.training import TrainingConfig
 from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict
-from ..schemas import DataSummary, ExportResult, Prediction, PredictRequest
+from ..schemas import DataSummary, EvaluateRequest, Evaluation, ExportResult, Prediction, PredictRequest
 
 __all__ = ["TASKS"]
 
@@ -116,6 +116,17 @@ def predict(
     )
 
 
+def evaluate(
+    *, run_dir: str, run_id: str, request: EvaluateRequest, root_dir: str, confine: bool, progress: Report
+) -> Evaluation:
+    """The run's model scored on the labelled recordings ``request.files`` (its test report's shape)."""
+    from ..serving.evaluate import evaluate_files
+
+    model = _model(run_dir, run_id)
+    result = evaluate_files(model, request, PathPolicy(root_dir, confine=confine), progress)
+    return result.model_copy(update={"run_id": run_id})
+
+
 def export(*, run_dir: str, run_id: str, format: str, progress: Report) -> ExportResult:
     """Export the run's model into its folder and check it against torch."""
     from ..serving.export import export_model
@@ -132,6 +143,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "scan": scan,
     "check_weights": check_weights,
     "predict": predict,
+    "evaluate": evaluate,
     "export": export,
     "draw_curves": draw_curves,
 }

@@ -10,7 +10,7 @@ is no second, hand-written copy of any shape.
 ``run``            a run's status, history and record (one shared :class:`RunOutcome`)
 ``compare``        runs side by side
 ``search``         a hyper-parameter search
-``serving``        using a trained run: detail, prediction, export
+``serving``        using a trained run: detail, prediction, evaluation, export
 =================  =======================================================================
 """
 
@@ -34,11 +34,22 @@ from .run import (
     RunRecord,
     Runs,
     Status,
+    SubjectScores,
     TestReport,
     empty_history,
 )
 from .search import BestTrial, SearchState, SearchStatus, TrialInfo
-from .serving import Deleted, ExportRequest, ExportResult, Parity, Prediction, PredictRequest, RunDetail
+from .serving import (
+    Deleted,
+    EvaluateRequest,
+    Evaluation,
+    ExportRequest,
+    ExportResult,
+    Parity,
+    Prediction,
+    PredictRequest,
+    RunDetail,
+)
 
 __all__ = [
     "REQUEST_MODELS",
@@ -54,6 +65,8 @@ __all__ = [
     "DataSummary",
     "Deleted",
     "ErrorBody",
+    "EvaluateRequest",
+    "Evaluation",
     "ExportRequest",
     "ExportResult",
     "FieldErrorBody",
@@ -71,6 +84,7 @@ __all__ = [
     "SearchStatus",
     "Shape",
     "Status",
+    "SubjectScores",
     "TestReport",
     "TrainingState",
     "TrialInfo",
@@ -91,6 +105,7 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
         SearchStatus,
         RunDetail,
         Prediction,
+        Evaluation,
         ExportResult,
         Parity,
         Deleted,
@@ -99,6 +114,6 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
 """Response models by schema name (the OpenAPI document and the tests use them)."""
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (SearchRequest, PredictRequest, ExportRequest)
+    m.__name__: m for m in (SearchRequest, PredictRequest, EvaluateRequest, ExportRequest)
 }
 """Request bodies other than the config, by schema name (in the OpenAPI document)."""

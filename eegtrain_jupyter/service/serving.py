@@ -24,7 +24,16 @@ from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict, FieldError, NotFound
 from ..runtime.dataworker import DataWorker
-from ..schemas import ExportRequest, ExportResult, Metrics, Prediction, PredictRequest, RunDetail
+from ..schemas import (
+    EvaluateRequest,
+    Evaluation,
+    ExportRequest,
+    ExportResult,
+    Metrics,
+    Prediction,
+    PredictRequest,
+    RunDetail,
+)
 from ..serving.model_card import MODEL_CARD_JSON
 from .runs import Run, RunStore
 
@@ -208,6 +217,22 @@ class RunServing:
             confine=self.paths.confine,
         )
         return prediction
+
+    def evaluate(self, run: Run, body: dict[str, Any] | EvaluateRequest | None) -> Evaluation:
+        """The run's model scored on labelled recordings inside the root (see
+        :class:`~.schemas.EvaluateRequest`): the held-out test report's shape, computed in the data
+        worker."""
+        req = body if isinstance(body, EvaluateRequest) else parse_request(EvaluateRequest, body)
+        result: Evaluation = self.data_worker.call(
+            "evaluate",
+            field="files",
+            run_dir=str(run.run_dir),
+            run_id=run.run_id,
+            request=req,
+            root_dir=str(self.paths.root_dir),
+            confine=self.paths.confine,
+        )
+        return result
 
     def export(self, run: Run, body: dict[str, Any] | ExportRequest | None) -> ExportResult:
         """Export the run's model into its folder and check it against torch (see
