@@ -15,7 +15,7 @@ from eegtrain_jupyter.config.names import native_signal
 from eegtrain_jupyter.data.epochs import load_epochs_object
 from eegtrain_jupyter.data.synthetic import generate
 from eegtrain_jupyter.data.windows import load_windows
-from eegtrain_jupyter.engine.artifacts import CHECKPOINT_NAME
+from eegtrain_jupyter.engine.artifacts import SYNTHETIC_CHECKPOINT_NAME
 from eegtrain_jupyter.engine.training import train
 from eegtrain_jupyter.errors import ConfigError
 from eegtrain_jupyter.models.foundation import FoundationClassifier, build_foundation
@@ -90,7 +90,7 @@ def test_trains_frozen_and_fine_tuned_at_its_native_rate_and_predicts_from_the_c
         out = tmp_path / f"frozen-{freeze}"
         result = train(cfg, data, out)
         assert result.epochs_completed == 1 and result.best_val_acc is not None
-        ckpt = torch.load(out / CHECKPOINT_NAME, weights_only=True)
+        ckpt = torch.load(out / SYNTHETIC_CHECKPOINT_NAME, weights_only=True)
         assert ckpt["model"] == name and ckpt["model_class"].endswith(
             FoundationClassifier(name, data.ch_names, data.n_times, data.sfreq, 2).spec.class_name
         )
@@ -100,7 +100,7 @@ def test_trains_frozen_and_fine_tuned_at_its_native_rate_and_predicts_from_the_c
             native.patch,
         )
         states[freeze] = ckpt["model_state_dict"]
-        model = TrainedModel.from_checkpoint(out / CHECKPOINT_NAME)
+        model = TrainedModel.from_checkpoint(out / SYNTHETIC_CHECKPOINT_NAME)
         assert (model.sfreq, model.n_times, model.preprocessing.patch) == (
             native.sfreq,
             data.n_times,

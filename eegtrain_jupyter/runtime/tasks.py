@@ -59,8 +59,10 @@ def _model(run_dir: str, run_id: str) -> Any:
     """The run's best checkpoint as a :class:`~..serving.predict.TrainedModel`, the last few kept."""
     from ..serving.predict import TrainedModel
 
-    path = Path(run_dir) / artifacts.CHECKPOINT_NAME
+    path = artifacts.find_checkpoint(run_dir)
     try:
+        if path is None:
+            raise FileNotFoundError(run_dir)
         key = (str(path), path.stat().st_mtime_ns)
     except OSError:
         raise Conflict(f"run {run_id} has no checkpoint yet (no epoch has finished)") from None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engine import tensorboard as tensorboard_writer
-from ..engine.artifacts import OUTPUT_KINDS
+from ..engine.artifacts import output_files
 from ..engine.events import TrainingListener, TrainingResult
 from ..runtime.protocol import PLAIN, RunMode, WorkerSpec
 from ..runtime.supervisor import supervise
@@ -171,6 +171,4 @@ class Execution:
 
 
 def _files_on_disk(run: Run) -> dict[str, str]:
-    return {
-        kind: str(run.run_dir / name) for kind, name in OUTPUT_KINDS.items() if (run.run_dir / name).exists()
-    }
+    return output_files(run.run_dir)

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from ..engine.artifacts import OUTPUT_KINDS
+from ..engine.artifacts import output_files
 from ..engine.events import EpochResult, TrainingListener
 from ..models.info import BackboneInfo
 from ..schemas import Backbone, BatchProgress, Metrics, Status, TestReport, TrainingState
@@ -116,11 +116,7 @@ class RunProgress(TrainingListener):
             run.t_phase = now
             if run.best_val_acc is None or result.val_acc > run.best_val_acc:
                 run.best_val_acc, run.best_epoch = result.val_acc, result.epoch
-            run.files = {
-                kind: str(run.run_dir / name)
-                for kind, name in OUTPUT_KINDS.items()
-                if (run.run_dir / name).exists()
-            }
+            run.files = output_files(run.run_dir)
             if now - self._saved_at >= self.save_interval:
                 run.save(sync_dir=False)  # the run's end writes it again, folder synced
                 self._saved_at = now
