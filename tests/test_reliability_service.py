@@ -218,7 +218,7 @@ def test_runs_on_disk_contract(tmp_path):
             assert model(torch.zeros(2, len(CH_NAMES), N_TIMES)).shape == (2, 2)
         assert (run_dir / artifacts.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         # the seed's three files in save_dir are this run's
-        for name in artifacts.OUTPUT_NAMES:
+        for name in artifacts.output_names({}):
             assert filecmp.cmp(save_dir / name, run_dir / name, shallow=False), name
         assert not list(save_dir.glob(".*.tmp")) and not list(run_dir.glob(".*.tmp"))
 
@@ -232,7 +232,7 @@ def test_runs_on_disk_contract(tmp_path):
     assert manager.wait(60)
     stopped = manager.status().to_json()
     assert stopped["state"] == "stopped" and stopped["current_epoch"] == 0
-    for name in artifacts.OUTPUT_NAMES:
+    for name in artifacts.output_names({}):
         assert filecmp.cmp(save_dir / name, save_dir / "runs" / run_ids[-1] / name, shallow=False)
 
     runs = [r.to_json() for r in manager.runs()]

@@ -45,6 +45,7 @@ __all__ = [
     "curves_title",
     "find_checkpoint",
     "output_files",
+    "output_names",
     "save_checkpoint",
     "save_curves",
 ]
@@ -58,7 +59,8 @@ CHECKPOINT_NAMES = (CHECKPOINT_NAME, SYNTHETIC_CHECKPOINT_NAME)
 HISTORY_NAME = "training_history.json"
 CURVES_NAME = "training_curves.png"
 OUTPUT_NAMES = (*CHECKPOINT_NAMES, HISTORY_NAME, CURVES_NAME)
-"""A run's output files, under any of their names (one checkpoint name per run)."""
+"""Every name a run's output file may have (a run writes one of the checkpoint names:
+:func:`output_names`)."""
 
 CHECKPOINT_MIN_INTERVAL = 2.0
 """Seconds between two writes of the best checkpoint by a ``light`` writer (a search's trial),
@@ -81,6 +83,11 @@ def checkpoint_name(config: TrainingConfig | dict[str, Any]) -> str:
     else:
         source = config.data.source
     return SYNTHETIC_CHECKPOINT_NAME if source == "synthetic" else CHECKPOINT_NAME
+
+
+def output_names(config: TrainingConfig | dict[str, Any]) -> tuple[str, str, str]:
+    """The checkpoint's, history's and curves' file names of a run of ``config``."""
+    return checkpoint_name(config), HISTORY_NAME, CURVES_NAME
 
 
 def find_checkpoint(folder: str | os.PathLike) -> Path | None:
