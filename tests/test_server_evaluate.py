@@ -1,7 +1,7 @@
 """``POST /training/runs/{run_id}/evaluate`` through a real Jupyter server: a run's model scored on
 new labelled recordings in the data worker, the numbers checked against scikit-learn's metrics on
-the windows MNE reads from the same files and against ``TrainedModel.score``; bad input answered
-4xx naming the field and the file.
+the windows MNE reads from the same files and against ``TrainedModel.score``, and the clients'
+``evaluate``; bad input answered 4xx naming the field and the file.
 
 The module shares one server root holding a real classical-baseline run (``bandpower_lda``) on
 recordings written with MNE's writers, trained once; each test's server finds it in the run index.
@@ -16,7 +16,10 @@ from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 from support import train_tiny
 
 from eegtrain_jupyter import load_model
+from eegtrain_jupyter.client import LocalClient, RemoteClient
+from eegtrain_jupyter.errors import ConfigError
 from eegtrain_jupyter.schemas import RESPONSE_MODELS
+from eegtrain_jupyter.service.manager import TrainingManager
 
 FILES_DATA = {
     "source": "files",
@@ -109,3 +112,17 @@ async def test_unknown_run_and_run_without_checkpoint(api, run, jp_root_dir):
     finally:
         checkpoint.write_bytes(kept)
     assert code == 409 and "has no checkpoint yet" in err["error"], err
+
+
+async def test_remote_and_local_clients_evaluate(api, run, jp_root_dir):
+    import asyncio
+
+    _, expected = await api("POST", f"runs/{run.run_id}/evaluate", {"files": ["new/*"], "sliding": False})
+    assert expected["n"] == 6
+    remote = RemoteClient(api.root, api.token)
+    local = LocalClient(TrainingManager(jp_root_dir))
+    for client in (remote, local):
+        got = await asyncio.to_thread(client.evaluate, run.run_id, "new/*", sliding=False)
+        assert got == expected
+        with pytest.raises(ConfigError, match="labels: class 'x' is not one of the run's classes"):
+            await asyncio.to_thread(client.evaluate, run.run_id, ["new/*"], labels={"task": "x"})
