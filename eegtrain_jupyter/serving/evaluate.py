@@ -26,6 +26,7 @@ from ..schemas import EvaluateRequest, Evaluation
 
 if TYPE_CHECKING:
     from ..data.paths import PathPolicy
+    from ..data.preprocess import Preprocessing
     from .predict import TrainedModel
 
 __all__ = ["evaluate_files", "evaluate_request", "evaluate_windows"]
@@ -180,7 +181,7 @@ def evaluate_files(
     )
 
 
-def _prep(model: TrainedModel, cfg: FilesData) -> Any:
+def _prep(model: TrainedModel, cfg: FilesData) -> Preprocessing:
     """The checkpoint's preprocessing, with the request's channel map."""
     prep = model.preprocessing
     if cfg.channel_map != prep.channel_map:
