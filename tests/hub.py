@@ -4,16 +4,21 @@
 ``X-Repo-Commit`` (the commit the revision names), ``ETag`` and ``Content-Length``; a 404 with
 ``X-Error-Code`` ``RepoNotFound``, ``RevisionNotFound`` or ``EntryNotFound`` otherwise. A file listed
 in :attr:`StandInHub.truncated` is announced at its full size and sent cut in half, as a dropped
-connection behind a proxy leaves it.
+connection behind a proxy leaves it; :attr:`StandInHub.body_s` spreads each body over that many
+seconds (a slow network), in :data:`PARTS` parts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
+
+PARTS = 10
+"""A body is sent in this many parts when :attr:`StandInHub.body_s` is set."""
 
 
 class StandInHub:
@@ -23,6 +28,7 @@ class StandInHub:
         self.repos: dict[str, dict[str, dict[str, bytes]]] = {}
         self.refs: dict[str, dict[str, str]] = {}
         self.truncated: set[str] = set()
+        self.body_s = 0.0
         self.requests: list[tuple[str, str]] = []
         hub = self
 
@@ -73,7 +79,12 @@ class StandInHub:
         handler.send_header("Content-Length", str(len(sent)))
         handler.end_headers()
         if body:
-            handler.wfile.write(sent)
+            step = max(1, -(-len(sent) // PARTS) if self.body_s else len(sent))
+            for start in range(0, len(sent), step):
+                handler.wfile.write(sent[start : start + step])
+                handler.wfile.flush()
+                if self.body_s:
+                    time.sleep(self.body_s / PARTS)
 
     @staticmethod
     def _error(handler: BaseHTTPRequestHandler, status: int, code: str, commit: str | None = None) -> None:

@@ -1,27 +1,37 @@
-"""CBraMod, EEGPT and BIOT as ``model`` choices: real braindecode networks at their native rates,
-trained one epoch on synthetic windows (frozen and fine-tuned), their pretrained weights loaded from
-snapshots braindecode's own ``save_pretrained`` wrote, and their checkpoints used for prediction."""
+"""LaBraM, CBraMod, EEGPT and BIOT as ``model`` choices: real braindecode networks at their native
+rates, trained one epoch on recordings written with MNE's writers (frozen and fine-tuned), their
+pretrained weights loaded from snapshots braindecode's own ``save_pretrained`` wrote, and their
+checkpoints used for prediction."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import mne
 import numpy as np
 import pytest
 import torch
+from recordings import LABELS, make_raw, write
+from support import require
 
 from eegtrain_jupyter.config import parse_config, validate_config
 from eegtrain_jupyter.config.data import EpochsData
 from eegtrain_jupyter.config.names import native_signal
 from eegtrain_jupyter.data.epochs import load_epochs_object
-from eegtrain_jupyter.data.synthetic import generate
-from eegtrain_jupyter.data.windows import load_windows
-from eegtrain_jupyter.engine.artifacts import SYNTHETIC_CHECKPOINT_NAME
+from eegtrain_jupyter.data.paths import PathPolicy
+from eegtrain_jupyter.data.windows import load_windows, scan
+from eegtrain_jupyter.engine.artifacts import CHECKPOINT_NAME
 from eegtrain_jupyter.engine.training import train
 from eegtrain_jupyter.errors import ConfigError
-from eegtrain_jupyter.models.foundation import FoundationClassifier, build_foundation
+from eegtrain_jupyter.models.foundation import (
+    FOUNDATION_MODELS,
+    FoundationClassifier,
+    build_foundation,
+)
 from eegtrain_jupyter.models.labram import build_classifier as build_labram
 from eegtrain_jupyter.models.pretrained import PretrainedWeightsError
 from eegtrain_jupyter.models.registry import check_pretrained
+from eegtrain_jupyter.serving.export import export_model
 from eegtrain_jupyter.serving.predict import TrainedModel
 
 FOUNDATION = ("cbramod", "eegpt", "biot")
@@ -48,14 +58,6 @@ EIGHTEEN = [
 ]
 
 
-def windows(name: str, n_per_class: int = 12):
-    """Synthetic 2 s windows at the model's native rate."""
-    native = native_signal(name)
-    return generate(
-        n_per_class, seed=0, n_times=round(2 * native.sfreq), sfreq=native.sfreq, patch=native.patch
-    )
-
-
 def build(name: str, seed: int = 0, ch_names=CHANNELS, **kwargs):
     native = native_signal(name)
     return build_foundation(
@@ -76,69 +78,128 @@ def x_for(name: str, n_chans: int = len(CHANNELS)) -> torch.Tensor:
     )
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", FOUNDATION)
-def test_trains_frozen_and_fine_tuned_at_its_native_rate_and_predicts_from_the_checkpoint(name, tmp_path):
-    data = windows(name)
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    """Two subjects' annotated recordings written with MNE's writers: EDF at 200 Hz, FIF at 250 Hz."""
+    root = tmp_path_factory.mktemp("recordings")
+    write(make_raw(1, n_blocks=4, block_s=6.0), root / "rec", "sub-01_task-rest", "edf")
+    write(make_raw(2, n_blocks=4, block_s=6.0, sfreq=250.0), root / "rec", "sub-02_task-rest", "fif")
+    return root
+
+
+@pytest.mark.slow  # eight short runs of the four largest models, three ONNX exports (~5 min, 2 busy cores)
+@pytest.mark.parametrize("name", ["labram", *FOUNDATION])
+def test_trains_frozen_and_fine_tuned_on_file_recordings_and_predicts_them_from_the_checkpoint(
+    name, recordings, tmp_path
+):
     native = native_signal(name)
-    assert (data.sfreq, data.n_times) == (native.sfreq, 2 * native.sfreq)
+    data_cfg = {"source": "files", "paths": ["rec/*"], "labels": LABELS, "window_s": 2.0, "sliding": True}
     states = {}
     for freeze in (True, False):
         cfg = parse_config(
-            {"model": name, "n_epochs": 1, "batch_size": 16, "device": "cpu", "freeze_backbone": freeze}
+            {
+                "model": name,
+                "data": data_cfg,
+                "n_epochs": 1,
+                "batch_size": 16,
+                "device": "cpu",
+                "freeze_backbone": freeze,
+            }
         )
+        # resampled to the model's rate, cut into whole patches: 2 files x 4 blocks x 3 windows
+        data, summary = scan(cfg, PathPolicy(recordings))
+        assert (data.sfreq, data.n_times, len(data.X)) == (native.sfreq, 2 * native.sfreq, 24)
+        assert summary is not None and len(summary.files) == 2
         out = tmp_path / f"frozen-{freeze}"
         result = train(cfg, data, out)
         assert result.epochs_completed == 1 and result.best_val_acc is not None
-        ckpt = torch.load(out / SYNTHETIC_CHECKPOINT_NAME, weights_only=True)
-        assert ckpt["model"] == name and ckpt["model_class"].endswith(
-            FoundationClassifier(name, data.ch_names, data.n_times, data.sfreq, 2).spec.class_name
-        )
+        ckpt = torch.load(out / CHECKPOINT_NAME, weights_only=True)
+        assert ckpt["model"] == name
         # the preprocessing record holds the model's rate and patch, so prediction repeats them
         assert (ckpt["preprocessing"]["sfreq"], ckpt["preprocessing"]["patch"]) == (
             native.sfreq,
             native.patch,
         )
         states[freeze] = ckpt["model_state_dict"]
-        model = TrainedModel.from_checkpoint(out / SYNTHETIC_CHECKPOINT_NAME)
+        model = TrainedModel.from_checkpoint(out / CHECKPOINT_NAME)
         assert (model.sfreq, model.n_times, model.preprocessing.patch) == (
             native.sfreq,
             data.n_times,
             native.patch,
         )
-        proba = model.predict_proba(data.X[:5])
-        assert proba.shape == (5, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
-        # the rebuilt module is the trained network: the checkpoint's own weights, logits from µV
-        again = FoundationClassifier.from_checkpoint(ckpt).eval()
-        with torch.inference_mode():
-            expected = torch.softmax(again(torch.from_numpy(data.X[:5])), 1).numpy()
-        assert np.allclose(proba, expected, atol=1e-5)
+        # a recording at another rate is resampled as training did: one window per 2 s
+        raw = mne.io.read_raw(recordings / "rec" / "sub-02_task-rest_raw.fif", verbose="error")
+        proba = model.predict_proba(raw)
+        assert proba.shape == (12, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+        assert set(model.predict(raw)) <= set(LABELS.values())
+        if name != "labram":  # the rebuilt module is the trained network: its logits from µV
+            again = FoundationClassifier.from_checkpoint(ckpt).eval()
+            with torch.inference_mode():
+                expected = torch.softmax(again(torch.from_numpy(np.asarray(data.X[:5]))), 1).numpy()
+            assert np.allclose(model.predict_proba(np.asarray(data.X[:5])), expected, atol=1e-5)
         with pytest.raises(ConfigError, match="samples"):  # a window at another rate is refused
             model.predict(np.zeros((1, len(data.ch_names), data.n_times // 2), np.float32))
+        if freeze and name != "labram":  # ONNX: LaBraM's export is tested with the server's runs
+            require("onnxruntime")
+            exported = export_model(model, "onnx")
+            assert exported.parity.passed and exported.parity.same_labels, exported.parity
+            assert Path(exported.path).name == "model.onnx" and exported.size_bytes > 0
     # frozen: the backbone is the seeded initial one; fine-tuned: the backbone moved
-    initial = build_foundation(name, data.ch_names, data.n_times, data.sfreq, n_outputs=2, seed=42)[
-        0
-    ].net.state_dict()
+    initial = build_any_for(name, data)[0].net.state_dict()
     backbone = [k for k in initial if not k.startswith("final_layer.") and initial[k].is_floating_point()]
-    assert all(torch.equal(states[True][k], initial[k]) for k in backbone)
+    assert backbone and all(torch.equal(states[True][k], initial[k]) for k in backbone)
     assert any(not torch.equal(states[False][k], initial[k]) for k in backbone)
 
 
-@pytest.mark.parametrize("name", ["cbramod", "eegpt"])
-def test_a_save_pretrained_snapshot_round_trip_gives_equal_backbone_outputs(name, tmp_path):
-    donor, _ = build(name, seed=9)
+def build_any_for(name: str, data):
+    """The model a run of ``name`` builds for ``data`` (the config's default seed, 42)."""
+    if name == "labram":
+        return build_labram(data.ch_names, data.n_times, data.sfreq, n_outputs=2, seed=42)
+    return build_foundation(name, data.ch_names, data.n_times, data.sfreq, n_outputs=2, seed=42)
+
+
+def build_any(name: str, seed: int = 0, **kwargs):
+    """Any of the four foundation models on :data:`CHANNELS`, one second at its native rate."""
+    if name == "labram":
+        return build_labram(CHANNELS, 200, 200.0, n_outputs=2, seed=seed, **kwargs)
+    return build(name, seed=seed, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["labram", *FOUNDATION])
+def test_a_save_pretrained_snapshot_loads_every_backbone_key_and_gives_equal_backbone_outputs(name, tmp_path):
+    """The network's own ``save_pretrained`` layout (``config.json``, ``model.safetensors``, ...)
+    from a seeded model, loaded into a model of another seed: every backbone tensor matched, none cut,
+    missing or unused, and the backbone computes the donor's features on fixed windows."""
+    donor, _ = build_any(name, seed=9)
     donor.net.save_pretrained(tmp_path / "snap")
-    model, info = build(name, seed=0, pretrained_weights=str(tmp_path / "snap"))
+    assert {"config.json", "model.safetensors"} <= {p.name for p in (tmp_path / "snap").iterdir()}
+    model, info = build_any(name, seed=0, pretrained_weights=str(tmp_path / "snap"))
     load = info.load
-    assert load is not None and info.origin == "pretrained"
-    assert (
-        load["matched"] == load["backbone_keys"] and load["missing"] == [] and load["shape_mismatched"] == []
+    assert load is not None and info.origin == "pretrained" and load["format"] == "safetensors"
+    own = donor.net.state_dict()
+    head = [k for k in own if k.startswith(donor.head_name + ".")]
+    derived = FOUNDATION_MODELS[name].derived if name in FOUNDATION_MODELS else ()  # e.g. EEGPT's chans_id
+    assert load["backbone_keys"] == len(own) - len(head) - len(derived)
+    assert load["matched"] == load["backbone_keys"] and load["head_keys"] == len(head) > 0
+    assert (load["missing"], load["unexpected"], load["adapted"], load["shape_mismatched"]) == (
+        [],
+        [],
+        [],
+        [],
     )
     x = x_for(name)
     assert torch.equal(features(model, x), features(donor, x))
-    assert not torch.equal(features(build(name, seed=0)[0], x), features(donor, x))
+    assert not torch.equal(features(build_any(name, seed=0)[0], x), features(donor, x))
     # the check before a run, against the chosen model's reference backbone
     assert check_pretrained(str(tmp_path / "snap"), model=name) == str(tmp_path / "snap")
+    # the snapshot of an end-to-end model matches none of the backbone's keys: refused
+    from braindecode.models import EEGNet
+
+    EEGNet(n_chans=len(CHANNELS), n_times=x.shape[-1], n_outputs=2, sfreq=200.0).save_pretrained(
+        tmp_path / "eegnet"
+    )
+    with pytest.raises(PretrainedWeightsError, match=r"matches only 0 of the \d+ tensors"):
+        build_any(name, pretrained_weights=str(tmp_path / "eegnet"))
 
 
 def test_biot_weights_for_more_channels_load_their_leading_channel_tokens(tmp_path):

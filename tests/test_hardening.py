@@ -191,7 +191,7 @@ def test_wait_follows_the_current_run_not_the_last_one(tmp_path):
 # -- the ETA ---------------------------------------------------------------------------
 def _run(state: TrainingState, n_epochs: int = 4) -> Run:
     run = Run("r", parse_config({"n_epochs": n_epochs}), Path("/tmp"))
-    run.state = state
+    run.outcome.state = state
     return run
 
 
@@ -207,7 +207,7 @@ def test_eta_counts_whole_epochs_and_none_while_stopping():
     run.epoch_times = [10.0, 12.0]  # wall time of whole epochs, writes included
     run.t_phase = time.monotonic() - 3.0  # 3 s into epoch 3
     assert run.eta() == pytest.approx(11.0 * 2 - 3.0, abs=0.5)
-    run.state = TrainingState.STOPPING
+    run.outcome.state = TrainingState.STOPPING
     assert run.eta() is None
-    run.state = TrainingState.COMPLETED
+    run.outcome.state = TrainingState.COMPLETED
     assert run.eta() is None

@@ -636,6 +636,14 @@ def test_cost_estimate_scales_a_measured_run():
     assert estimate_duration(eegnet_form, runs) is None
     eegnet_run = {**runs[1], "run_id": "eegnet", "config": {**runs[1]["config"], "model": "eegnet"}}
     assert estimate_duration(eegnet_form, [*runs, eegnet_run])[1]["run_id"] == "eegnet"
+    # a foundation model's form that leaves freeze_backbone out means frozen, as its runs record it
+    cbramod_run = {
+        **runs[1],
+        "run_id": "cbramod",
+        "config": {**base, "model": "cbramod", "n_samples_per_class": 100},
+    }
+    cbramod_form = {k: v for k, v in cbramod_run["config"].items() if k != "freeze_backbone"}
+    assert estimate_duration(cbramod_form, [*runs, cbramod_run])[1]["run_id"] == "cbramod"
 
 
 def test_search_tab_idle_running_rounding_and_whole_trial_ticks(make_panel):

@@ -361,3 +361,50 @@ def test_a_hub_id_as_pretrained_weights_online_then_offline(hub, donor, x, tmp_p
         "`hf download braindecode/cbramod-pretrained --local-dir cbramod-pretrained`"
         in refused["errors"][0]["message"]
     )
+
+
+def test_resolve_names_the_commit_without_downloading_and_fetch_reports_progress(
+    hub, snapshot, tmp_path, monkeypatch
+):
+    """What a start does (resolve: HEAD only) and what the run's worker does (fetch, with progress)."""
+    from eegtrain_jupyter.models.pretrained import resolve
+    from eegtrain_jupyter.models.registry import fetch_pretrained
+
+    env = {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "cache")}
+    found = resolve(f"hf://{REPO}", env=env)
+    size = (snapshot / "model.safetensors").stat().st_size
+    assert (found.label, found.filename, found.size, found.cached) == (
+        f"hf://{REPO}@{hub.commit}",
+        "model.safetensors",
+        size,
+        False,
+    )
+    assert {method for method, _ in hub.requests} == {"HEAD"}
+    seen: list[tuple[int, int | None]] = []
+    source = fetch(found.label, env=env, progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, size) and seen[-1] == (size, size)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert source.label == found.label and resolve(found.label, env=env).cached
+    # the worker's phase lines: the last one is the whole file; a cached file says nothing
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)  # the worker's environment: another, empty cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "worker"))
+    lines: list[str] = []
+    fetch_pretrained(found.label, lines.append)
+    mb = f"{size / 2**20:.1f}"
+    assert lines and lines[-1] == f"fetching pretrained weights {found.label}: {mb} of {mb} MB"
+    count = len(lines)
+    fetch_pretrained(found.label, lines.append)
+    fetch_pretrained(None, lines.append)
+    assert len(lines) == count
+
+
+def test_the_hub_settings_handed_over_are_the_ones_used(hub, tmp_path):
+    """The data worker gets the server's HF_* settings with each check (its processes outlive them)."""
+    from eegtrain_jupyter.models.pretrained import resolve
+
+    with pytest.raises(PretrainedWeightsError, match=r"could not be fetched \(offline\?\)"):
+        resolve(f"hf://{REPO}", env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"})
+    assert hub.requests == []
+    online = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path)}
+    assert check_pretrained(f"hf://{REPO}", hub_env=online) == f"hf://{REPO}@{hub.commit}"
+    assert not (tmp_path / "hub").exists() or not list((tmp_path / "hub").rglob("*.safetensors"))

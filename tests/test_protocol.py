@@ -29,9 +29,9 @@ from eegtrain_jupyter.runtime.protocol import (
     Close,
     LazyCheckpoint,
     ProtocolError,
-    Run,
     RunMode,
     Stop,
+    Train,
     WorkerError,
     WorkerSpec,
     decode_event,
@@ -294,7 +294,7 @@ def test_a_refused_event_fails_the_run_naming_it(tmp_path):
     [
         (
             b'{"kind": "maybe"}',
-            "does not match any of the expected tags: 'ack', 'abort', 'stop', 'run', 'close'",
+            "does not match any of the expected tags: 'ack', 'abort', 'stop', 'train', 'close'",
         ),
         (b'{"ack": true, "stop": false}', "Unable to extract tag using discriminator 'kind'"),
         (b'{"kind": "abort"}', "abort.error: Field required"),
@@ -360,7 +360,7 @@ def test_the_spec_round_trips_as_json_with_its_config_typed(tmp_path):
     assert isinstance(back.config, TrainingConfig) and back.config == spec.config
     assert back.log_path == tmp_path / "out" / "runs" / "r1" / LOG_NAME
     assert isinstance(back.run_dir, Path) and back.windows_cache is None
-    assert decode_to_worker(encode(Run(spec=spec))) == Run(spec=spec)  # a session's next run, torchrun's
+    assert decode_to_worker(encode(Train(spec=spec))) == Train(spec=spec)  # a session's next run, torchrun's
 
 
 def test_the_spec_takes_this_process_environment(monkeypatch, tmp_path):
@@ -371,11 +371,11 @@ def test_the_spec_takes_this_process_environment(monkeypatch, tmp_path):
 
 def test_a_spec_with_an_unknown_field_or_a_bad_config_is_refused(tmp_path):
     good = WorkerSpec(config=TrainingConfig(), run_dir=tmp_path).model_dump(mode="json")
-    with pytest.raises(ProtocolError, match=r"run\.spec\.colour: Extra inputs are not permitted"):
-        decode_to_worker(json.dumps({"kind": "run", "spec": {**good, "colour": "red"}}).encode())
+    with pytest.raises(ProtocolError, match=r"train\.spec\.colour: Extra inputs are not permitted"):
+        decode_to_worker(json.dumps({"kind": "train", "spec": {**good, "colour": "red"}}).encode())
     bad = {**good, "config": {**good["config"], "n_epochs": 0}}
-    with pytest.raises(ProtocolError, match=r"run\.spec\.config\.n_epochs: Input should be greater than"):
-        decode_to_worker(json.dumps({"kind": "run", "spec": bad}).encode())
+    with pytest.raises(ProtocolError, match=r"train\.spec\.config\.n_epochs: Input should be greater than"):
+        decode_to_worker(json.dumps({"kind": "train", "spec": bad}).encode())
 
 
 def test_a_trial_is_one_value():

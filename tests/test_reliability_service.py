@@ -88,6 +88,7 @@ def test_twenty_start_stop_cycles_no_leaked_threads_stop_within_one_batch(tmp_pa
     assert manager.stop().state in ("stopped", "completed")
 
 
+@pytest.mark.slow  # the real worker and LaBraM; the life cycle alone: test_service_lifecycle.py
 def test_start_while_active_is_refused(tmp_path):
     manager = TrainingManager(tmp_path)
     manager.start({**TINY, "save_dir": "out"})
@@ -110,6 +111,7 @@ class Boom(TrainingListener):
             raise RuntimeError(f"injected failure in batch {batch}")
 
 
+@pytest.mark.slow  # the real worker and LaBraM; the life cycle alone: test_service_lifecycle.py
 def test_exception_inside_training_marks_failed_then_next_start_works(tmp_path):
     boom = Boom()
     manager = TrainingManager(tmp_path, listeners=[boom])
@@ -161,6 +163,7 @@ def test_nan_loss_marks_failed_then_next_start_works(tmp_path):
     assert (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()
 
 
+@pytest.mark.slow  # the real worker and LaBraM; the life cycle alone: test_service_lifecycle.py
 def test_failure_while_publishing_outputs_does_not_leave_the_manager_stuck(tmp_path):
     # a folder where the seed's checkpoint file goes: os.replace onto it fails after training
     (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).mkdir(parents=True)
@@ -195,6 +198,7 @@ def test_memory_check_refuses_with_clear_error_and_starts_nothing(tmp_path):
     assert not manager.is_active()
 
 
+@pytest.mark.slow  # the real worker and LaBraM; the life cycle alone: test_service_lifecycle.py
 def test_runs_on_disk_contract(tmp_path):
     manager = TrainingManager(tmp_path)
     save_dir = tmp_path / "models"

@@ -45,7 +45,7 @@ RUN_A, RUN_B = "20240131-142501-3f9a2c", "20240131-142502-0b1c2d"
 def recorded_run(save_dir: Path, run_id: str) -> Path:
     """A completed run's folder (its ``run.json`` and one more file) under ``save_dir``."""
     run = Run(run_id, parse_config({}), save_dir)
-    run.state = TrainingState.COMPLETED
+    run.outcome.state = TrainingState.COMPLETED
     run.run_dir.mkdir(parents=True)
     run.save()
     (run.run_dir / "notes.txt").write_text("mine")

@@ -82,6 +82,7 @@ def test_idle_status(tmp_path):
     assert status["config"]["n_epochs"] == 15
 
 
+@pytest.mark.slow  # the real worker and LaBraM; the life cycle alone: test_service_lifecycle.py
 def test_one_run_at_a_time_then_outputs_published(tmp_path, tiny):
     manager = TrainingManager(tmp_path)
     first = manager.start({**tiny, "n_epochs": 2, "save_dir": "models"}).to_json()

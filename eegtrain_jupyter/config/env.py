@@ -2,7 +2,8 @@
 to them: the training worker's thread knobs (``EEGTRAIN_NUM_THREADS``, ``EEGTRAIN_NICE``,
 ``EEGTRAIN_SWITCH_INTERVAL_MS``; see :mod:`~..runtime.tuning` for what each does) and the data
 worker's limits (``EEGTRAIN_DATA_TIMEOUT_S``, ``EEGTRAIN_DATA_MEMORY_MB``,
-``EEGTRAIN_DATA_WORKERS``; see :mod:`~..runtime.dataworker`)."""
+``EEGTRAIN_DATA_WORKERS``; see :mod:`~..runtime.dataworker`); and the Hugging Face hub settings
+(``HF_*``) the processes that fetch pretrained weights use (:func:`hub_environment`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ __all__ = [
     "default_nice",
     "default_num_threads",
     "default_switch_interval_ms",
+    "hub_environment",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,3 +91,14 @@ def default_data_memory_mb() -> float:
 def default_data_workers() -> int:
     """``EEGTRAIN_DATA_WORKERS``, else :data:`DATA_WORKERS`."""
     return max(1, _env_int("EEGTRAIN_DATA_WORKERS", DATA_WORKERS) or DATA_WORKERS)
+
+
+HUB_SETTINGS = ("HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE")
+"""The ``huggingface_hub`` settings a fetch of pretrained weights reads (see
+:mod:`~..models.pretrained`)."""
+
+
+def hub_environment() -> dict[str, str]:
+    """The :data:`HUB_SETTINGS` of this process's environment now: the data worker's processes
+    outlive changes to it, so the service hands them over with each check of ``pretrained_weights``."""
+    return {name: os.environ[name] for name in HUB_SETTINGS if name in os.environ}

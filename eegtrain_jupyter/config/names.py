@@ -14,11 +14,13 @@ __all__ = [
     "BACKBONE_MODELS",
     "CLASSICAL_MODELS",
     "INERT_VALUES",
+    "MODEL_FOOTPRINT",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
     "NATIVE_SIGNAL",
     "NEURAL_MODELS",
     "AugmentationName",
+    "Footprint",
     "ModelName",
     "NativeSignal",
     "native_signal",
@@ -87,6 +89,39 @@ NATIVE_SIGNAL: dict[str, NativeSignal] = {
 def native_signal(model: str) -> NativeSignal:
     """The :class:`NativeSignal` of ``model`` (the default for models not in :data:`NATIVE_SIGNAL`)."""
     return NATIVE_SIGNAL.get(model, NativeSignal())
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a model costs in memory, for the pre-flight check (``runtime.resources``).
+
+    Measured on the synthetic windows (8 channels, 4 s at the model's native rate), CPU, fp32.
+
+    Attributes
+    ----------
+    parameters : float
+        Parameters of the network, backbone and head (0 for a scikit-learn baseline).
+    activation_mb : float
+        Peak memory a fine-tuning step adds per window, in MB: the tensors autograd saves for the
+        backward pass per window (batch 4 less batch 2, halved), scaled by LaBraM's measured ratio
+        of peak RSS growth to them (10 MB RSS for 7.35 MB saved).
+    """
+
+    parameters: float
+    activation_mb: float
+
+
+MODEL_FOOTPRINT: dict[str, Footprint] = {
+    "labram": Footprint(5.82e6, 10.0),
+    "shallow_fbcsp": Footprint(1.8e4, 0.72),
+    "eegnet": Footprint(2.32e3, 0.87),
+    "eegconformer": Footprint(5.45e5, 3.0),
+    "cbramod": Footprint(4.94e6, 9.5),
+    "eegpt": Footprint(2.54e7, 135.0),
+    "biot": Footprint(3.19e6, 6.5),
+    **dict.fromkeys(CLASSICAL_MODELS, Footprint(0.0, 0.0)),
+}
+"""Every model's :class:`Footprint`, by config name."""
 
 
 AugmentationName = Literal[

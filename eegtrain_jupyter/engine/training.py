@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from ..config.training import CLASSICAL_MODELS, TrainingConfig
-from ..data.splits import split_for
+from ..data.splits import Split, split_for
 from ..data.windows import Windows
 from ..models import registry as models
 from ..models.info import BackboneInfo
@@ -106,142 +107,305 @@ def train(
     if config.model in CLASSICAL_MODELS:  # a scikit-learn pipeline, fitted once on CPU
         return fit_baseline(config, data, events, should_stop)
     device = distributed.device_for_rank(resolve_device(config.device))
-    chosen = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)
-    precision = chosen.name
-    loop = Loop(device, precision, events, should_stop, group)
+    precision = resolve_precision(config.precision, device, fine_tune=not config.freeze_backbone)
+    loop = Loop(device, precision.name, events, should_stop, group)
+    result = _empty_result(device, precision)
+    try:
+        split = _split(data, config, events, result)
+        weight = _class_weight(config, data, split, device)
+        model = _build_model(config, data, build, loop, result)
+        fit = _prepare_fit(config, data, model, split, loop, result, feature_cache)
+        optimizer = _set_up_recipe(config, data, split, fit, weight)
+        best_state = _train_epochs(config, data, model, split, fit, optimizer, precision, result)
+        if len(split.test) and best_state is not None:
+            _test(data, split, fit, best_state, result)
+    except StopRequested:
+        result.stopped = True
+    events.on_end(result)
+    return result
+
+
+@dataclass
+class _Fit:
+    """What the epochs step and score.
+
+    Attributes
+    ----------
+    loop : Loop
+        The passes' device, precision, events and stop check (an fp32 one for a frozen head).
+    module : nn.Module
+        The module the optimizer steps: the whole model, or the linear head on cached features
+        (wrapped in DDP with several processes).
+    inputs, labels : torch.Tensor
+        What ``module`` reads (the windows, or their standardised features) and the labels.
+    eval_batch_size : int
+        Batch size of the validation and test passes.
+    head : StandardizedHead, optional
+        The frozen backbone's head on standardised features (folded into the checkpoint).
+    """
+
+    loop: Loop
+    module: nn.Module
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    eval_batch_size: int
+    head: StandardizedHead | None = None
+
+
+def _empty_result(device: torch.device, precision: Precision) -> TrainingResult:
+    """The result of a run that has done nothing yet: an empty history (training and per-epoch
+    score keys), no best epoch, a random backbone until the model is built."""
     history: dict[str, list[Any]] = empty_history()
-    result = TrainingResult(
+    for key in evaluation.EPOCH_KEYS.values():
+        history[key] = []
+    return TrainingResult(
         history,
         None,
         None,
         0,
         False,
         str(device),
-        precision,
+        precision.name,
         BackboneInfo("random"),
-        precision_reason=chosen.reason,
+        precision_reason=precision.reason,
     )
-    try:
-        split = split_for(data, config)
-        train_idx, val_idx = split.train, split.val
-        result.split = split.describe()
-        events.on_split(result.split)
-        weight = None
-        if config.class_weight == "balanced":
-            weights = evaluation.balanced_class_weights(data.y[train_idx], data.n_classes)
-            weight = torch.tensor(weights, dtype=torch.float32, device=device)
-        for key in evaluation.EPOCH_KEYS.values():
-            history[key] = []
-        events.on_phase("building model")
-        model, backbone = build(config, data.ch_names, data.n_times, data.sfreq, data.n_classes)
-        result.backbone = backbone
-        n_params, n_trainable = models.count_parameters(model)
-        events.on_model(name=config.model, n_parameters=n_params, n_trainable=n_trainable)
-        model.to(device)
-        X = torch.from_numpy(data.X)
-        y = torch.from_numpy(data.y)
-        if loop.pin:
-            X, y = X.pin_memory(), y.pin_memory()
-        events.on_setup(
-            device=str(device),
-            precision=precision,
-            backbone=backbone,
-            n_train=len(train_idx),
-            n_val=len(val_idx),
-            precision_reason=chosen.reason,
-        )
-        loop.check_stop()
 
-        eval_bs = inference_batch_size(config, device)
-        head: StandardizedHead | None = None
-        # only a model with a backbone/head split (the foundation models) has the frozen-feature path
-        if config.freeze_backbone and models.get(config.model).has_backbone:
-            split_model = cast(BackboneClassifier, model)
-            events.on_phase("caching features")
-            feats = _features(loop, split_model, data, X, eval_bs, feature_cache)
-            tr_feats = feats[torch.from_numpy(train_idx).to(device)]
-            head = StandardizedHead(split_model.head, tr_feats.mean(0), tr_feats.std(0))
-            step_module: nn.Module = head.linear  # trained on features standardised once, here
-            inputs, labels = head.standardize(feats), y.to(device, non_blocking=loop.pin)
-            loop = Loop(device, "fp32", events, should_stop, group)  # the linear head: fp32, nothing to gain
-            eval_bs = max(len(feats), 1)  # the head evaluates a whole split at once: no backbone to fit
-        else:
-            step_module, inputs, labels = model, X, y
-        step_module = loop.group.wrap(step_module, device)  # DDP with several processes
-        tr, va = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
-        loop.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
-        loop.augment = make_augmenter(  # config refuses it with a frozen backbone: never on features
-            config.augmentation, config.augmentation_p, data.X, train_idx, data.sfreq, config.seed, group.rank
-        )
 
-        events.on_phase("training")
-        optimizer = make_optimizer(step_module, config, device)
-        loop.schedule = make_schedule(optimizer, config, math.ceil(len(train_idx) / config.batch_size))
-        shuffle = torch.Generator().manual_seed(config.seed)
-        best_state: dict[str, torch.Tensor] | None = None
-        for epoch in range(1, config.n_epochs + 1):
-            t0 = time.perf_counter()
-            order = tr[torch.randperm(len(tr), generator=shuffle)]
-            train_loss, train_acc = loop.run_epoch(
-                step_module, inputs, labels, order, config.batch_size, epoch, optimizer
-            )
-            val_proba: list[torch.Tensor] = []
-            val_loss, val_acc = loop.run_epoch(
-                step_module, inputs, labels, va, eval_bs, epoch, collect=val_proba
-            )
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}")
-            if not math.isfinite(val_loss):  # else the history (strict JSON) could not be written
-                raise FloatingPointError(f"validation loss became {val_loss} in epoch {epoch}")
-            res = EpochResult(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - t0)
-            for key, value in zip(empty_history(), (train_loss, val_loss, train_acc, val_acc), strict=True):
-                history[key].append(value)
-            scores = evaluation.epoch_scores(data.y[val_idx], torch.cat(val_proba).numpy())
-            for name, key in evaluation.EPOCH_KEYS.items():
-                history[key].append(scores[name])
-            result.epochs_completed = epoch
-            if result.best_val_acc is None or val_acc > result.best_val_acc:
-                result.best_val_acc, result.best_epoch = val_acc, epoch
-                best_state = {k: v.detach().clone() for k, v in step_module.state_dict().items()}
-                if loop.group.leader:
-                    events.on_best(
-                        res, _checkpoint(model, data, config, backbone, res, history, head, chosen)
-                    )
-            events.on_epoch_end(res, {k: list(v) for k, v in history.items()})
-            if (
-                config.early_stopping_patience
-                and result.best_epoch is not None
-                and epoch - result.best_epoch >= config.early_stopping_patience
-            ):
-                result.early_stopped = True
-                break
-        if len(split.test) and best_state is not None:
-            events.on_phase("testing")
-            step_module.load_state_dict(best_state)
-            test_proba: list[torch.Tensor] = []
-            loop.run_epoch(
-                step_module,
-                inputs,
-                labels,
-                torch.from_numpy(split.test),
-                eval_bs,
-                result.best_epoch or 0,
-                collect=test_proba,
-                phase="test",
-            )
-            result.test_report = evaluation.test_report(
-                data.y[split.test],
-                torch.cat(test_proba).numpy(),
-                data.class_names,
-                result.best_epoch,
-                split,
-                None if data.subjects is None else data.subjects[split.test],
-            )
-            events.on_test(result.test_report)
-    except StopRequested:
-        result.stopped = True
-    events.on_end(result)
-    return result
+def _split(data: Windows, config: TrainingConfig, events: Events, result: TrainingResult) -> Split:
+    """Split the windows into training, validation and test (:func:`~.splits.split_for`) and
+    report how (``on_split``, ``result.split``)."""
+    split = split_for(data, config)
+    result.split = split.describe()
+    events.on_split(result.split)
+    return split
+
+
+def _class_weight(
+    config: TrainingConfig, data: Windows, split: Split, device: torch.device
+) -> torch.Tensor | None:
+    """The loss's class weights: inverse class frequencies of the training split with
+    ``class_weight: balanced``, else none."""
+    if config.class_weight != "balanced":
+        return None
+    weights = evaluation.balanced_class_weights(data.y[split.train], data.n_classes)
+    return torch.tensor(weights, dtype=torch.float32, device=device)
+
+
+def _build_model(
+    config: TrainingConfig, data: Windows, build: models.ModelBuilder, loop: Loop, result: TrainingResult
+) -> nn.Module:
+    """Build ``config.model`` for these windows' channels, length, rate and classes, report its
+    size (``on_model``) and move it to the device; its backbone goes to ``result.backbone``."""
+    models.fetch_pretrained(config.pretrained_weights, loop.events.on_phase)  # a hub id's download
+    loop.events.on_phase("building model")
+    model, backbone = build(config, data.ch_names, data.n_times, data.sfreq, data.n_classes)
+    result.backbone = backbone
+    n_params, n_trainable = models.count_parameters(model)
+    loop.events.on_model(name=config.model, n_parameters=n_params, n_trainable=n_trainable)
+    model.to(loop.device)
+    return model
+
+
+def _prepare_fit(
+    config: TrainingConfig,
+    data: Windows,
+    model: nn.Module,
+    split: Split,
+    loop: Loop,
+    result: TrainingResult,
+    feature_cache: FeatureCache | None,
+) -> _Fit:
+    """The windows as tensors (pinned on CUDA), ``on_setup``, a stop check, then what the epochs
+    train: the linear head on cached backbone features (a frozen foundation model) or the whole
+    model on the windows."""
+    X = torch.from_numpy(data.X)
+    y = torch.from_numpy(data.y)
+    if loop.pin:
+        X, y = X.pin_memory(), y.pin_memory()
+    loop.events.on_setup(
+        device=result.device,
+        precision=loop.precision,
+        backbone=result.backbone,
+        n_train=len(split.train),
+        n_val=len(split.val),
+        precision_reason=result.precision_reason,
+    )
+    loop.check_stop()
+    # only a model with a backbone/head split (the foundation models) has the frozen-feature path
+    if config.freeze_backbone and models.get(config.model).has_backbone:
+        fit = _frozen_head_fit(
+            config, data, cast(BackboneClassifier, model), split, loop, X, y, feature_cache
+        )
+    else:
+        fit = _Fit(loop, model, X, y, inference_batch_size(config, loop.device))
+    fit.module = fit.loop.group.wrap(fit.module, loop.device)  # DDP with several processes
+    return fit
+
+
+def _frozen_head_fit(
+    config: TrainingConfig,
+    data: Windows,
+    model: BackboneClassifier,
+    split: Split,
+    loop: Loop,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    feature_cache: FeatureCache | None,
+) -> _Fit:
+    """A frozen backbone runs once over every window (or its features come from
+    ``feature_cache``); the linear head then trains in fp32 on features standardised with the
+    training split's mean and standard deviation, each split scored in one pass."""
+    loop.events.on_phase("caching features")
+    feats = _features(loop, model, data, X, inference_batch_size(config, loop.device), feature_cache)
+    tr_feats = feats[torch.from_numpy(split.train).to(loop.device)]
+    head = StandardizedHead(model.head, tr_feats.mean(0), tr_feats.std(0))
+    return _Fit(
+        Loop(
+            loop.device, "fp32", loop.events, loop.should_stop, loop.group
+        ),  # a linear head: nothing to gain
+        head.linear,
+        head.standardize(feats),
+        y.to(loop.device, non_blocking=loop.pin),
+        max(len(feats), 1),  # no backbone to fit: a whole split at once
+        head,
+    )
+
+
+def _set_up_recipe(
+    config: TrainingConfig, data: Windows, split: Split, fit: _Fit, weight: torch.Tensor | None
+) -> torch.optim.Optimizer:
+    """The loss (class weights, label smoothing), the augmentations of training batches, the
+    optimizer and its learning-rate schedule; announces the ``training`` phase."""
+    loop = fit.loop
+    loop.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+    loop.augment = make_augmenter(  # config refuses it with a frozen backbone: never on features
+        config.augmentation,
+        config.augmentation_p,
+        data.X,
+        split.train,
+        data.sfreq,
+        config.seed,
+        loop.group.rank,
+    )
+    loop.events.on_phase("training")
+    optimizer = make_optimizer(fit.module, config, loop.device)
+    loop.schedule = make_schedule(optimizer, config, math.ceil(len(split.train) / config.batch_size))
+    return optimizer
+
+
+def _train_epochs(
+    config: TrainingConfig,
+    data: Windows,
+    model: nn.Module,
+    split: Split,
+    fit: _Fit,
+    optimizer: torch.optim.Optimizer,
+    precision: Precision,
+    result: TrainingResult,
+) -> dict[str, torch.Tensor] | None:
+    """Up to ``n_epochs`` epochs (fewer with early stopping): each trains, validates, extends
+    ``result.history``, emits ``on_best`` with a checkpoint when validation accuracy improved and
+    ``on_epoch_end``. Returns the best epoch's weights of ``fit.module`` (none before the first)."""
+    events, history = fit.loop.events, result.history
+    tr = torch.from_numpy(split.train)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    best_state: dict[str, torch.Tensor] | None = None
+    for epoch in range(1, config.n_epochs + 1):
+        res, scores = _epoch(
+            config, data, fit, tr[torch.randperm(len(tr), generator=shuffle)], split, optimizer, epoch
+        )
+        _record(history, res, scores)
+        result.epochs_completed = epoch
+        if result.best_val_acc is None or res.val_acc > result.best_val_acc:
+            result.best_val_acc, result.best_epoch = res.val_acc, epoch
+            best_state = {k: v.detach().clone() for k, v in fit.module.state_dict().items()}
+            if fit.loop.group.leader:
+                checkpoint = _checkpoint(
+                    model, data, config, result.backbone, res, history, fit.head, precision
+                )
+                events.on_best(res, checkpoint)
+        events.on_epoch_end(res, {k: list(v) for k, v in history.items()})
+        if (
+            config.early_stopping_patience
+            and result.best_epoch is not None
+            and epoch - result.best_epoch >= config.early_stopping_patience
+        ):
+            result.early_stopped = True
+            break
+    return best_state
+
+
+def _record(history: dict[str, list[Any]], res: EpochResult, scores: dict[str, float | None]) -> None:
+    """Append one epoch to the history: its losses and accuracies, then its validation scores."""
+    for key, value in zip(
+        empty_history(), (res.train_loss, res.val_loss, res.train_acc, res.val_acc), strict=True
+    ):
+        history[key].append(value)
+    for name, key in evaluation.EPOCH_KEYS.items():
+        history[key].append(scores[name])
+
+
+def _epoch(
+    config: TrainingConfig,
+    data: Windows,
+    fit: _Fit,
+    order: torch.Tensor,
+    split: Split,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+) -> tuple[EpochResult, dict[str, float | None]]:
+    """One training pass over ``order`` and one validation pass over ``split.val``: the epoch's
+    losses and accuracies, and the validation scores (:func:`~.evaluation.epoch_scores`).
+    A non-finite loss is an error (the history, strict JSON, could not hold it)."""
+    t0 = time.perf_counter()
+    loop = fit.loop
+    train_loss, train_acc = loop.run_epoch(
+        fit.module, fit.inputs, fit.labels, order, config.batch_size, epoch, optimizer
+    )
+    val_proba: list[torch.Tensor] = []
+    val_loss, val_acc = loop.run_epoch(
+        fit.module,
+        fit.inputs,
+        fit.labels,
+        torch.from_numpy(split.val),
+        fit.eval_batch_size,
+        epoch,
+        collect=val_proba,
+    )
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}")
+    if not math.isfinite(val_loss):
+        raise FloatingPointError(f"validation loss became {val_loss} in epoch {epoch}")
+    res = EpochResult(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - t0)
+    return res, evaluation.epoch_scores(data.y[split.val], torch.cat(val_proba).numpy())
+
+
+def _test(
+    data: Windows, split: Split, fit: _Fit, best_state: dict[str, torch.Tensor], result: TrainingResult
+) -> None:
+    """Score the test split once with the best epoch's weights: ``result.test_report`` and ``on_test``."""
+    fit.loop.events.on_phase("testing")
+    fit.module.load_state_dict(best_state)
+    test_proba: list[torch.Tensor] = []
+    fit.loop.run_epoch(
+        fit.module,
+        fit.inputs,
+        fit.labels,
+        torch.from_numpy(split.test),
+        fit.eval_batch_size,
+        result.best_epoch or 0,
+        collect=test_proba,
+        phase="test",
+    )
+    result.test_report = evaluation.test_report(
+        data.y[split.test],
+        torch.cat(test_proba).numpy(),
+        data.class_names,
+        result.best_epoch,
+        split,
+        None if data.subjects is None else data.subjects[split.test],
+    )
+    fit.loop.events.on_test(result.test_report)
 
 
 def _features(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -37,13 +37,16 @@ __all__ = [
     "MIN_MATCHED",
     "SNAPSHOT_WEIGHTS",
     "HubId",
+    "HubWeights",
     "LoadReport",
     "PretrainedWeightsError",
+    "ProgressFn",
     "WeightsSource",
     "fetch",
     "locate",
     "match_weights",
     "read_weights",
+    "resolve",
 ]
 
 FIELD = "pretrained_weights"
@@ -117,75 +120,69 @@ def _format(path: Path) -> Literal["safetensors", "torch"]:
     return "safetensors" if path.suffix == ".safetensors" else "torch"
 
 
-def fetch(
-    hub_id: HubId | str, *, cache_dir: str | os.PathLike[str] | None = None, endpoint: str | None = None
-) -> WeightsSource:
-    """Download a hub snapshot's weights (``model.safetensors``, else ``pytorch_model.bin``) and
-    its ``config.json`` into the ``huggingface_hub`` cache; a cached commit needs no network.
+ProgressFn = Callable[[int, int | None], None]
+"""``progress(done, total)``: bytes of the weights file downloaded so far, of ``total`` (None: unknown)."""
 
-    Parameters
+
+@dataclass(frozen=True)
+class HubWeights:
+    """A hub snapshot's weights file as the hub names it, before (or without) downloading it.
+
+    Attributes
     ----------
-    hub_id : HubId or str
-        ``hf://OWNER/NAME[@REVISION]``.
-    cache_dir : path, optional
-        The hub cache (default: ``huggingface_hub``'s, ``HF_HUB_CACHE``).
-    endpoint : str, optional
-        The hub's URL (default: ``huggingface_hub``'s, ``HF_ENDPOINT``).
-
-    Returns
-    -------
-    WeightsSource
-        Labelled with the commit the revision resolved to (``hf://OWNER/NAME@<sha>``).
-
-    Raises
-    ------
-    PretrainedWeightsError
-        Offline or unreachable (with the command that fetches it elsewhere), no such repository or
-        revision, no weights file in it, or a download that ended short.
+    label : str
+        The hub id pinned to the commit its revision resolved to, ``hf://OWNER/NAME@<sha>``.
+    filename : str
+        ``model.safetensors`` or ``pytorch_model.bin``.
+    size : int or None
+        Bytes, when the hub says.
+    cached : bool
+        Whether the file is already in the cache (a fetch then needs no network).
     """
-    ref = HubId.parse(hub_id) if isinstance(hub_id, str) else hub_id
-    if ref is None:
-        raise PretrainedWeightsError("not a hub id (hf://OWNER/NAME[@REVISION])")
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise PretrainedWeightsError(f"{ref}: hub ids need the huggingface_hub package") from None
 
-    def download(filename: str) -> Path:
-        return Path(
-            hf_hub_download(
-                ref.repo_id,
-                filename,
-                revision=ref.revision,
-                cache_dir=None if cache_dir is None else Path(cache_dir),
-                endpoint=endpoint,
-            )
-        )
+    label: str
+    filename: str
+    size: int | None
+    cached: bool
+
+
+def _progress_bar(report: ProgressFn) -> Any:
+    """A stand-in for ``tqdm`` that ``hf_hub_download`` drives: each update goes to ``report``."""
+
+    class Bar:
+        def __init__(self, *, total: int | None = None, initial: int = 0, **_: Any):
+            self.n, self.total = initial, total
+            report(self.n, self.total)
+
+        def update(self, n: int = 1) -> None:
+            self.n += n
+            report(self.n, self.total)
+
+        def close(self) -> None:
+            pass
+
+        def __enter__(self) -> Bar:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
+    return Bar
+
+
+@contextlib.contextmanager
+def _hub_errors(ref: HubId) -> Iterator[None]:
+    """``huggingface_hub``'s errors as a :class:`PretrainedWeightsError` that says what to do."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
-        path = None
-        for name in SNAPSHOT_WEIGHTS:
-            try:
-                path = download(name)
-                break
-            except LocalEntryNotFoundError:
-                raise
-            except EntryNotFoundError:
-                continue
-        if path is None:
-            raise PretrainedWeightsError(
-                f"{ref} has no weights file ({' or '.join(SNAPSHOT_WEIGHTS)}): not a braindecode snapshot"
-            )
-        with contextlib.suppress(EntryNotFoundError):
-            download("config.json")  # the snapshot's architecture, kept beside its weights
+        yield
     except PretrainedWeightsError:
         raise
     except LocalEntryNotFoundError:
@@ -206,18 +203,152 @@ def fetch(
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         raise PretrainedWeightsError(f"{ref} could not be fetched: the hub answered HTTP {status}") from None
-    except OSError as exc:  # a consistency (size) check, a broken connection mid-file, a full disk
+    except Exception as exc:  # a consistency (size) check, a connection cut mid-file, a full disk
         log.info("fetching %s failed: %s", ref, exc)
         raise PretrainedWeightsError(
             f"{ref}: the download did not complete ({type(exc).__name__}); try again, or "
             f"{ref.download_hint()}"
         ) from None
-    except Exception as exc:  # httpx errors after its retries, e.g. a connection cut mid-file
-        log.info("fetching %s failed: %s", ref, exc)
-        raise PretrainedWeightsError(
-            f"{ref}: the download did not complete ({type(exc).__name__}); try again, or "
-            f"{ref.download_hint()}"
-        ) from None
+
+
+def _hub_ref(hub_id: HubId | str) -> HubId:
+    ref = HubId.parse(hub_id) if isinstance(hub_id, str) else hub_id
+    if ref is None:
+        raise PretrainedWeightsError("not a hub id (hf://OWNER/NAME[@REVISION])")
+    return ref
+
+
+def _first_weights(ref: HubId, get: Callable[[str], Any]) -> Any:
+    """``get(name)`` of the first of :data:`SNAPSHOT_WEIGHTS` the repository has."""
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    for name in SNAPSHOT_WEIGHTS:
+        try:
+            return get(name)
+        except LocalEntryNotFoundError:
+            raise
+        except EntryNotFoundError:
+            continue
+    raise PretrainedWeightsError(
+        f"{ref} has no weights file ({' or '.join(SNAPSHOT_WEIGHTS)}): not a braindecode snapshot"
+    )
+
+
+def _hub_options(
+    cache_dir: str | os.PathLike[str] | None, endpoint: str | None, env: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """``hf_hub_download``'s cache, endpoint and offline flag as ``env`` (default: this process's
+    environment now) says.
+
+    ``huggingface_hub`` reads ``HF_ENDPOINT``, ``HF_HUB_CACHE``/``HF_HOME`` and ``HF_HUB_OFFLINE``
+    once, when imported; a run's worker is forked from a process that imported it and applies the
+    run's environment afterwards, and the data worker's processes are handed the server's
+    (:func:`~..config.env.hub_environment`), so they are read here, at each call.
+    """
+    env = os.environ if env is None else env
+    if cache_dir is None:
+        cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
+        if not cache and env.get("HF_HOME"):
+            cache = os.path.join(env["HF_HOME"], "hub")
+        cache_dir = os.path.expanduser(cache) if cache else None
+    offline = env.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    return {
+        "cache_dir": None if cache_dir is None else Path(cache_dir),
+        "endpoint": endpoint or env.get("HF_ENDPOINT") or None,
+        "local_files_only": offline,
+    }
+
+
+def resolve(
+    hub_id: HubId | str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> HubWeights:
+    """Ask the hub which weights file ``hub_id`` names and at which commit, without downloading it
+    (``hf_hub_download(dry_run=True)``: one ``HEAD`` request; none for a commit already cached).
+
+    Raises
+    ------
+    PretrainedWeightsError
+        As :func:`fetch`: offline and not cached, no such repository or revision, no weights file.
+    """
+    from huggingface_hub import hf_hub_download
+
+    ref = _hub_ref(hub_id)
+
+    def dry(filename: str) -> Any:
+        return hf_hub_download(
+            ref.repo_id,
+            filename,
+            revision=ref.revision,
+            dry_run=True,
+            **_hub_options(cache_dir, endpoint, env),
+        )
+
+    with _hub_errors(ref):
+        info = _first_weights(ref, dry)
+    return HubWeights(
+        str(HubId(ref.repo_id, info.commit_hash)), info.filename, info.file_size, info.is_cached
+    )
+
+
+def fetch(
+    hub_id: HubId | str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+    progress: ProgressFn | None = None,
+    env: Mapping[str, str] | None = None,
+) -> WeightsSource:
+    """Download a hub snapshot's weights (``model.safetensors``, else ``pytorch_model.bin``) and
+    its ``config.json`` into the ``huggingface_hub`` cache; a cached commit needs no network.
+
+    Parameters
+    ----------
+    hub_id : HubId or str
+        ``hf://OWNER/NAME[@REVISION]``.
+    cache_dir : path, optional
+        The hub cache (default: ``huggingface_hub``'s, ``HF_HUB_CACHE``).
+    endpoint : str, optional
+        The hub's URL (default: ``huggingface_hub``'s, ``HF_ENDPOINT``).
+    progress : callable, optional
+        ``progress(done, total)`` as the weights file downloads (never called for a cached file).
+    env : mapping, optional
+        The ``HF_*`` settings to use (default: this process's environment now).
+
+    Returns
+    -------
+    WeightsSource
+        Labelled with the commit the revision resolved to (``hf://OWNER/NAME@<sha>``).
+
+    Raises
+    ------
+    PretrainedWeightsError
+        Offline or unreachable (with the command that fetches it elsewhere), no such repository or
+        revision, no weights file in it, or a download that ended short.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    ref = _hub_ref(hub_id)
+
+    def download(filename: str, report: ProgressFn | None = None) -> Path:
+        return Path(
+            hf_hub_download(
+                ref.repo_id,
+                filename,
+                revision=ref.revision,
+                tqdm_class=None if report is None else _progress_bar(report),
+                **_hub_options(cache_dir, endpoint, env),
+            )
+        )
+
+    with _hub_errors(ref):
+        path: Path = _first_weights(ref, lambda name: download(name, progress))
+        with contextlib.suppress(EntryNotFoundError):
+            download("config.json")  # the snapshot's architecture, kept beside its weights
     commit = path.parent.name  # the cache keeps each commit's files in snapshots/<sha>/
     return WeightsSource(path, str(HubId(ref.repo_id, commit)), _format(path))
 
@@ -227,6 +358,7 @@ def locate(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     endpoint: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> WeightsSource:
     """The weights file ``value`` names: a hub id is fetched (:func:`fetch`), a snapshot folder
     gives its preferred weights file, a file is itself.
@@ -240,7 +372,7 @@ def locate(
     text = os.fspath(value)
     ref = HubId.parse(text)
     if ref is not None:
-        return fetch(ref, cache_dir=cache_dir, endpoint=endpoint)
+        return fetch(ref, cache_dir=cache_dir, endpoint=endpoint, env=env)
     path = Path(text)
     if path.is_dir():
         for name in SNAPSHOT_WEIGHTS:

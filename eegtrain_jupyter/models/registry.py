@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,7 +36,7 @@ from .foundation import (
 from .info import BackboneInfo
 from .labram import build_classifier as build_labram
 from .labram import check_weights_file as check_labram_weights
-from .pretrained import HubId, LoadReport, locate
+from .pretrained import HubId, LoadReport, fetch, locate, resolve
 from .shallow_fbcsp import build_shallow_fbcsp
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "check_pretrained",
     "check_weights_file",
     "count_parameters",
+    "fetch_pretrained",
     "get",
     "rebuild",
 ]
@@ -201,26 +203,65 @@ def check_weights_file(weights: str | os.PathLike[str], model: str = "labram") -
 
 
 def check_pretrained(
-    value: str, resolve_path: Callable[[str], os.PathLike[str]] | None = None, model: str = "labram"
+    value: str,
+    resolve_path: Callable[[str], os.PathLike[str]] | None = None,
+    model: str = "labram",
+    hub_env: Mapping[str, str] | None = None,
 ) -> str:
     """The ``pretrained_weights`` value a run should record, once checked against ``model``.
 
-    A hub id is fetched (this may use the network) and returned pinned to the commit it resolved
-    to, ``hf://OWNER/NAME@<sha>``; a local file or snapshot folder is resolved with
-    ``resolve_path`` (default: as given) and returned as that path.
+    A hub id is resolved with the hub (one request, no download: offline, an unknown repository or
+    revision, a repository without weights are refused here) and returned pinned to the commit it
+    resolved to, ``hf://OWNER/NAME@<sha>``; weights already in the cache are checked against the
+    model now, others when the run's worker has fetched them (:func:`fetch_pretrained`). A local
+    file or snapshot folder is resolved with ``resolve_path`` (default: as given), checked, and
+    returned as that path. ``hub_env`` holds the ``HF_*`` settings to use (default: this process's).
 
     Raises
     ------
     PretrainedWeightsError
-        A 400 on ``pretrained_weights`` (:func:`check_weights_file`, :func:`~.pretrained.fetch`).
+        A 400 on ``pretrained_weights`` (:func:`check_weights_file`, :func:`~.pretrained.resolve`).
     """
     if HubId.parse(value) is not None:
-        source = locate(value)
-        check_weights_file(source.path, model)
-        return source.label
+        hub = resolve(value, env=hub_env)
+        if hub.cached:
+            check_weights_file(locate(hub.label, env=hub_env).path, model)
+        return hub.label
     local = os.fspath(resolve_path(value)) if resolve_path is not None else value
     check_weights_file(local, model)
     return local
+
+
+FETCH_REPORT_S = 0.5
+"""Least seconds between two progress lines of a download (:func:`fetch_pretrained`)."""
+
+
+def fetch_pretrained(value: str | None, say: Callable[[str], None]) -> None:
+    """Download the weights a hub id names into the ``huggingface_hub`` cache before the model is
+    built, telling ``say`` how far it got (a run's phase line), e.g. ``fetching pretrained weights
+    hf://braindecode/labram-pretrained@<sha>: 12.0 of 23.4 MB``; nothing for a local path or weights
+    already cached.
+
+    Raises
+    ------
+    PretrainedWeightsError
+        The download failed (see :func:`~.pretrained.fetch`): nothing is left in the cache.
+    """
+    ref = HubId.parse(value) if value else None
+    if ref is None:
+        return
+    said = -float("inf")
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal said
+        now = time.monotonic()
+        if now - said < FETCH_REPORT_S and done != total:
+            return
+        said = now
+        of = f" of {total / 2**20:.1f}" if total else ""
+        say(f"fetching pretrained weights {ref}: {done / 2**20:.1f}{of} MB")
+
+    fetch(ref, progress=progress)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -172,7 +172,7 @@ class ForkedWorker(WorkerHandle):
 
 class TorchrunJob(WorkerHandle):
     """A ``torchrun`` job of several worker processes; rank 0 connects to a Unix socket here and
-    receives the run (:class:`~.protocol.Run`)."""
+    receives the run (:class:`~.protocol.Train`)."""
 
     def __init__(self, spec: WorkerSpec):
         self.tmp = tempfile.mkdtemp(prefix="eegtrain-worker-")  # 0700: only this user connects
@@ -207,9 +207,9 @@ class TorchrunJob(WorkerHandle):
                 return None
             sock.setblocking(True)
             self.conn = Connection(sock.detach())
-            from .protocol import Run, encode
+            from .protocol import Train, encode
 
-            self.conn.send_bytes(encode(Run(spec=self.spec)))
+            self.conn.send_bytes(encode(Train(spec=self.spec)))
         return self.conn
 
     def exitcode(self) -> int | None:
@@ -250,7 +250,7 @@ def start_worker(spec: WorkerSpec, name: str, session: WorkerSession | None = No
 class WorkerSession:
     """One forked worker kept for several runs in a row (a search's trials).
 
-    The first run forks the worker; each later run is sent to it as a :class:`~.protocol.Run` over the
+    The first run forks the worker; each later run is sent to it as a :class:`~.protocol.Train` over the
     same pipe, and the worker trains it with the windows, built models and feature keys it kept
     (:class:`~.workbench.Workbench`), relaying its events pipelined (:mod:`.relay`). A run that
     does not end cleanly (a failure, a kill, a supervisor torn down) ends the worker, and the next
@@ -267,7 +267,7 @@ class WorkerSession:
 
     def start(self, spec: WorkerSpec, name: str) -> ForkedWorker:
         """The session's worker, given ``spec`` as its next run (forked when there is none alive)."""
-        from .protocol import Run, encode
+        from .protocol import Train, encode
         from .worker import run_in_child
 
         spec = spec.model_copy(update={"keep": True, "pipelined": True})  # see relay: runs are trials
@@ -275,7 +275,7 @@ class WorkerSession:
             worker = self._worker
             if worker is not None and worker.exitcode() is None and worker.conn is not None:
                 try:
-                    worker.conn.send_bytes(encode(Run(spec=spec)))
+                    worker.conn.send_bytes(encode(Train(spec=spec)))
                     return worker
                 except OSError:
                     pass

@@ -6,7 +6,7 @@ says what each message holds:
 
 * :class:`WorkerSpec`: the run a worker trains (its config, run folder, environment, where its
   caches are, how it relays). The first run of a forked worker gets it as the process's argument;
-  a torchrun job's rank 0 and the next run of a session's worker (:class:`Run`) get it as JSON.
+  a torchrun job's rank 0 and the next run of a session's worker (:class:`Train`) get it as JSON.
 * :data:`EVENTS`: the engine events, worker -> supervisor, one entry each. An entry names its
   :class:`~.events.TrainingListener` method; the payload is that method's parameters (their type
   hints are the schema, so an :class:`~.events.EpochResult`, a :class:`~.events.TrainingResult`
@@ -16,7 +16,7 @@ says what each message holds:
   decodes with it: adding an event is a listener method and one entry here. Besides the events,
   the worker may send one unanswered :class:`WorkerError` (the run failed there) before it ends.
 * Messages to the worker: each event is answered with :class:`Ack` (with the stop flags) or
-  :class:`Abort` (a listener here raised); :class:`Stop` may come at any time; :class:`Run` and
+  :class:`Abort` (a listener here raised); :class:`Stop` may come at any time; :class:`Train` and
   :class:`Close` come between two runs of a session's worker.
 
 Anything else is refused with a :class:`ProtocolError` naming what was wrong.
@@ -55,10 +55,10 @@ __all__ = [
     "Event",
     "LazyCheckpoint",
     "ProtocolError",
-    "Run",
     "RunMode",
     "Stop",
     "ToWorker",
+    "Train",
     "WorkerError",
     "WorkerSpec",
     "decode_event",
@@ -152,7 +152,7 @@ class WorkerSpec(BaseModel):
     light_outputs: bool = False
     """See :class:`RunMode`."""
     keep: bool = False
-    """A session's worker: after a run that ended with ``end`` it waits for the next :class:`Run`."""
+    """A session's worker: after a run that ended with ``end`` it waits for the next :class:`Train`."""
     pipelined: bool = False
     """Relay without waiting for each answer (:mod:`.relay`)."""
 
@@ -192,10 +192,10 @@ class Stop(_Message):
     kind: Literal["stop"] = "stop"
 
 
-class Run(_Message):
+class Train(_Message):
     """Train ``spec`` (a torchrun job's rank 0, or a session's worker between two runs)."""
 
-    kind: Literal["run"] = "run"
+    kind: Literal["train"] = "train"
     spec: WorkerSpec
 
 
@@ -205,13 +205,13 @@ class Close(_Message):
     kind: Literal["close"] = "close"
 
 
-ToWorker = Annotated[Ack | Abort | Stop | Run | Close, Field(discriminator="kind")]
+ToWorker = Annotated[Ack | Abort | Stop | Train | Close, Field(discriminator="kind")]
 """Every message the supervisor sends a worker."""
 
-_TO_WORKER: TypeAdapter[Ack | Abort | Stop | Run | Close] = TypeAdapter(ToWorker)
+_TO_WORKER: TypeAdapter[Ack | Abort | Stop | Train | Close] = TypeAdapter(ToWorker)
 
 
-def decode_to_worker(raw: bytes) -> Ack | Abort | Stop | Run | Close:
+def decode_to_worker(raw: bytes) -> Ack | Abort | Stop | Train | Close:
     """A message from the supervisor, read by the worker.
 
     Raises
@@ -379,7 +379,7 @@ def decode_event(raw: bytes, run_dir: Path) -> Delivery | WorkerError:
 
 
 def encode(message: BaseModel) -> bytes:
-    """A typed message (:class:`Ack`, :class:`Run`, :class:`WorkerError` ...) as sent."""
+    """A typed message (:class:`Ack`, :class:`Train`, :class:`WorkerError` ...) as sent."""
     return message.model_dump_json().encode()
 
 

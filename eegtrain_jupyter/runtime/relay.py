@@ -61,7 +61,7 @@ class Relay(TrainingListener):
     def _receive(self) -> None:
         """Read one message from the supervisor (blocking) and act on it."""
         message = decode_to_worker(self.conn.recv_bytes())
-        if not isinstance(message, Ack | Abort | Stop):  # a Run or a Close comes between runs only
+        if not isinstance(message, Ack | Abort | Stop):  # a Train or a Close comes between runs only
             raise ProtocolError(f"a {message.kind!r} message arrived during a run")
         if isinstance(message, Ack | Abort):
             self._unanswered -= 1  # every event gets exactly one answer: an ack or an abort

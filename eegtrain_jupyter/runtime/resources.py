@@ -4,37 +4,40 @@ from __future__ import annotations
 
 import psutil
 
-from ..config.data import CH_NAMES, N_TIMES
+from ..config.data import CH_NAMES, N_TIMES, SFREQ
+from ..config.names import BACKBONE_MODELS, CLASSICAL_MODELS, MODEL_FOOTPRINT, native_signal
 from ..config.training import TrainingConfig
 from ..errors import ResourceError
 
 __all__ = ["ResourceError", "check_gpu_memory", "check_resources", "estimate_memory_mb"]
 
 _MB = 1024**2
-_MODEL_MB = 24.0  # LaBraM-base parameters in fp32 (5.8 M)
-_ACTIVATION_MB_PER_SAMPLE = (
-    10.0  # fine-tune step: peak RSS growth per window, measured on CPU at batch 16-64 (fp32)
-)
+_SYNTHETIC_S = N_TIMES / SFREQ  # synthetic windows: 4 s at the model's native rate
 
 
 def _data_mb(config: TrainingConfig) -> float:
-    """Synthetic windows in float32, with the generator's temporaries (about 3x)."""
-    return 2 * config.n_samples_per_class * len(CH_NAMES) * N_TIMES * 4 / _MB * 3.0
+    """Synthetic windows in float32 at the model's native rate, with the generator's temporaries
+    (about 3x)."""
+    n_times = _SYNTHETIC_S * native_signal(config.model).sfreq
+    return 2 * config.n_samples_per_class * len(CH_NAMES) * n_times * 4 / _MB * 3.0
 
 
 def _compute_mb(config: TrainingConfig) -> float:
-    """Model, optimizer state and activations (what must sit on the GPU)."""
-    if config.freeze_backbone:
-        model = _MODEL_MB
-        activations = max(config.batch_size, 64) * _ACTIVATION_MB_PER_SAMPLE / 3
-    else:
-        model = _MODEL_MB * 4  # weights, grads, AdamW moments
-        activations = config.batch_size * _ACTIVATION_MB_PER_SAMPLE
-    return model + activations
+    """Model, optimizer state and activations of ``config.model`` (what must sit on the GPU)."""
+    footprint = MODEL_FOOTPRINT[config.model]
+    weights = footprint.parameters * 4 / _MB  # fp32
+    if config.model in CLASSICAL_MODELS:  # a scikit-learn pipeline: its data is the cost
+        return 0.0
+    if config.freeze_backbone and config.model in BACKBONE_MODELS:
+        # the backbone's features under inference_mode, a batch of at least 64 windows at a time
+        return weights + max(config.batch_size, 64) * footprint.activation_mb / 3
+    # weights, gradients and AdamW's two moments; a training batch's activations
+    return weights * 4 + config.batch_size * footprint.activation_mb
 
 
 def estimate_memory_mb(config: TrainingConfig) -> float:
-    """Rough peak host memory of a run in MB: data, model, activations."""
+    """Rough peak host memory of a run in MB: data, model, activations (per model,
+    :data:`~..config.names.MODEL_FOOTPRINT`)."""
     return _data_mb(config) + _compute_mb(config)
 
 

@@ -24,7 +24,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from ..engine.events import StopRequested, TrainingListener, TrainingResult
 from ..files import remove_orphan_temp_files
 from .launcher import WorkerHandle, WorkerSession, start_worker
+from .outcome import Outcome
 from .protocol import (
     LOG_NAME,
     Abort,
@@ -48,24 +48,6 @@ from .protocol import (
 __all__ = ["LOG_NAME", "Outcome", "describe_exit", "fork_server_end", "supervise"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Outcome:
-    """How a worker's run ended.
-
-    ``result`` is set when the engine returned (completed or stopped); ``error`` when the run
-    failed (the engine raised, a listener here raised, or the worker died: signal or exit code
-    and its last log lines); ``stopped`` when a stop was asked for and the run ended without an
-    error (gracefully or by SIGTERM/SIGKILL).
-    """
-
-    result: TrainingResult | None = None
-    error: str | None = None
-    stopped: bool = False
-    exitcode: int | None = None
-    pid: int | None = None
-    escalation: list[str] = field(default_factory=list)
 
 
 def _tail(path: Path, n: int = 5, width: int = 200) -> list[str]:
@@ -260,7 +242,8 @@ class _Supervision:
         self.worker, self.run_dir, self.listeners, self.stop_event = worker, run_dir, listeners, stop_event
         self.session, self.grace = session, grace
         self.dispatch: _Dispatch | None = None
-        self.state = Outcome(pid=worker.pid)
+        self.escalation: list[str] = []
+        self.exitcode: int | None = None
         self.stop_sent: float | None = None
         self.term_sent: float | None = None
         self.conn_open = True
@@ -302,15 +285,15 @@ class _Supervision:
                 dispatch.reply(Stop())
             self.stop_sent = now
         elif self.term_sent is None and now - self.stop_sent > self.grace[0]:
-            self.state.escalation.append("SIGTERM")
+            self.escalation.append("SIGTERM")
             self.worker.terminate()
             self.term_sent = now
         elif (
             self.term_sent is not None
             and now - self.term_sent > self.grace[1]
-            and "SIGKILL" not in self.state.escalation
+            and "SIGKILL" not in self.escalation
         ):
-            self.state.escalation.append("SIGKILL")
+            self.escalation.append("SIGKILL")
             self.worker.kill()
 
     def _run_over_in_a_kept_worker(self, exited: bool) -> bool:
@@ -325,11 +308,11 @@ class _Supervision:
         """Leave a kept worker running; end any other (killed if this thread is being torn down:
         never leave a worker behind); remove the temp files of a write its end cut short."""
         worker = self.worker
-        if self.state.escalation:
+        if self.escalation:
             log.warning(
                 "training worker %s did not stop on request; sent %s",
                 worker.pid,
-                " then ".join(self.state.escalation),
+                " then ".join(self.escalation),
             )
         if self.kept:
             pass
@@ -337,22 +320,19 @@ class _Supervision:
             self.session.discard(worker)
         else:
             worker.close()
-        self.state.exitcode = worker.exitcode()
+        self.exitcode = worker.exitcode()
         remove_orphan_temp_files(self.run_dir)
 
     def outcome(self) -> Outcome:
-        """How the run ended (see :class:`Outcome`)."""
-        outcome, dispatch = self.state, self.dispatch
-        if dispatch is not None:
-            outcome.result = dispatch.result
-        if dispatch is not None and dispatch.listener_error:
-            outcome.error = dispatch.listener_error
-        elif dispatch is not None and dispatch.error:
-            outcome.error = dispatch.error
-        elif outcome.result is not None:
-            outcome.stopped = outcome.result.stopped
-        elif self.stop_event.is_set() or (dispatch is not None and dispatch.listener_stop):
-            outcome.stopped = True  # ended by SIGTERM/SIGKILL after the stop message
-        else:
-            outcome.error = describe_exit(outcome.exitcode, outcome.pid, self.run_dir / LOG_NAME)
-        return outcome
+        """How the run ended: failed when the engine or a listener here raised, or the worker died
+        without a stop asked for; else completed or stopped (see :class:`~.outcome.Outcome`)."""
+        dispatch, pid, code, signals = self.dispatch, self.worker.pid, self.exitcode, tuple(self.escalation)
+        result = dispatch.result if dispatch is not None else None
+        error = dispatch.listener_error or dispatch.error if dispatch is not None else None
+        stop_asked = self.stop_event.is_set() or (dispatch is not None and dispatch.listener_stop)
+        if error is None and result is None and not stop_asked:
+            error = describe_exit(code, pid, self.run_dir / LOG_NAME)
+        if error is not None:
+            return Outcome.failed(error, self.run_dir, pid=pid, exitcode=code, escalation=signals)
+        # stopped by SIGTERM/SIGKILL after the stop message when the engine did not return
+        return Outcome.ended(result, self.run_dir, pid=pid, exitcode=code, escalation=signals)

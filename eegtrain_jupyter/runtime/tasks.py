@@ -43,16 +43,24 @@ def scan(
 
 
 def check_weights(
-    *, value: str, root_dir: str, confine: bool, progress: Report, model: str = "labram"
+    *,
+    value: str,
+    root_dir: str,
+    confine: bool,
+    progress: Report,
+    model: str = "labram",
+    hub_env: dict[str, str] | None = None,
 ) -> str:
     """The ``pretrained_weights`` value a run records once its weights check out against ``model``'s
-    backbone: a hub id fetched and pinned to its commit, or a local file or snapshot folder inside
-    the root (:func:`~..models.registry.check_pretrained`); a 400 on ``pretrained_weights`` otherwise."""
+    backbone: a hub id resolved with the hub and pinned to its commit (its download is the run's),
+    or a local file or snapshot folder inside the root
+    (:func:`~..models.registry.check_pretrained`, with the server's ``HF_*`` settings ``hub_env``);
+    a 400 on ``pretrained_weights`` otherwise."""
     from ..models.registry import check_pretrained
 
     policy = PathPolicy(root_dir, confine=confine)
     progress(value if value.startswith("hf://") else Path(value).name)
-    return check_pretrained(value, lambda v: policy.resolve(v, "pretrained_weights"), model)
+    return check_pretrained(value, lambda v: policy.resolve(v, "pretrained_weights"), model, hub_env)
 
 
 def _model(run_dir: str, run_id: str) -> Any:

@@ -15,7 +15,7 @@ any time.
 
 A worker of a :class:`~.launcher.WorkerSession` (a search's trials; its spec says ``keep``)
 does not exit after a run that ended with ``end``: it waits for the next
-:class:`~.protocol.Run` (or a :class:`~.protocol.Close`, or the pipe's end) and trains it with what its
+:class:`~.protocol.Train` (or a :class:`~.protocol.Close`, or the pipe's end) and trains it with what its
 :class:`~.workbench.Workbench` kept (windows, built models, feature keys). A run that fails
 still ends the process: the next run gets a fresh one.
 
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.third_party import quiet_third_party_warnings
 from ..engine.events import TrainingListener
-from .protocol import FAULT_ENV, Close, Run, WorkerError, WorkerSpec, decode_to_worker
+from .protocol import FAULT_ENV, Close, Train, WorkerError, WorkerSpec, decode_to_worker
 from .relay import Aborted, Relay
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def _next_spec(conn: Any) -> WorkerSpec | None:
             return None
         if isinstance(message, Close):
             return None
-        if isinstance(message, Run):
+        if isinstance(message, Train):
             return message.spec
 
 
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         conn = Client(path, family="AF_UNIX")
         message = decode_to_worker(conn.recv_bytes())
-        if not isinstance(message, Run):
+        if not isinstance(message, Train):
             print(f"eegtrain worker: expected the run, got a {message.kind!r} message", file=sys.stderr)
             return 2
         spec = message.spec

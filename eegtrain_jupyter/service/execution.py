@@ -3,8 +3,8 @@
 :class:`Execution` trains a run in a worker process (:func:`~.supervisor.supervise`), or in
 this thread for windows handed over in Python, with the run's listeners (its progress record,
 TensorBoard, the caller's), then publishes a completed run's files. It never raises: every end,
-failures included, comes back as an :class:`Ending` for :class:`~.service.TrainingManager` to
-record.
+failures included, comes back as an :class:`~..runtime.outcome.Outcome` for
+:class:`~.service.TrainingManager` to record.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engine import tensorboard as tensorboard_writer
-from ..engine.artifacts import output_files
 from ..engine.events import TrainingListener, TrainingResult
+from ..runtime.outcome import Outcome, Runtime
 from ..runtime.protocol import PLAIN, RunMode, WorkerSpec
 from ..runtime.supervisor import supervise
 from ..runtime.tuning import configure_training_thread, resolve_thread_settings
@@ -31,22 +31,9 @@ from .runs import Run, RunStore
 if TYPE_CHECKING:
     from ..data.windows import Windows
 
-__all__ = ["Ending", "Execution"]
+__all__ = ["Execution"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Ending:
-    """How a run ended: its final state, the error that failed it, and the files it left."""
-
-    state: TrainingState
-    error: str | None = None
-    files: dict[str, str] = field(default_factory=dict)
-    """The run's own outputs by kind, in its run folder."""
-    published: dict[str, str] = field(default_factory=dict)
-    """The top-level files a completed run replaced in ``save_dir``."""
-    early_stopped: bool = False
 
 
 @dataclass
@@ -55,7 +42,7 @@ class Execution:
 
     ``lock`` guards the run record (the progress listener writes it under the lock);
     ``stop_event`` stops the run in flight; ``on_worker`` is told the worker's pid (``None``
-    when it is gone).
+    when it is gone); ``runtime`` trains a run of a config's data source.
     """
 
     lock: threading.RLock
@@ -71,6 +58,9 @@ class Execution:
     windows_cache: Path | None = None
     """Preprocessed windows of ``files``/``epochs`` sources (:mod:`.windows_cache`), shared with the workers."""
     on_worker: Callable[[int | None], None] = lambda pid: None
+    runtime: Runtime = supervise
+    """What executes a run of a config's data source (:func:`~..runtime.supervisor.supervise`:
+    a worker process)."""
 
     def __call__(
         self,
@@ -78,7 +68,7 @@ class Execution:
         run_listeners: Sequence[TrainingListener] = (),
         data: Windows | None = None,
         mode: RunMode = PLAIN,
-    ) -> Ending:
+    ) -> Outcome:
         """Train ``run`` to its end; ``data``: windows given in Python (else the config's source);
         ``mode``: a plain run or a job's trial (:class:`~.protocol.RunMode`: relayed batch
         events, light outputs, publishing, the job's worker)."""
@@ -91,11 +81,11 @@ class Execution:
             if data is not None:
                 # windows handed over in Python (numpy, mne.Epochs) train in this thread: only a
                 # config's data source can be loaded by a worker process
-                result: TrainingResult | None = self._train_here(run, data, listeners)
+                outcome = Outcome.ended(self._train_here(run, data, listeners), run.run_dir)
             else:
                 # the engine (data loading, precision, feature cache) runs in the worker; these
                 # listeners run here, one event at a time
-                outcome = supervise(
+                outcome = self.runtime(
                     self._spec(run, mode),
                     listeners,
                     self.stop_event,
@@ -103,13 +93,12 @@ class Execution:
                     grace=self.stop_grace,
                     on_start=self.on_worker,
                 )
-                if outcome.error is not None:  # the worker's own account (signal, exit code, log)
-                    return Ending(TrainingState.FAILED, outcome.error, _files_on_disk(run))
-                result = outcome.result
-            return self._finish(run, result, mode.publish)
+            if outcome.state is TrainingState.COMPLETED and mode.publish:
+                outcome = self._publish(run, outcome)
+            return outcome
         except Exception as exc:  # captured into status; the process lives on
             log.exception("training run %s failed", run.run_id)
-            return Ending(TrainingState.FAILED, f"{type(exc).__name__}: {exc}", _files_on_disk(run))
+            return Outcome.failed(f"{type(exc).__name__}: {exc}", run.run_dir)
         finally:
             self.on_worker(None)
 
@@ -128,24 +117,18 @@ class Execution:
             light_outputs=mode.light_outputs,
         )
 
-    def _finish(self, run: Run, result: TrainingResult | None, publish_it: bool) -> Ending:
-        """A run the engine ended: stopped, or completed and published (a failed publish fails it)."""
-        files = result.files if result is not None else _files_on_disk(run)
-        early = bool(result and result.early_stopped)
-        if result is None or result.stopped:
-            return Ending(TrainingState.STOPPED, None, files, early_stopped=early)
-        if not publish_it:
-            return Ending(TrainingState.COMPLETED, None, files, early_stopped=early)
+    def _publish(self, run: Run, outcome: Outcome) -> Outcome:
+        """A completed run with the top-level files it replaced in ``save_dir``; failed when they
+        could not be copied there."""
         try:  # outside the lock: status() stays responsive while the checkpoint copies
-            published = publish(run)
+            return replace(outcome, published=publish(run))
         except OSError as exc:
             log.exception("could not publish the outputs of run %s", run.run_id)
             error = (
                 f"training finished but its outputs could not be copied into "
                 f"{run.save_dir} ({type(exc).__name__}: {exc}); they are in {run.run_dir}"
             )
-            return Ending(TrainingState.FAILED, error, files, early_stopped=early)
-        return Ending(TrainingState.COMPLETED, None, files, published, early_stopped=early)
+            return replace(outcome, state=TrainingState.FAILED, error=error)
 
     def _train_here(self, run: Run, data: Windows, listeners: list[TrainingListener]) -> TrainingResult:
         """Train windows given in Python in this thread (a worker process cannot receive them)."""
@@ -168,7 +151,3 @@ class Execution:
         finally:
             if board is not None:
                 board.close()
-
-
-def _files_on_disk(run: Run) -> dict[str, str]:
-    return output_files(run.run_dir)

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,11 +26,12 @@ from ..config.training import TrainingConfig, parse_config, validate_config
 from ..data.paths import PathPolicy, os_reason
 from ..engine.events import TrainingListener
 from ..errors import AlreadyTrainingError, ConfigError, EegtrainError, InsufficientStorage, ResourceError
-from ..files import now_iso
 from ..runtime.dataworker import DataWorker
 from ..runtime.launcher import WorkerSession
+from ..runtime.outcome import Outcome, Runtime
 from ..runtime.protocol import PLAIN, RunMode
 from ..runtime.resources import check_resources
+from ..runtime.supervisor import supervise
 from ..schemas import (
     Comparison,
     Deleted,
@@ -47,8 +47,8 @@ from ..schemas import (
     ValidationBody,
     empty_history,
 )
-from .execution import Ending, Execution
-from .progress import build_status, format_duration, report_shape
+from .execution import Execution
+from .progress import build_status, format_duration
 from .recorded import RecordedRuns
 from .runs import Run, RunStore, this_process
 from .serving import RunServing
@@ -98,6 +98,10 @@ class TrainingManager:
         Limits of the data worker (:class:`~..runtime.dataworker.DataWorker`) that reads every
         recording, weights file and checkpoint outside a run: seconds per task, memory per process
         and tasks at once (default: ``EEGTRAIN_DATA_*``, see :mod:`~..config.env`).
+    runtime : Runtime, optional
+        What executes each run (:class:`~..runtime.outcome.Runtime`); default
+        :func:`~..runtime.supervisor.supervise`, a worker process per run. Tests of the life
+        cycle pass a fake that emits a few events without forking one.
 
     Notes
     -----
@@ -119,6 +123,7 @@ class TrainingManager:
         data_timeout_s: float | None = None,
         data_memory_mb: float | None = None,
         data_workers: int | None = None,
+        runtime: Runtime | None = None,
     ):
         self.paths = PathPolicy(root_dir, confine=confine_to_root)
         self.root_dir = self.paths.root_dir
@@ -151,6 +156,7 @@ class TrainingManager:
             feature_cache=self.feature_cache,
             windows_cache=self.root_dir / ".eegtrain" / "cache",
             on_worker=self._worker_changed,
+            runtime=runtime or supervise,
         )
 
     # -- public API ------------------------------------------------------------------
@@ -254,7 +260,7 @@ class TrainingManager:
                 self._job.stop()
             if self._run is not None and self._run.state.active:
                 self._stop_event.set()
-                self._run.state = TrainingState.STOPPING
+                self._run.outcome.state = TrainingState.STOPPING
             return build_status(self._run)
 
     def status(self) -> Status:
@@ -270,10 +276,10 @@ class TrainingManager:
                 run_id=run.run_id if run else None,
                 state=run.state if run else TrainingState.IDLE,
                 **(run.history if run else empty_history()),
-                test_report=report_shape(run.test_report if run else None),
+                test_report=run.outcome.test_report if run else None,
                 epoch_times=list(run.epoch_times) if run else [],
-                best_val_acc=run.best_val_acc if run else None,
-                best_epoch=run.best_epoch if run else None,
+                best_val_acc=run.outcome.best_val_acc if run else None,
+                best_epoch=run.outcome.best_epoch if run else None,
             )
 
     def reserve(self, owner: str, on_stop: Callable[[], None]) -> None:
@@ -423,8 +429,9 @@ class TrainingManager:
             errors += exc.errors
         if cfg.pretrained_weights is not None:
             try:
-                # a hub id is fetched (and pinned to its commit) in the data worker, a local file or
-                # snapshot folder resolved inside the root and read there
+                # in the data worker: a hub id resolved with the hub and pinned to its commit (the
+                # run's worker downloads it), a local file or snapshot folder resolved inside the
+                # root and read
                 update["pretrained_weights"] = self.data_worker.call(
                     "check_weights",
                     field="pretrained_weights",
@@ -432,6 +439,7 @@ class TrainingManager:
                     model=cfg.model,
                     root_dir=str(self.root_dir),
                     confine=self.paths.confine,
+                    hub_env=env.hub_environment(),
                 )
             except ConfigError as exc:
                 errors += exc.errors
@@ -444,19 +452,15 @@ class TrainingManager:
     ) -> None:
         # Whatever happens in there, the run leaves the active states here: a failure after
         # training (e.g. publishing into a full disk) must not leave the manager "busy".
-        ending = Ending(TrainingState.FAILED, "training ended unexpectedly")
+        outcome = Outcome(TrainingState.FAILED, error="training ended unexpectedly")
         try:
             with self._lock:  # a search's trial: batch events throttled, its files left in its folder
                 session = self._session if self._job is not None else None
             mode = PLAIN if session is None else RunMode.trial(session, TRIAL_BATCH_INTERVAL)
-            ending = self._execution(run, run_listeners, data, mode)
+            outcome = self._execution(run, run_listeners, data, mode)
         finally:
             with self._lock:
-                run.duration = time.monotonic() - run.t_start
-                run.state, run.error, run.phase, run.batch = ending.state, ending.error, None, None
-                run.finished_at = now_iso()
-                run.files, run.published = dict(ending.files), dict(ending.published)
-                run.early_stopped = ending.early_stopped
+                run.end(outcome)
                 try:
                     run.save()
                 except (OSError, InsufficientStorage):

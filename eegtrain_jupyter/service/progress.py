@@ -7,18 +7,13 @@ import threading
 import time
 from typing import Any
 
-from ..engine.artifacts import output_files
 from ..engine.events import EpochResult, TrainingListener
 from ..models.info import BackboneInfo
+from ..runtime.outcome import files_on_disk
 from ..schemas import Backbone, BatchProgress, Metrics, Status, TestReport, TrainingState
 from .runs import Run
 
-__all__ = ["RECORD_SAVE_INTERVAL", "RunProgress", "build_status", "format_duration", "report_shape"]
-
-
-def report_shape(report: dict[str, Any] | None) -> TestReport | None:
-    """The test split's report as its response shape (``None`` when the run had no test split)."""
-    return TestReport.model_validate(report) if report else None
+__all__ = ["RECORD_SAVE_INTERVAL", "RunProgress", "build_status", "format_duration"]
 
 
 def format_duration(seconds: float | None) -> str | None:
@@ -50,11 +45,12 @@ class RunProgress(TrainingListener):
             self.run.phase, self.run.batch = phase, None
             self.run.t_phase = time.monotonic()
             if phase == "training" and self.run.state is TrainingState.PREPARING:
-                self.run.state = TrainingState.TRAINING
+                self.run.outcome.state = TrainingState.TRAINING
 
     def on_model(self, *, name: str, n_parameters: int, n_trainable: int) -> None:
         with self.lock:
-            self.run.model, self.run.n_parameters, self.run.n_trainable = name, n_parameters, n_trainable
+            outcome = self.run.outcome
+            outcome.model, outcome.n_parameters, outcome.n_trainable = name, n_parameters, n_trainable
 
     def on_setup(
         self,
@@ -67,9 +63,10 @@ class RunProgress(TrainingListener):
         precision_reason: str = "",
     ) -> None:
         with self.lock:
-            self.run.device, self.run.precision = device, precision
-            self.run.precision_reason = precision_reason or None
-            self.run.backbone = Backbone.model_validate(backbone.to_dict())
+            outcome = self.run.outcome
+            outcome.device, outcome.precision = device, precision
+            outcome.precision_reason = precision_reason or None
+            outcome.backbone = Backbone.model_validate(backbone.to_dict())
             self.run.save()
 
     def on_batch(
@@ -101,11 +98,11 @@ class RunProgress(TrainingListener):
 
     def on_split(self, split: str) -> None:
         with self.lock:
-            self.run.split = split
+            self.run.outcome.split = split
 
     def on_test(self, report: dict[str, Any]) -> None:
         with self.lock:
-            self.run.test_report = report
+            self.run.outcome.test_report = TestReport.model_validate(report)
             self.run.save()
 
     def on_epoch_end(self, result: EpochResult, history: dict[str, list[float]]) -> None:
@@ -114,9 +111,10 @@ class RunProgress(TrainingListener):
             run.history = history
             run.epoch_times.append(now - (run.t_phase or now))  # the whole epoch, writes included
             run.t_phase = now
-            if run.best_val_acc is None or result.val_acc > run.best_val_acc:
-                run.best_val_acc, run.best_epoch = result.val_acc, result.epoch
-            run.files = output_files(run.run_dir)
+            outcome = run.outcome
+            if outcome.best_val_acc is None or result.val_acc > outcome.best_val_acc:
+                outcome.best_val_acc, outcome.best_epoch = result.val_acc, result.epoch
+            outcome.files = files_on_disk(run.run_dir)
             if now - self._saved_at >= self.save_interval:
                 run.save(sync_dir=False)  # the run's end writes it again, folder synced
                 self._saved_at = now
@@ -132,7 +130,7 @@ def build_status(run: Run | None) -> Status:
 
     elapsed, eta = run.elapsed(), run.eta()
     return Status(
-        **run.outcome(),
+        **dict(run.outcome),
         is_training=run.state.active,
         current_epoch=len(hist["train_losses"]),
         total_epochs=run.config.n_epochs,

@@ -33,7 +33,8 @@ from ..config.training import TrainingConfig
 from ..engine import artifacts
 from ..errors import InsufficientStorage, NotFound
 from ..runtime.launcher import processes_per_node
-from ..schemas import Backbone, Metrics, RunRecord, TestReport, TrainingState, empty_history
+from ..runtime.outcome import Outcome
+from ..schemas import Metrics, RunOutcome, RunRecord, TrainingState, empty_history
 from .publishing import complete_publish
 
 __all__ = ["RUN_ID", "Run", "RunStore", "check_run_id", "this_process"]
@@ -53,77 +54,71 @@ def check_run_id(run_id: object) -> str:
 
 
 class Run:
-    """Mutable record of one run; the service touches it only under its lock."""
+    """The service's mutable record of one run; the service touches it only under its lock.
+
+    Attributes
+    ----------
+    outcome : RunOutcome
+        What the run is and has produced so far (state, error, best epoch, device, files ...):
+        the :class:`~.schemas.RunOutcome` its status and its record share, updated in place as
+        its events arrive and when it ends.
+    save_dir, run_dir : Path
+        Its ``save_dir`` and its folder, ``<save_dir>/runs/<run_id>`` (the outcome's
+        ``save_dir``/``run_dir`` as paths).
+    history, epoch_times
+        Its per-epoch metrics and the seconds each epoch took (its record's, beside the outcome).
+    phase, batch, t_start, t_phase, duration, owner, done
+        What a live run shows and needs: its phase and batch in flight, its clocks, the process
+        training it (kept in ``run.json`` only) and the event set once its end is recorded.
+    """
 
     def __init__(self, run_id: str, config: TrainingConfig, save_dir: Path):
-        self.run_id = run_id
-        self.config = config
         self.save_dir = save_dir
         self.run_dir = save_dir / "runs" / run_id
-        self.state = TrainingState.PREPARING
-        self.phase: str | None = None
-        self.error: str | None = None
+        self.outcome = RunOutcome(
+            run_id=run_id,
+            state=TrainingState.PREPARING,
+            config=config,
+            save_dir=str(save_dir),
+            run_dir=str(self.run_dir),
+            started_at=files.now_iso(),
+            finished_at=None,
+            best_val_acc=None,
+            error=None,
+            device=None,
+            precision=None,
+            backbone=None,
+            world_size=processes_per_node(config.devices)[0] * config.nnodes,
+        )
         self.history = empty_history()
         self.epoch_times: list[float] = []
-        self.best_val_acc: float | None = None
-        self.best_epoch: int | None = None
+        self.phase: str | None = None
         self.batch: dict[str, Any] | None = None
-        self.device: str | None = None
-        self.precision: str | None = None
-        self.precision_reason: str | None = None
-        self.backbone: Backbone | None = None
-        self.model: str | None = None
-        self.n_parameters: int | None = None
-        self.n_trainable: int | None = None
-        self.files: dict[str, str] = {}
-        self.published: dict[str, str] = {}
-        self.started_at = files.now_iso()
-        self.finished_at: str | None = None
         self.t_start = time.monotonic()
         self.t_phase: float | None = None  # when the current phase (or epoch, while training) began
         self.duration: float | None = None  # set when the run ends (or from disk)
         self.owner: dict[str, Any] | None = None  # the process training it (kept in run.json only)
         self.done = threading.Event()  # this run's thread has recorded its end
-        self.split: str | None = None
-        self.early_stopped = False
-        self.test_report: dict[str, Any] | None = None
 
-    _PLAIN = (
-        "run_id",
-        "state",
-        "config",
-        "started_at",
-        "finished_at",
-        "best_val_acc",
-        "best_epoch",
-        "error",
-        "device",
-        "precision",
-        "precision_reason",
-        "backbone",
-        "model",
-        "n_parameters",
-        "n_trainable",
-        "split",
-        "early_stopped",
-    )
-    """:class:`~.schemas.RunOutcome` fields held as they are sent."""
+    @property
+    def run_id(self) -> str:
+        """The run's id (``YYYYmmdd-HHMMSS-xxxxxx``)."""
+        return str(self.outcome.run_id)
 
-    def outcome(self) -> dict[str, Any]:
-        """This run's :class:`~.schemas.RunOutcome` fields (the part its status and record share)."""
-        return {
-            **{key: getattr(self, key) for key in self._PLAIN},
-            "save_dir": str(self.save_dir),
-            "run_dir": str(self.run_dir),
-            "files": dict(self.files),
-            "published": dict(self.published),
-            "test_report": TestReport.model_validate(self.test_report) if self.test_report else None,
-            "world_size": processes_per_node(self.config.devices)[0] * self.config.nnodes,
-        }
+    @property
+    def config(self) -> TrainingConfig:
+        """The run's validated config."""
+        return self.outcome.config
+
+    @property
+    def state(self) -> TrainingState:
+        """The run's state (``outcome.state``)."""
+        return self.outcome.state
 
     def record(self) -> RunRecord:
+        """The run as listed and kept in its ``run.json``: its outcome, duration and epochs."""
         return RunRecord(
-            **self.outcome(),
+            **dict(self.outcome),
             duration=self.elapsed(),
             epochs_completed=len(self.history["train_losses"]),
             epoch_times=list(self.epoch_times),
@@ -141,10 +136,10 @@ class Run:
         if record.run_id != folder.name:
             raise ValueError(f"run.json of run {folder.name} names run {record.run_id!r}")
         run = cls(record.run_id, record.config, folder.parent.parent)
-        for key in (*cls._PLAIN, "duration", "files", "published"):
-            setattr(run, key, getattr(record, key))
+        derived = {key: getattr(run.outcome, key) for key in ("save_dir", "run_dir", "world_size")}
+        run.outcome = RunOutcome(**{key: getattr(record, key) for key in RunOutcome.model_fields} | derived)
+        run.duration = record.duration
         run.epoch_times = list(record.epoch_times)
-        run.test_report = record.test_report.model_dump() if record.test_report else None
         run.owner = rec.get("owner")
         hist_path = run.run_dir / artifacts.HISTORY_NAME
         if hist_path.exists():
@@ -153,6 +148,14 @@ class Run:
             run.history.update({k: list(doc.get(k, [])) for k in empty_history()})
         run.done.set()
         return run
+
+    def end(self, ended: Outcome) -> None:
+        """Record how the run ended (its final state, error, files, publish) and when."""
+        self.duration = time.monotonic() - self.t_start
+        self.phase, self.batch, outcome = None, None, self.outcome
+        outcome.state, outcome.error, outcome.finished_at = ended.state, ended.error, files.now_iso()
+        outcome.files, outcome.published = dict(ended.files), dict(ended.published)
+        outcome.early_stopped = ended.early_stopped
 
     def save(self, *, sync_dir: bool = True) -> None:
         files.write_json(
@@ -355,12 +358,12 @@ class RunStore:
         return last
 
     def _mark_interrupted(self, run: Run) -> None:
-        run.state = TrainingState.INTERRUPTED
-        run.error = "the process running this training ended before it finished"
+        run.outcome.state = TrainingState.INTERRUPTED
+        run.outcome.error = "the process running this training ended before it finished"
         published = complete_publish(run.save_dir)
         if published:
-            run.published = published
-            run.error = "the process ended while publishing this run's files; recovery completed it"
+            run.outcome.published = published
+            run.outcome.error = "the process ended while publishing this run's files; recovery completed it"
         for folder in (run.run_dir, run.save_dir):
             files.remove_orphan_temp_files(folder)
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..config.names import BACKBONE_MODELS
+
 __all__ = ["cost_html", "estimate_duration", "format_seconds"]
 
 
@@ -21,7 +23,9 @@ def _kind(config: dict[str, Any]) -> tuple:
     """What makes runs comparable in time; a field left out (a model-only field of another model)
     counts as the trainer's default for it."""
     model = config.get("model") or "labram"
-    freeze = bool(config.get("freeze_backbone", model == "labram"))
+    freeze = bool(
+        config.get("freeze_backbone", model in BACKBONE_MODELS)
+    )  # every foundation model starts frozen
     return model, freeze, config.get("device"), config.get("precision")
 
 
