@@ -20,7 +20,7 @@ from eegtrain_jupyter.config.training import TrainingConfig, parse_config
 from eegtrain_jupyter.data import synthetic
 from eegtrain_jupyter.data.windows import stratified_split
 from eegtrain_jupyter.engine import training as engine
-from eegtrain_jupyter.engine.artifacts import CHECKPOINT_NAME
+from eegtrain_jupyter.engine.artifacts import SYNTHETIC_CHECKPOINT_NAME
 from eegtrain_jupyter.engine.events import TrainingListener
 from eegtrain_jupyter.models.labram import build_classifier, load_checkpoint
 
@@ -98,7 +98,7 @@ def train_with_accuracy(
         seconds = time.perf_counter() - t0
         fresh = (
             fresh_accuracy(
-                Path(out) / CHECKPOINT_NAME,
+                Path(out) / SYNTHETIC_CHECKPOINT_NAME,
                 result.precision,
                 fresh_per_class,
                 config.seed + FRESH_SEED_OFFSET,

@@ -65,3 +65,38 @@ def write_set(folder: Path, formats=("edf", "brainvision", "eeglab", "fif"), **k
         raw = make_raw(i + 1, sfreq=250.0 if i == 1 else 200.0, names=names, **kw)
         paths.append(write(raw, folder, f"sub-{i + 1:02d}_task-rest", fmt))
     return paths
+
+
+def write_relabelled(
+    folder: Path, subject: int, fmt: str, swapped: tuple[int, ...], n_blocks: int = 6
+) -> Path:
+    """A recording of ``subject`` (``sub-NN_eval``) whose blocks ``swapped`` carry the other block
+    kind's label: a model that learnt the two kinds gets those windows wrong."""
+    raw = make_raw(subject, n_blocks=n_blocks, seed=5)
+    names = [
+        ("task" if d == "eyes_closed" else "eyes_closed") if b in swapped else d
+        for b, d in enumerate(raw.annotations.description)
+    ]
+    raw.set_annotations(mne.Annotations(raw.annotations.onset, raw.annotations.duration, names))
+    return write(raw, folder, f"sub-{subject:02d}_eval", fmt)
+
+
+def labelled_windows(
+    path: Path, labels: dict[str, str], window_s: float = 4.0
+) -> tuple[np.ndarray, list[str]]:
+    """Back-to-back windows of every labelled annotation of a 200 Hz recording, read with MNE
+    (µV, the file's channel order), and their classes: the windows a sliding 4 s run cuts."""
+    raw = mne.io.read_raw(path, preload=True, verbose="error")
+    sfreq = raw.info["sfreq"]
+    n = round(window_s * sfreq)
+    data = raw.get_data() * 1e6
+    X, y = [], []
+    ann = raw.annotations
+    for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True):
+        if desc not in labels:
+            continue
+        first = round(onset * sfreq)
+        for start in range(first, first + round(duration * sfreq) - n + 1, n):
+            X.append(data[:, start : start + n])
+            y.append(labels[desc])
+    return np.asarray(X, np.float32), y

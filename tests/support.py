@@ -291,6 +291,9 @@ class FakeClient:
     ) -> dict[str, Any]:
         return self._no_run(run_id)
 
+    def evaluate(self, run_id: str, files: Any, **_: Any) -> dict[str, Any]:
+        return self._no_run(run_id)
+
     def export(self, run_id: str, format: str = "onnx") -> dict[str, Any]:
         return self._no_run(run_id)
 

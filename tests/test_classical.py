@@ -190,7 +190,7 @@ def test_band_power_lda_beats_chance_on_synthetic_bands(data):
 def test_a_stop_before_the_fit_ends_the_run_without_a_checkpoint(data, tmp_path):
     result = train(parse_config({"model": "csp_lda"}), data, tmp_path, should_stop=lambda: True)
     assert result.stopped and result.epochs_completed == 0
-    assert not (tmp_path / artifacts.CHECKPOINT_NAME).exists()
+    assert not (tmp_path / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()
 
 
 def test_without_a_test_split_there_is_no_test_report(data):
@@ -228,7 +228,7 @@ def test_a_checkpoint_with_an_untrusted_type_is_refused(data, tmp_path):
     pipeline = Pipeline([("sneaky", Sneaky()), ("lda", LinearDiscriminantAnalysis())]).fit(
         data.X[:40], data.y[:40]
     )
-    path = tmp_path / artifacts.CHECKPOINT_NAME
+    path = tmp_path / artifacts.SYNTHETIC_CHECKPOINT_NAME
     torch.save(
         {
             "model": "bandpower_lda",

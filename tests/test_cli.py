@@ -82,9 +82,9 @@ def test_train_then_ctrl_c_keeps_history(tmp_path):
     (run_dir,) = runs.iterdir()
     history = json.loads((run_dir / artifacts.HISTORY_NAME).read_text())
     assert 1 <= len(history["train_losses"]) < 20
-    assert (run_dir / artifacts.CHECKPOINT_NAME).exists()
+    assert (run_dir / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()
     # only a completed run replaces the top-level files; the summary says where this one's are
-    assert not (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()
+    assert not (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()
     assert f"outputs in {run_dir}" in out and "left as they were" in out
 
 

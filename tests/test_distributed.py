@@ -41,7 +41,7 @@ class Reached(TrainingListener):
 
 
 def _weights(status) -> dict[str, torch.Tensor]:
-    ckpt = torch.load(os.path.join(status.run_dir, artifacts.CHECKPOINT_NAME), weights_only=True)
+    ckpt = torch.load(os.path.join(status.run_dir, artifacts.SYNTHETIC_CHECKPOINT_NAME), weights_only=True)
     return ckpt["model_state_dict"]
 
 
@@ -149,7 +149,7 @@ def test_two_nodes_of_one_rank_through_a_localhost_rendezvous(tmp_path):
     status = manager.status()
     assert status.state == "completed", status.error
     assert other.returncode == 0, out[-3000:]
-    assert status.current_epoch == 1 and (tmp_path / "out" / artifacts.CHECKPOINT_NAME).is_file()
+    assert status.current_epoch == 1 and (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).is_file()
     assert _descendants() == []
 
 

@@ -42,7 +42,7 @@ class Recorder(TrainingListener):
         self.epochs.append(result)
         if self.out_dir is not None:
             doc = json.loads((self.out_dir / artifacts.HISTORY_NAME).read_text())
-            _, ckpt = load_checkpoint(self.out_dir / artifacts.CHECKPOINT_NAME)
+            _, ckpt = load_checkpoint(self.out_dir / artifacts.SYNTHETIC_CHECKPOINT_NAME)
             curves = self.out_dir / artifacts.CURVES_NAME  # throttled: maybe not drawn yet
             png = curves.read_bytes()[:8] if curves.exists() else None
             self.file_checks.append((len(doc["train_losses"]), ckpt["epoch"], png))
@@ -110,7 +110,7 @@ def test_a_light_writer_throttles_the_checkpoint_and_draws_no_curves(tmp_path, t
     has when the interval from its start has passed, else once at its end, and draws no PNG."""
     config = parse_config({**tiny, "n_epochs": 3})
     writer = artifacts.ArtifactWriter(tmp_path, config, light=light)
-    ckpt, history = tmp_path / artifacts.CHECKPOINT_NAME, {}
+    ckpt, history = tmp_path / artifacts.SYNTHETIC_CHECKPOINT_NAME, {}
     on_disk = []
     for epoch in range(1, 4):
         for key in ("train_losses", "val_losses", "train_accs", "val_accs"):
@@ -150,7 +150,7 @@ def test_the_checkpoint_given_to_listeners_is_a_snapshot(tmp_path, tiny):
 
 def test_frozen_training_leaves_backbone_unchanged(frozen_run):
     config, out, _, _result = frozen_run
-    _, ckpt = load_checkpoint(out / artifacts.CHECKPOINT_NAME)
+    _, ckpt = load_checkpoint(out / artifacts.SYNTHETIC_CHECKPOINT_NAME)
     initial = build_classifier(ckpt["ch_names"], ckpt["n_times"], ckpt["sfreq"], seed=config.seed)[0]
     init_state = initial.labram.state_dict()
     saved = ckpt["model_state_dict"]
@@ -162,7 +162,7 @@ def test_frozen_training_leaves_backbone_unchanged(frozen_run):
 def test_checkpoint_reproduces_best_val_accuracy(frozen_run):
     """The saved model (head folded from standardised features) scores what training reported."""
     config, out, _, result = frozen_run
-    model, ckpt = load_checkpoint(out / artifacts.CHECKPOINT_NAME)
+    model, ckpt = load_checkpoint(out / artifacts.SYNTHETIC_CHECKPOINT_NAME)
     data = generate(config.n_samples_per_class, seed=config.seed)
     val_idx = split_for(data, config).val
     with torch.inference_mode():
@@ -177,7 +177,7 @@ def test_checkpoint_loads_with_plain_torch_and_braindecode(frozen_run):
     _, out, _, _ = frozen_run
     from braindecode.models import Labram
 
-    ckpt = torch.load(out / artifacts.CHECKPOINT_NAME, weights_only=True)
+    ckpt = torch.load(out / artifacts.SYNTHETIC_CHECKPOINT_NAME, weights_only=True)
     model = Labram(**ckpt["model_kwargs"])
     model.load_state_dict(ckpt["model_state_dict"])
     x = torch.randn(2, 8, 800) * 20
@@ -197,7 +197,7 @@ def test_stop_takes_effect_within_one_batch(tmp_path, tiny):
     n_train = len(split_for(generate(100, seed=config.seed), config).train)
     assert len(rec.batches) == 2 and rec.batches[-1]["batch"] == 2
     assert rec.batches[-1]["n_batches"] == math.ceil(n_train / 16) > 2
-    assert not (tmp_path / artifacts.CHECKPOINT_NAME).exists()
+    assert not (tmp_path / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()
 
 
 def test_stop_during_feature_caching(tmp_path, tiny):
@@ -215,7 +215,7 @@ def test_fine_tune_updates_the_backbone_and_uses_the_learning_rate(tmp_path, tin
     )
     result = train(config, generate(100, seed=config.seed), tmp_path)
     assert result.epochs_completed == 1
-    _, ckpt = load_checkpoint(tmp_path / artifacts.CHECKPOINT_NAME)
+    _, ckpt = load_checkpoint(tmp_path / artifacts.SYNTHETIC_CHECKPOINT_NAME)
     initial = build_classifier(ckpt["ch_names"], 800, 200.0, seed=config.seed)[0].labram.state_dict()
     changed = [k for k, v in ckpt["model_state_dict"].items() if not torch.equal(v, initial[k])]
     assert any(not k.startswith(HEAD_NAME) for k in changed)

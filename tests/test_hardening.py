@@ -134,12 +134,12 @@ def test_a_kill_while_publishing_leaves_one_whole_set(tmp_path, crash_at, expect
     new_run = next(p for p in (out / "runs").iterdir() if p != old_run)
     if crash_at == "replacing":  # the kill left a mixed set and the marker on disk
         assert (out / PUBLISH_MARKER).exists()
-        mixed = [(out / n).read_bytes() == (new_run / n).read_bytes() for n in artifacts.OUTPUT_NAMES]
+        mixed = [(out / n).read_bytes() == (new_run / n).read_bytes() for n in artifacts.output_names({})]
         assert any(mixed) and not all(mixed)
 
     recovered = TrainingManager(tmp_path)  # a restarted server
     source = old_run if expect == "old" else new_run
-    for name in artifacts.OUTPUT_NAMES:
+    for name in artifacts.output_names({}):
         assert (out / name).read_bytes() == (source / name).read_bytes(), name
     assert not (out / PUBLISH_MARKER).exists()
     assert not list(out.glob(".*.tmp")), "staged copies of the dead process were left behind"
@@ -162,7 +162,7 @@ def test_a_stopped_run_leaves_the_published_files_alone(tmp_path):
     status = manager.status()
     assert status.state == "stopped" and status.current_epoch == 1 and status.published == {}
     assert Path(status.files["checkpoint"]).parent == Path(status.run_dir)
-    for name in artifacts.OUTPUT_NAMES:
+    for name in artifacts.output_names({}):
         assert (tmp_path / "out" / name).read_bytes() == (first / name).read_bytes()
 
 

@@ -22,7 +22,7 @@ from hub import StandInHub
 from support import wait_for, wait_for_async
 
 from eegtrain_jupyter.config.data import CH_NAMES, N_TIMES
-from eegtrain_jupyter.engine.artifacts import CHECKPOINT_NAME
+from eegtrain_jupyter.engine.artifacts import SYNTHETIC_CHECKPOINT_NAME
 from eegtrain_jupyter.engine.events import TrainingListener
 from eegtrain_jupyter.models.labram import build_classifier
 from eegtrain_jupyter.serving.model_card import MODEL_CARD_JSON, MODEL_CARD_MD
@@ -66,7 +66,7 @@ def assert_recorded(run_dir: Path, summary: str) -> None:
     assert (
         record["backbone"]["load"]["missing"] == [] and record["backbone"]["load"]["format"] == "safetensors"
     )
-    ckpt = torch.load(run_dir / CHECKPOINT_NAME, weights_only=True, map_location="cpu")
+    ckpt = torch.load(run_dir / SYNTHETIC_CHECKPOINT_NAME, weights_only=True, map_location="cpu")
     assert ckpt["backbone"]["message"] == summary
     card = json.loads((run_dir / MODEL_CARD_JSON).read_text())
     assert card["backbone"]["message"] == summary

@@ -2,8 +2,8 @@
 scikit-learn, and a request that reads user data cannot hold it up.
 
 A real ``jupyter server`` with the extension answers every JSON endpoint, validates and trains a
-``files`` run on real EDF/BrainVision/EEGLAB/FIF recordings, predicts on a recording, runs a
-benchmark to its table and figure and serves a trial's curves; its memory map (``/proc/<pid>/maps``) must show none of those libraries' shared
+``files`` run on real EDF/BrainVision/EEGLAB/FIF recordings, predicts on a recording, evaluates on
+one, runs a benchmark to its table and figure and serves a trial's curves; its memory map (``/proc/<pid>/maps``) must show none of those libraries' shared
 objects afterwards. Then untrusted input through REST: a pathological regex, a FIFO, a data task
 past its time and memory limits; the server's own ``/api/status`` answers within 100 ms
 throughout.
@@ -131,6 +131,9 @@ def test_the_server_never_loads_torch_mne_or_sklearn(server):
     assert status["state"] == "completed", status["error"]
     code, pred = api("POST", f"training/runs/{run_id}/predict", {"path": "rec/sub-01_task-rest.edf"})
     assert code == 200 and pred["n_windows"] > 0, pred
+    code, report = api("POST", f"training/runs/{run_id}/evaluate", {"files": ["rec/sub-02*"]})
+    assert code == 200 and report["n"] > 0 and report["subjects"] == ["02"], report
+    assert report["seen_in_training"] == [report["files"][0]["path"]]
     # TensorBoard events are written by the worker, not here
     assert any((Path(server.root_dir) / "models" / "tensorboard" / run_id).iterdir())
     # a benchmark: its folds checked, and its table, statistics and figure made, in the data worker

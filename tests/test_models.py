@@ -59,7 +59,7 @@ def test_each_model_trains_one_epoch_and_reloads(name, data, tmp_path):
     assert ("caching features" in events.phases) == (name == "labram")
     if name != "labram":
         assert events.model["n_trainable"] == events.model["n_parameters"]
-    model, ckpt = load_checkpoint(tmp_path / artifacts.CHECKPOINT_NAME)
+    model, ckpt = load_checkpoint(tmp_path / artifacts.SYNTHETIC_CHECKPOINT_NAME)
     assert ckpt["model"] == name
     assert ckpt["model_class"].endswith(models.get(name).label)
     assert sum(p.numel() for p in model.parameters()) == events.model["n_parameters"]

@@ -70,7 +70,7 @@ def _all_fp32(state: dict[str, torch.Tensor]) -> bool:
 def test_a_bf16_fine_tune_keeps_weights_in_fp32(tmp_path):
     config = parse_config({**TINY, "precision": "bf16", "freeze_backbone": False, "batch_size": 16})
     train(config, generate(config.n_samples_per_class, seed=config.seed), tmp_path)
-    _, ckpt = load_checkpoint(tmp_path / artifacts.CHECKPOINT_NAME)
+    _, ckpt = load_checkpoint(tmp_path / artifacts.SYNTHETIC_CHECKPOINT_NAME)
     assert ckpt["precision"] == "bf16" and _all_fp32(ckpt["model_state_dict"])
 
 

@@ -259,7 +259,7 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=r"broken\.pth is not a readable checkpoint"):
         load_model(bad)
-    with pytest.raises(NotFound, match=r"no best_synthetic_model\.pth"):
+    with pytest.raises(NotFound, match=r"no best_model\.pth or best_synthetic_model\.pth"):
         load_model(tmp_path)
 
 

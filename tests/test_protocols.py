@@ -9,7 +9,7 @@ import pytest
 from recordings import LABELS, make_raw, write
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedKFold
 
-from eegtrain_jupyter.config import Evaluation, parse_config, validate_config
+from eegtrain_jupyter.config import EvaluationConfig, parse_config, validate_config
 from eegtrain_jupyter.data.paths import PathPolicy
 from eegtrain_jupyter.data.splits import check_evaluation, fold_split, fold_tests, split_for
 from eegtrain_jupyter.data.windows import Windows, scan
@@ -44,7 +44,7 @@ def as_sets(folds) -> list[frozenset[int]]:
 @pytest.mark.parametrize("n_folds", [2, 3, 5, 9])
 def test_cross_subject_folds_are_scikit_learns(n_folds):
     data = windows(n_subjects=5)
-    ev = Evaluation(protocol="cross_subject", n_folds=n_folds)
+    ev = EvaluationConfig(protocol="cross_subject", n_folds=n_folds)
     ours = fold_tests(data, ev, seed=7)
     if n_folds >= 5:  # leave one subject out, in sorted subject order
         theirs = [t for _, t in LeaveOneGroupOut().split(data.X, data.y, data.subjects)]
@@ -61,7 +61,7 @@ def test_cross_subject_folds_are_scikit_learns(n_folds):
 
 def test_within_subject_folds_are_stratified_k_fold_per_subject():
     data = windows(n_subjects=3, per_subject=10)
-    ev = Evaluation(protocol="within_subject", n_folds=5)
+    ev = EvaluationConfig(protocol="within_subject", n_folds=5)
     ours = fold_tests(data, ev, seed=3)
     assert len(ours) == 5
     for subject in np.unique(data.subjects):
@@ -78,7 +78,7 @@ def test_within_subject_folds_are_stratified_k_fold_per_subject():
 
 def test_cross_session_leaves_one_session_out_within_each_subject():
     data = windows(n_subjects=3, per_subject=12, sessions=3)
-    ours = fold_tests(data, Evaluation(protocol="cross_session"), seed=0)
+    ours = fold_tests(data, EvaluationConfig(protocol="cross_session"), seed=0)
     theirs = [t for _, t in LeaveOneGroupOut().split(data.X, data.y, data.sessions)]
     assert [t.tolist() for t in ours] == [np.sort(t).tolist() for t in theirs]
     for k, test in enumerate(ours):
@@ -90,12 +90,12 @@ def test_cross_session_ranks_sessions_per_subject():
     data = windows(n_subjects=2, per_subject=8, sessions=2)
     renamed = np.array([f"{s}-{x}" for s, x in zip(data.subjects, data.sessions, strict=True)])
     data = Windows(**{**data.__dict__, "sessions": renamed})
-    folds = fold_tests(data, Evaluation(protocol="cross_session"), seed=0)
+    folds = fold_tests(data, EvaluationConfig(protocol="cross_session"), seed=0)
     assert [sorted(set(data.sessions[t])) for t in folds] == [
         ["s0-ses-0", "s1-ses-0"],
         ["s0-ses-1", "s1-ses-1"],
     ]
-    split = fold_split(data, Evaluation(protocol="cross_session", fold=1), val_split=0.2)
+    split = fold_split(data, EvaluationConfig(protocol="cross_session", fold=1), val_split=0.2)
     assert split.sessions == ["s0/s0-ses-1", "s1/s1-ses-1"]
     assert "cross_session fold 2 of 2" in split.describe()
 
@@ -103,10 +103,10 @@ def test_cross_session_ranks_sessions_per_subject():
 @pytest.mark.parametrize("protocol", ["cross_subject", "within_subject", "cross_session"])
 def test_a_fold_validates_inside_its_training_part(protocol):
     data = windows(n_subjects=6, per_subject=12, sessions=2)
-    n = len(fold_tests(data, Evaluation(protocol=protocol, n_folds=3), seed=1))
+    n = len(fold_tests(data, EvaluationConfig(protocol=protocol, n_folds=3), seed=1))
     tests = []
     for fold in range(n):
-        ev = Evaluation(protocol=protocol, n_folds=3, fold=fold)
+        ev = EvaluationConfig(protocol=protocol, n_folds=3, fold=fold)
         split = fold_split(data, ev, val_split=0.2, seed=1)
         parts = [set(split.train.tolist()), set(split.val.tolist()), set(split.test.tolist())]
         assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
@@ -185,7 +185,7 @@ def test_bad_protocols_name_their_field(data, ev, field, words):
     else:
         made = windows(**data)
     with pytest.raises(ConfigError) as info:
-        check_evaluation(made, Evaluation(**ev), seed=0)
+        check_evaluation(made, EvaluationConfig(**ev), seed=0)
     errors = {e.field: e.message for e in info.value.errors}
     assert field in errors and words in errors[field], errors
 
@@ -211,7 +211,7 @@ def test_config_refuses_what_it_can_know():
         for body in bodies:
             result = validate_config(body)
             assert not result.valid and field in {e.field for e in result.errors}, (body, result.errors)
-    assert validate_config({}).config.evaluation == Evaluation()  # holdout, the default
+    assert validate_config({}).config.evaluation == EvaluationConfig()  # holdout, the default
 
 
 def test_sessions_come_from_file_names(tmp_path):

@@ -99,7 +99,7 @@ def test_kill_9_mid_epoch_then_restart_shows_interrupted_run(tmp_path):
     history = files.read_json(run_dir / artifacts.HISTORY_NAME)  # parses: atomic writes
     n_done = len(history["train_losses"])
     assert n_done >= 1 and all(len(history[k]) == n_done for k in ("val_losses", "train_accs", "val_accs"))
-    model, ckpt = load_checkpoint(run_dir / artifacts.CHECKPOINT_NAME)
+    model, ckpt = load_checkpoint(run_dir / artifacts.SYNTHETIC_CHECKPOINT_NAME)
     assert 1 <= ckpt["epoch"] <= n_done
     assert ckpt["metrics"]["val_acc"] == max(history["val_accs"])
     with torch.no_grad():
@@ -168,7 +168,7 @@ def test_nan_loss_in_a_real_server_fails_cleanly_then_next_start_works(tmp_path)
         assert code == 200, body
         status = api.wait_status(lambda s: not s["is_training"], 300, "the next run to end")
         assert status["state"] == "completed" and status["error"] is None
-        assert (root / "models" / artifacts.CHECKPOINT_NAME).is_file()
+        assert (root / "models" / artifacts.SYNTHETIC_CHECKPOINT_NAME).is_file()
         assert server.proc.poll() is None
     finally:
         server.stop()

@@ -154,29 +154,29 @@ def test_nan_loss_marks_failed_then_next_start_works(tmp_path):
     assert status["state"] == "failed"
     assert status["error"].startswith("FloatingPointError") and "nan" in status["error"].lower()
     run_dir = tmp_path / "out" / "runs" / status["run_id"]
-    assert not (run_dir / artifacts.CHECKPOINT_NAME).exists()  # no NaN model saved as "best"
-    assert not (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()
+    assert not (run_dir / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()  # no NaN model saved as "best"
+    assert not (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()
 
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
     assert manager.status().state == "completed"
-    assert (tmp_path / "out" / artifacts.CHECKPOINT_NAME).exists()
+    assert (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).exists()
 
 
 @pytest.mark.slow  # the real worker and LaBraM; the life cycle alone: test_service_lifecycle.py
 def test_failure_while_publishing_outputs_does_not_leave_the_manager_stuck(tmp_path):
     # a folder where the seed's checkpoint file goes: os.replace onto it fails after training
-    (tmp_path / "out" / artifacts.CHECKPOINT_NAME).mkdir(parents=True)
+    (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).mkdir(parents=True)
     manager = TrainingManager(tmp_path)
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
     status = manager.status().to_json()
     assert not manager.is_active(), status["state"]
     assert status["state"] == "failed"
-    assert artifacts.CHECKPOINT_NAME in status["error"]
+    assert artifacts.SYNTHETIC_CHECKPOINT_NAME in status["error"]
     assert status["current_epoch"] == 1  # the finished epoch is kept
-    assert (tmp_path / "out" / "runs" / status["run_id"] / artifacts.CHECKPOINT_NAME).is_file()
-    (tmp_path / "out" / artifacts.CHECKPOINT_NAME).rmdir()
+    assert (tmp_path / "out" / "runs" / status["run_id"] / artifacts.SYNTHETIC_CHECKPOINT_NAME).is_file()
+    (tmp_path / "out" / artifacts.SYNTHETIC_CHECKPOINT_NAME).rmdir()
     manager.start({**TINY, "save_dir": "out"})
     assert manager.wait(120)
     assert manager.status().state == "completed"
@@ -216,13 +216,13 @@ def test_runs_on_disk_contract(tmp_path):
         history = files.read_json(run_dir / artifacts.HISTORY_NAME)
         assert len(history["train_losses"]) == len(history["val_accs"]) == n_epochs
         assert history["config"] == record["config"]
-        model, ckpt = load_checkpoint(run_dir / artifacts.CHECKPOINT_NAME)
+        model, ckpt = load_checkpoint(run_dir / artifacts.SYNTHETIC_CHECKPOINT_NAME)
         assert ckpt["config"]["n_epochs"] == n_epochs
         with torch.no_grad():
             assert model(torch.zeros(2, len(CH_NAMES), N_TIMES)).shape == (2, 2)
         assert (run_dir / artifacts.CURVES_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         # the seed's three files in save_dir are this run's
-        for name in artifacts.OUTPUT_NAMES:
+        for name in artifacts.output_names({}):
             assert filecmp.cmp(save_dir / name, run_dir / name, shallow=False), name
         assert not list(save_dir.glob(".*.tmp")) and not list(run_dir.glob(".*.tmp"))
 
@@ -236,7 +236,7 @@ def test_runs_on_disk_contract(tmp_path):
     assert manager.wait(60)
     stopped = manager.status().to_json()
     assert stopped["state"] == "stopped" and stopped["current_epoch"] == 0
-    for name in artifacts.OUTPUT_NAMES:
+    for name in artifacts.output_names({}):
         assert filecmp.cmp(save_dir / name, save_dir / "runs" / run_ids[-1] / name, shallow=False)
 
     runs = [r.to_json() for r in manager.runs()]

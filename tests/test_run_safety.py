@@ -200,7 +200,7 @@ def test_a_full_disk_at_the_checkpoint_fails_the_run_naming_the_file(tmp_path, m
     real_open = open
 
     def checkpoint_on_a_full_disk(file, mode="r", *args, **kwargs):
-        if "w" in mode and Path(file).name.startswith(f".{artifacts.CHECKPOINT_NAME}."):
+        if "w" in mode and Path(file).name.startswith(f".{artifacts.SYNTHETIC_CHECKPOINT_NAME}."):
             return real_open("/dev/full", mode, *args, **kwargs)
         return real_open(file, mode, *args, **kwargs)
 
@@ -209,7 +209,7 @@ def test_a_full_disk_at_the_checkpoint_fails_the_run_naming_the_file(tmp_path, m
     manager.start({**TINY, "model": "eegnet", "save_dir": "out"}, data=generate(100, seed=3))
     assert manager.wait(300)
     status = manager.status()
-    expected = f"InsufficientStorage: no space left on device writing {artifacts.CHECKPOINT_NAME}"
+    expected = f"InsufficientStorage: no space left on device writing {artifacts.SYNTHETIC_CHECKPOINT_NAME}"
     assert status.state is TrainingState.FAILED and status.error == expected, status.error
     record = files.read_json(Path(status.run_dir) / "run.json")
     assert record["state"] == "failed" and record["error"] == expected

@@ -83,6 +83,7 @@ async def test_read_endpoints(api, manager, jp_root_dir, jp_base_url):
         "runs/{run_id}",
         "runs/{run_id}/files/{name}",
         "runs/{run_id}/predict",
+        "runs/{run_id}/evaluate",
         "runs/{run_id}/export",
     }
     props = doc["components"]["schemas"]["TrainingConfig"]["properties"]

@@ -74,7 +74,7 @@ async def test_files_run_reports_on_held_out_subjects(api, manager, jp_root_dir)
     assert report["class_names"] == ["relaxed", "anxious"] and len(report["subjects"]) == 1
     assert set(report["per_class"]) == {"relaxed", "anxious"}
     assert len(status["history"]["val_balanced_accs"]) == 2
-    ckpt = torch.load(root / "models" / "best_synthetic_model.pth", weights_only=False)
+    ckpt = torch.load(root / "models" / "best_model.pth", weights_only=False)  # not synthetic data
     assert ckpt["preprocessing"]["channel_map"] == O2_MAP and ckpt["preprocessing"]["sfreq"] == 200.0
     assert ckpt["test_report"] == report
     _, runs = await api("GET", "runs")

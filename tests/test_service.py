@@ -108,7 +108,7 @@ def test_one_run_at_a_time_then_outputs_published(tmp_path, tiny):
     assert seen_training, "status never showed training with an ETA"
     save_dir = tmp_path / "models"
     assert final["save_dir"] == str(save_dir)
-    for name in artifacts.OUTPUT_NAMES:
+    for name in artifacts.output_names({}):
         assert (save_dir / name).read_bytes() == (save_dir / "runs" / final["run_id"] / name).read_bytes()
     assert manager.history().val_accs == final["history"]["val_accs"]
     assert [r.run_id for r in manager.runs()] == [final["run_id"]]

@@ -167,7 +167,7 @@ def test_a_stop_during_the_feature_pass_lands_within_one_batch(tmp_path):
     status = manager.status().to_json()
     assert status["state"] == "stopped" and status["current_epoch"] == 0, status
     assert sum(1 for t in reached.times if t > t_stop) <= 1
-    assert not os.path.exists(os.path.join(status["run_dir"], artifacts.CHECKPOINT_NAME))
+    assert not os.path.exists(os.path.join(status["run_dir"], artifacts.SYNTHETIC_CHECKPOINT_NAME))
 
 
 class Prune(TrainingListener):

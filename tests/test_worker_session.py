@@ -74,7 +74,7 @@ def test_search_trials_share_one_worker_and_train_as_fresh_runs(tmp_path):
     for run in manager.runs():
         assert os.path.exists(os.path.join(run.run_dir, LOG_NAME))  # each run its own log
         assert not os.path.exists(os.path.join(run.run_dir, artifacts.CURVES_NAME))  # drawn on request
-        checkpoint = artifacts.OUTPUT_KINDS["checkpoint"]
+        checkpoint = artifacts.SYNTHETIC_CHECKPOINT_NAME
         assert os.path.exists(os.path.join(run.run_dir, checkpoint)), run.run_id
 
     # a trial trains exactly as a plain run of its config in a fresh worker: same weights from

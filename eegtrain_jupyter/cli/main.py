@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--request", type=Path, help='JSON file with a whole request: {"config": {...}, "models": [...]}'
     )
     bench.add_argument("--resume", metavar="ID", help="resume a stopped or interrupted benchmark")
-    from . import runs as cli_runs  # predict, export, runs, show
+    from . import runs as cli_runs  # predict, evaluate, export, runs, show
 
     cli_runs.add_parsers(sub)
     return parser

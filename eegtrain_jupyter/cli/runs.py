@@ -1,4 +1,4 @@
-"""``eegtrain`` commands that use recorded runs: ``predict``, ``export``, ``runs`` and ``show``.
+"""``eegtrain`` commands that use recorded runs: ``predict``, ``evaluate``, ``export``, ``runs`` and ``show``.
 
 MODEL is a checkpoint file, a folder holding one (a run folder or a ``save_dir``) or a run id
 recorded under ``--root`` (default: the working directory), as :func:`~eegtrain_jupyter.load_model` takes.
@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
-COMMANDS = ("predict", "export", "runs", "show")
+COMMANDS = ("predict", "evaluate", "export", "runs", "show")
 
 
 def add_parsers(sub: Any) -> None:
@@ -36,6 +36,31 @@ def add_parsers(sub: Any) -> None:
         type=float,
         help="seconds between window starts of a continuous recording (default: one window, no overlap)",
     )
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score a model on labelled recordings, labelled and preprocessed as in training; "
+        "prints the test report as JSON",
+    )
+    evaluate.add_argument("model", help="checkpoint file, folder with one, or run id")
+    evaluate.add_argument("files", nargs="+", help="recordings or globs (relative to --root)")
+    evaluate.add_argument(
+        "--labels", type=_json_object, help="annotation name -> class name as JSON (default: the run's)"
+    )
+    evaluate.add_argument(
+        "--subject-pattern", help="regex on the file name for the subject (default: the run's; '' for none)"
+    )
+    evaluate.add_argument(
+        "--channel-map",
+        type=_json_object,
+        help="recording channel -> model channel as JSON (default: the run's)",
+    )
+    evaluate.add_argument(
+        "--sliding",
+        action=argparse.BooleanOptionalAction,
+        help="slide windows over each annotation's span (default: as the run did)",
+    )
+    evaluate.add_argument("--step-s", type=float, help="hop between sliding windows (s)")
+    evaluate.add_argument("--out", type=Path, help="write the JSON report here (default: standard output)")
     export = sub.add_parser("export", help="export a model (ONNX or torch.export) and check it against torch")
     export.add_argument("model", help="checkpoint file, folder with one, or run id")
     export.add_argument("--format", choices=("onnx", "torch_export"), default="onnx")
@@ -43,7 +68,7 @@ def add_parsers(sub: Any) -> None:
     sub.add_parser("runs", help="list the recorded runs, newest first")
     show = sub.add_parser("show", help="one run in full (record, metrics, model card, files) as JSON")
     show.add_argument("run_id")
-    for parser in (predict, export, sub.choices["runs"], show):
+    for parser in (predict, evaluate, export, sub.choices["runs"], show):
         parser.add_argument(
             "--root",
             type=Path,
@@ -57,7 +82,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import EegtrainError
 
     try:
-        return {"predict": _predict, "export": _export, "runs": _runs, "show": _show}[args.command](args)
+        commands = {
+            "predict": _predict,
+            "evaluate": _evaluate,
+            "export": _export,
+            "runs": _runs,
+            "show": _show,
+        }
+        return commands[args.command](args)
     except EegtrainError as exc:
         print(f"eegtrain {args.command}: {exc}", file=sys.stderr)
         for err in exc.errors:
@@ -101,6 +133,48 @@ def _predict(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     if args.out:
         print(f"{len(rows)} windows from {len(args.recordings)} recording(s) -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _json_object(text: str) -> dict[str, str]:
+    """A command-line JSON object, e.g. ``'{"eyes_closed": "relaxed"}'``."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..service.serving import load_model
+
+    model = load_model(args.model, args.root)
+    overrides = {
+        "labels": args.labels,
+        "subject_pattern": args.subject_pattern,
+        "channel_map": args.channel_map,
+        "sliding": args.sliding,
+        "step_s": args.step_s,
+    }
+    result = model.score(args.files, root=args.root, **{k: v for k, v in overrides.items() if v is not None})
+    text = json.dumps(result.to_json(), indent=2)
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
+    kappa = "" if result.cohen_kappa is None else f", Cohen's kappa {result.cohen_kappa:.2f}"
+    print(
+        f"balanced accuracy {result.balanced_accuracy:.1f}% (accuracy {result.accuracy:.1f}%{kappa}) on "
+        f"{result.n} windows of {len(result.files)} recording(s)" + (f" -> {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
+    if result.seen_in_training:
+        print(
+            f"note: the run trained on {', '.join(result.seen_in_training)}; their scores are optimistic",
+            file=sys.stderr,
+        )
     return 0
 
 

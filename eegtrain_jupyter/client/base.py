@@ -14,6 +14,7 @@ __all__ = [
     "URL_ENV",
     "TrainingClient",
     "Waiting",
+    "evaluate_body",
     "predict_body",
 ]
 
@@ -99,6 +100,12 @@ class TrainingClient(Protocol):
         ch_names: list[str] | None = None,
         step_s: float | None = None,
     ) -> dict[str, Any]: ...
+    def evaluate(self, run_id: str, files: list[str] | str, **overrides: Any) -> dict[str, Any]:
+        """The run's model scored on labelled recordings inside the root (the test report's
+        shape); ``overrides``: ``labels``, ``subject_pattern``, ``subjects``, ``channel_map``,
+        ``sliding``, ``step_s`` (:class:`~eegtrain_jupyter.schemas.EvaluateRequest`)."""
+        ...
+
     def export(self, run_id: str, format: str = "onnx") -> dict[str, Any]: ...
     def delete_run(self, run_id: str) -> dict[str, Any]: ...
 
@@ -132,6 +139,11 @@ def benchmark_body(
     if resume is not None:
         return {"resume": resume}
     return {"config": dict(config or {}), "models": list(models or [])}
+
+
+def evaluate_body(files: list[str] | str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The ``POST /training/runs/{run_id}/evaluate`` body from the client methods' arguments."""
+    return {"files": [files] if isinstance(files, str) else [str(f) for f in files], **overrides}
 
 
 def predict_body(

@@ -8,7 +8,7 @@ import weakref
 from typing import Any
 
 from ..config.training import default_config, json_schema
-from .base import ROOT_ENV, Waiting, benchmark_body, predict_body
+from .base import ROOT_ENV, Waiting, benchmark_body, evaluate_body, predict_body
 
 __all__ = ["LocalClient", "local_manager"]
 
@@ -136,6 +136,9 @@ class LocalClient(Waiting):
 
     def predict(self, run_id, windows=None, *, path=None, ch_names=None, step_s=None):
         return self.manager.predict(run_id, predict_body(windows, path, ch_names, step_s)).to_json()
+
+    def evaluate(self, run_id, files, **overrides):
+        return self.manager.evaluate(run_id, evaluate_body(files, overrides)).to_json()
 
     def export(self, run_id, format="onnx"):
         return self.manager.export(run_id, {"format": format}).to_json()

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from ..errors import ConnectionFailed, from_response
-from .base import Waiting, benchmark_body, predict_body
+from .base import Waiting, benchmark_body, evaluate_body, predict_body
 
 __all__ = ["RemoteClient"]
 
@@ -147,6 +147,16 @@ class RemoteClient(Waiting):
             "POST",
             f"runs/{_quote(run_id)}/predict",
             predict_body(windows, path, ch_names, step_s),
+            timeout=max(self.timeout, 120),
+        )
+
+    def evaluate(self, run_id, files, **overrides):
+        """The run's model scored on labelled recordings inside the server root (read in the
+        server's data worker): the test report's shape."""
+        return self._request(
+            "POST",
+            f"runs/{_quote(run_id)}/evaluate",
+            evaluate_body(files, overrides),
             timeout=max(self.timeout, 120),
         )
 

@@ -6,7 +6,7 @@ a hyper-parameter search request; :mod:`.evaluation` the
 ``evaluation`` section (holdout or a cross-validation fold); :mod:`.benchmark` a benchmark request. Light: pydantic only, so the Jupyter server can import it.
 """
 
-from .evaluation import PROTOCOLS, Evaluation
+from .evaluation import PROTOCOLS, EvaluationConfig
 from .training import (
     AUGMENTATIONS,
     CLASSICAL_MODELS,
@@ -32,7 +32,7 @@ __all__ = [
     "NEURAL_MODELS",
     "PRESETS",
     "PROTOCOLS",
-    "Evaluation",
+    "EvaluationConfig",
     "ModelName",
     "TrainingConfig",
     "ValidationResult",

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-__all__ = ["FOLD_PROTOCOLS", "PROTOCOLS", "Evaluation", "Protocol"]
+__all__ = ["FOLD_PROTOCOLS", "PROTOCOLS", "EvaluationConfig", "Protocol"]
 
 Protocol = Literal["holdout", "cross_subject", "within_subject", "cross_session"]
 PROTOCOLS: tuple[str, ...] = ("holdout", "cross_subject", "within_subject", "cross_session")
@@ -30,7 +30,7 @@ FOLD_PROTOCOLS: tuple[str, ...] = PROTOCOLS[1:]
 """The cross-validation protocols: a run of one trains one of their folds."""
 
 
-class Evaluation(BaseModel):
+class EvaluationConfig(BaseModel):
     """How a run is evaluated: the protocol, and which of its folds this run trains."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError, FieldError
 from .data import DataSource, SyntheticData
-from .evaluation import Evaluation
+from .evaluation import EvaluationConfig
 from .names import (
     AUGMENTATIONS,
     CLASSICAL_MODELS,
@@ -139,8 +139,8 @@ class TrainingConfig(BaseModel):
         description="Held-out test fraction, scored once at the end with the "
         "best checkpoint (0: no test split)",
     )
-    evaluation: Evaluation = Field(
-        default_factory=Evaluation,
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig,
         description="Evaluation protocol: holdout (one split) or a cross-validation fold "
         "(cross_subject, within_subject, cross_session); a fold's held-out part is the test split",
     )
@@ -201,7 +201,7 @@ class TrainingConfig(BaseModel):
 
     @field_validator("evaluation")
     @classmethod
-    def _evaluation_fits_the_data(cls, value: Evaluation, info: ValidationInfo) -> Evaluation:
+    def _evaluation_fits_the_data(cls, value: EvaluationConfig, info: ValidationInfo) -> EvaluationConfig:
         """What a synthetic source can say before any window exists (files and epochs: the scan)."""
         source = info.data.get("data")
         if not isinstance(source, SyntheticData) or not value.folded:

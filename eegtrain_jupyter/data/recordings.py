@@ -449,7 +449,13 @@ class _Planned:
 
 
 def load_files(
-    cfg: FilesData, recordings: list[Recording], on_file: OnFile | None = None, model: str = "labram"
+    cfg: FilesData,
+    recordings: list[Recording],
+    on_file: OnFile | None = None,
+    model: str = "labram",
+    *,
+    prep: Preprocessing | None = None,
+    every_class: bool = True,
 ) -> tuple[Windows, DataSummary]:
     """Read, preprocess and window every recording; labels from annotations (or stim events).
 
@@ -467,6 +473,11 @@ def load_files(
         Called with each recording's root-relative name just before its samples are read.
     model : str
         The model the windows are for: its native rate and channel names.
+    prep : Preprocessing, optional
+        The preprocessing to repeat (a trained model's); default: made from ``cfg`` for ``model``.
+    every_class : bool
+        Require windows of every class and every ``labels`` name in some file (training); else
+        (scoring a trained model) at least one labelled window.
 
     Returns
     -------
@@ -475,7 +486,6 @@ def load_files(
     DataSummary
     """
     classes = list(dict.fromkeys(cfg.labels.values()))
-    prep: Preprocessing | None = None
     plans: list[_Planned] = []
     seen: Counter[str] = Counter()
     renamed: dict[str, str] = {}
@@ -506,11 +516,18 @@ def load_files(
         starts, y = _window_starts(raw, cfg, prep, classes)
         plans.append(_Planned(rec, raw, subject, session, counts, starts, y))
     assert prep is not None
-    for key in cfg.labels:
-        if key not in seen:
-            raise ConfigError.field("data.labels", f"no annotation or event named {key!r} in any file")
     y_all = np.concatenate([p.y for p in plans])
-    require_every_class(y_all, classes, cfg)
+    if every_class:
+        for key in cfg.labels:
+            if key not in seen:
+                raise ConfigError.field("data.labels", f"no annotation or event named {key!r} in any file")
+        require_every_class(y_all, classes, cfg)
+    elif not len(y_all):
+        raise ConfigError.field(
+            "data.labels",
+            "no labelled window in the files (annotations shorter than window_s, or windows past the "
+            "end of the recording)",
+        )
     X = np.empty((len(y_all), len(prep.ch_names), prep.n_times), np.float32)
     subjects, sessions, infos = [], [], []
     offset = 0

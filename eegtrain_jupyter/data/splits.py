@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from .windows import Windows
 
 if TYPE_CHECKING:
-    from ..config.evaluation import Evaluation
+    from ..config.evaluation import EvaluationConfig
     from ..config.training import TrainingConfig
 
 __all__ = [
@@ -223,7 +223,7 @@ def _ids(values: np.ndarray | None) -> np.ndarray | None:
     return None if values is None else np.asarray(values).astype(str)
 
 
-def _need(data: Windows, evaluation: Evaluation) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _need(data: Windows, evaluation: EvaluationConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The subject and session ids the protocol needs (a :class:`ConfigError` when the data lacks
     them)."""
     subjects, sessions = _ids(data.subjects), _ids(data.sessions)
@@ -257,7 +257,7 @@ def _need(data: Windows, evaluation: Evaluation) -> tuple[np.ndarray | None, np.
     return subjects, sessions
 
 
-def fold_tests(data: Windows, evaluation: Evaluation, seed: int) -> list[np.ndarray]:
+def fold_tests(data: Windows, evaluation: EvaluationConfig, seed: int) -> list[np.ndarray]:
     """The held-out window indices of every fold of ``evaluation.protocol``, sorted.
 
     * ``cross_subject``: ``GroupKFold(n_folds, shuffle=True, random_state=seed)`` over the
@@ -314,7 +314,7 @@ def fold_tests(data: Windows, evaluation: Evaluation, seed: int) -> list[np.ndar
     return [np.sort(test) for _, test in LeaveOneGroupOut().split(index, y, groups=rank)]
 
 
-def check_evaluation(data: Windows, evaluation: Evaluation, seed: int) -> int:
+def check_evaluation(data: Windows, evaluation: EvaluationConfig, seed: int) -> int:
     """Refuse an ``evaluation`` that ``data`` cannot serve (a :class:`ConfigError` naming the
     field): missing subjects or sessions, a ``fold`` past the last fold, a fold whose training
     part lacks a class. Every fold is checked (a benchmark runs them all); the number of folds.
@@ -350,7 +350,7 @@ def _held_out(data: Windows, test: np.ndarray) -> str:
 
 
 def fold_split(
-    data: Windows, evaluation: Evaluation, *, val_split: float, split_by: str = "auto", seed: int = 0
+    data: Windows, evaluation: EvaluationConfig, *, val_split: float, split_by: str = "auto", seed: int = 0
 ) -> Split:
     """Fold ``evaluation.fold`` of ``evaluation.protocol``: its held-out part is the test split, and
     the validation split is carved from the rest (see the module docstring).

@@ -25,10 +25,11 @@ if TYPE_CHECKING:
 
     from ..config.training import TrainingConfig
     from ..schemas import DataSummary
+    from . import recordings
     from .paths import PathPolicy
     from .preprocess import Preprocessing
 
-__all__ = ["Windows", "load_windows", "scan", "stratified_split"]
+__all__ = ["Windows", "load_windows", "open_recordings", "scan", "stratified_split"]
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,7 @@ def scan(
 
     paths = paths or PathPolicy(".")
     if isinstance(source, FilesData):
-        found = [(f, field) for f, field in paths.files(source.paths, "data.paths") if not _companion(f)]
-        recs = [recordings.open_recording(f, field, paths, on_file) for f, field in found]
+        recs = open_recordings(paths, source.paths, "data.paths", on_file)
         inputs = [part for rec in recs for part in rec.inputs]
 
         def build() -> tuple[Windows, DataSummary]:
@@ -198,6 +198,18 @@ def scan(
     # the model's rate, patch and channel names shape the windows: part of the cache key
     params = {**source.model_dump(exclude={"paths", "path"}), "native": dataclasses.asdict(native)}
     return WindowsCache(cache_dir).load(inputs, params, build)
+
+
+def open_recordings(
+    paths: PathPolicy, patterns: list[str], field: str, on_file: Callable[[str], None] | None = None
+) -> list[recordings.Recording]:
+    """The recordings the paths or globs ``patterns`` name (``field[i]`` in errors), each header
+    read and checked (:func:`.recordings.open_recording`); the files a header points at (found by
+    a glob too) are not recordings of their own."""
+    from . import recordings
+
+    found = [(f, name) for f, name in paths.files(patterns, field) if not _companion(f)]
+    return [recordings.open_recording(f, name, paths, on_file) for f, name in found]
 
 
 def _companion(path: Path) -> bool:

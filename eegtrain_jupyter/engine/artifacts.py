@@ -32,24 +32,35 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_MIN_INTERVAL",
     "CHECKPOINT_NAME",
+    "CHECKPOINT_NAMES",
     "CURVES_MIN_INTERVAL",
     "CURVES_NAME",
     "HISTORY_NAME",
     "OUTPUT_NAMES",
+    "SYNTHETIC_CHECKPOINT_NAME",
     "ArtifactWriter",
     "checkpoint_facts",
+    "checkpoint_name",
     "curves_from_history",
     "curves_title",
+    "find_checkpoint",
+    "output_files",
+    "output_names",
     "save_checkpoint",
     "save_curves",
 ]
 
-CHECKPOINT_NAME = "best_synthetic_model.pth"
+CHECKPOINT_NAME = "best_model.pth"
+"""The best checkpoint of a run on recordings (a ``files`` or ``epochs`` source)."""
+SYNTHETIC_CHECKPOINT_NAME = "best_synthetic_model.pth"
+"""The best checkpoint of a run on the built-in synthetic data."""
+CHECKPOINT_NAMES = (CHECKPOINT_NAME, SYNTHETIC_CHECKPOINT_NAME)
+"""Every name a checkpoint has (:func:`find_checkpoint` looks for each)."""
 HISTORY_NAME = "training_history.json"
 CURVES_NAME = "training_curves.png"
-OUTPUT_NAMES = (CHECKPOINT_NAME, HISTORY_NAME, CURVES_NAME)
-OUTPUT_KINDS = {"checkpoint": CHECKPOINT_NAME, "history": HISTORY_NAME, "curves": CURVES_NAME}
-"""Output file names by kind (the keys of a run's ``files``)."""
+OUTPUT_NAMES = (*CHECKPOINT_NAMES, HISTORY_NAME, CURVES_NAME)
+"""Every name a run's output file may have (a run writes one of the checkpoint names:
+:func:`output_names`)."""
 
 CHECKPOINT_MIN_INTERVAL = 2.0
 """Seconds between two writes of the best checkpoint by a ``light`` writer (a search's trial),
@@ -62,6 +73,44 @@ CURVES_MIN_INTERVAL = 2.0
 0.1-0.5 s on CPU; head epochs on cached features take milliseconds). The run's end always writes
 it: after the test report when there is one, else after the last (or a stopped run's) epoch. A
 run shorter than this (a search trial on cached features) writes it once."""
+
+
+def checkpoint_name(config: TrainingConfig | dict[str, Any]) -> str:
+    """The checkpoint's file name for a run of ``config``: :data:`SYNTHETIC_CHECKPOINT_NAME` on the
+    synthetic data, else :data:`CHECKPOINT_NAME`."""
+    if isinstance(config, dict):
+        source = (config.get("data") or {}).get("source", "synthetic")
+    else:
+        source = config.data.source
+    return SYNTHETIC_CHECKPOINT_NAME if source == "synthetic" else CHECKPOINT_NAME
+
+
+def output_names(config: TrainingConfig | dict[str, Any]) -> tuple[str, str, str]:
+    """The checkpoint's, history's and curves' file names of a run of ``config``."""
+    return checkpoint_name(config), HISTORY_NAME, CURVES_NAME
+
+
+def find_checkpoint(folder: str | os.PathLike) -> Path | None:
+    """The checkpoint file in ``folder`` under either name; the newer when both are there (a
+    ``save_dir`` that published a synthetic run and later one on recordings); None when neither."""
+    found = [Path(folder) / name for name in CHECKPOINT_NAMES]
+    found = [path for path in found if path.is_file()]
+    if len(found) > 1:
+        found.sort(key=lambda path: path.stat().st_mtime_ns)
+    return found[-1] if found else None
+
+
+def output_files(folder: str | os.PathLike) -> dict[str, str]:
+    """The run outputs ``folder`` holds by kind (``checkpoint``, ``history``, ``curves``; a run's
+    ``files``), as paths."""
+    out = {}
+    checkpoint = find_checkpoint(folder)
+    if checkpoint is not None:
+        out["checkpoint"] = str(checkpoint)
+    for kind, name in (("history", HISTORY_NAME), ("curves", CURVES_NAME)):
+        if (Path(folder) / name).exists():
+            out[kind] = str(Path(folder) / name)
+    return out
 
 
 def checkpoint_facts(
@@ -174,7 +223,9 @@ class ArtifactWriter(TrainingListener):
     Parameters
     ----------
     output_dir : path
-        Folder for ``best_synthetic_model.pth``, ``training_history.json``, ``training_curves.png``.
+        Folder for the checkpoint (:func:`checkpoint_name`: ``best_model.pth``, or
+        ``best_synthetic_model.pth`` on synthetic data), ``training_history.json`` and
+        ``training_curves.png``.
     config : TrainingConfig
         Recorded in the history file; titles the curves.
     curves_interval : float
@@ -239,7 +290,9 @@ class ArtifactWriter(TrainingListener):
 
     def _save_checkpoint(self) -> None:
         assert self._checkpoint is not None
-        path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._checkpoint, sync_dir=False)
+        path = save_checkpoint(
+            self.output_dir / checkpoint_name(self.config), self._checkpoint, sync_dir=False
+        )
         self.files["checkpoint"] = str(path)
         self._checkpoint_at, self._checkpoint_pending = time.perf_counter(), False
 

@@ -126,7 +126,10 @@ def fit_baseline(
                 raise StopRequested
             events.on_phase("testing")
             test_proba = classical.predict_proba(pipeline, data.X[te], data.n_classes)
-            result.test_report = evaluation.test_report(y[te], test_proba, data.class_names, 1, split)
+            subjects = None if data.subjects is None else data.subjects[te]
+            result.test_report = evaluation.test_report(
+                y[te], test_proba, data.class_names, 1, split, subjects
+            )
             events.on_test(result.test_report)
     except StopRequested:
         result.stopped = True

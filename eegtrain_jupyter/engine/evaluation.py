@@ -5,7 +5,7 @@ Per epoch the validation split gets balanced accuracy, macro F1 and ROC AUC (its
 :func:`report` once, at the end, with the best checkpoint: the field's usual scores for EEG
 decoding, with balanced accuracy the primary one (:data:`PRIMARY_METRIC`; chance is 100 / n_classes
 whatever the class balance), then Cohen's kappa, macro and weighted F1, ROC AUC, AUC-PR (binary)
-and per-class scores.
+and per-class scores, and per subject when the windows' subjects are known.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ import numpy as np
 if TYPE_CHECKING:
     from ..data.splits import Split
 
-__all__ = ["EPOCH_KEYS", "PRIMARY_METRIC", "balanced_class_weights", "epoch_scores", "report", "test_report"]
+__all__ = [
+    "EPOCH_KEYS",
+    "PRIMARY_METRIC",
+    "balanced_class_weights",
+    "epoch_scores",
+    "per_subject",
+    "report",
+    "test_report",
+]
 
 PRIMARY_METRIC = "balanced_accuracy"
 """The score a model is judged by (the test report's key): mean recall over the classes."""
@@ -82,7 +90,29 @@ def epoch_scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+def per_subject(y: np.ndarray, proba: np.ndarray, subjects: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Scores of each subject's windows: ``{subject: {n, accuracy, balanced_accuracy, macro_f1}}``
+    (percent; :func:`epoch_scores`' definitions on that subject's windows), subjects sorted."""
+    subjects = np.asarray(subjects).astype(str)
+    out: dict[str, dict[str, Any]] = {}
+    for subject in np.unique(subjects):
+        mask = subjects == subject
+        scores = epoch_scores(y[mask], proba[mask])
+        out[str(subject)] = {
+            "n": int(mask.sum()),
+            "accuracy": 100.0 * float((proba[mask].argmax(1) == y[mask]).mean()),
+            "balanced_accuracy": scores["balanced_accuracy"],
+            "macro_f1": scores["macro_f1"],
+        }
+    return out
+
+
+def report(
+    y: np.ndarray,
+    proba: np.ndarray,
+    class_names: tuple[str, ...] | list[str],
+    subjects: np.ndarray | None = None,
+) -> dict[str, Any]:
     """The full score sheet of one split.
 
     Parameters
@@ -92,6 +122,8 @@ def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list
     proba : ndarray, shape (n, n_classes)
         Predicted class probabilities; the prediction is the most probable class.
     class_names : sequence of str, length n_classes
+    subjects : ndarray, shape (n,), optional
+        Each window's subject: adds the scores per subject.
 
     Returns
     -------
@@ -109,7 +141,8 @@ def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list
         * ``per_class`` ``{name: {precision, recall, f1, support, roc_auc}}`` (``roc_auc``: that
           class against the rest, None when it is absent or alone);
         * ``confusion_matrix`` (rows: true class, columns: predicted, in ``class_names`` order) and
-          ``class_names``.
+          ``class_names``;
+        * ``per_subject`` (:func:`per_subject`; empty without ``subjects``).
     """
     from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -142,6 +175,7 @@ def report(y: np.ndarray, proba: np.ndarray, class_names: tuple[str, ...] | list
         },
         "confusion_matrix": confusion_matrix(y, pred, labels=labels).tolist(),
         "class_names": list(class_names),
+        "per_subject": per_subject(y, proba, subjects) if subjects is not None and len(y) else {},
     }
 
 
@@ -171,11 +205,12 @@ def test_report(
     class_names: tuple[str, ...] | list[str],
     epoch: int | None,
     split: Split,
+    subjects: np.ndarray | None,
 ) -> dict[str, Any]:
     """The test split's :func:`report` with the epoch whose model was tested and the split
-    (:class:`~eegtrain_jupyter.schemas.TestReport`)."""
+    (:class:`~eegtrain_jupyter.schemas.TestReport`); ``subjects``: the test windows' subjects."""
     return {
-        **report(y, proba, class_names),
+        **report(y, proba, class_names, subjects),
         "epoch": epoch,
         "split": split.describe(),
         "subjects": split.subjects["test"],

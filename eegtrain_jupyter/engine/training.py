@@ -398,7 +398,12 @@ def _test(
         phase="test",
     )
     result.test_report = evaluation.test_report(
-        data.y[split.test], torch.cat(test_proba).numpy(), data.class_names, result.best_epoch, split
+        data.y[split.test],
+        torch.cat(test_proba).numpy(),
+        data.class_names,
+        result.best_epoch,
+        split,
+        None if data.subjects is None else data.subjects[split.test],
     )
     fit.loop.events.on_test(result.test_report)
 

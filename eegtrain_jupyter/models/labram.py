@@ -214,7 +214,7 @@ def build_classifier(
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> tuple[nn.Module, dict]:
-    """Rebuild a trained classifier from ``best_synthetic_model.pth``; returns ``(model, checkpoint)``.
+    """Rebuild a trained classifier from a run's checkpoint file; returns ``(model, checkpoint)``.
 
     The checkpoint's ``model`` names the classifier (missing in older ones: LaBraM); every model
     takes ``(batch, n_chans, n_times)`` in microvolts.

@@ -1,8 +1,8 @@
 """The data worker: every read of a user's data that the service needs outside a run.
 
 The Jupyter server process only routes: the pre-start scan of a ``files``/``epochs`` source, its
-``config/validate``, the check of ``pretrained_weights``, prediction and export of recorded runs
-and drawing a trial's curves all run here, in processes forked from the fork server (see
+``config/validate``, the check of ``pretrained_weights``, prediction, evaluation and export of
+recorded runs and drawing a trial's curves all run here, in processes forked from the fork server (see
 :mod:`.launcher`), each under limits:
 
 * a wall-clock limit per task (``timeout_s``): past it the process is killed, the request answers

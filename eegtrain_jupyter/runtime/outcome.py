@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..engine.artifacts import OUTPUT_KINDS
+from ..engine.artifacts import output_files
 from ..engine.events import TrainingListener, TrainingResult
 from ..schemas import TrainingState
 
@@ -34,8 +34,9 @@ __all__ = ["Outcome", "Runtime", "files_on_disk"]
 
 
 def files_on_disk(run_dir: Path) -> dict[str, str]:
-    """The run's outputs by kind (``checkpoint``, ``history``, ``curves``) that exist in ``run_dir``."""
-    return {kind: str(run_dir / name) for kind, name in OUTPUT_KINDS.items() if (run_dir / name).exists()}
+    """The run's outputs by kind (``checkpoint``, ``history``, ``curves``) that exist in ``run_dir``
+    (the checkpoint under either of its names)."""
+    return output_files(run_dir)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from ..config.training import TrainingConfig
-from ..engine.artifacts import CHECKPOINT_NAME
+from ..engine.artifacts import CHECKPOINT_NAME, find_checkpoint
 from ..engine.events import TrainingListener
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class WorkerError(_Message):
 
 
 def _checkpoint(run_dir: Path) -> LazyCheckpoint:
-    return LazyCheckpoint(run_dir / CHECKPOINT_NAME)
+    return LazyCheckpoint(find_checkpoint(run_dir) or run_dir / CHECKPOINT_NAME)
 
 
 @dataclass(frozen=True)

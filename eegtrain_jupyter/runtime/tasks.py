@@ -16,7 +16,16 @@ from ..config.training import TrainingConfig
 from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict
-from ..schemas import BenchmarkStatus, BenchmarkSummary, DataSummary, ExportResult, Prediction, PredictRequest
+from ..schemas import (
+    BenchmarkStatus,
+    BenchmarkSummary,
+    DataSummary,
+    EvaluateRequest,
+    Evaluation,
+    ExportResult,
+    Prediction,
+    PredictRequest,
+)
 
 __all__ = ["TASKS"]
 
@@ -67,8 +76,10 @@ def _model(run_dir: str, run_id: str) -> Any:
     """The run's best checkpoint as a :class:`~..serving.predict.TrainedModel`, the last few kept."""
     from ..serving.predict import TrainedModel
 
-    path = Path(run_dir) / artifacts.CHECKPOINT_NAME
+    path = artifacts.find_checkpoint(run_dir)
     try:
+        if path is None:
+            raise FileNotFoundError(run_dir)
         key = (str(path), path.stat().st_mtime_ns)
     except OSError:
         raise Conflict(f"run {run_id} has no checkpoint yet (no epoch has finished)") from None
@@ -122,6 +133,17 @@ def predict(
         window_starts_s=window_starts(data, len(X), model, request.step_s),
         source=source,
     )
+
+
+def evaluate(
+    *, run_dir: str, run_id: str, request: EvaluateRequest, root_dir: str, confine: bool, progress: Report
+) -> Evaluation:
+    """The run's model scored on the labelled recordings ``request.files`` (its test report's shape)."""
+    from ..serving.evaluate import evaluate_files
+
+    model = _model(run_dir, run_id)
+    result = evaluate_files(model, request, PathPolicy(root_dir, confine=confine), progress)
+    return result.model_copy(update={"run_id": run_id})
 
 
 def export(*, run_dir: str, run_id: str, format: str, progress: Report) -> ExportResult:
@@ -228,6 +250,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "scan": scan,
     "check_weights": check_weights,
     "predict": predict,
+    "evaluate": evaluate,
     "export": export,
     "draw_curves": draw_curves,
     "benchmark_folds": benchmark_folds,

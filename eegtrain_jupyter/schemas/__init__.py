@@ -11,7 +11,7 @@ is no second, hand-written copy of any shape.
 ``compare``        runs side by side
 ``search``         a hyper-parameter search
 ``benchmark``      a benchmark: models × folds × repeats, its scores and statistics
-``serving``        using a trained run: detail, prediction, export
+``serving``        using a trained run: detail, prediction, evaluation, export
 =================  =======================================================================
 """
 
@@ -44,11 +44,22 @@ from .run import (
     RunRecord,
     Runs,
     Status,
+    SubjectScores,
     TestReport,
     empty_history,
 )
 from .search import BestTrial, SearchState, SearchStatus, TrialInfo
-from .serving import Deleted, ExportRequest, ExportResult, Parity, Prediction, PredictRequest, RunDetail
+from .serving import (
+    Deleted,
+    EvaluateRequest,
+    Evaluation,
+    ExportRequest,
+    ExportResult,
+    Parity,
+    Prediction,
+    PredictRequest,
+    RunDetail,
+)
 
 __all__ = [
     "REQUEST_MODELS",
@@ -70,6 +81,8 @@ __all__ = [
     "DataSummary",
     "Deleted",
     "ErrorBody",
+    "EvaluateRequest",
+    "Evaluation",
     "ExportRequest",
     "ExportResult",
     "FieldErrorBody",
@@ -87,6 +100,7 @@ __all__ = [
     "SearchStatus",
     "Shape",
     "Status",
+    "SubjectScores",
     "TestReport",
     "TrainingState",
     "TrialInfo",
@@ -108,6 +122,7 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
         BenchmarkStatus,
         RunDetail,
         Prediction,
+        Evaluation,
         ExportResult,
         Parity,
         Deleted,
@@ -116,6 +131,6 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
 """Response models by schema name (the OpenAPI document and the tests use them)."""
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (SearchRequest, BenchmarkRequest, PredictRequest, ExportRequest)
+    m.__name__: m for m in (SearchRequest, BenchmarkRequest, PredictRequest, EvaluateRequest, ExportRequest)
 }
 """Request bodies other than the config, by schema name (in the OpenAPI document)."""

@@ -22,6 +22,7 @@ __all__ = [
     "RunRecord",
     "Runs",
     "Status",
+    "SubjectScores",
     "TestReport",
     "empty_history",
 ]
@@ -54,6 +55,15 @@ class ClassScores(Shape):
     """This class against the others (None when it is absent from the split, or alone in it)."""
 
 
+class SubjectScores(Shape):
+    """One subject's windows scored (percent)."""
+
+    n: int
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+
+
 class TestReport(Shape):
     """The held-out test split, scored once at the end with the best checkpoint (percent, except
     ``cohen_kappa``); balanced accuracy is the primary score. Definitions:
@@ -79,6 +89,8 @@ class TestReport(Shape):
     split: str
     subjects: list[str] = []
     """The test subjects (a subject-wise split)."""
+    per_subject: dict[str, SubjectScores] = {}
+    """Scores of each subject's windows, when the windows' subjects are known."""
 
 
 class BatchProgress(Shape):

@@ -1,4 +1,4 @@
-"""Using a trained run: its full record, prediction and export (``/training/runs/{run_id}/*``)."""
+"""Using a trained run: its full record, prediction, evaluation and export (``/training/runs/{run_id}/*``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,20 @@ from typing import Any, Literal
 from pydantic import Field
 
 from .base import Shape
-from .run import Metrics, RunRecord
+from .data import FileSummary
+from .run import Metrics, RunRecord, TestReport
 
-__all__ = ["Deleted", "ExportRequest", "ExportResult", "Parity", "PredictRequest", "Prediction", "RunDetail"]
+__all__ = [
+    "Deleted",
+    "EvaluateRequest",
+    "Evaluation",
+    "ExportRequest",
+    "ExportResult",
+    "Parity",
+    "PredictRequest",
+    "Prediction",
+    "RunDetail",
+]
 
 
 class RunDetail(RunRecord):
@@ -49,6 +60,52 @@ class Prediction(Shape):
     n_windows: int
     window_starts_s: list[float] | None = None
     source: str | None = None
+
+
+class EvaluateRequest(Shape):
+    """``POST /training/runs/{run_id}/evaluate``: labelled recordings to score the run's model on.
+
+    The recordings are labelled, windowed and preprocessed as the run's were: its ``labels``,
+    ``tmin``, ``sliding``, ``step_s`` and ``subject_pattern`` (a run on ``files``; another run's
+    classes are their own annotation names), its channels, filters and rate. The fields below
+    replace the run's where the new recordings differ.
+    """
+
+    files: list[str] = Field(
+        min_length=1, description="Recordings or globs inside the server root, as the files source's paths"
+    )
+    labels: dict[str, str] | None = Field(
+        None,
+        description="Annotation/event name -> class name (each one of the run's classes); "
+        "unset: the run's labels",
+    )
+    subject_pattern: str | None = Field(
+        None,
+        description="Regex on the file name whose group 'subject' (or first group) is the subject; "
+        "unset: the run's; '' for no subjects",
+    )
+    subjects: dict[str, str] | None = Field(
+        None, description="File name -> subject id (instead of subject_pattern)"
+    )
+    channel_map: dict[str, str] | None = Field(
+        None, description="Recording channel name -> the model's channel name; unset: the run's"
+    )
+    sliding: bool | None = Field(
+        None, description="Slide windows over each annotation's span; unset: as the run did"
+    )
+    step_s: float | None = Field(None, gt=0, le=60, description="Hop between sliding windows (s)")
+
+
+class Evaluation(TestReport):
+    """A trained model scored on labelled recordings it was not trained on: the held-out test
+    report's scores (:class:`TestReport`, ``epoch`` the checkpoint's), the files read and which
+    of them the run trained or tested on."""
+
+    run_id: str | None = None
+    files: list[FileSummary] = []
+    """Each recording read: its subject, windows and annotations."""
+    seen_in_training: list[str] = []
+    """Recordings that were also among the run's own data (their scores are optimistic)."""
 
 
 class ExportRequest(Shape):

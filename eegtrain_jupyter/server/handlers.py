@@ -339,6 +339,13 @@ class PredictHandler(TrainingAPIHandler):
         self.send(await self.call_data(self.manager.predict, run_id, self.json_object()))
 
 
+class EvaluateHandler(TrainingAPIHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        self.send(await self.call_data(self.manager.evaluate, run_id, self.json_object()))
+
+
 class ExportHandler(TrainingAPIHandler):
     @web.authenticated
     @authorized
@@ -395,6 +402,7 @@ def route_table() -> list[tuple[str, type[TrainingAPIHandler]]]:
         (r"/training/runs/([^/]+)", RunHandler),
         (r"/training/runs/([^/]+)/files/([^/]+)", RunFileHandler),
         (r"/training/runs/([^/]+)/predict", PredictHandler),
+        (r"/training/runs/([^/]+)/evaluate", EvaluateHandler),
         (r"/training/runs/([^/]+)/export", ExportHandler),
         (r"/training/config", ConfigHandler),
         (r"/training/config/schema", SchemaHandler),

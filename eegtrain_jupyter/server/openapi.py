@@ -269,6 +269,12 @@ def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[st
         ("Prediction", "Per-window prediction"),
         ("PredictRequest", "Windows (µV) or a recording path inside the root"),
     )
+    evaluate = post(
+        "Score the run's model on labelled recordings, labelled and preprocessed as in training",
+        ("Evaluation", "The held-out test report's scores on the recordings"),
+        ("EvaluateRequest", "Recordings or globs inside the root; what replaces the run's labelling"),
+    )
+    evaluate["requestBody"]["required"] = True
     export = post(
         "Export the best checkpoint (ONNX or torch.export) and check it against torch",
         ("ExportResult", "The file and its parity report"),
@@ -310,6 +316,7 @@ def _run_paths(op: Any, body_errors: tuple[type[EegtrainError], ...]) -> dict[st
             )
         },
         "/training/runs/{run_id}/predict": {"post": predict},
+        "/training/runs/{run_id}/evaluate": {"post": evaluate},
         "/training/runs/{run_id}/export": {"post": export},
     }
 

@@ -35,6 +35,7 @@ from ..runtime.supervisor import supervise
 from ..schemas import (
     Comparison,
     Deleted,
+    Evaluation,
     ExportResult,
     FieldErrorBody,
     History,
@@ -381,6 +382,10 @@ class TrainingManager:
     def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
         """Per-window probabilities and labels from the run's best checkpoint."""
         return self.recorded.predict(run_id, request)
+
+    def evaluate(self, run_id: str, request: dict[str, Any] | None) -> Evaluation:
+        """The run's best checkpoint scored on labelled recordings: its test report's shape."""
+        return self.recorded.evaluate(run_id, request)
 
     def export(self, run_id: str, request: dict[str, Any] | None) -> ExportResult:
         """Export the run's best checkpoint with a parity report."""

@@ -25,7 +25,8 @@ PUBLISH_MARKER = ".eegtrain-publish.json"
 
 
 def publish(run: Run) -> dict[str, str]:
-    """Replace the three top-level files in ``save_dir`` by ``run``'s, as one set.
+    """Replace the top-level files in ``save_dir`` by ``run``'s, as one set (a checkpoint under
+    the other name, from an earlier run on other data, goes with the old set).
 
     Each file is first copied beside its target; a marker then lists the copies; then each
     replaces its target. A crash before the marker leaves the old set (the copies are
@@ -58,6 +59,10 @@ def complete_publish(save_dir: Path) -> dict[str, str]:
             os.replace(tmp, target)
         if target.exists():
             published[name] = str(target)
+    if any(name in staged for name in artifacts.CHECKPOINT_NAMES):  # the set has one checkpoint
+        for name in artifacts.CHECKPOINT_NAMES:
+            if name not in staged:
+                (save_dir / name).unlink(missing_ok=True)
     files.fsync_dir(save_dir)
     marker.unlink(missing_ok=True)
     files.fsync_dir(save_dir)

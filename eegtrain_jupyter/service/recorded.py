@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import Conflict
-from ..schemas import Comparison, Deleted, ExportResult, Prediction, RunDetail, RunRecord
+from ..schemas import Comparison, Deleted, Evaluation, ExportResult, Prediction, RunDetail, RunRecord
 from .compare import RunQuery, compare_runs, select
 from .runs import Run, RunStore
 from .serving import RunServing
@@ -79,6 +79,10 @@ class RecordedRuns:
     def predict(self, run_id: str, request: dict[str, Any] | None) -> Prediction:
         """Per-window probabilities and labels from the run's best checkpoint (409 when it has none yet)."""
         return self.serving.predict(self._find(run_id), request)
+
+    def evaluate(self, run_id: str, request: dict[str, Any] | None) -> Evaluation:
+        """The run's best checkpoint scored on labelled recordings (409 when it has none yet)."""
+        return self.serving.evaluate(self._find(run_id), request)
 
     def export(self, run_id: str, request: dict[str, Any] | None) -> ExportResult:
         """Export the run's best checkpoint (``{"format": "onnx" | "torch_export"}``) with a parity report."""

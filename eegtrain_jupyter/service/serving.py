@@ -24,7 +24,16 @@ from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict, FieldError, NotFound
 from ..runtime.dataworker import DataWorker
-from ..schemas import ExportRequest, ExportResult, Metrics, Prediction, PredictRequest, RunDetail
+from ..schemas import (
+    EvaluateRequest,
+    Evaluation,
+    ExportRequest,
+    ExportResult,
+    Metrics,
+    Prediction,
+    PredictRequest,
+    RunDetail,
+)
 from ..serving.model_card import MODEL_CARD_JSON
 from .runs import Run, RunStore
 
@@ -57,8 +66,9 @@ def resolve_checkpoint(path_or_run_id: str | os.PathLike, root: str | os.PathLik
     Parameters
     ----------
     path_or_run_id : path or str
-        A checkpoint file, a folder holding ``best_synthetic_model.pth`` (a run folder or a
-        ``save_dir``), or the id of a run recorded under ``root``.
+        A checkpoint file, a folder holding one (a run folder or a ``save_dir``; ``best_model.pth``
+        or ``best_synthetic_model.pth``, the newer when both are there), or the id of a run
+        recorded under ``root``.
     root : path, optional
         Where relative paths start and whose run index is searched (default: the working directory).
 
@@ -75,12 +85,13 @@ def resolve_checkpoint(path_or_run_id: str | os.PathLike, root: str | os.PathLik
     if path.is_file():
         return path
     if path.is_dir():
-        if (path / artifacts.CHECKPOINT_NAME).is_file():
-            return path / artifacts.CHECKPOINT_NAME
-        raise NotFound(f"no {artifacts.CHECKPOINT_NAME} in {path}")
+        found = artifacts.find_checkpoint(path)
+        if found is None:
+            raise NotFound(f"no {' or '.join(artifacts.CHECKPOINT_NAMES)} in {path}")
+        return found
     run_dir = RunStore(base).run_dir(str(path_or_run_id))  # NotFound when no such run
-    checkpoint = run_dir / artifacts.CHECKPOINT_NAME
-    if not checkpoint.is_file():
+    checkpoint = artifacts.find_checkpoint(run_dir)
+    if checkpoint is None:
         raise Conflict(f"run {path_or_run_id} has no checkpoint yet (no epoch has finished)")
     return checkpoint
 
@@ -208,6 +219,22 @@ class RunServing:
             confine=self.paths.confine,
         )
         return prediction
+
+    def evaluate(self, run: Run, body: dict[str, Any] | EvaluateRequest | None) -> Evaluation:
+        """The run's model scored on labelled recordings inside the root (see
+        :class:`~.schemas.EvaluateRequest`): the held-out test report's shape, computed in the data
+        worker."""
+        req = body if isinstance(body, EvaluateRequest) else parse_request(EvaluateRequest, body)
+        result: Evaluation = self.data_worker.call(
+            "evaluate",
+            field="files",
+            run_dir=str(run.run_dir),
+            run_id=run.run_id,
+            request=req,
+            root_dir=str(self.paths.root_dir),
+            confine=self.paths.confine,
+        )
+        return result
 
     def export(self, run: Run, body: dict[str, Any] | ExportRequest | None) -> ExportResult:
         """Export the run's model into its folder and check it against torch (see

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from ..data.preprocess import Preprocessing
+    from ..schemas import Evaluation
 
 __all__ = [
     "RECORDING_HINT",
@@ -238,6 +239,87 @@ class TrainedModel:
     ) -> np.ndarray:
         """Class names, shape ``(n_windows,)``."""
         return self.classes_[self.predict_proba(data, ch_names, step_s).argmax(1)]
+
+    def score(
+        self,
+        data: Any,
+        y: Sequence[Any] | np.ndarray | None = None,
+        *,
+        subjects: Sequence[str] | np.ndarray | None = None,
+        ch_names: Sequence[str] | None = None,
+        root: str | os.PathLike | None = None,
+        **request: Any,
+    ) -> Evaluation:
+        """The held-out test report's scores on new labelled data
+        (:func:`~eegtrain_jupyter.engine.evaluation.report`): balanced accuracy, Cohen's kappa,
+        F1, ROC AUC, per class and per subject.
+
+        Parameters
+        ----------
+        data : path, glob, list of them, ndarray, or mne.Epochs
+            Recordings (paths or globs, relative to ``root``) labelled by their annotations and
+            windowed as the run's were (:mod:`~eegtrain_jupyter.serving.evaluate`); or windows
+            as :meth:`windows` takes them, with their labels ``y``.
+        y : sequence, optional
+            For windows: each window's class, a name from :attr:`classes_` or its index.
+        subjects : sequence of str, optional
+            For windows: each window's subject (adds the scores per subject).
+        ch_names : sequence of str, optional
+            For an array: its channels' names (see :meth:`windows`).
+        root : path, optional
+            Where relative recording paths start (default: the working directory).
+        **request
+            For recordings, what replaces the run's labelling: ``labels``, ``subject_pattern``
+            (``""``: no subjects), ``subjects`` (file name -> subject), ``channel_map``,
+            ``sliding``, ``step_s`` (:class:`~eegtrain_jupyter.schemas.EvaluateRequest`).
+
+        Returns
+        -------
+        Evaluation
+            ``model_dump()`` gives the report as a dict.
+
+        Examples
+        --------
+        >>> model.score("new/*.edf").balanced_accuracy  # doctest: +SKIP
+        87.5
+        """
+        from .evaluate import evaluate_files, evaluate_request, evaluate_windows
+
+        if isinstance(data, (str, os.PathLike)) or (
+            isinstance(data, (list, tuple)) and data and all(isinstance(d, (str, os.PathLike)) for d in data)
+        ):
+            from ..data.paths import PathPolicy
+
+            files = [os.fspath(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
+            return evaluate_files(
+                self, evaluate_request({"files": files, **request}), PathPolicy(root or ".")
+            )
+        if request:
+            raise _bad(next(iter(request)), "only for recordings given by path")
+        if y is None:
+            raise _bad("y", "give each window's class (a name from classes_ or its index)")
+        X = self.windows(data, ch_names)
+        labels = np.asarray(y)
+        if labels.shape != (len(X),):
+            raise _bad("y", f"{labels.shape[0] if labels.ndim else 0} labels for {len(X)} windows")
+        if len(X) == 0:
+            raise _bad("data", "no windows to score")
+        classes = self.classes_.tolist()
+        bad: list[Any]
+        if labels.dtype.kind in "iu":
+            bad = sorted({int(v) for v in labels if not 0 <= v < len(classes)})
+            index = labels.astype(np.int64)
+        else:
+            bad = sorted({str(v) for v in labels if str(v) not in classes})
+            index = np.asarray([classes.index(str(v)) if str(v) in classes else -1 for v in labels], np.int64)
+        if bad:
+            raise _bad(
+                "y", f"{', '.join(map(repr, bad))} not among the model's classes ({', '.join(classes)})"
+            )
+        groups = None if subjects is None else np.asarray(subjects).astype(str)
+        if groups is not None and groups.shape != (len(X),):
+            raise _bad("subjects", f"{groups.shape[0] if groups.ndim else 0} subjects for {len(X)} windows")
+        return evaluate_windows(self, X, index, groups)
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Probabilities for windows already prepared by :meth:`windows`, shape ``(n, n_classes)``."""
