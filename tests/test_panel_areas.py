@@ -20,6 +20,7 @@ from recordings import LABELS, write_set
 from support import FakeClient, require, wait_for
 
 from eegtrain_jupyter.client import LocalClient, RemoteClient
+from eegtrain_jupyter.config.names import COLLAPSED_SECTIONS, FIELD_SECTIONS
 from eegtrain_jupyter.config.training import MODEL_NAMES, MODEL_ONLY_FIELDS
 from eegtrain_jupyter.service.manager import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
@@ -70,6 +71,13 @@ def make_panel():
         panel.close()
 
 
+def in_page_order(root):
+    """``root`` and the widgets inside it, in the order the page shows them."""
+    yield root
+    for child in getattr(root, "children", ()):
+        yield from in_page_order(child)
+
+
 def epochs(n_subjects: int = 6, per_class: int = 10, seed: int = 0) -> mne.EpochsArray:
     """2 s windows at 200 Hz on LaBraM channels, two classes (alpha vs beta), subjects in metadata."""
     import pandas as pd
@@ -118,6 +126,40 @@ def test_fields_of_another_model_are_hidden_and_not_sent(make_panel):
     panel.client.stop()
     panel.form.set_values({"model": "shallow_fbcsp", "freeze_backbone": False})
     assert panel.form.rows["freeze_backbone"].layout.display == "none"
+
+
+def test_form_sections_fold_the_rare_ones_and_hide_what_the_source_does_not_use(make_panel):
+    panel = make_panel(FakeClient())
+    form = panel.form
+    assert list(form.grids) == list(FIELD_SECTIONS)
+    placed = [n for grid in form.grids.values() for n in form.fields if form.rows[n] in grid.children]
+    assert sorted(placed) == sorted(form.fields)  # every field in exactly one section
+    assert set(form.folds) == set(COLLAPSED_SECTIONS)
+    assert all(fold.selected_index is None for fold in form.folds.values())
+    # Start, the cost hint and the data choice come before every field
+    train = panel.tabs.children[0]
+    order = list(in_page_order(train))
+    first_field = min(order.index(f) for f in form.fields.values())
+    for part in (panel.start_button, panel.cost_hint, panel.data_area.kind):
+        assert order.index(part) < first_field
+    # the synthetic generator's size is a field only while the source is synthetic
+    assert form.rows["n_samples_per_class"].layout.display != "none"
+    panel.data_area.text.value = json.dumps(FILES)
+    assert form.rows["n_samples_per_class"].layout.display == "none"
+    assert "n_samples_per_class" not in form.values()
+    assert form.values()["data"]["source"] == "files"
+    panel.data_area.text.value = json.dumps({"source": "synthetic"})
+    assert form.rows["n_samples_per_class"].layout.display != "none"
+    # a classical baseline: no recipe, no distributed section at all
+    panel.fields["model"].value = "csp_lda"
+    assert form.folds["Distributed"].layout.display == "none"
+    assert form.folds["Advanced (recipe, augmentation)"].layout.display == "none"
+    panel.fields["model"].value = "eegnet"
+    assert form.folds["Distributed"].layout.display != "none"
+    # an error in a folded field unfolds its section
+    panel.fields["nnodes"].value = "0"
+    assert form.folds["Distributed"].selected_index == 0
+    assert "nnodes" in form.problems()
 
 
 def test_every_model_chosen_in_the_form_validates_and_starts_on_the_server(remote, make_panel):

@@ -173,6 +173,7 @@ class PanelActions:
     def _data_changed(self) -> None:
         with self._lock:
             if self.data_area.read() is None:
+                self.form.source_changed()
                 self._form_changed()
             else:
                 self._sync_controls()

@@ -146,10 +146,19 @@ class TrainingPanel(PanelActions, w.VBox):
                 section(
                     "Next run <span class='eegtrain-muted' style='font-weight:normal'>— the config Start uses</span>"
                 ),
-                wrap_row([self.preset, self.cost_hint]),
-                self.form.grid,
-                self.data_area.widget,
-                wrap_row([self.start_button, self.stop_button, self.use_run_config_button, self.start_hint]),
+                with_class(
+                    wrap_row(
+                        [
+                            self.start_button,
+                            self.stop_button,
+                            self.cost_hint,
+                            self.start_hint,
+                        ]
+                    ),
+                    "eegtrain-actions",
+                ),
+                wrap_row([self.preset, self.use_run_config_button]),
+                self.form.layout({"Data": [self.data_area.widget]}),
                 section(
                     "Run shown <span class='eegtrain-muted' style='font-weight:normal'>— the trainer's "
                     "current or last run</span>"
