@@ -188,15 +188,19 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
             assert client.wait(120)["state"] == "completed"
         panel = make_panel(client)
         assert panel.tabs.titles == TAB_TITLES
-        assert panel.tabs.children[1] is panel.runs_view.widget and panel.tabs.children[3] is panel.model_area
+        # a tab's content is on the page once chosen (a plot in a hidden tab is drawn with no width)
+        assert panel.tabs.children[1].children == ()
+        panel.tabs.selected_index = 1
+        assert panel.tabs.children[1].children == (panel.runs_view.widget,)
+        panel.tabs.selected_index = 0
         runs = panel.runs_view
-        assert [rid for _, rid in runs.table.options] == ids[::-1]
+        assert [r["run_id"] for r in runs.shown] == ids[::-1]
         # the Model tab shows the run the panel shows (the last one), with its test metrics
         assert panel.model_area.run_id == ids[1] and "test" in panel.model_area.metrics.value
         # selecting runs overlays their curves; "Load config" fills the panel's form
         runs.select(ids)
         _, lines = runs.figures["val_accs"]
-        assert list(lines.labels) == ids
+        assert [label.split(" · ")[1] for label in lines.labels] == ids
         panel.tabs.selected_index = 1
         runs.load_button.click()
         assert panel.tabs.selected_index == 0
@@ -223,6 +227,14 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
         assert panel.form.value("learning_rate") == pytest.approx(
             rounded(search.status["best"]["params"]["learning_rate"])
         )
+        # the trials are marked in the Runs table; the Model tab shows the best one, not the last
+        trials = [t["run_id"] for t in search.status["trials"]]
+        assert {runs.value(r, "kind") for r in runs.runs if r["run_id"] in trials} == {"trial"}
+        assert runs.value(next(r for r in runs.runs if r["run_id"] == ids[0]), "kind") == "run"
+        assert panel.model_area.run_id == search.status["best"]["run_id"]
+        # a run checked in the table becomes the Model tab's run
+        runs.select([ids[1]])
+        assert panel.model_area.run_id == ids[1]
         # Delete from the table: the run's folder goes, the table and the panel follow
         runs.select([ids[0]])
         runs.delete_button.click()  # asks first: nothing is deleted until confirmed
@@ -231,7 +243,8 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
         assert runs.confirm.layout.display == "none" and ids[0] in [r["run_id"] for r in client.runs()]
         runs.delete_button.click()
         runs.confirm_button.click()
-        assert ids[0] not in [rid for _, rid in runs.table.options] and ids[1] in str(runs.table.options)
+        shown = [r["run_id"] for r in runs.shown]
+        assert ids[0] not in shown and ids[1] in shown
         assert ids[0] not in [r["run_id"] for r in client.runs()]
         panel.close()
         assert not panel.polling

@@ -84,7 +84,9 @@ class TrainingPanel(PanelActions, w.VBox):
     tabs : Tab
         :data:`TAB_TITLES`; ``runs_view`` (:class:`~.runs.RunsView`), ``search_view``
         (:class:`~.search.SearchView`) and ``model_area`` (:class:`~.model_area.ModelArea`) fill
-        the last three, on this panel's client.
+        the last three, on this panel's client, each put on the page when its tab is first chosen
+        (:meth:`show_tab`; ``pages`` holds the four contents). A run checked in the Runs table
+        becomes the Model tab's run; after a search, the Model tab shows its best trial.
     last_status : dict or None
         The status most recently shown (set once the whole panel shows it).
     """
@@ -167,19 +169,23 @@ class TrainingPanel(PanelActions, w.VBox):
             ],
             layout={"min_width": "0"},
         )
-        self.runs_view = RunsView(self.client, on_load_config=self._fill)
+        self.model_area = ModelArea(self.client)
+        self.runs_view = RunsView(self.client, on_load_config=self._fill, on_choose=self.model_area.show)
         self.search_view = SearchView(
             self.client, base_config=self.form.values, on_apply=self._fill, follow=False
         )
-        self.model_area = ModelArea(self.client)
+        # a tab's content is put on the page when the tab is first chosen: a plot drawn in a hidden
+        # tab has no width (bqplot then draws negative-width rectangles)
+        self.pages = [train, self.runs_view.widget, self.search_view.widget, self.model_area]
         self.tabs = with_class(
             w.Tab(
-                [train, self.runs_view.widget, self.search_view.widget, self.model_area],
+                [train, *(w.VBox(layout={"min_width": "0"}) for _ in self.pages[1:])],
                 titles=TAB_TITLES,
                 layout={"min_width": "0"},
             ),
             "eegtrain-tabs",
         )
+        self.tabs.observe(lambda change: self.show_tab(change["new"]), "selected_index")
         self.children = [style_widget(), wrap_row([title, self.badge]), self.backend, self.error, self.tabs]
 
         self.refresh()
@@ -203,6 +209,16 @@ class TrainingPanel(PanelActions, w.VBox):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- public ------------------------------------------------------------------------
+    def show_tab(self, index: int | None) -> None:
+        """Put tab ``index``'s content on the page (once) and choose it."""
+        if index is None:
+            return
+        holder = self.tabs.children[index]
+        if holder is not self.pages[index] and not holder.children:
+            holder.children = [self.pages[index]]
+        if self.tabs.selected_index != index:
+            self.tabs.selected_index = index
+
     def refresh(self) -> dict[str, Any] | None:
         """Fetch the status now and show it; returns it (None when the trainer is unreachable)."""
         try:
@@ -236,7 +252,7 @@ class TrainingPanel(PanelActions, w.VBox):
         with self._lock:
             self._closing.set()
         POLLER.remove(self)
-        roots = [self, *([self.form.widget] if "widget" in vars(self.form) else [])]
+        roots = [self, *self.pages, *([self.form.widget] if "widget" in vars(self.form) else [])]
         for widget in list(widget_tree(*roots)):
             if widget is not self:
                 widget.close()
@@ -265,13 +281,13 @@ class TrainingPanel(PanelActions, w.VBox):
         """Past runs, for the cost hint and the Runs tab, and the Model tab's run (again when a
         run has ended)."""
         self._runs_seen = _run_key(status or {})
-        if status and status.get("run_id") and not status.get("is_training"):
-            self.model_area.show(status["run_id"])
         self.runs_view.refresh()
-        try:
-            self._runs = list(self.client.runs())
-        except EegtrainError:  # a hint is never worth an error line
-            return
+        if status and status.get("run_id") and not status.get("is_training"):
+            shown = status["run_id"]
+            if shown in self.runs_view.trial_ids and self.runs_view.best_trial:
+                shown = self.runs_view.best_trial  # after a search: its best trial, not its last
+            self.model_area.show(shown)
+        self._runs = list(self.runs_view.runs)
         self._render_cost()
 
     # -- rendering (under the lock) ----------------------------------------------------
@@ -293,7 +309,10 @@ class TrainingPanel(PanelActions, w.VBox):
         self.view.render_run_config(self._status or {})
 
     def _render_cost(self) -> None:
-        self.cost_hint.value = "" if self.form.check() else cost_html(self.form.values(), self._runs)
+        if self.form.check():
+            self.cost_hint.value = ""
+            return
+        self.cost_hint.value = cost_html(self.form.values(), self._runs, self.runs_view.trial_ids)
 
     def _render_disconnected(self) -> None:
         self.badge.value = badge_html("reconnecting")

@@ -1,0 +1,32 @@
+"""What the panel reads from a run record in more than one place: its kind (a plain run, a search
+trial, a benchmark fold) and a short form of the paths it names."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Collection
+from pathlib import PurePath
+from typing import Any
+
+__all__ = ["RUN_KINDS", "path_html", "run_kind"]
+
+RUN_KINDS = ("run", "trial", "fold")
+"""What a run was started as: by Start (or the REST API), by a hyper-parameter search, by a
+benchmark's cross-validation."""
+
+
+def run_kind(run: dict[str, Any], trial_ids: Collection[str] = ()) -> str:
+    """The kind of ``run``: its record's ``kind`` when it carries one, else ``trial`` for the run
+    ids a search names (``trial_ids``), else ``run``."""
+    kind = run.get("kind")
+    if isinstance(kind, str) and kind:
+        return kind
+    return "trial" if run.get("run_id") in trial_ids else "run"
+
+
+def path_html(path: str, keep: int = 2) -> str:
+    """``path`` as its last ``keep`` parts in ``<code>`` (``…/runs/20250101-1200``), the whole path
+    in its tooltip: a line of outputs stays readable."""
+    parts = PurePath(path).parts
+    short = path if len(parts) <= keep + 1 else "…/" + "/".join(parts[-keep:])
+    return f"<code title='{html.escape(path, quote=True)}'>{html.escape(short)}</code>"
