@@ -446,3 +446,50 @@ def test_own_recordings_from_the_form_errors_by_the_button_and_the_suggestion_ap
         assert "not a JSON object" in area.text_error.value and panel.start_button.disabled
     finally:
         manager.shutdown()
+
+
+# -- the Model tab: downloads, prediction table, a bad path ---------------------------------------
+def test_model_tab_downloads_lists_windows_and_names_a_missing_file(remote, server):
+    import base64
+    import re
+
+    import requests
+
+    from eegtrain_jupyter.config.data import CH_NAMES, N_TIMES
+    from eegtrain_jupyter.widgets.model_area import ModelArea
+
+    run_id = remote.start({**TINY, "model": "eegnet", "save_dir": "models"})["run_id"]
+    assert remote.wait(180)["state"] == "completed"
+    area = ModelArea(remote, run_id)
+    # a link per file, through the server's run-file URL: it downloads the very file
+    links = dict(re.findall(r"href='([^']+)' download='([^']+)'", area.downloads.value))
+    checkpoint = next(name for name in links.values() if name.endswith(".pth"))
+    url = next(u for u, n in links.items() if n == checkpoint)
+    assert url == f"/training/runs/{run_id}/files/{checkpoint}"
+    got = requests.get(
+        server.url.rstrip("/") + url, headers={"Authorization": f"token {server.token}"}, timeout=30
+    )
+    assert got.status_code == 200 and got.content == remote.run_file(run_id, checkpoint)
+    # a missing recording is said under the box, as such
+    area.path.value = "no/such/recording.edf"
+    assert area.predict() is None
+    assert (
+        "recording:" in area.path_error.value
+        and "Invalid training configuration" not in area.path_error.value
+    )
+    assert "eegtrain-invalid" in area.path._dom_classes and area.prediction.value == ""
+    # a recording of windows: a table of them and a CSV of every window
+    windows = np.random.default_rng(0).normal(0, 20, (25, len(CH_NAMES), N_TIMES)).astype("float32")
+    np.save(Path(server.root_dir) / "windows.npy", windows)
+    area.path.value = "windows.npy"
+    result = area.predict()
+    assert result is not None and area.path_error.value == ""
+    table = area.prediction.value
+    assert table.count("<tr><td>") == 20 and "5 more windows in the CSV" in table
+    data = re.search(r"href='data:text/csv;base64,([^']+)'", table).group(1)
+    rows = base64.b64decode(data).decode().splitlines()
+    assert len(rows) == 26 and rows[0].startswith("window,start_s,label,p_")
+    assert rows[1].split(",")[2] == result["labels"][0]
+    # another run shown: the last prediction goes
+    area.show(None)
+    assert area.prediction.value == "" and area.downloads.value == ""

@@ -63,8 +63,21 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 .eegtrain-panel .bqplot, .eegtrain-panel .bqplot > svg { background: transparent; }
 .eegtrain-panel .bqplot > svg .plotarea_background { fill: transparent; }
 .eegtrain-panel code { overflow-wrap: anywhere; }
-.eegtrain-panel .eegtrain-runs-table select { font-family: var(--jp-code-font-family, monospace);
-  font-size: var(--jp-ui-font-size0, 11px); overflow-x: hidden; }
+/* tables never break a word ("subj/ect"): a table too wide for the notebook scrolls sideways */
+.eegtrain-panel table { display: block; max-width: 100%; overflow-x: auto; border-collapse: collapse; }
+.eegtrain-panel td, .eegtrain-panel th { overflow-wrap: normal; word-break: normal; hyphens: none;
+  white-space: nowrap; padding: 0 10px 0 0; text-align: left; vertical-align: top; }
+.eegtrain-panel .eegtrain-runs-table { padding-bottom: 4px; }
+.eegtrain-panel .eegtrain-runs-cell .widget-html-content { white-space: nowrap; overflow-wrap: normal;
+  word-break: normal; font-variant-numeric: tabular-nums; }
+.eegtrain-panel .eegtrain-runs-data .widget-html-content { max-width: 14em; overflow: hidden;
+  text-overflow: ellipsis; }
+.eegtrain-panel .eegtrain-runs-header { padding: 0 4px; font-weight: 600; }
+.eegtrain-panel .eegtrain-runs-header.eegtrain-sorted { background: var(--jp-layout-color3); }
+.eegtrain-panel .eegtrain-downloads a, .eegtrain-panel a.eegtrain-download {
+  color: var(--jp-content-link-color, #1976d2); white-space: nowrap; }
+.eegtrain-panel .eegtrain-fold .lm-AccordionPanel-title, .eegtrain-panel .eegtrain-fold .p-Collapse-header {
+  font-weight: 600; }
 .eegtrain-panel .eegtrain-data-files td, .eegtrain-panel .eegtrain-data-files th { padding: 0 8px 0 0;
   text-align: left; }
 /* the kernel behind this view restarted or stopped (ipywidgets marks every view of a dead comm):
