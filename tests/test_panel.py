@@ -660,8 +660,9 @@ def test_cost_estimate_scales_a_measured_run():
     assert estimate_duration(runs[1]["config"], [fold, *runs])[1]["run_id"] == "ft"
     # recordings: a past run on the same data section, unscaled; other recordings are not comparable
     files = {"source": "files", "paths": ["rec/*.edf"], "labels": {"T1": "left"}}
-    on_files = {**runs[1], "run_id": "files", "config": {**runs[1]["config"], "data": files}}
-    form = {k: v for k, v in on_files["config"].items() if k != "n_samples_per_class"}
+    recorded = {**files, "tmin": 0.0, "sliding": False, "subjects": {}}  # a record names every default
+    on_files = {**runs[1], "run_id": "files", "config": {**runs[1]["config"], "data": recorded}}
+    form = {k: v for k, v in on_files["config"].items() if k != "n_samples_per_class"} | {"data": files}
     seconds, rec = estimate_duration(form, [*runs, on_files])
     assert rec["run_id"] == "files" and seconds == pytest.approx(2.0 + 10.0 * 2)
     other = {**form, "data": {**files, "paths": ["other/*.edf"]}}

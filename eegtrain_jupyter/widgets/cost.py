@@ -38,7 +38,20 @@ def _windows(config: dict[str, Any]) -> tuple[str, float] | None:
             return "synthetic", 2.0 * int(config["n_samples_per_class"])
         except (KeyError, TypeError, ValueError):
             return None
-    return json.dumps(data, sort_keys=True), 1.0
+    return json.dumps(_with_defaults(data), sort_keys=True), 1.0
+
+
+def _with_defaults(data: dict[str, Any]) -> Any:
+    """The data section with every default filled in (a form's section names fewer keys than a run's
+    record), or as given when it is not valid."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from ..config.data import DataSource
+
+    try:
+        return TypeAdapter(DataSource).validate_python(data).model_dump(mode="json")
+    except ValidationError:
+        return data
 
 
 def estimate_duration(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any
 
 import bqplot as bq
@@ -19,7 +18,7 @@ import ipywidgets as w
 import numpy as np
 
 from .plots import epoch_ticks, fit_range, nice_ticks
-from .records import RUN_KINDS, run_kind
+from .records import RUN_KINDS, data_text, run_kind
 from .style import wrap_row
 
 __all__ = ["COLUMNS", "MAX_ROWS", "PALETTE", "RunsView", "data_text", "overlay_lines", "run_label"]
@@ -64,20 +63,6 @@ COLUMNS = (
     Column("started", "started", "when the run started"),
 )
 """The table's columns, in order (after the check box)."""
-
-
-def data_text(config: dict[str, Any]) -> str:
-    """A few words for a run's data: ``synthetic (100/class)``, the files' first pattern, an epochs file."""
-    data = config.get("data") or {}
-    source = data.get("source", "synthetic") if isinstance(data, dict) else "synthetic"
-    if source == "synthetic":
-        n = config.get("n_samples_per_class")
-        return f"synthetic ({n}/class)" if n else "synthetic"
-    if source == "files":
-        paths = [str(p) for p in data.get("paths") or []]
-        more = f" +{len(paths) - 1}" if len(paths) > 1 else ""
-        return (paths[0] + more) if paths else "files"
-    return PurePath(str(data.get("path") or source)).name
 
 
 def run_label(run: dict[str, Any]) -> str:
@@ -210,7 +195,7 @@ class RunsView:
         self.table = w.GridBox(
             layout=w.Layout(
                 grid_template_columns=f"24px repeat({len(COLUMNS)}, auto)",
-                grid_gap="0 10px",
+                grid_gap="2px 8px",
                 align_items="center",
                 justify_content="flex-start",
                 overflow="auto",
