@@ -278,6 +278,18 @@ def test_confusion_matrix_of_the_test_report(tmp_path, make_panel):
         assert "used to choose the epoch" in card and report["split"] in card
         rows = panel.view.rows()
         assert rows.index(panel.view.test_card) < rows.index(panel.view.metrics_box)
+        assert confusion.figure in confusion.widget.children
+        # out of sight (another tab chosen) the matrix waits (a figure first drawn in a hidden tab has
+        # no size); the Train tab chosen again draws what came meanwhile
+        panel.tabs.selected_index = 1
+        panel.view.render({**panel.last_status, "test_report": None})
+        assert confusion.figure in confusion.widget.children and confusion.shown == report
+        panel.tabs.selected_index = 0
+        assert confusion.figure not in confusion.widget.children and confusion.shown is None
+        panel.view.render(panel.last_status)
+        assert confusion.figure in confusion.widget.children and confusion.shown == report
+        # the Model tab leads with the same test card
+        assert f"<b>{report['balanced_accuracy']:.1f}%</b>" in panel.model_area.metrics.value
     finally:
         client.manager.shutdown(60)
 

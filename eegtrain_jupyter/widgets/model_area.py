@@ -29,21 +29,10 @@ from urllib.parse import quote, urlparse
 import ipywidgets as w
 
 from ..client import ConfigError, EegtrainError, TrainingClient
+from .status_view import test_card_html
 from .style import wrap_row
 
 __all__ = ["ModelArea"]
-
-_REPORT_KEYS = (
-    "n",
-    "balanced_accuracy",
-    "accuracy",
-    "cohen_kappa",
-    "macro_f1",
-    "weighted_f1",
-    "roc_auc",
-    "average_precision",
-    "epoch",
-)
 
 
 SHOWN_WINDOWS = 20
@@ -137,6 +126,33 @@ def agreement_html(evaluation: dict[str, Any]) -> str:
     )
 
 
+_TITLES = {
+    "train_loss": "training loss",
+    "train_acc": "training accuracy",
+    "val_loss": "validation loss",
+    "val_acc": "validation accuracy",
+    "val_balanced_acc": "validation balanced accuracy",
+    "val_roc_auc": "validation ROC AUC",
+    "n": "windows",
+}
+_UNITLESS = ("loss", "kappa", "epoch", "n")
+
+
+def _title(key: str) -> str:
+    return _TITLES.get(key, key.replace("_", " ").replace("roc auc", "ROC AUC").replace("f1", "F1"))
+
+
+def _with_unit(key: str, value: Any) -> Any:
+    """A score in % (accuracy, F1, AUC, precision) as ``83.7%``; a loss or kappa as a plain number."""
+    if not isinstance(value, float) or any(key.endswith(u) or u in key for u in _UNITLESS):
+        return value
+    return f"{value:.1f}%"
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
+
+
 def _table(rows: dict[str, Any]) -> str:
     cells = "".join(
         f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(k))}</th>"
@@ -226,13 +242,22 @@ class ModelArea(w.VBox):
         except EegtrainError as exc:
             self._fail(exc)
             return
-        report = detail.get("test_report") or {}  # the record's test report, else the card's test metrics
-        test = {k: report[k] for k in _REPORT_KEYS if report.get(k) is not None} or detail.get("test_metrics")
-        rows = {"state": detail["state"], "best epoch": detail["best_epoch"]}
-        rows |= {f"test {k}": v for k, v in (test or {}).items()}
-        rows["validation"] = "the split that chose this checkpoint" + (" (optimistic)" if test else "")
-        rows |= detail.get("checkpoint_metrics") or {}
-        self.metrics.value = _table(rows)
+        report = detail.get("test_report")
+        rows: dict[str, Any] = {"state": detail["state"], "best epoch": detail["best_epoch"]}
+        if not report:  # a record without its test report: the card's test metrics, with units
+            rows |= {
+                f"test {_title(k)}": _with_unit(k, v) for k, v in (detail.get("test_metrics") or {}).items()
+            }
+        chose = "validation (chose the epoch" + (
+            ", so optimistic)" if report or detail.get("test_metrics") else ")"
+        )
+        rows |= {
+            f"{_title(k)}": _with_unit(k, v)
+            for k, v in (detail.get("checkpoint_metrics") or {}).items()
+            if k != "epoch"
+        }
+        rows["scores above"] = chose
+        self.metrics.value = test_card_html(report) + _table(rows)
         self.downloads.value = downloads_html(self.client, self.run_id, list(detail.get("downloads") or []))
 
     def predict(self) -> dict[str, Any] | None:
@@ -302,7 +327,7 @@ class ModelArea(w.VBox):
                 self.export_result.value = _table(
                     {
                         "file": PurePath(res["path"]).name,
-                        "size": f"{res['size_bytes'] / 1e6:.1f} MB",
+                        "size": _size(res["size_bytes"]),
                         f"parity ({p['runtime']})": f"{verdict}: max |Δp| {p['max_abs_diff']:.1e} "
                         f"≤ {p['tolerance']:g} over {p['n_windows']} windows",
                     }

@@ -218,6 +218,8 @@ class TrainingPanel(PanelActions, w.VBox):
             holder.children = [self.pages[index]]
         if self.tabs.selected_index != index:
             self.tabs.selected_index = index
+        with self._lock:
+            self.view.show(index == 0)
 
     def refresh(self) -> dict[str, Any] | None:
         """Fetch the status now and show it; returns it (None when the trainer is unreachable)."""

@@ -319,6 +319,10 @@ class RunView:
             css_class="eegtrain-acc-figure",
         )
         self.confusion = ConfusionFigure()
+        self.visible = True
+        """Whether the page shows this view now; while it does not, the confusion matrix waits (a
+        bqplot figure first drawn out of sight has no size and draws negative-width rectangles)."""
+        self._report: dict[str, Any] | None = None
 
     def rows(self) -> list[w.Widget]:
         """The section's rows, top to bottom (the badge goes in the panel's title row)."""
@@ -366,11 +370,20 @@ class RunView:
         hist = status.get("history") or {}
         self.loss_curves.update(hist.get("train_losses", []), hist.get("val_losses", []), total)
         self.acc_curves.update(hist.get("train_accs", []), hist.get("val_accs", []), total)
-        self.confusion.update(status.get("test_report"))
+        self._report = status.get("test_report")
+        if self.visible:
+            self.confusion.update(self._report)
         self.test_card.value = test_card_html(status.get("test_report"))
 
     def render_run_config(self, status: dict[str, Any]) -> None:
         self.run_config.value = run_config_html(status, self.form)
+
+    def show(self, visible: bool) -> None:
+        """Say whether the page shows this view now (the panel's Train tab is chosen); shown again,
+        it draws the confusion matrix it held back."""
+        self.visible = visible
+        if visible:
+            self.confusion.update(self._report)
 
     def _render_batch(self, status: dict[str, Any]) -> None:
         batch = status.get("batch")
