@@ -373,6 +373,7 @@ panel => {
   const sel = '[class*="eegtrain-metric-"], .eegtrain-metrics .eegtrain-caption, .eegtrain-progress-label, '
             + '.eegtrain-batch-label, .eegtrain-badge, .eegtrain-legend, .eegtrain-loss-figure, .eegtrain-acc-figure';
   for (const el of panel.querySelectorAll(sel)) {
+    if (!el.getClientRects().length) continue;  // in a tab not shown
     const r = el.getBoundingClientRect();
     const clipped = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible';
     if (r.right > box.right + 1 || r.left < box.left - 1 || clipped) hidden.push(el.className + ': ' + el.textContent.trim());

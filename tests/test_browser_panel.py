@@ -392,6 +392,7 @@ def test_6_runs_is_a_sortable_filterable_table(session, trained, width):
             "state",
             "kind",
         ], headers
+        assert table.evaluate("t => t.scrollWidth <= t.clientWidth + 1"), "the runs table scrolls sideways"
         row = s.panel.locator(".eegtrain-runs-cell").all_inner_texts()
         assert "eegnet" in row and "rec/*.edf" in row and "completed" in row and "run" in row, row
         assert f"{trained['test_report']['balanced_accuracy']:.1f}%" in row

@@ -139,7 +139,7 @@ class ConfigForm:
         self.folds: dict[str, w.Accordion] = {}
         for name in COLLAPSED_SECTIONS:
             if name in self.grids:
-                fold = w.Accordion([self.grids[name]], titles=(name,), layout={"width": "100%"})
+                fold = w.Accordion([self.grids[name]], titles=(name,))
                 fold.selected_index = None
                 fold.add_class("eegtrain-fold")
                 self.folds[name] = fold
