@@ -254,7 +254,13 @@ class TrainingPanel(PanelActions, w.VBox):
         with self._lock:
             self._closing.set()
         POLLER.remove(self)
-        roots = [self, *self.pages, *([self.form.widget] if "widget" in vars(self.form) else [])]
+        roots = [
+            self,
+            *self.pages,  # a tab's content not put on the page yet
+            *self.runs_view.spare_widgets(),
+            self.view.confusion.figure,  # off the page while there is no test report
+            *([self.form.widget] if "widget" in vars(self.form) else []),
+        ]
         for widget in list(widget_tree(*roots)):
             if widget is not self:
                 widget.close()

@@ -292,6 +292,11 @@ class RunsView:
         fig.add_class("eegtrain-runs-figure")
         return fig, lines
 
+    def spare_widgets(self) -> list[w.Widget]:
+        """The row widgets kept for reuse but not shown now (the filter hides their rows): closing
+        the view closes these too."""
+        return [widget for row in self._rows[len(self.shown) :] for widget in row.widgets]
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
