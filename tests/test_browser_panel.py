@@ -48,6 +48,11 @@ WIDTHS = [900, 1600]
 HEIGHT = 1300
 CHANNELS = ["A1-Cz", "A2-Cz", "C3f", "C3p", "C4f", "C4p", "O1", "ECG"]
 """A researcher's montage: reference-style names, 'f'/'p' suffixes, a non-EEG channel."""
+FOLDER = "recordings/visual-attention-study-2026"
+STEM = "sub-0{}_ses-01_task-eyesclosedrest_acq-highdensity_eeg"
+"""Long folder and file names, as a study's are: the data summary's file table is wider than the notebook
+at 900 px (its cells must not break words to fit)."""
+GLOB = f"{FOLDER}/*.edf"
 NOTEBOOK = "panel.ipynb"
 PANEL = ".eegtrain-panel"
 
@@ -116,7 +121,7 @@ def session(tmp_path_factory):
     root = base / "root"
     for subject in (1, 2, 3, 4):
         raw = make_raw(subject, names=CHANNELS, n_blocks=6, block_s=4.0)
-        write(raw, root / "rec", f"sub-0{subject}_rest", "edf")
+        write(raw, root / FOLDER, STEM.format(subject), "edf")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
@@ -157,8 +162,8 @@ def files_source(s: Session) -> None:
     if kind.input_value() != "files":
         kind.select_option("files")
         s.settle()
-    if s.panel.locator(".eegtrain-data-paths input").input_value() != "rec/*.edf":
-        s.fill(s.panel.locator(".eegtrain-data-paths"), "rec/*.edf")
+    if s.panel.locator(".eegtrain-data-paths input").input_value() != GLOB:
+        s.fill(s.panel.locator(".eegtrain-data-paths"), GLOB)
     if not s.panel.locator(".eegtrain-data-subject-pattern input").input_value():
         s.fill(s.panel.locator(".eegtrain-data-subject-pattern"), r"sub-(?P<subject>\d+)")
 
@@ -212,7 +217,7 @@ def test_1_data_errors_stand_beside_check_data(session, width):
         assert box and button and abs(box["y"] - button["y"]) < 150, (box, button)  # on the button's row
         assert s.panel.locator(".eegtrain-error").first.inner_text().strip() == ""  # nothing above the tabs
         s.shot(f"1-data-error-{width}")
-        s.fill(s.panel.locator(".eegtrain-data-paths"), "rec/*.edf")
+        s.fill(s.panel.locator(".eegtrain-data-paths"), GLOB)
 
 
 # -- 2 and 3 ------------------------------------------------------------------------------------
@@ -260,13 +265,13 @@ def test_3_files_form_names_classes_and_channels(session, width):
         channels = s.panel.locator(".eegtrain-data-channels")
         assert channels.get_by_label("C3f", exact=True).input_value() == "FC3"
         data = data_json(s)
-        assert data["paths"] == ["rec/*.edf"] and data["labels"] == {
+        assert data["paths"] == [GLOB] and data["labels"] == {
             "eyes_closed": "relaxed",
             "task": "anxious",
         }
         assert data["subject_pattern"] == r"sub-(?P<subject>\d+)"  # one backslash: no JSON escaping typed
         summary = s.panel.locator(".eegtrain-data-summary").inner_text()
-        assert all(f"sub-0{i}_rest.edf" in summary for i in (1, 2, 3, 4)), summary  # the matching files
+        assert all(STEM.format(i) in summary for i in (1, 2, 3, 4)), summary  # the matching files
         s.shot(f"3-files-form-{width}")
 
 
@@ -394,7 +399,7 @@ def test_6_runs_is_a_sortable_filterable_table(session, trained, width):
         ], headers
         assert table.evaluate("t => t.scrollWidth <= t.clientWidth + 1"), "the runs table scrolls sideways"
         row = s.panel.locator(".eegtrain-runs-cell").all_inner_texts()
-        assert "eegnet" in row and "rec/*.edf" in row and "completed" in row and "run" in row, row
+        assert "eegnet" in row and GLOB in row and "completed" in row and "run" in row, row
         assert f"{trained['test_report']['balanced_accuracy']:.1f}%" in row
         table.locator(".eegtrain-sort-model").click()
         s.wait_text(table.locator(".eegtrain-sort-model"), "[▲▼]")
@@ -458,11 +463,11 @@ def test_7_model_tab_follows_the_run_downloads_and_predicts(session, trained, wi
             got = s.page.request.get(s.lab.url.rstrip("/") + href)  # with the browser's own session
             assert got.status == 200 and len(got.body()) > 1000, (name, href, got.status)
         path = area.locator(".eegtrain-predict-path input")
-        path.fill("rec/missing.edf")
+        path.fill(f"{FOLDER}/missing.edf")
         area.locator("button", has_text="Predict").click()
         error = s.wait_text(area.locator(".eegtrain-field-error"), "recording")
         assert "Invalid training configuration" not in error, error
-        path.fill("rec/sub-01_rest.edf")
+        path.fill(f"{FOLDER}/{STEM.format(1)}.edf")
         area.locator("button", has_text="Predict").click()
         table = area.locator(".eegtrain-windows")
         table.wait_for(state="visible", timeout=60_000)
@@ -508,7 +513,7 @@ def test_8_search_tab_stops_and_says_what_it_searches(session, trained, width):
         s.page.wait_for_function("b => !b.disabled", arg=start.element_handle(), timeout=30_000)
         assert stop.is_disabled()
         text = p.locator(".eegtrain-search-message").inner_text()
-        assert "eegnet on rec/*.edf" in text and "search None" not in text, text
+        assert f"eegnet on {GLOB}" in text and "search None" not in text, text
         s.shot(f"8-search-{width}")
 
 
@@ -521,7 +526,7 @@ panel => {
     if (!cell.getClientRects().length) continue;  // not shown
     const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const re = /\\S+/g; let m;
+      const re = /[A-Za-z0-9]+/g; let m;  // a word: a line may end after '-' or '/', never inside one
       while ((m = re.exec(node.textContent))) {
         const range = document.createRange();
         range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);

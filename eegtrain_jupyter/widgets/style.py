@@ -66,8 +66,9 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 /* tables never break inside a word ("subj/ect"): cells wrap between words; a table still too wide
    for the notebook scrolls sideways on its own */
 .eegtrain-panel table { display: block; max-width: 100%; overflow-x: auto; border-collapse: collapse; }
-.eegtrain-panel td, .eegtrain-panel th { overflow-wrap: normal; word-break: normal; hyphens: none;
-  padding: 0 10px 0 0; text-align: left; vertical-align: top; }
+.eegtrain-panel td, .eegtrain-panel th, .eegtrain-panel td code, .eegtrain-panel th code {
+  overflow-wrap: normal; word-break: normal; hyphens: none; }
+.eegtrain-panel td, .eegtrain-panel th { padding: 0 10px 0 0; text-align: left; vertical-align: top; }
 .eegtrain-panel .eegtrain-runs-table { font-size: var(--jp-ui-font-size0, 12px); }
 .eegtrain-panel .eegtrain-runs-cell .widget-html-content { white-space: nowrap; overflow-wrap: normal;
   word-break: normal; font-variant-numeric: tabular-nums; line-height: 1.3; font-size: inherit; }
