@@ -531,16 +531,22 @@ def test_outputs_name_files_epoch_score_and_what_was_published(make_panel):
     }
     done = make_panel(FakeClient(**_finished(state="completed", current_epoch=5, published=published)))
     text = done.outputs.value
-    for path in _finished()["files"].values():
-        assert f"<code>{path}</code>" in text
+    for path in _finished()["files"].values():  # by name, the whole path as its tooltip
+        name = path.rsplit("/", 1)[1]
+        assert f"<code title='{path}'>{name}</code>" in text
+        assert f">{path}<" not in text
     assert "checkpoint: epoch 1, val acc 62.5%" in text and "so far" not in text
-    assert "replaced the top-level files in <code>/r/models</code>" in text and "unchanged" not in text
-    assert f"this run's folder <code>{RUN_DIR}</code>" in text
+    assert "replaced the top-level files in <code title='/r/models'>/r/models</code>" in text
+    assert "unchanged" not in text
+    assert f"<code title='{RUN_DIR}'>…/{'/'.join(RUN_DIR.split('/')[-2:])}</code>" in text
     assert done.backend.value.count("server") == 1  # not "server — server http://..."
     # a stopped run wrote its own files but left the top-level ones alone (published is empty)
     stopped = make_panel(FakeClient(**_finished()))
     assert "checkpoint: epoch 1, val acc 62.5%" in stopped.outputs.value
-    assert "the top-level files in <code>/r/models</code> are unchanged" in stopped.outputs.value
+    assert (
+        "the top-level files in <code title='/r/models'>/r/models</code> are unchanged"
+        in stopped.outputs.value
+    )
     # a run stopped before its first epoch ended wrote no checkpoint
     early = make_panel(
         FakeClient(
@@ -574,6 +580,17 @@ def test_running_metrics_and_folded_errors(make_panel):
     )
     assert running.progress_label.value == "epoch 3 / 5"
     assert running.batch_label.value == "epoch 3 train: batch 4 / 10 · running train loss 0.5123, acc 71.2%"
+    # scoring the test split with the best checkpoint (epoch 1): the epochs done stay shown
+    test_batch = {"epoch": 1, "batch": 2, "n_batches": 3, "phase": "test"}
+    testing = make_panel(
+        FakeClient(
+            **_finished(
+                is_training=True, state="training", phase="testing", current_epoch=5, batch=test_batch
+            )
+        )
+    )
+    assert testing.progress_label.value == "epoch 5 / 5 · testing"
+    assert testing.batch_label.value == "test split, best checkpoint (epoch 1): batch 2 / 3"
     error = "UnpicklingError: Weights only load failed.\nline 2\nline 3 weights_only=False"
     failed = make_panel(FakeClient(**_finished(state="failed", error=error)))
     first, _, rest = failed.error.value.partition("<details>")
@@ -644,6 +661,20 @@ def test_cost_estimate_scales_a_measured_run():
     }
     cbramod_form = {k: v for k, v in cbramod_run["config"].items() if k != "freeze_backbone"}
     assert estimate_duration(cbramod_form, [*runs, cbramod_run])[1]["run_id"] == "cbramod"
+    # a search trial or a benchmark fold is never the measure (a trial may be cut short or pruned)
+    trial = {**runs[1], "run_id": "trial", "duration": 0.1, "epoch_times": [0.01]}
+    assert estimate_duration(runs[1]["config"], [trial, *runs], trial_ids={"trial"})[1]["run_id"] == "ft"
+    fold = {**trial, "run_id": "fold", "job": "bench-20250101-120000-abcdef"}
+    assert estimate_duration(runs[1]["config"], [fold, *runs])[1]["run_id"] == "ft"
+    # recordings: a past run on the same data section, unscaled; other recordings are not comparable
+    files = {"source": "files", "paths": ["rec/*.edf"], "labels": {"T1": "left"}}
+    recorded = {**files, "tmin": 0.0, "sliding": False, "subjects": {}}  # a record names every default
+    on_files = {**runs[1], "run_id": "files", "config": {**runs[1]["config"], "data": recorded}}
+    form = {k: v for k, v in on_files["config"].items() if k != "n_samples_per_class"} | {"data": files}
+    seconds, rec = estimate_duration(form, [*runs, on_files])
+    assert rec["run_id"] == "files" and seconds == pytest.approx(2.0 + 10.0 * 2)
+    other = {**form, "data": {**files, "paths": ["other/*.edf"]}}
+    assert estimate_duration(other, [*runs, on_files]) is None
 
 
 def test_search_tab_idle_running_rounding_and_whole_trial_ticks(make_panel):

@@ -16,10 +16,11 @@ import mne
 import numpy as np
 import pytest
 from configs import QUICK, TINY
-from recordings import LABELS, write_set
+from recordings import LABELS, write, write_set
 from support import FakeClient, require, wait_for
 
 from eegtrain_jupyter.client import LocalClient, RemoteClient
+from eegtrain_jupyter.config.names import COLLAPSED_SECTIONS, FIELD_SECTIONS
 from eegtrain_jupyter.config.training import MODEL_NAMES, MODEL_ONLY_FIELDS
 from eegtrain_jupyter.service.manager import TrainingManager
 from eegtrain_jupyter.testing import ServerProcess
@@ -68,6 +69,13 @@ def make_panel():
     yield make
     for panel in panels:
         panel.close()
+
+
+def in_page_order(root):
+    """``root`` and the widgets inside it, in the order the page shows them."""
+    yield root
+    for child in getattr(root, "children", ()):
+        yield from in_page_order(child)
 
 
 def epochs(n_subjects: int = 6, per_class: int = 10, seed: int = 0) -> mne.EpochsArray:
@@ -120,6 +128,40 @@ def test_fields_of_another_model_are_hidden_and_not_sent(make_panel):
     assert panel.form.rows["freeze_backbone"].layout.display == "none"
 
 
+def test_form_sections_fold_the_rare_ones_and_hide_what_the_source_does_not_use(make_panel):
+    panel = make_panel(FakeClient())
+    form = panel.form
+    assert list(form.grids) == list(FIELD_SECTIONS)
+    placed = [n for grid in form.grids.values() for n in form.fields if form.rows[n] in grid.children]
+    assert sorted(placed) == sorted(form.fields)  # every field in exactly one section
+    assert set(form.folds) == set(COLLAPSED_SECTIONS)
+    assert all(fold.selected_index is None for fold in form.folds.values())
+    # Start, the cost hint and the data choice come before every field
+    train = panel.tabs.children[0]
+    order = list(in_page_order(train))
+    first_field = min(order.index(f) for f in form.fields.values())
+    for part in (panel.start_button, panel.cost_hint, panel.data_area.kind):
+        assert order.index(part) < first_field
+    # the synthetic generator's size is a field only while the source is synthetic
+    assert form.rows["n_samples_per_class"].layout.display != "none"
+    panel.data_area.text.value = json.dumps(FILES)
+    assert form.rows["n_samples_per_class"].layout.display == "none"
+    assert "n_samples_per_class" not in form.values()
+    assert form.values()["data"]["source"] == "files"
+    panel.data_area.text.value = json.dumps({"source": "synthetic"})
+    assert form.rows["n_samples_per_class"].layout.display != "none"
+    # a classical baseline: no recipe, no distributed section at all
+    panel.fields["model"].value = "csp_lda"
+    assert form.folds["Distributed"].layout.display == "none"
+    assert form.folds["Advanced (recipe, augmentation)"].layout.display == "none"
+    panel.fields["model"].value = "eegnet"
+    assert form.folds["Distributed"].layout.display != "none"
+    # an error in a folded field unfolds its section
+    panel.fields["nnodes"].value = "0"
+    assert form.folds["Distributed"].selected_index == 0
+    assert "nnodes" in form.problems()
+
+
 def test_every_model_chosen_in_the_form_validates_and_starts_on_the_server(remote, make_panel):
     panel = make_panel(remote)
     panel.form.set_values({**TINY, "save_dir": "models"})
@@ -146,15 +188,19 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
             assert client.wait(120)["state"] == "completed"
         panel = make_panel(client)
         assert panel.tabs.titles == TAB_TITLES
-        assert panel.tabs.children[1] is panel.runs_view.widget and panel.tabs.children[3] is panel.model_area
+        # a tab's content is on the page once chosen (a plot in a hidden tab is drawn with no width)
+        assert panel.tabs.children[1].children == ()
+        panel.tabs.selected_index = 1
+        assert panel.tabs.children[1].children == (panel.runs_view.widget,)
+        panel.tabs.selected_index = 0
         runs = panel.runs_view
-        assert [rid for _, rid in runs.table.options] == ids[::-1]
+        assert [r["run_id"] for r in runs.shown] == ids[::-1]
         # the Model tab shows the run the panel shows (the last one), with its test metrics
         assert panel.model_area.run_id == ids[1] and "test" in panel.model_area.metrics.value
         # selecting runs overlays their curves; "Load config" fills the panel's form
         runs.select(ids)
         _, lines = runs.figures["val_accs"]
-        assert list(lines.labels) == ids
+        assert [label.split(" · ")[1] for label in lines.labels] == ids
         panel.tabs.selected_index = 1
         runs.load_button.click()
         assert panel.tabs.selected_index == 0
@@ -181,6 +227,14 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
         assert panel.form.value("learning_rate") == pytest.approx(
             rounded(search.status["best"]["params"]["learning_rate"])
         )
+        # the trials are marked in the Runs table; the Model tab shows the best one, not the last
+        trials = [t["run_id"] for t in search.status["trials"]]
+        assert {runs.value(r, "kind") for r in runs.runs if r["run_id"] in trials} == {"trial"}
+        assert runs.value(next(r for r in runs.runs if r["run_id"] == ids[0]), "kind") == "run"
+        assert panel.model_area.run_id == search.status["best"]["run_id"]
+        # a run checked in the table becomes the Model tab's run
+        runs.select([ids[1]])
+        assert panel.model_area.run_id == ids[1]
         # Delete from the table: the run's folder goes, the table and the panel follow
         runs.select([ids[0]])
         runs.delete_button.click()  # asks first: nothing is deleted until confirmed
@@ -189,7 +243,8 @@ def test_tabs_share_the_panel_client_and_poller(tmp_path, make_panel):
         assert runs.confirm.layout.display == "none" and ids[0] in [r["run_id"] for r in client.runs()]
         runs.delete_button.click()
         runs.confirm_button.click()
-        assert ids[0] not in [rid for _, rid in runs.table.options] and ids[1] in str(runs.table.options)
+        shown = [r["run_id"] for r in runs.shown]
+        assert ids[0] not in shown and ids[1] in shown
         assert ids[0] not in [r["run_id"] for r in client.runs()]
         panel.close()
         assert not panel.polling
@@ -223,6 +278,18 @@ def test_confusion_matrix_of_the_test_report(tmp_path, make_panel):
         assert "used to choose the epoch" in card and report["split"] in card
         rows = panel.view.rows()
         assert rows.index(panel.view.test_card) < rows.index(panel.view.metrics_box)
+        assert confusion.figure in confusion.widget.children
+        # out of sight (another tab chosen) the matrix waits (a figure first drawn in a hidden tab has
+        # no size); the Train tab chosen again draws what came meanwhile
+        panel.tabs.selected_index = 1
+        panel.view.render({**panel.last_status, "test_report": None})
+        assert confusion.figure in confusion.widget.children and confusion.shown == report
+        panel.tabs.selected_index = 0
+        assert confusion.figure not in confusion.widget.children and confusion.shown is None
+        panel.view.render(panel.last_status)
+        assert confusion.figure in confusion.widget.children and confusion.shown == report
+        # the Model tab leads with the same test card
+        assert f"<b>{report['balanced_accuracy']:.1f}%</b>" in panel.model_area.metrics.value
     finally:
         client.manager.shutdown(60)
 
@@ -391,3 +458,68 @@ def test_own_recordings_from_the_form_errors_by_the_button_and_the_suggestion_ap
         assert "not a JSON object" in area.text_error.value and panel.start_button.disabled
     finally:
         manager.shutdown()
+
+
+# -- the Model tab: downloads, prediction table, a bad path ---------------------------------------
+def test_model_tab_downloads_lists_windows_and_names_a_missing_file(remote, server):
+    import base64
+    import re
+
+    import requests
+
+    from eegtrain_jupyter.config.data import CH_NAMES, N_TIMES
+    from eegtrain_jupyter.widgets.model_area import ModelArea
+
+    run_id = remote.start({**TINY, "model": "eegnet", "save_dir": "models"})["run_id"]
+    assert remote.wait(180)["state"] == "completed"
+    area = ModelArea(remote, run_id)
+    # a link per file, through the server's run-file URL: it downloads the very file
+    links = dict(re.findall(r"href='([^']+)' download='([^']+)'", area.downloads.value))
+    checkpoint = next(name for name in links.values() if name.endswith(".pth"))
+    url = next(u for u, n in links.items() if n == checkpoint)
+    assert url == f"/training/runs/{run_id}/files/{checkpoint}"
+    got = requests.get(
+        server.url.rstrip("/") + url, headers={"Authorization": f"token {server.token}"}, timeout=30
+    )
+    assert got.status_code == 200 and got.content == remote.run_file(run_id, checkpoint)
+    # a missing recording is said under the box, as such
+    area.path.value = "no/such/recording.edf"
+    assert area.predict() is None
+    assert (
+        "recording:" in area.path_error.value
+        and "Invalid training configuration" not in area.path_error.value
+    )
+    assert "eegtrain-invalid" in area.path._dom_classes and area.prediction.value == ""
+    # a recording of windows: a table of them and a CSV of every window
+    windows = np.random.default_rng(0).normal(0, 20, (25, len(CH_NAMES), N_TIMES)).astype("float32")
+    np.save(Path(server.root_dir) / "windows.npy", windows)
+    area.path.value = "windows.npy"
+    result = area.predict()
+    assert result is not None and area.path_error.value == ""
+    table = area.prediction.value
+    assert table.count("<tr><td>") == 20 and "5 more windows in the CSV" in table
+    data = re.search(r"href='data:text/csv;base64,([^']+)'", table).group(1)
+    rows = base64.b64decode(data).decode().splitlines()
+    assert len(rows) == 26 and rows[0].startswith("window,start_s,label,p_")
+    assert rows[1].split(",")[2] == result["labels"][0]
+    assert "no annotations of the run's classes" in table  # windows carry no labels to compare with
+    # a recording annotated with the run's classes: the agreement with its own annotations
+    from eegtrain_jupyter.config.data import CLASS_NAMES, SFREQ
+
+    n_blocks, block_s = 4, 8.0
+    signal = np.random.default_rng(1).normal(0, 10e-6, (len(CH_NAMES), int(n_blocks * block_s * SFREQ)))
+    raw = mne.io.RawArray(signal, mne.create_info(list(CH_NAMES), SFREQ, "eeg"), verbose="error")
+    names = [CLASS_NAMES[b % 2] for b in range(n_blocks)]
+    raw.set_annotations(mne.Annotations([b * block_s for b in range(n_blocks)], [block_s] * n_blocks, names))
+    labelled = write(raw, Path(server.root_dir), "labelled", "fif").name
+    area.path.value = labelled
+    assert area.predict() is not None
+    scored = remote.evaluate(run_id, [labelled])
+    assert scored["n"] > 0 and set(scored["class_names"]) == set(CLASS_NAMES)
+    assert (
+        f"<b>{scored['balanced_accuracy']:.1f}%</b> balanced accuracy" in area.prediction.value
+        and f"of {scored['n']} labelled windows" in area.prediction.value
+    )
+    # another run shown: the last prediction goes
+    area.show(None)
+    assert area.prediction.value == "" and area.downloads.value == ""

@@ -54,7 +54,9 @@ def test_the_panel_has_a_benchmark_tab():
 
     panel = TrainingPanel(FakeClient())
     try:
-        assert TAB_TITLES[-1] == "Benchmark" and panel.tabs.children[-1] is panel.benchmark_view.widget
+        assert TAB_TITLES[-1] == "Benchmark" and panel.pages[-1] is panel.benchmark_view.widget
+        panel.tabs.selected_index = len(TAB_TITLES) - 1  # put on the page when first chosen
+        assert panel.tabs.children[-1].children == (panel.benchmark_view.widget,)
         assert panel.benchmark_view.status["state"] == "idle"
     finally:
         panel.close()

@@ -36,23 +36,44 @@ def test_runs_view_overlays_selected_runs(client):
         ids.append(client.start({**QUICK, **extra})["run_id"])
         assert client.wait(120)["state"] == "completed"
     loaded = []
-    view = RunsView(client, on_load_config=loaded.append)
-    assert [rid for _, rid in view.table.options] == ids[::-1]
+    chosen = []
+    view = RunsView(client, on_load_config=loaded.append, on_choose=chosen.append)
+    assert [r["run_id"] for r in view.shown] == ids[::-1]  # newest first
     figure, _ = view.figures["val_accs"]
     x_axis = figure.axes[0]
     assert list(x_axis.tick_values) == [1.0, 2.0] and x_axis.scale.min == 1.0  # whole epochs, empty too
     view.select(ids)
     _, lines = view.figures["val_accs"]
     assert list(x_axis.tick_values) == [1.0, 2.0] and x_axis.scale.max == 2.0  # the longest run's epochs
-    assert list(lines.labels) == ids and len(set(lines.colors)) == 2
+    assert list(lines.labels) == [f"shallow_fbcsp · {ids[0]}", f"eegnet · {ids[1]}"]  # model and run
+    assert len(set(lines.colors)) == 2 and chosen == [ids[1]]  # the run checked last is the one chosen
+    legend = view.legends["val_accs"].value
+    assert (
+        f"shallow_fbcsp · {ids[0]}" in legend and lines.display_legend is False
+    )  # above, not over, the plot
+    y_axis = figure.axes[1]
+    values = np.asarray(lines.y)[~np.isnan(np.asarray(lines.y))]
+    assert y_axis.scale.min <= values.min() and values.max() <= y_axis.scale.max  # fitted to the curves
+    assert y_axis.scale.max - y_axis.scale.min < 100 or values.max() - values.min() > 80
     y = np.asarray(lines.y)
     assert y.shape == (2, 2) and np.isnan(y[1, 1]) and not np.isnan(y[0]).any()
     diff = view.diff.value
     assert "model" in diff and "n_epochs" in diff and "batch_size" not in diff
     view.load_button.click()
     assert loaded and loaded[0]["model"] == "shallow_fbcsp"
-    view.model.value = "eegnet"  # filter -> refresh
-    assert [rid for _, rid in view.table.options] == [ids[1]]
+    view.filter.value = "eegnet"
+    assert [r["run_id"] for r in view.shown] == [ids[1]]
+    view.filter.value = ""
+    view.sort_by("model", descending=False)
+    assert [r["run_id"] for r in view.shown] == [ids[1], ids[0]]  # eegnet < shallow_fbcsp
+    view.headers["model"].click()  # the same column again: the other way
+    assert [r["run_id"] for r in view.shown] == [ids[0], ids[1]] and view.headers[
+        "model"
+    ].description.endswith("▼")
+    # the table: a check box and one cell per column, by row
+    n = 1 + len(view.headers)
+    row = view.table.children[n : 2 * n]
+    assert row[0].value is True and "shallow_fbcsp" in row[1].value  # checked above
     view.select([])
     assert list(x_axis.tick_values) == [1.0, 2.0] and x_axis.scale.max == 2.0
 

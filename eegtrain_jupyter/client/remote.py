@@ -126,7 +126,13 @@ class RemoteClient(Waiting):
         return self._request("GET", "config/schema")
 
     def validate(self, config):
-        return self._request("POST", "config/validate", config)
+        """The server's verdict on ``config``; a ``files``/``epochs`` source is scanned (recordings
+        read by the data worker, started on first use), so that call may take as long as a prediction."""
+        data = config.get("data") if isinstance(config, dict) else None
+        scanned = isinstance(data, dict) and data.get("source", "synthetic") != "synthetic"
+        return self._request(
+            "POST", "config/validate", config, timeout=max(self.timeout, 120) if scanned else None
+        )
 
     def describe(self) -> str:
         return f"server {self.url} (survives kernel restarts)"

@@ -13,12 +13,15 @@ __all__ = [
     "AUGMENTATIONS",
     "BACKBONE_MODELS",
     "CLASSICAL_MODELS",
+    "COLLAPSED_SECTIONS",
+    "FIELD_SECTIONS",
     "INERT_VALUES",
     "MODEL_FOOTPRINT",
     "MODEL_NAMES",
     "MODEL_ONLY_FIELDS",
     "NATIVE_SIGNAL",
     "NEURAL_MODELS",
+    "SOURCE_ONLY_FIELDS",
     "AugmentationName",
     "Footprint",
     "ModelName",
@@ -173,6 +176,40 @@ INERT_VALUES: dict[str, tuple[object, ...]] = {
 """The values a field takes with a model it does not apply to, where not just its default; the first
 fills the field when unset. A model without a backbone trains end to end; a classical baseline is
 fitted once (one epoch in its history), on the CPU."""
+
+SOURCE_ONLY_FIELDS: dict[str, tuple[str, ...]] = {"n_samples_per_class": ("synthetic",)}
+"""Fields that apply only to some data sources (``data.source``): the synthetic generator's size means
+nothing to recordings. With another source the field keeps its default and is not read."""
+
+FIELD_SECTIONS: dict[str, tuple[str, ...]] = {
+    "Data": ("n_samples_per_class",),
+    "Model": ("model", "freeze_backbone", "pretrained_weights"),
+    "Training": (
+        "n_epochs",
+        "learning_rate",
+        "batch_size",
+        "weight_decay",
+        "early_stopping_patience",
+        "class_weight",
+        "seed",
+        "device",
+        "precision",
+        "save_dir",
+    ),
+    "Evaluation": ("val_split", "test_split", "split_by"),
+    "Advanced (recipe, augmentation)": (
+        "lr_schedule",
+        "warmup_epochs",
+        "label_smoothing",
+        "layer_decay",
+        "augmentation",
+        "augmentation_p",
+    ),
+    "Distributed": ("devices", "nnodes", "node_rank", "rdzv_endpoint"),
+}
+"""The sections a form groups the fields in, in order (a field listed nowhere goes to Training)."""
+COLLAPSED_SECTIONS: tuple[str, ...] = ("Advanced (recipe, augmentation)", "Distributed")
+"""Sections a form shows folded: most runs keep their defaults."""
 
 
 _TITLES = {

@@ -33,6 +33,8 @@ from .benchmark import (
 from .compare import AlignedHistory, Comparison
 from .data import DataSummary, FileSummary, ValidationBody
 from .run import (
+    BENCHMARK_PREFIX,
+    SEARCH_PREFIX,
     Backbone,
     BackboneLoad,
     BatchProgress,
@@ -47,6 +49,7 @@ from .run import (
     SubjectScores,
     TestReport,
     empty_history,
+    run_kind,
 )
 from .search import BestTrial, SearchState, SearchStatus, TrialInfo
 from .serving import (
@@ -62,8 +65,10 @@ from .serving import (
 )
 
 __all__ = [
+    "BENCHMARK_PREFIX",
     "REQUEST_MODELS",
     "RESPONSE_MODELS",
+    "SEARCH_PREFIX",
     "AlignedHistory",
     "Backbone",
     "BackboneLoad",
@@ -106,6 +111,7 @@ __all__ = [
     "TrialInfo",
     "ValidationBody",
     "empty_history",
+    "run_kind",
 ]
 
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {

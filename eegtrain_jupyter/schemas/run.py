@@ -10,7 +10,24 @@ from pydantic import Field
 from ..config.training import TrainingConfig
 from .base import Shape, TrainingState
 
+SEARCH_PREFIX = "search-"
+"""A search's id starts so (``search-20250101-120000-3f9a2c``)."""
+BENCHMARK_PREFIX = "bench-"
+"""A benchmark's id starts so."""
+
+
+def run_kind(job: str | None) -> str:
+    """What a run with this ``job`` is: ``trial`` (a search's), ``fold`` (a benchmark's) or ``run``."""
+    if job is None:
+        return "run"
+    if job.startswith(SEARCH_PREFIX):
+        return "trial"
+    return "fold" if job.startswith(BENCHMARK_PREFIX) else "run"
+
+
 __all__ = [
+    "BENCHMARK_PREFIX",
+    "SEARCH_PREFIX",
     "Backbone",
     "BackboneLoad",
     "BatchProgress",
@@ -25,6 +42,7 @@ __all__ = [
     "SubjectScores",
     "TestReport",
     "empty_history",
+    "run_kind",
 ]
 
 

@@ -33,7 +33,14 @@ from ..config.data import SyntheticData
 from ..config.training import TrainingConfig
 from ..errors import AlreadyTrainingError, ConfigError, EegtrainError, FieldError
 from ..files import now_iso
-from ..schemas import BenchmarkResult, BenchmarkState, BenchmarkStatus, BenchmarkSummary, TrainingState
+from ..schemas import (
+    BENCHMARK_PREFIX,
+    BenchmarkResult,
+    BenchmarkState,
+    BenchmarkStatus,
+    BenchmarkSummary,
+    TrainingState,
+)
 from .runs import _owner_alive, this_process
 
 if TYPE_CHECKING:
@@ -217,7 +224,7 @@ class BenchmarkManager:
                         for e in exc.errors
                     ]
                 ) from None
-        benchmark_id = "bench-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        benchmark_id = BENCHMARK_PREFIX + dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         save_dir = self.manager.paths.resolve(resolved[0].save_dir, "config.save_dir")
         return BenchmarkRecord(
             benchmark_id=benchmark_id,

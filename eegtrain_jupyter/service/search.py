@@ -33,7 +33,7 @@ from ..config.search import SearchRequest, parse_request, suggest, trial_config
 from ..engine.events import EpochResult, StopRequested, TrainingListener
 from ..errors import EegtrainError, soft_import
 from ..files import now_iso
-from ..schemas import BestTrial, SearchState, SearchStatus, TrainingState, TrialInfo
+from ..schemas import SEARCH_PREFIX, BestTrial, SearchState, SearchStatus, TrainingState, TrialInfo
 from .runs import _owner_alive, this_process
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class SearchManager:
         """
         request = parse_request(body)
         optuna = _optuna()
-        search_id = "search-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        search_id = SEARCH_PREFIX + dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         with self._lock:
             self.manager.reserve(search_id, self._stop.set)
             try:

@@ -46,6 +46,7 @@ class PanelActions:
         def _sync_controls(self) -> None: ...
         def _render_run_config(self) -> None: ...
         def _render_cost(self) -> None: ...
+        def show_tab(self, index: int | None) -> None: ...
 
     def _make_buttons(self) -> None:
         """Start, Stop, "Use this run's config" (with their tooltips and handlers), and the line
@@ -173,6 +174,7 @@ class PanelActions:
     def _data_changed(self) -> None:
         with self._lock:
             if self.data_area.read() is None:
+                self.form.source_changed()
                 self._form_changed()
             else:
                 self._sync_controls()
@@ -184,7 +186,7 @@ class PanelActions:
                 return
             self.form.set_values(config)
             self.data_area.show_section()
-            self.tabs.selected_index = 0
+            self.show_tab(0)
             self._form_changed()
 
     # -- outcomes ------------------------------------------------------------------------

@@ -46,7 +46,8 @@ class ConfusionFigure:
     Attributes
     ----------
     figure : bqplot.Figure
-        Hidden (``display: none``) while there is no report.
+        Hidden (``display: none``) and out of ``widget`` while there is no report: a figure drawn
+        with no width makes bqplot draw negative-width rectangles.
     heatmap : bqplot.GridHeatMap
         ``color`` holds the counts (``(n_classes, n_classes)``), ``row``/``column`` the class names.
     caption : HTML
@@ -81,9 +82,7 @@ class ConfusionFigure:
             layout={"width": "320px", "max_width": "100%", "height": "300px", "display": "none"},
         )
         self.caption = with_class(w.HTML(report_caption(None)), "eegtrain-confusion-caption")
-        self.widget = with_class(
-            w.VBox([self.caption, self.figure], layout={"min_width": "0"}), "eegtrain-confusion"
-        )
+        self.widget = with_class(w.VBox([self.caption], layout={"min_width": "0"}), "eegtrain-confusion")
         self.shown: dict[str, Any] | None = None
         """The report drawn now (None: hidden)."""
 
@@ -95,6 +94,7 @@ class ConfusionFigure:
         self.caption.value = report_caption(report)
         if not report:
             self.figure.layout.display = "none"
+            self.widget.children = [self.caption]
             return True
         names = [str(n) for n in report["class_names"]]
         counts = np.asarray(report["confusion_matrix"], dtype=float).reshape(len(names), len(names))
@@ -103,4 +103,5 @@ class ConfusionFigure:
             self.heatmap.color = counts
         self._scales["color"].max = float(max(counts.max(), 1.0))
         self.figure.layout.display = None
+        self.widget.children = [self.caption, self.figure]
         return True

@@ -208,7 +208,7 @@ class DataArea:
         self.advanced.selected_index = None
         self.widget = w.VBox(
             [
-                wrap_row([w.HTML("<b>Data</b>"), self.kind, self.note]),
+                wrap_row([self.kind, self.note]),
                 self.files_form.widget,
                 self.advanced,
                 wrap_row([self.check_button, self.apply_button, self.error], align_items="flex-start"),

@@ -3,9 +3,12 @@
 Numbers are typed into text boxes (:class:`NumberText`): what was typed stays as typed
 ("500", "abc", an empty box) and the form says what is wrong with it next to the field,
 instead of the browser silently clamping or reverting it. Labels are the schema's
-``title``s, help lines its ``description``s with the range and default. Fields that apply only to
-some models (:data:`~eegtrain_jupyter.config.training.MODEL_ONLY_FIELDS`) are hidden, and not sent, while
-another model is chosen.
+``title``s, help lines its ``description``s with the range and default. The fields are grouped in the
+sections of :data:`~eegtrain_jupyter.config.names.FIELD_SECTIONS` (the rarely changed ones folded, see
+:data:`~eegtrain_jupyter.config.names.COLLAPSED_SECTIONS`). Fields that apply only to some models
+(:data:`~eegtrain_jupyter.config.names.MODEL_ONLY_FIELDS`) or data sources
+(:data:`~eegtrain_jupyter.config.names.SOURCE_ONLY_FIELDS`) are hidden, and not sent, while another
+model or source is chosen.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..config.training import MODEL_ONLY_FIELDS
+from ..config.names import COLLAPSED_SECTIONS, FIELD_SECTIONS, MODEL_ONLY_FIELDS, SOURCE_ONLY_FIELDS
 from .fields import NumberText, check_value, format_number, help_text, kind_of, parse_value, same_value
 
 __all__ = [
@@ -63,10 +66,14 @@ class ConfigForm:
         names the preset the form's values equal, or ``(custom)``.
     rows : dict[str, VBox]
         Each field with its help and error lines (hidden when the field does not apply).
-    grid : GridBox
-        The fields (with help and error lines) in as many columns as the width allows.
+    grids : dict[str, GridBox]
+        Each section's rows, in as many columns as the width allows (CSS class
+        ``eegtrain-section-<slug>``).
+    folds : dict[str, Accordion]
+        The folded sections (:data:`~eegtrain_jupyter.config.names.COLLAPSED_SECTIONS`); a field
+        error unfolds its section.
     widget : VBox
-        The preset dropdown and the grid, to be displayed on their own.
+        The preset dropdown and the sections, to be displayed on their own.
     """
 
     def __init__(self, schema: dict[str, Any], on_change: Callable[[], None] | None = None):
@@ -90,6 +97,7 @@ class ConfigForm:
         self.errors: dict[str, w.HTML] = {}
         self.helps: dict[str, w.HTML] = {}
         self.rows: dict[str, w.VBox] = {}
+        self._headings: dict[str, w.HTML] = {}
         for name, prop in self.properties.items():
             field = self._make_field(name, prop)
             field.add_class(f"eegtrain-field-{name}")
@@ -115,23 +123,52 @@ class ConfigForm:
         )
         self.preset.add_class("eegtrain-preset")
         self.preset.observe(self._preset_chosen, names="value")
-        self.grid = w.GridBox(
-            list(self.rows.values()),
-            layout=w.Layout(
-                grid_template_columns=f"repeat(auto-fill, minmax(min({_CELL_MIN}, 100%), 1fr))",
-                grid_gap="0 20px",
-                width="100%",
-            ),
-        )
-        self.grid.add_class("eegtrain-form-grid")
-        self._show_model_fields()
+        self.grids: dict[str, w.GridBox] = {}
+        for name, members in _sections(self.rows).items():
+            grid = w.GridBox(
+                [self.rows[n] for n in members],
+                layout=w.Layout(
+                    grid_template_columns=f"repeat(auto-fill, minmax(min({_CELL_MIN}, 100%), 1fr))",
+                    grid_gap="0 20px",
+                    width="100%",
+                ),
+            )
+            grid.add_class("eegtrain-form-grid")
+            grid.add_class(f"eegtrain-section-{slug(name)}")
+            self.grids[name] = grid
+        self.folds: dict[str, w.Accordion] = {}
+        for name in COLLAPSED_SECTIONS:
+            if name in self.grids:
+                fold = w.Accordion([self.grids[name]], titles=(name,))
+                fold.selected_index = None
+                fold.add_class("eegtrain-fold")
+                self.folds[name] = fold
+        self._show_applicable()
         self._match_preset()
 
     @functools.cached_property
     def widget(self) -> w.VBox:
-        """The preset dropdown over the fields (made on first use: the panel lays them out itself)."""
-        box = w.VBox([self.preset, self.grid], layout={"width": "100%"})
+        """The preset dropdown over the sections (made on first use: the panel lays them out itself)."""
+        box = w.VBox([self.preset, self.layout()], layout={"width": "100%"})
         box.add_class("eegtrain-form")
+        return box
+
+    def layout(self, before: dict[str, list[w.Widget]] | None = None) -> w.VBox:
+        """The sections in order, each a heading over its fields (a folded one an accordion);
+        ``before`` puts widgets at the top of a section (the panel's data area in "Data")."""
+        before = before or {}
+        parts: list[w.Widget] = []
+        for name, grid in self.grids.items():
+            if name in self.folds:
+                parts.append(self.folds[name])
+                continue
+            heading = w.HTML(f"<div class='eegtrain-section'>{html.escape(name)}</div>")
+            heading.add_class("eegtrain-section-heading")
+            self._headings[name] = heading
+            parts += [heading, *before.get(name, []), grid]
+        self._show_applicable()
+        box = w.VBox(parts, layout={"width": "100%", "min_width": "0"})
+        box.add_class("eegtrain-form-sections")
         return box
 
     # -- building ----------------------------------------------------------------------
@@ -160,10 +197,19 @@ class ConfigForm:
         """The config value of one field (a typed number parsed; unparsable text as typed)."""
         return parse_value(self.properties[name], self.fields[name].value)
 
+    def source(self) -> str:
+        """The data source the form's ``data`` section names (``synthetic`` when it names none)."""
+        data = self.sections.get("data")
+        return str(data.get("source", "synthetic")) if isinstance(data, dict) else "synthetic"
+
     def applies(self, name: str) -> bool:
-        """Whether field ``name`` applies to the chosen model (:data:`~.config.MODEL_ONLY_FIELDS`)."""
+        """Whether field ``name`` applies to the chosen model (:data:`~.config.names.MODEL_ONLY_FIELDS`)
+        and data source (:data:`~.config.names.SOURCE_ONLY_FIELDS`)."""
         models = MODEL_ONLY_FIELDS.get(name)
-        return not models or "model" not in self.fields or self.fields["model"].value in models
+        if models and "model" in self.fields and self.fields["model"].value not in models:
+            return False
+        sources = SOURCE_ONLY_FIELDS.get(name)
+        return not sources or self.source() in sources
 
     def values(self) -> dict[str, Any]:
         """The form as a config dict (an empty text of a nullable field means None); fields that
@@ -183,7 +229,7 @@ class ConfigForm:
                     field.value = "" if value is None and isinstance(field, w.Text) else value
         finally:
             self._filling = False
-        self._show_model_fields()
+        self._show_applicable()
         self.server_errors.clear()
         self._match_preset()
         self.refresh_errors()
@@ -244,6 +290,9 @@ class ConfigForm:
             label.value = text
             field = self.fields[name]
             (field.add_class if message else field.remove_class)("eegtrain-invalid")
+        for section, fold in self.folds.items():  # an error is never hidden in a folded section
+            if any(n in shown and self.applies(n) for n in FIELD_SECTIONS.get(section, ())):
+                fold.selected_index = 0
         return shown
 
     def title(self, name: str) -> str:
@@ -269,17 +318,28 @@ class ConfigForm:
             finally:
                 self._filling = filling
 
-    def _show_model_fields(self) -> None:
-        for name in MODEL_ONLY_FIELDS:
-            if name in self.rows:
-                self.rows[name].layout.display = None if self.applies(name) else "none"
+    def _show_applicable(self) -> None:
+        """Hide the fields that do not apply to the chosen model and source, and the sections left
+        with none."""
+        for name, row in self.rows.items():
+            row.layout.display = None if self.applies(name) else "none"
+        for section, grid in self.grids.items():
+            shown = any(self.applies(n) for n in _members(section, self.rows))
+            grid.layout.display = None if shown else "none"
+            for part in (self.folds.get(section), self._headings.get(section)):
+                if part is not None and section != "Data":  # Data holds the data area too
+                    part.layout.display = None if shown else "none"
+
+    def source_changed(self) -> None:
+        """The ``data`` section changed (its source may have): show the fields that apply now."""
+        self._show_applicable()
 
     def _changed(self, change) -> None:
         if self._filling:
             return
         name = next((n for n, f in self.fields.items() if f is change["owner"]), "")
         if name == "model":
-            self._show_model_fields()
+            self._show_applicable()
         # the server judged the config as it was: a rule across fields (augmentation needs an
         # unfrozen backbone) may be met by changing another field, so every server error goes
         self.server_errors.clear()
@@ -295,3 +355,21 @@ class ConfigForm:
         self.set_values(config)
         if self.on_change:
             self.on_change()
+
+
+def slug(section: str) -> str:
+    """``Advanced (recipe, augmentation)`` → ``advanced``: a section's CSS class suffix."""
+    return section.split(" ")[0].lower()
+
+
+def _members(section: str, rows: dict[str, Any]) -> list[str]:
+    """The fields of ``section`` the form has, in its order; "Training" also takes those listed nowhere."""
+    listed = {n for names in FIELD_SECTIONS.values() for n in names}
+    members = [n for n in FIELD_SECTIONS[section] if n in rows]
+    if section == "Training":
+        members += [n for n in rows if n not in listed]
+    return members
+
+
+def _sections(rows: dict[str, Any]) -> dict[str, list[str]]:
+    return {name: _members(name, rows) for name in FIELD_SECTIONS}

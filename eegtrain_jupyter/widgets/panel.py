@@ -87,7 +87,9 @@ class TrainingPanel(PanelActions, w.VBox):
         :data:`TAB_TITLES`; ``runs_view`` (:class:`~.runs.RunsView`), ``search_view``
         (:class:`~.search.SearchView`), ``model_area`` (:class:`~.model_area.ModelArea`) and
         ``benchmark_view`` (:class:`~.benchmark.BenchmarkView`) fill the last four, on this panel's
-        client.
+        client, each put on the page when its tab is first chosen (:meth:`show_tab`; ``pages``
+        holds the five contents). A run checked in the Runs table becomes the Model tab's run; after
+        a search, the Model tab shows its best trial.
     last_status : dict or None
         The status most recently shown (set once the whole panel shows it).
     """
@@ -149,10 +151,19 @@ class TrainingPanel(PanelActions, w.VBox):
                 section(
                     "Next run <span class='eegtrain-muted' style='font-weight:normal'>— the config Start uses</span>"
                 ),
-                wrap_row([self.preset, self.cost_hint]),
-                self.form.grid,
-                self.data_area.widget,
-                wrap_row([self.start_button, self.stop_button, self.use_run_config_button, self.start_hint]),
+                with_class(
+                    wrap_row(
+                        [
+                            self.start_button,
+                            self.stop_button,
+                            self.cost_hint,
+                            self.start_hint,
+                        ]
+                    ),
+                    "eegtrain-actions",
+                ),
+                wrap_row([self.preset, self.use_run_config_button]),
+                self.form.layout({"Data": [self.data_area.widget]}),
                 section(
                     "Run shown <span class='eegtrain-muted' style='font-weight:normal'>— the trainer's "
                     "current or last run</span>"
@@ -161,26 +172,30 @@ class TrainingPanel(PanelActions, w.VBox):
             ],
             layout={"min_width": "0"},
         )
-        self.runs_view = RunsView(self.client, on_load_config=self._fill)
+        self.model_area = ModelArea(self.client)
+        self.runs_view = RunsView(self.client, on_load_config=self._fill, on_choose=self.model_area.show)
         self.search_view = SearchView(
             self.client, base_config=self.form.values, on_apply=self._fill, follow=False
         )
-        self.model_area = ModelArea(self.client)
         self.benchmark_view = BenchmarkView(self.client, base_config=self.form.values, follow=False)
+        # a tab's content is put on the page when the tab is first chosen: a plot drawn in a hidden
+        # tab has no width (bqplot then draws negative-width rectangles)
+        self.pages = [
+            train,
+            self.runs_view.widget,
+            self.search_view.widget,
+            self.model_area,
+            self.benchmark_view.widget,
+        ]
         self.tabs = with_class(
             w.Tab(
-                [
-                    train,
-                    self.runs_view.widget,
-                    self.search_view.widget,
-                    self.model_area,
-                    self.benchmark_view.widget,
-                ],
+                [train, *(w.VBox(layout={"min_width": "0"}) for _ in self.pages[1:])],
                 titles=TAB_TITLES,
                 layout={"min_width": "0"},
             ),
             "eegtrain-tabs",
         )
+        self.tabs.observe(lambda change: self.show_tab(change["new"]), "selected_index")
         self.children = [style_widget(), wrap_row([title, self.badge]), self.backend, self.error, self.tabs]
 
         self.refresh()
@@ -204,6 +219,18 @@ class TrainingPanel(PanelActions, w.VBox):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- public ------------------------------------------------------------------------
+    def show_tab(self, index: int | None) -> None:
+        """Put tab ``index``'s content on the page (once) and choose it."""
+        if index is None:
+            return
+        holder = self.tabs.children[index]
+        if holder is not self.pages[index] and not holder.children:
+            holder.children = [self.pages[index]]
+        if self.tabs.selected_index != index:
+            self.tabs.selected_index = index
+        with self._lock:
+            self.view.show(index == 0)
+
     def refresh(self) -> dict[str, Any] | None:
         """Fetch the status now and show it; returns it (None when the trainer is unreachable)."""
         try:
@@ -237,7 +264,13 @@ class TrainingPanel(PanelActions, w.VBox):
         with self._lock:
             self._closing.set()
         POLLER.remove(self)
-        roots = [self, *([self.form.widget] if "widget" in vars(self.form) else [])]
+        roots = [
+            self,
+            *self.pages,  # a tab's content not put on the page yet
+            *self.runs_view.spare_widgets(),
+            self.view.confusion.figure,  # off the page while there is no test report
+            *([self.form.widget] if "widget" in vars(self.form) else []),
+        ]
         for widget in list(widget_tree(*roots)):
             if widget is not self:
                 widget.close()
@@ -268,13 +301,13 @@ class TrainingPanel(PanelActions, w.VBox):
         """Past runs, for the cost hint and the Runs tab, and the Model tab's run (again when a
         run has ended)."""
         self._runs_seen = _run_key(status or {})
-        if status and status.get("run_id") and not status.get("is_training"):
-            self.model_area.show(status["run_id"])
         self.runs_view.refresh()
-        try:
-            self._runs = list(self.client.runs())
-        except EegtrainError:  # a hint is never worth an error line
-            return
+        if status and status.get("run_id") and not status.get("is_training"):
+            shown = status["run_id"]
+            if shown in self.runs_view.trial_ids and self.runs_view.best_trial:
+                shown = self.runs_view.best_trial  # after a search: its best trial, not its last
+            self.model_area.show(shown)
+        self._runs = list(self.runs_view.runs)
         self._render_cost()
 
     # -- rendering (under the lock) ----------------------------------------------------
@@ -296,7 +329,10 @@ class TrainingPanel(PanelActions, w.VBox):
         self.view.render_run_config(self._status or {})
 
     def _render_cost(self) -> None:
-        self.cost_hint.value = "" if self.form.check() else cost_html(self.form.values(), self._runs)
+        if self.form.check():
+            self.cost_hint.value = ""
+            return
+        self.cost_hint.value = cost_html(self.form.values(), self._runs, self.runs_view.trial_ids)
 
     def _render_disconnected(self) -> None:
         self.badge.value = badge_html("reconnecting")

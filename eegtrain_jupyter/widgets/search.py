@@ -18,6 +18,7 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 
+from .records import data_text
 from .style import wrap_row
 
 __all__ = ["DEFAULT_SPACE", "SearchView", "best_so_far", "rounded", "trial_ticks"]
@@ -95,6 +96,7 @@ class SearchView:
             layout={"width": "auto", "max_width": "520px", "height": "120px"},
         )
         self.n_trials = w.BoundedIntText(value=10, min=1, max=1000, description="trials")
+        self.n_trials.add_class("eegtrain-search-trials")
         self.start_button = w.Button(description="Start search", button_style="primary")
         self.stop_button = w.Button(
             description="Stop search",
@@ -111,6 +113,7 @@ class SearchView:
         )
         self.progress = w.IntProgress(value=0, min=0, max=1, description="trials")
         self.message = w.HTML()
+        self.message.add_class("eegtrain-search-message")
         self.trials = w.HTML()
         xs, ys = bq.LinearScale(), bq.LinearScale()
         self.best_line = bq.Lines(
@@ -222,8 +225,11 @@ class SearchView:
                 "<span style='color:gray'>no search yet: edit the space, then Start search</span>"
             )
         else:
+            config = request.get("config") or {}
+            what = f" — {config.get('model', 'labram')} on {data_text(config)}" if config else ""
             self.message.value = (
                 f"search <b>{html.escape(str(status['search_id']))}</b>: {status['state']}"
+                + html.escape(what)
                 + (f" — best trial {best['number']}: {best['value']:.4g}" if best else "")
             )
         rows = "".join(

@@ -8,6 +8,7 @@ by a pure function of the status, so the panel adds no fact the status does not 
 from __future__ import annotations
 
 import html
+from pathlib import PurePath
 from typing import Any
 
 import ipywidgets as w
@@ -16,6 +17,7 @@ from ..client import TrainingClient
 from .confusion import ConfusionFigure
 from .form import ConfigForm, format_number
 from .plots import CurvesFigure
+from .records import path_html
 from .style import STATE_COLORS, with_class, wrap_row
 
 __all__ = [
@@ -104,7 +106,8 @@ def badge_html(state: str) -> str:
 
 
 def epoch_text(status: dict[str, Any]) -> str:
-    """One epoch numbering: the epoch being trained while active ("epoch 2 / 3" during epoch 2)."""
+    """One epoch numbering: the epoch being trained while active ("epoch 2 / 3" during epoch 2); the
+    epochs done while the best checkpoint is tested ("epoch 3 / 3 · testing")."""
     total = int(status.get("total_epochs") or 0)
     done = int(status.get("current_epoch") or 0)
     state = status.get("state", "idle")
@@ -112,12 +115,20 @@ def epoch_text(status: dict[str, Any]) -> str:
         return "no run yet"
     if state in _ACTIVE or status.get("is_training"):
         batch = status.get("batch") or {}
+        if _testing(status):
+            return f"epoch {done} / {total} · testing"
         if int(batch.get("epoch") or 0) >= 1:
             return f"epoch {int(batch['epoch'])} / {total}"
         if status.get("phase") == "training" and done < total:
             return f"epoch {done + 1} / {total}"
         return f"{status.get('phase') or state} · {total} epochs planned"
     return f"epoch {done} / {total} · {state}"
+
+
+def _testing(status: dict[str, Any]) -> bool:
+    """Whether the held-out test split is being scored (the batches then carry the best epoch's number)."""
+    batch = status.get("batch") or {}
+    return status.get("phase") == "testing" or batch.get("phase") == "test"
 
 
 def batch_text(status: dict[str, Any]) -> str:
@@ -128,6 +139,8 @@ def batch_text(status: dict[str, Any]) -> str:
         return f"{phase}…" if phase and status.get("is_training") else ""
     if batch["phase"] == "caching features":
         text = f"caching features: batch {batch['batch']} / {batch['n_batches']}"
+    elif _testing(status):
+        return f"test split, best checkpoint (epoch {batch['epoch']}): batch {batch['batch']} / {batch['n_batches']}"
     else:
         text = f"epoch {batch['epoch']} {batch['phase']}: batch {batch['batch']} / {batch['n_batches']}"
     running = []  # running means over this epoch so far, when the trainer reports them
@@ -197,15 +210,23 @@ def run_config_html(status: dict[str, Any], form: ConfigForm) -> str:
 
 
 def outputs_html(status: dict[str, Any]) -> str:
-    """What the shown run wrote (``files``, in its run folder), its checkpoint's epoch and
-    score, and whether it replaced the top-level files in ``save_dir`` (``published``)."""
+    """What the shown run wrote (``files``, by name, in its run folder), its checkpoint's epoch and
+    score, and whether it replaced the top-level files in ``save_dir`` (``published``). Paths are
+    shortened to their last parts; the whole path is each one's tooltip."""
     if not status.get("run_id"):
         return ""
     active = bool(status.get("is_training"))
     parts = []
     files = status.get("files") or {}
     if files:
-        parts.append("wrote " + ", ".join(f"<code>{html.escape(str(p))}</code>" for p in files.values()))
+        names = ", ".join(
+            f"<code title='{html.escape(str(p), quote=True)}'>{html.escape(PurePath(str(p)).name)}</code>"
+            for p in files.values()
+        )
+        folder = f" in {path_html(str(status['run_dir']))}" if status.get("run_dir") else ""
+        parts.append(f"wrote {names}{folder}")
+    elif status.get("run_dir"):
+        parts.append(f"this run's folder {path_html(str(status['run_dir']))}")
     if status.get("best_epoch") is not None:
         score = status.get("best_val_acc")
         score_text = f", val acc {score:.1f}%" if isinstance(score, (int, float)) else ""
@@ -215,16 +236,13 @@ def outputs_html(status: dict[str, Any]) -> str:
         parts.append("no epoch finished, so no checkpoint was written")
     if not active:
         published = status.get("published") or {}
-        save_dir = html.escape(str(status.get("save_dir") or "save_dir"))
+        save_dir = path_html(str(status.get("save_dir") or "save_dir"))
         if published:
-            parts.append(f"replaced the top-level files in <code>{save_dir}</code>")
+            parts.append(f"replaced the top-level files in {save_dir}")
         else:
             parts.append(
-                f"<b>the top-level files in <code>{save_dir}</code> are unchanged</b> "
-                "(only a completed run replaces them)"
+                f"<b>the top-level files in {save_dir} are unchanged</b> (only a completed run replaces them)"
             )
-    if status.get("run_dir"):
-        parts.append(f"this run's folder <code>{html.escape(str(status['run_dir']))}</code>")
     return "outputs: " + " · ".join(parts)
 
 
@@ -301,6 +319,10 @@ class RunView:
             css_class="eegtrain-acc-figure",
         )
         self.confusion = ConfusionFigure()
+        self.visible = True
+        """Whether the page shows this view now; while it does not, the confusion matrix waits (a
+        bqplot figure first drawn out of sight has no size and draws negative-width rectangles)."""
+        self._report: dict[str, Any] | None = None
 
     def rows(self) -> list[w.Widget]:
         """The section's rows, top to bottom (the badge goes in the panel's title row)."""
@@ -348,11 +370,20 @@ class RunView:
         hist = status.get("history") or {}
         self.loss_curves.update(hist.get("train_losses", []), hist.get("val_losses", []), total)
         self.acc_curves.update(hist.get("train_accs", []), hist.get("val_accs", []), total)
-        self.confusion.update(status.get("test_report"))
+        self._report = status.get("test_report")
+        if self.visible:
+            self.confusion.update(self._report)
         self.test_card.value = test_card_html(status.get("test_report"))
 
     def render_run_config(self, status: dict[str, Any]) -> None:
         self.run_config.value = run_config_html(status, self.form)
+
+    def show(self, visible: bool) -> None:
+        """Say whether the page shows this view now (the panel's Train tab is chosen); shown again,
+        it draws the confusion matrix it held back."""
+        self.visible = visible
+        if visible:
+            self.confusion.update(self._report)
 
     def _render_batch(self, status: dict[str, Any]) -> None:
         batch = status.get("batch")

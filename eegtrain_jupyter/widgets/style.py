@@ -63,8 +63,26 @@ body[data-jp-theme-light='false'] .eegtrain-panel { --eegtrain-error: var(--jp-e
 .eegtrain-panel .bqplot, .eegtrain-panel .bqplot > svg { background: transparent; }
 .eegtrain-panel .bqplot > svg .plotarea_background { fill: transparent; }
 .eegtrain-panel code { overflow-wrap: anywhere; }
-.eegtrain-panel .eegtrain-runs-table select { font-family: var(--jp-code-font-family, monospace);
-  font-size: var(--jp-ui-font-size0, 11px); overflow-x: hidden; }
+/* tables never break inside a word ("subj/ect"): cells wrap between words; a table still too wide
+   for the notebook scrolls sideways on its own */
+.eegtrain-panel table { display: block; max-width: 100%; overflow-x: auto; border-collapse: collapse; }
+.eegtrain-panel td, .eegtrain-panel th, .eegtrain-panel td code, .eegtrain-panel th code {
+  overflow-wrap: normal; word-break: normal; hyphens: none; }
+.eegtrain-panel td, .eegtrain-panel th { padding: 0 10px 0 0; text-align: left; vertical-align: top; }
+.eegtrain-panel .eegtrain-runs-table { font-size: var(--jp-ui-font-size0, 12px); }
+.eegtrain-panel .eegtrain-runs-cell .widget-html-content { white-space: nowrap; overflow-wrap: normal;
+  word-break: normal; font-variant-numeric: tabular-nums; line-height: 1.3; font-size: inherit; }
+.eegtrain-panel .eegtrain-runs-started .widget-html-content { white-space: normal; }
+.eegtrain-panel .eegtrain-runs-data .widget-html-content { max-width: 9em; overflow: hidden;
+  text-overflow: ellipsis; }
+.eegtrain-panel .eegtrain-runs-header { padding: 0 4px; font-weight: 600; white-space: normal; height: auto;
+  min-height: var(--jp-widgets-inline-height, 28px); line-height: 1.15; text-align: left; overflow-wrap: normal;
+  overflow: visible; min-width: min-content; font-size: inherit; }
+.eegtrain-panel .eegtrain-runs-header.eegtrain-sorted { background: var(--jp-layout-color3); }
+.eegtrain-panel .eegtrain-downloads a, .eegtrain-panel a.eegtrain-download {
+  color: var(--jp-content-link-color, #1976d2); white-space: nowrap; }
+.eegtrain-panel .eegtrain-fold .lm-AccordionPanel-title, .eegtrain-panel .eegtrain-fold .p-Collapse-header {
+  font-weight: 600; }
 .eegtrain-panel .eegtrain-data-files td, .eegtrain-panel .eegtrain-data-files th { padding: 0 8px 0 0;
   text-align: left; }
 /* the kernel behind this view restarted or stopped (ipywidgets marks every view of a dead comm):
