@@ -67,6 +67,7 @@ def _sizes(quick: bool) -> dict:
             "search": ["--trials", "3", "--n-samples-per-class", "100", "--n-epochs", "2"],
             "light": ["--starts", "1", "--quick"],
             "scanmem": ["--quick"],
+            "evaluation": ["--quick"],
         }
     return {
         "frozen_cfg": {"device": "cpu"},
@@ -93,6 +94,7 @@ def _sizes(quick: bool) -> dict:
         "search": ["--trials", "20"],  # its defaults: 2x1500 windows, 15 epochs
         "light": ["--starts", "5"],
         "scanmem": [],  # its defaults: 64 channels x 60 min at 256 Hz, 6 labelled 60 s spans
+        "evaluation": [],  # its defaults: 2x500 windows of 5 subjects, the default frozen config, 2 repeats
     }
 
 
@@ -263,8 +265,8 @@ def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
 
 
 def bench_finetune(s: dict, quick: bool) -> list[Row]:
-    """Rows 3 and 4: fine-tune samples/s of engine (``precision: bf16``, opt-in: ``auto`` keeps CPU
-    fine-tuning in fp32, row 10) vs bare PyTorch loop vs braindecode/skorch (both fp32, their default)."""
+    """Rows 3 and 4: fine-tune samples/s of engine (``precision: bf16``, what ``auto`` picks on
+    native-bf16 CPUs, row 10) vs bare PyTorch loop vs braindecode/skorch (both fp32, their default)."""
     from . import cases
 
     config, data = cases.finetune_setup(s["ft_n"], s["ft_bs"])
@@ -286,7 +288,7 @@ def bench_finetune(s: dict, quick: bool) -> list[Row]:
     return [
         Row(
             3,
-            f"fine-tune samples/s, {cand} (opt-in; auto: fp32, row 10) vs bare fp32 PyTorch loop ({steps})",
+            f"fine-tune samples/s, {cand} (auto on native-bf16 CPUs, row 10) vs bare fp32 PyTorch loop ({steps})",
             f"{e:.1f} /s",
             f"{b:.1f} /s",
             r3,
@@ -615,6 +617,45 @@ def bench_scanmem(s: dict, quick: bool) -> list[Row]:
     ]
 
 
+def bench_evaluation(s: dict, quick: bool) -> list[Row]:
+    """Rows 22-25: a 5-fold cross-subject benchmark of frozen LaBraM against one holdout run of the
+    same config, and each classical baseline's run against that frozen run, all through the service
+    (:mod:`bench.evaluation_bench`, in a fresh interpreter)."""
+    _log("benchmark job and baselines vs one frozen run (bench.evaluation_bench)")
+    r = _run_module("bench.evaluation_bench", *s["evaluation"])
+    med = r["median_s"]
+    what = f"synthetic, 5 subjects, 2x{r['n_per_class']} windows, median of {r['repeats']}"
+    rows = [
+        Row(
+            22,
+            f"5-fold cross_subject benchmark of frozen LaBraM (5 runs) vs one holdout run, same config ({what})",
+            f"{med['cross_subject']:.2f} s (feature cache entries after it: "
+            f"{max(r['feature_cache_entries_after_benchmark'])})",
+            f"{med['holdout']:.2f} s (one holdout run)",
+            r["ratio_benchmark"],
+            "<= 1.5x",
+            None if quick else r["ratio_benchmark"] <= 1.5,
+            note="median of per-repeat ratios; both start with an empty feature cache",
+            raw=r,
+        )
+    ]
+    for id_, name in ((23, "bandpower_lda"), (24, "csp_lda"), (25, "tangent_space_lr")):
+        ratio = r["ratio_baselines"][name]
+        rows.append(
+            Row(
+                id_,
+                f"{name} holdout run vs a frozen LaBraM holdout run ({what})",
+                f"{med[name]:.2f} s",
+                f"{med['holdout']:.2f} s (frozen LaBraM)",
+                ratio,
+                "<= 0.1",
+                None if quick else ratio <= 0.1,
+                note="median of per-repeat ratios; start call to the run's end",
+            )
+        )
+    return rows
+
+
 def machine_info(threads: int | None) -> dict:
     import torch
 
@@ -678,6 +719,7 @@ def run_all(
         ({16, 17}, bench_search, (s, quick)),
         ({18, 19, 20}, bench_light, (s, quick)),
         ({21}, bench_scanmem, (s, quick)),
+        ({22, 23, 24, 25}, bench_evaluation, (s, quick)),
     ]
     for ids, fn, args in groups:
         if only and not ids & only:
@@ -754,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
-    ids = set(range(1, 22))
+    ids = set(range(1, 26))
     if args.only:
         ids = {int(x) for x in args.only.split(",") if x}
     ids -= {int(x) for x in args.skip.split(",") if x}

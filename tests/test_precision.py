@@ -43,11 +43,13 @@ def test_auto_follows_the_probe_it_is_given(feature):
     assert (told_no.name, told_no.reason) == ("fp32", "fp32 (cpu: no native bf16)")
 
 
-def test_auto_keeps_cpu_fine_tuning_in_fp32():
-    """bf16 fine-tuning missed the accuracy-parity bar (bench row 10), so auto does not pick it."""
+def test_auto_fine_tunes_in_bf16_only_on_native_bf16_cpus():
+    """bf16 fine-tuning met the paired accuracy bound (bench row 10): auto follows the CPU probe."""
     chosen = resolve_precision("auto", CPU, fine_tune=True, cpu_bf16=lambda: "avx512_bf16")
-    assert (chosen.name, chosen.reason) == ("fp32", "fp32 (cpu fine-tuning: bf16 missed accuracy parity)")
-    assert resolve_precision("bf16", CPU, fine_tune=True).name == "bf16"
+    assert (chosen.name, chosen.reason) == ("bf16", "bf16 (cpu: avx512_bf16)")
+    emulated = resolve_precision("auto", CPU, fine_tune=True, cpu_bf16=lambda: None)
+    assert (emulated.name, emulated.reason) == ("fp32", "fp32 (cpu: no native bf16)")
+    assert resolve_precision("fp32", CPU, fine_tune=True, cpu_bf16=lambda: "amx_bf16").name == "fp32"
     assert resolve_precision("auto", CUDA, fine_tune=True).name == "bf16"
 
 
