@@ -58,6 +58,8 @@ def _sizes(quick: bool) -> dict:
             "fresh_n": 16,
             "parity_n": 16,
             "parity_epochs": 1,
+            "parity_seeds": 2,
+            "parity_fresh_n": 16,
             "proc_repeats": 1,
             "proc_ft_n": 100,
             "recipe_n": 50,
@@ -65,6 +67,7 @@ def _sizes(quick: bool) -> dict:
             "search": ["--trials", "3", "--n-samples-per-class", "100", "--n-epochs", "2"],
             "light": ["--starts", "1", "--quick"],
             "scanmem": ["--quick"],
+            "evaluation": ["--quick"],
         }
     return {
         "frozen_cfg": {"device": "cpu"},
@@ -80,8 +83,10 @@ def _sizes(quick: bool) -> dict:
         "srv_n": 300,
         "isolate": True,
         "fresh_n": 500,
-        "parity_n": 500,
+        "parity_n": 300,
         "parity_epochs": 3,
+        "parity_seeds": 5,
+        "parity_fresh_n": 300,
         "proc_repeats": 3,
         "proc_ft_n": 500,
         "recipe_n": 600,
@@ -89,6 +94,7 @@ def _sizes(quick: bool) -> dict:
         "search": ["--trials", "20"],  # its defaults: 2x1500 windows, 15 epochs
         "light": ["--starts", "5"],
         "scanmem": [],  # its defaults: 64 channels x 60 min at 256 Hz, 6 labelled 60 s spans
+        "evaluation": [],  # its defaults: 2x500 windows of 5 subjects, the default frozen config, 2 repeats
     }
 
 
@@ -259,8 +265,8 @@ def bench_frozen(s: dict, quick: bool, threads: int | None) -> list[Row]:
 
 
 def bench_finetune(s: dict, quick: bool) -> list[Row]:
-    """Rows 3 and 4: fine-tune samples/s of engine (``precision: bf16``, opt-in: ``auto`` keeps CPU
-    fine-tuning in fp32, row 10) vs bare PyTorch loop vs braindecode/skorch (both fp32, their default)."""
+    """Rows 3 and 4: fine-tune samples/s of engine (``precision: bf16``, what ``auto`` picks on
+    native-bf16 CPUs, row 10) vs bare PyTorch loop vs braindecode/skorch (both fp32, their default)."""
     from . import cases
 
     config, data = cases.finetune_setup(s["ft_n"], s["ft_bs"])
@@ -282,7 +288,7 @@ def bench_finetune(s: dict, quick: bool) -> list[Row]:
     return [
         Row(
             3,
-            f"fine-tune samples/s, {cand} (opt-in; auto: fp32, row 10) vs bare fp32 PyTorch loop ({steps})",
+            f"fine-tune samples/s, {cand} (auto on native-bf16 CPUs, row 10) vs bare fp32 PyTorch loop ({steps})",
             f"{e:.1f} /s",
             f"{b:.1f} /s",
             r3,
@@ -305,33 +311,99 @@ def bench_finetune(s: dict, quick: bool) -> list[Row]:
     ]
 
 
+FT_PARITY_BOUND = 1.5
+"""Row 10's rule: ``precision: auto`` may pick bf16 for CPU fine-tuning only when the 95 % CI of
+the paired bf16 - fp32 difference in balanced accuracy lies within +-1.5 points, over at least
+``FT_MIN_SEEDS`` informative seeds."""
+FT_MIN_SEEDS = 5
+FT_CHANCE_MARGIN = 5.0
+"""A seed is informative when either precision scores more than chance (50 %) + 5 points: a pair
+that both stayed at chance differs by ~0 whatever the precision, and would narrow the interval
+without saying anything about it."""
+
+
 def bench_finetune_parity(s: dict, quick: bool, threads: int | None) -> list[Row]:
-    """Row 10: the ``fine-tune`` preset (fewer epochs, fewer windows) in bf16 vs fp32, same seed.
+    """Row 10: the ``fine-tune`` preset in bf16 vs fp32, paired over seeds.
 
-    ``auto`` keeps CPU fine-tuning in fp32 because this row missed its bar (see precision.py), so
-    the row compares the explicit choices."""
-    n, epochs = s["parity_n"], s["parity_epochs"]
+    Seed ``k`` (``config.seed = 42 + k``) generates the training windows, the validation split and
+    the initial head, the same for both precisions; each run's best-epoch checkpoint is scored on
+    ``2 x fresh_n`` newly generated windows (seed + 1000, balanced classes, so accuracy equals
+    balanced accuracy). :func:`eegtrain_jupyter.engine.statistics.compare_paired` gives the mean
+    difference and its 95 % t-interval over the seeds; the row is met when the interval lies within
+    +-``FT_PARITY_BOUND`` points (the rule ``engine/precision.py`` applies to ``auto``)."""
+    from eegtrain_jupyter.engine.statistics import compare_paired
+
+    n, epochs, seeds, fresh_n = s["parity_n"], s["parity_epochs"], s["parity_seeds"], s["parity_fresh_n"]
     cfg = {"_preset": "fine-tune", "device": "cpu", "n_epochs": epochs}
-    res = {}
-    for precision in ("fp32", "bf16"):
-        _log(f"fine-tune parity: {precision}, 2x{n} windows, {epochs} epochs")
-        if s["isolate"]:
-            res[precision] = _worker(
-                "frozen_train", {**cfg, "precision": precision, "_fresh_per_class": s["fresh_n"]}, n, threads
+    res: dict[str, list[dict]] = {"fp32": [], "bf16": []}
+    for k in range(seeds):
+        order = ("fp32", "bf16") if k % 2 == 0 else ("bf16", "fp32")  # alternate which runs first
+        for precision in order:
+            _log(
+                f"fine-tune parity: seed {42 + k} ({k + 1}/{seeds}), {precision}, 2x{n} windows, {epochs} epochs"
             )
-        else:  # quick: in this process
-            from eegtrain_jupyter.config.training import parse_config
+            run_cfg = {**cfg, "precision": precision, "seed": 42 + k}
+            if s["isolate"]:
+                res[precision].append(
+                    _worker("frozen_train", {**run_cfg, "_fresh_per_class": fresh_n}, n, threads)
+                )
+            else:  # quick: in this process
+                from eegtrain_jupyter.config.training import parse_config
 
-            from .cases import train_with_accuracy
+                from .cases import train_with_accuracy
 
-            config = parse_config(
-                {"device": "cpu", "n_epochs": epochs, "precision": precision}, preset="fine-tune"
-            )
-            res[precision] = train_with_accuracy(config, n, s["fresh_n"])
-    what = f"fine-tune preset, 2x{n} windows, {epochs} epochs"
-    row = _parity_row(10, what, res["bf16"], res["fp32"], s["fresh_n"], quick)
-    row.raw["seconds"] = {p: r["seconds"] for p, r in res.items()}
-    return [row]
+                config = parse_config(
+                    {k2: v for k2, v in run_cfg.items() if k2 != "_preset"}, preset="fine-tune"
+                )
+                res[precision].append(train_with_accuracy(config, n, fresh_n))
+    pairs = [
+        (b["fresh_acc"], f["fresh_acc"])
+        for b, f in zip(res["bf16"], res["fp32"], strict=True)
+        if max(b["fresh_acc"], f["fresh_acc"]) > 50.0 + FT_CHANCE_MARGIN
+    ]
+    bf16 = [r["fresh_acc"] for r in res["bf16"]]
+    fp32 = [r["fresh_acc"] for r in res["fp32"]]
+    informative = len(pairs)
+    c = (
+        compare_paired([b for b, _ in pairs], [f for _, f in pairs], "bf16", "fp32")
+        if informative > 1
+        else None
+    )
+    widest = max(abs(c.ci_low), abs(c.ci_high)) if c is not None else float("inf")
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    return [
+        Row(
+            10,
+            f"fine-tune preset bf16 vs fp32, paired over {seeds} seeds (2x{n} windows, {epochs} epochs; "
+            f"balanced accuracy on 2x{fresh_n} fresh windows per seed)",
+            f"{mean(bf16):.1f} % (bf16, mean)",
+            f"{mean(fp32):.1f} % (fp32, mean)",
+            widest,
+            f"95 % CI of Δ within ±{FT_PARITY_BOUND:g} pts over >= {FT_MIN_SEEDS} informative seeds",
+            None if quick else (informative >= FT_MIN_SEEDS and widest <= FT_PARITY_BOUND),
+            note=(
+                f"ratio column: the CI's largest abs. bound over the {informative} of {seeds} seeds "
+                f"where a run beat chance + {FT_CHANCE_MARGIN:g} pts; "
+                + (c.verdict if c is not None else "too few informative seeds for an interval")
+            ),
+            raw={
+                "bf16": res["bf16"],
+                "fp32": res["fp32"],
+                "informative_seeds": informative,
+                **(
+                    {
+                        "differences": c.differences,
+                        "mean_difference": c.mean_difference,
+                        "ci": [c.ci_low, c.ci_high],
+                        "p_value": c.p_value,
+                        "test": c.test,
+                    }
+                    if c is not None
+                    else {}
+                ),
+            },
+        )
+    ]
 
 
 def bench_server(s: dict, quick: bool) -> list[Row]:
@@ -572,6 +644,45 @@ def bench_scanmem(s: dict, quick: bool) -> list[Row]:
     ]
 
 
+def bench_evaluation(s: dict, quick: bool) -> list[Row]:
+    """Rows 22-25: a 5-fold cross-subject benchmark of frozen LaBraM against one holdout run of the
+    same config, and each classical baseline's run against that frozen run, all through the service
+    (:mod:`bench.evaluation_bench`, in a fresh interpreter)."""
+    _log("benchmark job and baselines vs one frozen run (bench.evaluation_bench)")
+    r = _run_module("bench.evaluation_bench", *s["evaluation"])
+    med = r["median_s"]
+    what = f"synthetic, 5 subjects, 2x{r['n_per_class']} windows, median of {r['repeats']}"
+    rows = [
+        Row(
+            22,
+            f"5-fold cross_subject benchmark of frozen LaBraM (5 runs) vs one holdout run, same config ({what})",
+            f"{med['cross_subject']:.2f} s (feature cache entries after it: "
+            f"{max(r['feature_cache_entries_after_benchmark'])})",
+            f"{med['holdout']:.2f} s (one holdout run)",
+            r["ratio_benchmark"],
+            "<= 1.5x",
+            None if quick else r["ratio_benchmark"] <= 1.5,
+            note="median of per-repeat ratios; both start with an empty feature cache",
+            raw=r,
+        )
+    ]
+    for id_, name in ((23, "bandpower_lda"), (24, "csp_lda"), (25, "tangent_space_lr")):
+        ratio = r["ratio_baselines"][name]
+        rows.append(
+            Row(
+                id_,
+                f"{name} holdout run vs a frozen LaBraM holdout run ({what})",
+                f"{med[name]:.2f} s",
+                f"{med['holdout']:.2f} s (frozen LaBraM)",
+                ratio,
+                "<= 0.1",
+                None if quick else ratio <= 0.1,
+                note="median of per-repeat ratios; start call to the run's end",
+            )
+        )
+    return rows
+
+
 def machine_info(threads: int | None) -> dict:
     import torch
 
@@ -635,6 +746,7 @@ def run_all(
         ({16, 17}, bench_search, (s, quick)),
         ({18, 19, 20}, bench_light, (s, quick)),
         ({21}, bench_scanmem, (s, quick)),
+        ({22, 23, 24, 25}, bench_evaluation, (s, quick)),
     ]
     for ids, fn, args in groups:
         if only and not ids & only:
@@ -711,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
-    ids = set(range(1, 22))
+    ids = set(range(1, 26))
     if args.only:
         ids = {int(x) for x in args.only.split(",") if x}
     ids -= {int(x) for x in args.skip.split(",") if x}

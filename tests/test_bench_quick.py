@@ -3,7 +3,9 @@
 Benchmark 5 (a real jupyter server) is left out here: the server tests cover it, and the
 server's start-up would double this test's time on a small CI machine. Benchmarks 11 and 12 (the
 worker process) each start fresh interpreters with a fork server; tests/test_worker.py checks the
-same properties (memory stays in the worker) directly.
+same properties (memory stays in the worker) directly. Benchmarks 22-25 (a benchmark job and the
+classical baselines through the service, about a minute even with ``--quick``) are left out too:
+tests/test_benchmark.py and tests/test_classical.py run the same jobs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ def test_quick_bench_writes_a_table_of_ratios(tmp_path):
     out = tmp_path / "RESULTS.md"
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--skip", "5,11,12", "--threads", "1", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--skip",
+            "5,11,12,22,23,24,25",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -113,8 +113,14 @@ class RemoteClient(Waiting):
         *,
         resume: str | None = None,
     ) -> dict[str, Any]:
-        """Start (or resume) a benchmark (``BenchmarkRequest`` body); returns ``BenchmarkStatus``."""
-        return self._request("POST", "benchmark", benchmark_body(models, config, resume))
+        """Start (or resume) a benchmark (``BenchmarkRequest`` body); returns ``BenchmarkStatus``.
+
+        The server checks every model's config against the data (all folds) before answering: on
+        recordings not read before that is a scan of the files, so the call may take longer than
+        the client's ``timeout`` (at least 120 s are allowed)."""
+        return self._request(
+            "POST", "benchmark", benchmark_body(models, config, resume), timeout=max(self.timeout, 120)
+        )
 
     def benchmark_status(self) -> dict[str, Any]:
         return self._request("GET", "benchmark")

@@ -57,6 +57,10 @@ PRELOAD = (
     "eegtrain_jupyter.data.synthetic",
     "eegtrain_jupyter.runtime.worker",
     "eegtrain_jupyter.runtime.workbench",
+    # a classical baseline's run: skops scans every loaded module for its trusted types when it is
+    # imported (seconds with torch loaded), and the pipelines' own modules
+    "skops.io",
+    "eegtrain_jupyter.models.classical",
 )
 """Modules the fork server imports once for every worker it forks."""
 
