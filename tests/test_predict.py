@@ -268,14 +268,14 @@ def test_model_area_widget_shows_metrics_predicts_and_exports(run, root, fresh):
     from eegtrain_jupyter.widgets.model_area import ModelArea
 
     area = ModelArea(LocalClient(TrainingManager(root)), run.run_id)
-    assert "validation" in area.metrics.value and f"{run.best_val_acc:.4g}" in area.metrics.value
+    assert "validation" in area.metrics.value and f"{run.best_val_acc:.1f}%" in area.metrics.value
     np.save(root / "area.npy", fresh.X[:3])
     area.path.value = "area.npy"
     area.predict_button.click()
     assert "<td>3</td>" in area.prediction.value and area.error.value == ""
     area.path.value = "missing.edf"
     area.predict_button.click()
-    assert "no such file" in area.error.value
+    assert "no such file" in area.path_error.value and area.error.value == ""
     area.export_buttons["torch_export"].click()  # in a daemon thread
     assert area.export_buttons["onnx"].disabled
     wait_for(lambda: not area.export_buttons["onnx"].disabled, timeout=600, what="the export")

@@ -67,10 +67,10 @@ def _fuzz_start(doc: dict, base: str, token: str, max_examples: int) -> dict[str
             assert isinstance(body["error"], str) and body["error"], body
             if mode is GenerationMode.POSITIVE:
                 # schema-valid: refused for memory, or for a path that fails the semantic rules
-                # (a data source's files, their content and the split they allow are checked
-                # beyond the schema too: issue 11)
+                # (a data source's files, their content, the split and the evaluation protocol
+                # they allow are checked beyond the schema too)
                 assert code == 503 or all(
-                    f in PATH_FIELDS or f.startswith("data") or f == "split_by"
+                    f in PATH_FIELDS or f.startswith(("data", "evaluation")) or f == "split_by"
                     for f in (e["field"] for e in body["errors"])
                 ), body
             # 503 is this test's expected refusal, and schema-valid bodies with unusable paths
