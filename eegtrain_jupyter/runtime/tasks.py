@@ -17,6 +17,7 @@ from ..data.paths import PathPolicy
 from ..engine import artifacts
 from ..errors import ConfigError, Conflict
 from ..schemas import (
+    BENCHMARK_METRICS,
     BenchmarkStatus,
     BenchmarkSummary,
     DataSummary,
@@ -224,18 +225,7 @@ def benchmark_report(
                 "repeat": result.repeat,
                 "run_id": result.run_id,
                 "n_test": result.n_test,
-                **{
-                    k: getattr(result, k)
-                    for k in (
-                        "balanced_accuracy",
-                        "accuracy",
-                        "cohen_kappa",
-                        "macro_f1",
-                        "weighted_f1",
-                        "roc_auc",
-                        "average_precision",
-                    )
-                },
+                **{k: getattr(result, k) for k in BENCHMARK_METRICS},
             }
         )
     request = status.request

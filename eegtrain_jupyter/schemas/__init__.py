@@ -21,8 +21,9 @@ from pydantic import BaseModel
 
 from ..config.benchmark import BenchmarkRequest
 from ..config.search import SearchRequest
-from .base import ErrorBody, FieldErrorBody, Shape, TrainingState
+from .base import ErrorBody, FieldErrorBody, JobState, Shape, TrainingState
 from .benchmark import (
+    BENCHMARK_METRICS,
     BenchmarkComparison,
     BenchmarkModelSummary,
     BenchmarkResult,
@@ -65,6 +66,7 @@ from .serving import (
 )
 
 __all__ = [
+    "BENCHMARK_METRICS",
     "BENCHMARK_PREFIX",
     "REQUEST_MODELS",
     "RESPONSE_MODELS",
@@ -93,6 +95,7 @@ __all__ = [
     "FieldErrorBody",
     "FileSummary",
     "History",
+    "JobState",
     "Metrics",
     "Parity",
     "PredictRequest",

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ErrorBody", "FieldErrorBody", "Shape", "TrainingState"]
+__all__ = ["ErrorBody", "FieldErrorBody", "JobState", "Shape", "TrainingState"]
 
 
 class TrainingState(str, Enum):
@@ -25,6 +25,23 @@ class TrainingState(str, Enum):
     @property
     def active(self) -> bool:
         return self in (TrainingState.PREPARING, TrainingState.TRAINING, TrainingState.STOPPING)
+
+
+class JobState(str, Enum):
+    """Life cycle of a job of several runs (a search, a benchmark); ``idle`` only when none was
+    ever started."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.RUNNING, JobState.STOPPING)
 
 
 class Shape(BaseModel):

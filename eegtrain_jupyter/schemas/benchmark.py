@@ -3,12 +3,11 @@ scores, and the summary with its statistics once folds have finished."""
 
 from __future__ import annotations
 
-from enum import Enum
-
 from ..config.benchmark import BenchmarkRequest
-from .base import Shape
+from .base import JobState, Shape
 
 __all__ = [
+    "BENCHMARK_METRICS",
     "BenchmarkComparison",
     "BenchmarkModelSummary",
     "BenchmarkResult",
@@ -18,20 +17,19 @@ __all__ = [
 ]
 
 
-class BenchmarkState(str, Enum):
-    """Life cycle of a benchmark; ``idle`` only when none was ever started."""
+BenchmarkState = JobState
+"""The life cycle of a benchmark (:class:`~.base.JobState`)."""
 
-    IDLE = "idle"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def active(self) -> bool:
-        return self in (BenchmarkState.RUNNING, BenchmarkState.STOPPING)
+BENCHMARK_METRICS = (
+    "balanced_accuracy",
+    "accuracy",
+    "cohen_kappa",
+    "macro_f1",
+    "weighted_f1",
+    "roc_auc",
+    "average_precision",
+)
+"""The test report's scores a benchmark result carries (percent; ``cohen_kappa`` a coefficient)."""
 
 
 class BenchmarkResult(Shape):

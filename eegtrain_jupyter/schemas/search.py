@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any
 
 from ..config.search import SearchRequest
 from ..config.training import TrainingConfig
-from .base import Shape
+from .base import JobState, Shape
 
 __all__ = ["BestTrial", "SearchState", "SearchStatus", "TrialInfo"]
 
 
-class SearchState(str, Enum):
-    """Life cycle of a hyper-parameter search; ``idle`` only when none was ever started."""
-
-    IDLE = "idle"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def active(self) -> bool:
-        return self in (SearchState.RUNNING, SearchState.STOPPING)
+SearchState = JobState
+"""The life cycle of a hyper-parameter search (:class:`~.base.JobState`)."""
 
 
 class TrialInfo(Shape):

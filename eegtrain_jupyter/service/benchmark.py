@@ -34,6 +34,7 @@ from ..config.training import TrainingConfig
 from ..errors import AlreadyTrainingError, ConfigError, EegtrainError, FieldError
 from ..files import now_iso
 from ..schemas import (
+    BENCHMARK_METRICS,
     BENCHMARK_PREFIX,
     BenchmarkResult,
     BenchmarkState,
@@ -316,15 +317,7 @@ class BenchmarkManager:
                 result.state, result.error = "failed", "the run has no test report"
             if report is not None:
                 result.n_test = report.n
-                for key in (
-                    "balanced_accuracy",
-                    "accuracy",
-                    "cohen_kappa",
-                    "macro_f1",
-                    "weighted_f1",
-                    "roc_auc",
-                    "average_precision",
-                ):
+                for key in BENCHMARK_METRICS:
                     setattr(result, key, getattr(report, key))
             self._current_run = None
             self._save(record)
