@@ -77,7 +77,21 @@ def test_fewer_than_six_folds_use_the_exact_permutation_test(a, b):
     ci = stats.ttest_rel(a, b).confidence_interval(0.95)
     assert (c.ci_low, c.ci_high) == pytest.approx((ci.low, ci.high))
     # five folds can never reach p < 0.05 with a sign-flip test: the verdict says why
-    assert not c.significant and "too few folds to show one (the smallest possible p is" in c.verdict
+    assert not c.significant and "too few folds for the test to show a difference" in c.verdict
+    assert c.verdict.endswith(f"(the smallest possible p is {c.min_p:.3g})")
+    excludes_zero = c.ci_low > 0 or c.ci_high < 0
+    assert ("the interval leaves out no difference" in c.verdict) == excludes_zero
+    assert ("no evidence of a difference" in c.verdict) == (not excludes_zero)
+
+
+def test_an_interval_that_leaves_out_zero_is_said_even_when_the_exact_test_cannot_decide():
+    a, b = [70.0, 72.0, 71.0, 74.0, 73.0], [60.0, 61.0, 63.0, 62.0, 60.5]
+    c = compare_paired(a, b, "A", "B")
+    assert c.test == "permutation" and c.p_value == pytest.approx(0.0625) and c.ci_low > 0
+    assert c.verdict.endswith(
+        ": the interval leaves out no difference (A ahead), but too few folds for the test to show "
+        "a difference (the smallest possible p is 0.0625)"
+    )
 
 
 def test_the_first_fold_count_with_wilcoxon_can_show_a_difference():

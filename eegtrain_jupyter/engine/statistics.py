@@ -187,10 +187,11 @@ class PairedComparison:
             better, worse = (self.a, self.b) if self.mean_difference > 0 else (self.b, self.a)
             return f"{numbers}: {better} is better than {worse}"
         if self.min_p >= self.alpha:
-            return (
-                f"{numbers}: no evidence of a difference; too few folds to show one "
-                f"(the smallest possible p is {self.min_p:.3g})"
-            )
+            few = f"too few folds for the test to show a difference (the smallest possible p is {self.min_p:.3g})"
+            if self.ci_low > 0 or self.ci_high < 0:  # the t-interval leaves out 0; the exact test cannot
+                better = self.a if self.mean_difference > 0 else self.b
+                return f"{numbers}: the interval leaves out no difference ({better} ahead), but {few}"
+            return f"{numbers}: no evidence of a difference; {few}"
         return f"{numbers}: no evidence of a difference"
 
 
