@@ -234,7 +234,12 @@ def _trains(page, lab):
 
     start.click()
     wait_badge(panel, {"preparing", "training", "completed"}, timeout=30)
-    assert panel.locator("button.eegtrain-stop").is_enabled() or badge_state(panel) == "completed"
+    # the badge and the Stop button are two widget updates: the browser may show one a moment first
+    stop = panel.locator("button.eegtrain-stop")
+    deadline = time.monotonic() + 10
+    while not (stop.is_enabled() or badge_state(panel) == "completed") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stop.is_enabled() or badge_state(panel) == "completed"
     wait_badge(panel, {"completed"}, timeout=150)
     t_train = time.monotonic() - t0 - t_panel
 
