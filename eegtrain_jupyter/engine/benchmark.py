@@ -20,20 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import files
+from ..schemas import BENCHMARK_METRICS
 from . import statistics
 
 __all__ = ["CSV_COLUMNS", "METRICS", "summarize_rows", "write_outputs"]
 
-METRICS = (
-    "balanced_accuracy",
-    "accuracy",
-    "cohen_kappa",
-    "macro_f1",
-    "weighted_f1",
-    "roc_auc",
-    "average_precision",
-)
-"""The test report's scores a row carries (percent; ``cohen_kappa`` a coefficient)."""
+METRICS = BENCHMARK_METRICS
+"""The test report's scores a row carries (:data:`~eegtrain_jupyter.schemas.BENCHMARK_METRICS`)."""
 
 CSV_COLUMNS = (
     "score",
